@@ -1,0 +1,2 @@
+Console.WriteLine("StreamPlatform AppHost: orchestration not written yet.");
+return 1;

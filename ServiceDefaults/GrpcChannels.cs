@@ -1,0 +1,36 @@
+using System.Net;
+using Grpc.Net.Client;
+
+namespace StreamPlatform.ServiceDefaults;
+
+/// <summary>
+/// gRPC channels between our own services. They deliberately bypass the standard resilience
+/// handler: metadata watches and replication are long-lived streams with their own deadlines
+/// and reconnect loops, and Produce must never be retried blindly (a retry could duplicate
+/// records). Callers set a deadline on every call.
+/// </summary>
+public static class GrpcChannels
+{
+    public static GrpcChannel Create(Uri address, int maxMessageBytes = 64 * 1024 * 1024)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            // Detect a dead peer on an idle stream quickly: brokers are killed with -9 in tests.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        return GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxReceiveMessageSize = maxMessageBytes,
+            MaxSendMessageSize = maxMessageBytes,
+            // No channel-level retry policy: see the class comment.
+            MaxRetryAttempts = 0,
+        });
+    }
+}
