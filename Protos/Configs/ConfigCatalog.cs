@@ -1,0 +1,113 @@
+using System.Collections.Frozen;
+using System.Globalization;
+
+namespace StreamPlatform.Protos.Configs;
+
+public enum ConfigType { Boolean, String, Int, Long, Double, List, Class, Password }
+
+/// <summary>Kafka's DescribeConfigs source codes.</summary>
+public enum ConfigSource : sbyte
+{
+    Unknown = 0,
+    DynamicTopicConfig = 1,
+    DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
+    StaticBrokerConfig = 4,
+    DefaultConfig = 5,
+    DynamicBrokerLoggerConfig = 6,
+    ClientMetricsConfig = 7,
+    GroupConfig = 8,
+}
+
+/// <summary>One config the cluster understands: its name, type, default and validation.</summary>
+public sealed record ConfigDefinition(
+    string Name,
+    ConfigType Type,
+    string? DefaultValue,
+    string Documentation,
+    Func<string, bool>? IsValid = null,
+    bool ReadOnly = false,
+    bool Sensitive = false)
+{
+    /// <summary>Null when <paramref name="value"/> is acceptable, else the reason (INVALID_CONFIG).</summary>
+    public string? Validate(string? value)
+    {
+        if (value is null) return null; // null resets to the default
+        var typeOk = Type switch
+        {
+            ConfigType.Boolean => value is "true" or "false",
+            ConfigType.Int => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
+            ConfigType.Long => long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
+            ConfigType.Double => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _),
+            _ => true,
+        };
+        if (!typeOk) return $"Invalid value {value} for configuration {Name}: not a valid {Type.ToString().ToLowerInvariant()}.";
+        if (IsValid is not null && !IsValid(value)) return $"Invalid value {value} for configuration {Name}.";
+        return null;
+    }
+}
+
+/// <summary>
+/// The topic and broker configs StreamPlatform understands, with Kafka's names and defaults.
+/// The controller validates CreateTopics/AlterConfigs against it, brokers read effective values
+/// through it, and the gateway answers DescribeConfigs from it.
+/// </summary>
+public static class ConfigCatalog
+{
+    private static bool AtLeast(string v, long min) => long.TryParse(v, CultureInfo.InvariantCulture, out var x) && x >= min;
+    private static bool OneOf(string v, params string[] options) => options.Contains(v, StringComparer.Ordinal);
+
+    public static readonly FrozenDictionary<string, ConfigDefinition> Topic = new ConfigDefinition[]
+    {
+        new("cleanup.policy", ConfigType.List, "delete", "delete, compact, or both (comma separated).",
+            v => v.Split(',', StringSplitOptions.TrimEntries).All(p => p is "delete" or "compact")),
+        new("compression.type", ConfigType.String, "producer", "Final compression of the topic's batches.",
+            v => OneOf(v, "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")),
+        new("delete.retention.ms", ConfigType.Long, "86400000", "How long tombstones are kept on compacted topics.", v => AtLeast(v, 0)),
+        new("file.delete.delay.ms", ConfigType.Long, "60000", "Delay before a deleted segment file is removed.", v => AtLeast(v, 0)),
+        new("flush.messages", ConfigType.Long, "9223372036854775807", "fsync after this many messages.", v => AtLeast(v, 1)),
+        new("flush.ms", ConfigType.Long, "9223372036854775807", "fsync after this much time.", v => AtLeast(v, 0)),
+        new("index.interval.bytes", ConfigType.Int, "4096", "Bytes between offset index entries.", v => AtLeast(v, 0)),
+        new("max.compaction.lag.ms", ConfigType.Long, "9223372036854775807", "Longest a record stays uncompacted.", v => AtLeast(v, 1)),
+        new("max.message.bytes", ConfigType.Int, "1048588", "Largest record batch accepted.", v => AtLeast(v, 0)),
+        new("message.timestamp.type", ConfigType.String, "CreateTime", "CreateTime or LogAppendTime.",
+            v => OneOf(v, "CreateTime", "LogAppendTime")),
+        new("message.timestamp.before.max.ms", ConfigType.Long, "9223372036854775807", "Largest accepted age of a record timestamp.", v => AtLeast(v, 0)),
+        new("message.timestamp.after.max.ms", ConfigType.Long, "9223372036854775807", "Largest accepted future skew of a record timestamp.", v => AtLeast(v, 0)),
+        new("min.cleanable.dirty.ratio", ConfigType.Double, "0.5", "Dirty share of the log before compaction runs.",
+            v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d is >= 0 and <= 1),
+        new("min.compaction.lag.ms", ConfigType.Long, "0", "Youngest a record may be to be compacted.", v => AtLeast(v, 0)),
+        new("min.insync.replicas", ConfigType.Int, "1", "Replicas that must acknowledge an acks=all write.", v => AtLeast(v, 1)),
+        new("preallocate", ConfigType.Boolean, "false", "Preallocate segment files."),
+        new("retention.bytes", ConfigType.Long, "-1", "Largest partition size before old segments are deleted (-1: no limit).", v => AtLeast(v, -1)),
+        new("retention.ms", ConfigType.Long, "604800000", "Longest a segment is kept (-1: forever).", v => AtLeast(v, -1)),
+        new("segment.bytes", ConfigType.Int, "1073741824", "Segment file size before a roll.", v => AtLeast(v, 14)),
+        new("segment.index.bytes", ConfigType.Int, "10485760", "Largest offset index file.", v => AtLeast(v, 4)),
+        new("segment.jitter.ms", ConfigType.Long, "0", "Random jitter subtracted from segment.ms.", v => AtLeast(v, 0)),
+        new("segment.ms", ConfigType.Long, "604800000", "Age of a segment before a roll.", v => AtLeast(v, 1)),
+        new("unclean.leader.election.enable", ConfigType.Boolean, "false", "Allow an out-of-sync replica to lead."),
+        new("message.downconversion.enable", ConfigType.Boolean, "true", "Kept for compatibility; StreamPlatform never down-converts."),
+    }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
+
+    public static readonly FrozenDictionary<string, ConfigDefinition> Broker = new ConfigDefinition[]
+    {
+        new("auto.create.topics.enable", ConfigType.Boolean, "true", "Create a topic on first Metadata or Produce for it."),
+        new("num.partitions", ConfigType.Int, "1", "Partitions of an auto-created topic or of CreateTopics with -1.", v => AtLeast(v, 1)),
+        new("default.replication.factor", ConfigType.Int, "1", "Replication factor when CreateTopics says -1.", v => AtLeast(v, 1)),
+        new("delete.topic.enable", ConfigType.Boolean, "true", "Allow DeleteTopics."),
+        new("message.max.bytes", ConfigType.Int, "1048588", "Default max.message.bytes of topics.", v => AtLeast(v, 0)),
+        new("socket.request.max.bytes", ConfigType.Int, "104857600", "Largest request frame a gateway accepts.", v => AtLeast(v, 1), ReadOnly: true),
+        new("offsets.topic.num.partitions", ConfigType.Int, "50", "Partitions of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
+        new("offsets.topic.replication.factor", ConfigType.Int, "1", "Replication factor of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
+        new("log.retention.ms", ConfigType.Long, "604800000", "Default retention.ms of topics.", v => AtLeast(v, -1)),
+        new("log.segment.bytes", ConfigType.Int, "1073741824", "Default segment.bytes of topics.", v => AtLeast(v, 14)),
+        new("log.dirs", ConfigType.String, null, "Where partition data lives.", ReadOnly: true),
+    }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
+
+    /// <summary>Effective value of a topic config: the topic's own value, else the default.</summary>
+    public static string? EffectiveTopicValue(IReadOnlyDictionary<string, string> topicConfigs, string name)
+        => topicConfigs.TryGetValue(name, out var v) ? v : Topic.TryGetValue(name, out var d) ? d.DefaultValue : null;
+
+    public static long GetLong(IReadOnlyDictionary<string, string> configs, string name)
+        => long.Parse(EffectiveTopicValue(configs, name) ?? throw new KeyNotFoundException(name), CultureInfo.InvariantCulture);
+}
