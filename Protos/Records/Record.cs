@@ -182,7 +182,7 @@ internal static class RecordParser
             // Kafka decodes header keys leniently (invalid UTF-8 becomes U+FFFD); so do we.
             var key = Utf8.GetString(records.Span.Slice(raw.HeadersStart + keyStart, hk));
             var hv = cursor.ReadVarint();
-            ReadOnlyMemory<byte>? value = hv < 0 ? null : records.Slice(raw.HeadersStart + cursor.Skip(hv), hv);
+            ReadOnlyMemory<byte>? value = hv < 0 ? (ReadOnlyMemory<byte>?)null : records.Slice(raw.HeadersStart + cursor.Skip(hv), hv);
             headers[i] = new RecordHeader(key, value);
         }
         return headers;

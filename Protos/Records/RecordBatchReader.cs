@@ -169,8 +169,8 @@ public static class RecordBatchReader
                 logAppendTime ?? baseTimestamp + raw.TimestampDelta,
                 raw.TimestampDelta,
                 raw.Attributes,
-                raw.KeyLength < 0 ? null : records.Slice(raw.KeyStart, raw.KeyLength),
-                raw.ValueLength < 0 ? null : records.Slice(raw.ValueStart, raw.ValueLength),
+                raw.KeyLength < 0 ? (ReadOnlyMemory<byte>?)null : records.Slice(raw.KeyStart, raw.KeyLength),
+                raw.ValueLength < 0 ? (ReadOnlyMemory<byte>?)null : records.Slice(raw.ValueStart, raw.ValueLength),
                 RecordParser.ReadHeaders(records, raw));
         }
         if (cursor.Remaining != 0)
