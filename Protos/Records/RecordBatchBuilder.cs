@@ -45,6 +45,14 @@ public sealed class RecordBatchBuilder : IDisposable
         IReadOnlyList<RecordHeader>? headers = null, int? offsetDelta = null)
         => Append(timestampMs, key is { } k ? k.Span : default, key is null, value is { } v ? v.Span : default, value is null, headers, offsetDelta);
 
+    /// <summary>
+    /// Array form. Exists because a null <c>byte[]</c> passed where a <c>ReadOnlyMemory&lt;byte&gt;?</c> is
+    /// expected silently becomes an empty (non-null) memory; here null stays null (key -1 / tombstone).
+    /// </summary>
+    public RecordBatchBuilder Append(long timestampMs, byte[]? key, byte[]? value,
+        IReadOnlyList<RecordHeader>? headers = null, int? offsetDelta = null)
+        => Append(timestampMs, key, key is null, value, value is null, headers, offsetDelta);
+
     /// <summary>Span form, for callers whose keys/values are not in Memory (no copies either way).</summary>
     public RecordBatchBuilder Append(long timestampMs, ReadOnlySpan<byte> key, bool keyIsNull, ReadOnlySpan<byte> value, bool valueIsNull,
         IReadOnlyList<RecordHeader>? headers = null, int? offsetDelta = null)

@@ -162,6 +162,8 @@ public static class RecordBatchReader
         var cursor = new SpanCursor(records.Span);
         for (var i = 0; i < count; i++)
         {
+            if (cursor.Remaining == 0)
+                throw new RecordBatchFormatException($"Record batch declares {count} records but holds {i}.", KafkaErrorCodes.InvalidRecord);
             var raw = RecordParser.ParseOne(ref cursor);
             result[i] = new Record(
                 baseOffset + raw.OffsetDelta,

@@ -122,6 +122,8 @@ public static class RecordBatchValidator
             var cursor = new SpanCursor(region);
             for (var i = 0; i < count; i++)
             {
+                if (cursor.Remaining == 0)
+                    return (KafkaErrorCodes.InvalidRecord, $"Batch declares {count} records but holds {i}.");
                 var raw = RecordParser.ParseOne(ref cursor);
                 if (options.FromClient && raw.OffsetDelta != i)
                     return (KafkaErrorCodes.InvalidRecord, $"Record {i} has offset delta {raw.OffsetDelta}, expected {i}.");
