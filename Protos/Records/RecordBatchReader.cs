@@ -7,6 +7,14 @@ public sealed record RecordBatchReaderOptions
 
     /// <summary>Cap on one batch's decompressed records region (decompression bombs); bigger -> MESSAGE_TOO_LARGE.</summary>
     public int DecompressedBytesMax { get; init; } = CompressionCodecs.DecompressedBytesMaxDefault;
+    /// <summary>
+    /// Cap on records materialized per batch: each decoded <see cref="Record"/> costs ~90 bytes, so
+    /// 64 MiB of minimal 7-byte records would otherwise become ~900 MB of objects. Kafka clients
+    /// send at most tens of thousands per batch (librdkafka batch.num.messages 10000). Bigger ->
+    /// MESSAGE_TOO_LARGE.
+    /// </summary>
+    public int RecordsCountMax { get; init; } = RecordsCountMaxDefault;
+    public const int RecordsCountMaxDefault = 1 << 20;
     /// <summary>Check the CRC-32C before decoding (off only where the caller already did).</summary>
     public bool VerifyCrc { get; init; } = true;
 }
@@ -131,6 +139,9 @@ public static class RecordBatchReader
         var count = header.RecordsCount;
         var compression = header.Compression;
         var body = batch[RecordBatchHeader.Size..];
+        // Checked before decompressing: the header's count is enough to refuse.
+        if (count > options.RecordsCountMax)
+            throw new RecordBatchFormatException($"Record batch declares {count} records, above the limit of {options.RecordsCountMax}.", KafkaErrorCodes.MessageTooLarge);
         PooledBufferWriter? decompressed = null;
         try
         {

@@ -33,6 +33,18 @@ public class RecordBatchRobustnessTests
     }
 
     [Fact]
+    public void Record_count_above_the_materialization_cap_is_message_too_large()
+    {
+        using var builder = new RecordBatchBuilder { Compression = CompressionType.Zstd };
+        for (var i = 0; i < 10; i++) builder.Append(T, null, Array.Empty<byte>());
+        var bytes = builder.ToArray();
+        var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes, new() { RecordsCountMax = 9 }));
+        Assert.Equal(KafkaErrorCodes.MessageTooLarge, ex.ErrorCode);
+        using var decoded = RecordBatchReader.Read(bytes, new() { RecordsCountMax = 10 });
+        Assert.Equal(10, decoded.Records.Count);
+    }
+
+    [Fact]
     public void Raw_snappy_claiming_a_huge_length_is_rejected_before_allocating()
     {
         // Length varint 0xFFFFFFFF (4 GiB - 1) followed by nothing useful.
