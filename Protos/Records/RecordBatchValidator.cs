@@ -13,7 +13,7 @@ public sealed record RecordBatchValidationOptions
     /// <summary>Compacted topic: every record needs a key (null key -> INVALID_RECORD).</summary>
     public bool RequireKeys { get; init; }
     /// <summary>
-    /// Input from a producer (not replication/recovery): no control batches, recordsCount equals
+    /// Input from a producer (not replication/recovery): base offset 0, no control batches, recordsCount equals
     /// lastOffsetDelta + 1, record offset deltas are 0..n-1, idempotent batches carry a sequence.
     /// </summary>
     public bool FromClient { get; init; } = true;
@@ -44,7 +44,8 @@ public readonly record struct RecordBatchValidationResult(short ErrorCode, strin
 /// INVALID_TIMESTAMP(32) CreateTime outside the before/after window;
 /// UNSUPPORTED_COMPRESSION_TYPE(76) codec id 5-7, or zstd when not allowed;
 /// INVALID_RECORD(87) well-formed bytes breaking a rule (magic not 2, count mismatch, control
-/// batch from a client, missing key on a compacted topic, bad offsets, no sequence).
+/// batch from a client, base offset not 0 from a client, missing key on a compacted topic,
+/// bad offsets, no sequence).
 /// Never throws for bad input.
 /// </summary>
 public static class RecordBatchValidator
@@ -97,6 +98,8 @@ public static class RecordBatchValidator
         if (options.FromClient)
         {
             if (header.IsControl) return (KafkaErrorCodes.InvalidRecord, "Clients may not write control batches.");
+            // Producers send 0; the broker assigns offsets. Kafka refuses anything else too.
+            if (header.BaseOffset != 0) return (KafkaErrorCodes.InvalidRecord, $"Base offset {header.BaseOffset} from a client; it must be 0.");
             if (header.RecordsCount <= 0) return (KafkaErrorCodes.InvalidRecord, $"Record count {header.RecordsCount} is not positive.");
             if ((long)header.LastOffsetDelta + 1 != header.RecordsCount)
                 return (KafkaErrorCodes.InvalidRecord, $"Offset range {header.LastOffsetDelta + 1} differs from record count {header.RecordsCount}.");

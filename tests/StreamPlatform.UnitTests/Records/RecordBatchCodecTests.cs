@@ -117,9 +117,13 @@ public class RecordBatchCodecTests
         Assert.Equal(0, r[4].Key!.Value.Length);
         Assert.True(r[4].Value!.Value.Span.SequenceEqual(big));
 
-        var result = RecordBatchValidator.Validate(bytes);
+        // Base offset 1000 is log data, not producer input.
+        var result = RecordBatchValidator.Validate(bytes, new() { FromClient = false });
         Assert.True(result.IsValid, result.Message);
         Assert.Equal(5, result.RecordCount);
+        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        RecordBatchHeader.SetBaseOffset(bytes, 0);
+        Assert.True(RecordBatchValidator.Validate(bytes).IsValid);
     }
 
     [Fact]
@@ -132,8 +136,12 @@ public class RecordBatchCodecTests
         Assert.Equal([10L, 15], decoded.Records.Select(r => r.Offset));
         Assert.Equal(15, decoded.LastOffset);
         // A producer may not send gaps; replication/compaction input may.
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(builder.ToArray()).ErrorCode);
-        Assert.True(RecordBatchValidator.Validate(builder.ToArray(), new() { FromClient = false }).IsValid);
+        var bytes = builder.ToArray();
+        RecordBatchHeader.SetBaseOffset(bytes, 0);
+        var result = RecordBatchValidator.Validate(bytes);
+        Assert.Equal(KafkaErrorCodes.InvalidRecord, result.ErrorCode);
+        Assert.Contains("Offset range", result.Message);
+        Assert.True(RecordBatchValidator.Validate(bytes, new() { FromClient = false }).IsValid);
     }
 
     [Fact]
@@ -269,9 +277,10 @@ public class RecordBatchCodecTests
         var bytes = builder.ToArray();
         RecordBatchHeader.SetBaseOffset(bytes, 77);
         RecordBatchHeader.SetPartitionLeaderEpoch(bytes, 5);
-        Assert.True(RecordBatchValidator.Validate(bytes).IsValid); // offset and epoch are outside the CRC
+        var log = new RecordBatchValidationOptions { FromClient = false };
+        Assert.True(RecordBatchValidator.Validate(bytes, log).IsValid); // offset and epoch are outside the CRC
         RecordBatchHeader.SetLogAppendTime(bytes, T + 1000);
-        Assert.True(RecordBatchValidator.Validate(bytes).IsValid);
+        Assert.True(RecordBatchValidator.Validate(bytes, log).IsValid);
         using var decoded = RecordBatchReader.Read(bytes);
         Assert.Equal(TimestampType.LogAppendTime, decoded.TimestampType);
         Assert.All(decoded.Records, r => Assert.Equal(T + 1000, r.Timestamp));

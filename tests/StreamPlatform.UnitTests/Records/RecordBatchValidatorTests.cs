@@ -144,6 +144,17 @@ public class RecordBatchValidatorTests
     }
 
     [Fact]
+    public void Nonzero_base_offset_from_a_client_is_invalid_record()
+    {
+        var bytes = Batch();
+        RecordBatchHeader.SetBaseOffset(bytes, 5);
+        var result = RecordBatchValidator.Validate(bytes);
+        Assert.Equal(KafkaErrorCodes.InvalidRecord, result.ErrorCode);
+        Assert.Contains("Base offset", result.Message);
+        Assert.True(RecordBatchValidator.Validate(bytes, new() { FromClient = false }).IsValid);
+    }
+
+    [Fact]
     public void Old_magic_is_invalid_record()
     {
         var bytes = Batch();
