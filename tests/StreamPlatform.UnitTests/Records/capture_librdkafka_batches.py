@@ -1,8 +1,13 @@
-# Throwaway fake Kafka broker used once to capture the librdkafka batches in LibrdkafkaFixtureTests.cs.
-# Usage: python3 capture_librdkafka_batches.py PORT OUTDIR & then
+# Throwaway fake Kafka broker for manual interop checks with kcat/librdkafka (not run by the tests).
+# Capture (produced the fixtures in LibrdkafkaFixtureTests.cs):
+#   python3 capture_librdkafka_batches.py PORT OUTDIR &
 #   kcat -P -b 127.0.0.1:PORT -t t -p 0 -z CODEC -K: -Z -H h1=x -H h2 -X linger.ms=200 -l input.txt
-# Advertises Produce 0-7 / Fetch 0-10 (librdkafka only compresses and uses magic 2 when the
-# broker claims those), answers Metadata v1 with one partition, appends each produced batch to OUTDIR/codecN.bin.
+#   -> each produced batch appended to OUTDIR/codecN.bin. Advertises Produce 0-7 (librdkafka only
+#   compresses and uses magic 2 when the broker claims those versions), Metadata v1, Fetch v4.
+# Serve (checked that librdkafka decodes RecordBatchBuilder output, all codecs, check.crcs=true):
+#   put batches in OUTDIR/serve.bin (base offsets from 0), then
+#   kcat -C -b 127.0.0.1:PORT -t t -p 0 -o 0 -e -Z -X check.crcs=true
+#   (high watermark is hard-coded to 15 below: adjust to your record count).
 # Minimal fake Kafka broker: ApiVersions v0-3, Metadata v1, Produce v3. Saves produced record batches.
 import socket, struct, sys, os
 port = int(sys.argv[1]); outdir = sys.argv[2]
@@ -33,10 +38,10 @@ def handle(c):
         i = 10 + max(cl, 0)
         if key == 18:
             if ver >= 3:
-                apis = [(0, 0, 7), (1, 0, 10), (3, 1, 1), (8, 0, 2), (9, 0, 1), (10, 0, 1), (11, 0, 1), (12, 0, 0), (13, 0, 0), (14, 0, 0), (16, 0, 0), (18, 0, 3)]
+                apis = [(0, 0, 7), (1, 4, 4), (3, 1, 1), (8, 0, 2), (9, 0, 1), (10, 0, 1), (11, 0, 1), (12, 0, 0), (13, 0, 0), (14, 0, 0), (16, 0, 0), (18, 0, 3)]
                 body = struct.pack(">h", 0) + bytes([len(apis) + 1]) + b"".join(struct.pack(">hhh", *a) + b"\0" for a in apis) + struct.pack(">i", 0) + b"\0"
             else:
-                apis = [(0, 0, 7), (1, 0, 10), (3, 1, 1), (8, 0, 2), (9, 0, 1), (10, 0, 1), (11, 0, 1), (12, 0, 0), (13, 0, 0), (14, 0, 0), (16, 0, 0), (18, 0, 3)]
+                apis = [(0, 0, 7), (1, 4, 4), (3, 1, 1), (8, 0, 2), (9, 0, 1), (10, 0, 1), (11, 0, 1), (12, 0, 0), (13, 0, 0), (14, 0, 0), (16, 0, 0), (18, 0, 3)]
                 body = struct.pack(">hi", 0, len(apis)) + b"".join(struct.pack(">hhh", *a) for a in apis)
                 if ver >= 1: body += struct.pack(">i", 0)
         elif key == 3:
@@ -62,6 +67,19 @@ def handle(c):
                     open(os.path.join(outdir, f"codec{codec}.bin"), "ab").write(recs)
                     resp += struct.pack(">ihqq", p, 0, 0, -1) + (struct.pack(">q", 0) if ver >= 5 else b"")
             body = resp + struct.pack(">i", 0)
+        elif key == 1:
+            data = open(os.path.join(outdir, "serve.bin"), "rb").read()
+            i += 4 + 4 + 4 + 4 + 1
+            nt = struct.unpack(">i", req[i:i+4])[0]; i += 4
+            l = struct.unpack(">h", req[i:i+2])[0]; i += 2 + l
+            np_ = struct.unpack(">i", req[i:i+4])[0]; i += 4
+            p, fo = struct.unpack(">iq", req[i:i+12])
+            print("fetch v", ver, "offset", fo, file=sys.stderr)
+            recs = data if fo == 0 else b""
+            body = struct.pack(">i", 0) + struct.pack(">i", 1) + struct.pack(">h", 1) + b"t" + struct.pack(">i", 1)
+            body += struct.pack(">ihqq", 0, 0, 15, 15) + struct.pack(">i", -1) + struct.pack(">i", len(recs)) + recs
+            if fo != 0:
+                import time; time.sleep(0.1)
         else:
             print("unexpected api", key, ver, file=sys.stderr); return
         out = struct.pack(">i", corr) + body
