@@ -1,4 +1,3 @@
-using System.Text;
 using StreamPlatform.Protos.Records;
 using static StreamPlatform.UnitTests.Records.RecordTestData;
 
