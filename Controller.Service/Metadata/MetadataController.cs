@@ -65,16 +65,25 @@ public sealed class MetadataController : IDisposable
             if (_ready) return;
             var dataDir = Path.GetFullPath(_options.DataDir);
             _clusterId = ClusterIdStore.LoadOrCreate(dataDir, _options.ClusterId, _random);
-            var state = MetadataState.Empty;
+            var snapshot = MetadataSnapshotFile.TryLoad(dataDir);
+            var state = snapshot is null ? MetadataState.Empty : MetadataState.FromSnapshot(snapshot);
             _log = MetadataLog.Open(dataDir, entry =>
             {
+                // Entries the snapshot already covers: a crash between writing the snapshot and
+                // emptying the log leaves them behind.
+                if (snapshot is not null && entry.BaseEpoch < snapshot.MetadataEpoch)
+                {
+                    if (entry.BaseEpoch + entry.Records.Count > snapshot.MetadataEpoch)
+                        throw new InvalidDataException($"Metadata log entry at epoch {entry.BaseEpoch} straddles the snapshot epoch {snapshot.MetadataEpoch}.");
+                    return;
+                }
                 if (entry.BaseEpoch != state.Epoch)
                     throw new InvalidDataException($"Metadata log entry starts at epoch {entry.BaseEpoch} but the state is at {state.Epoch}.");
                 state = state.Apply(entry.Records);
             }, _logger, _options.MaxLogEntryBytes);
             _state = state;
-            _logger.LogInformation("Metadata log {Path} replayed: {Entries} entries, epoch {Epoch}, {Topics} topics, {Brokers} brokers; cluster id {ClusterId}",
-                _log.Path, _log.EntryCount, state.Epoch, state.Topics.Count, state.Brokers.Count, _clusterId);
+            _logger.LogInformation("Metadata log {Path} replayed (snapshot at epoch {SnapshotEpoch}): {Entries} entries, epoch {Epoch}, {Topics} topics, {Brokers} brokers; cluster id {ClusterId}",
+                _log.Path, snapshot?.MetadataEpoch ?? 0, _log.EntryCount, state.Epoch, state.Topics.Count, state.Brokers.Count, _clusterId);
 
             // Broker configs are metadata too (watchers read them from the snapshot), so the
             // configured values go through the log like any other change.
@@ -83,6 +92,7 @@ public sealed class MetadataController : IDisposable
                 if (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value)
                     stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value } });
             if (stage.Records.Count > 0) Commit(stage);
+            MaybeCompact();
 
             var now = _time.GetUtcNow();
             foreach (var b in _state.Brokers.Values.Where(b => !b.Fenced)) _brokerDeadlines[b.BrokerId] = now + BrokerSessionTimeout;
@@ -122,7 +132,33 @@ public sealed class MetadataController : IDisposable
         entry.Records.Add(stage.Records);
         _log!.Append(entry);
         _state = stage.State;
-        if (_ready) Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
+        if (_ready)
+        {
+            Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
+            MaybeCompact();
+        }
+    }
+
+    /// <summary>
+    /// Snapshot-then-empty keeps the log (and so replay time) bounded. Order matters: the snapshot
+    /// is durable before the log is emptied, and replay skips entries the snapshot covers, so a
+    /// crash at any point loses nothing. With Raft this becomes the snapshot that lagging
+    /// followers install. Caller holds the lock.
+    /// </summary>
+    private void MaybeCompact()
+    {
+        if (_log is null || _log.LengthBytes < _options.SnapshotLogBytes) return;
+        try
+        {
+            MetadataSnapshotFile.Write(Path.GetFullPath(_options.DataDir), _state.ToSnapshot(_clusterId, _options.NodeId));
+            _log.Reset();
+            _logger.LogInformation("Metadata snapshot written at epoch {Epoch}; log emptied", _state.Epoch);
+        }
+        catch (IOException ex)
+        {
+            // The log still holds everything; try again after the next commit.
+            _logger.LogError(ex, "Metadata snapshot at epoch {Epoch} failed", _state.Epoch);
+        }
     }
 
     private void EnsureReady()
