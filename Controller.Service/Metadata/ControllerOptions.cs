@@ -28,6 +28,8 @@ public sealed class ControllerOptions
     public long SnapshotLogBytes { get; set; } = 16 * 1024 * 1024;
     /// <summary>Controller:MaxPartitionsPerTopic — bounds one CreateTopics entry (INVALID_PARTITIONS above it).</summary>
     public int MaxPartitionsPerTopic { get; set; } = 10_000;
+    /// <summary>Controller:MaxPartitionsPerRequest — bounds the work and log entry of one CreateTopics call (THROTTLING_QUOTA_EXCEEDED above it).</summary>
+    public int MaxPartitionsPerRequest { get; set; } = 100_000;
     /// <summary>Controller:BrokerConfigs:&lt;name&gt; — cluster-wide broker config overrides.</summary>
     public Dictionary<string, string> BrokerConfigs { get; set; } = new(StringComparer.Ordinal);
 
@@ -56,6 +58,7 @@ public sealed class ControllerOptions
         if (SessionCheckIntervalMs <= 0) throw new InvalidOperationException("Controller:SessionCheckIntervalMs must be positive.");
         if (SnapshotLogBytes <= 0) throw new InvalidOperationException("Controller:SnapshotLogBytes must be positive.");
         if (MaxPartitionsPerTopic <= 0) throw new InvalidOperationException("Controller:MaxPartitionsPerTopic must be positive.");
+        if (MaxPartitionsPerRequest < MaxPartitionsPerTopic) throw new InvalidOperationException("Controller:MaxPartitionsPerRequest must be at least Controller:MaxPartitionsPerTopic.");
         foreach (var (name, value) in BrokerConfigs)
         {
             if (!ConfigCatalog.Broker.TryGetValue(name, out var def))

@@ -54,6 +54,11 @@ public sealed class MetadataController : IDisposable
     /// <summary>Bytes cut off a torn tail during replay (0 when the log was clean).</summary>
     public long TruncatedLogBytes => _log?.TruncatedBytes ?? 0;
 
+    /// <summary>Longest endpoint, host, rack, incarnation id or config value accepted: they are stored in every snapshot.</summary>
+    public const int MaxStringChars = 4096;
+
+    private static bool TooLong(params string[] values) => values.Any(v => v.Length > MaxStringChars);
+
     private TimeSpan BrokerSessionTimeout => TimeSpan.FromMilliseconds(_options.BrokerSessionTimeoutMs);
     private TimeSpan GatewaySessionTimeout => TimeSpan.FromMilliseconds(_options.EffectiveGatewaySessionTimeoutMs);
 
@@ -204,6 +209,8 @@ public sealed class MetadataController : IDisposable
             EnsureReady();
             if (request.BrokerId < 0) return Fail(response, KafkaErrors.InvalidRequest, $"Broker id {request.BrokerId} is negative.");
             if (string.IsNullOrWhiteSpace(request.GrpcEndpoint)) return Fail(response, KafkaErrors.InvalidRequest, "grpc_endpoint is empty.");
+            if (TooLong(request.GrpcEndpoint, request.Rack, request.IncarnationId))
+                return Fail(response, KafkaErrors.InvalidRequest, $"A registration string is longer than {MaxStringChars} characters.");
 
             // A retry of a registration that already succeeded (same process, same address)
             // must not mint a new epoch: the broker may already be using the first one.
@@ -304,6 +311,12 @@ public sealed class MetadataController : IDisposable
         lock (_gate)
         {
             EnsureReady();
+            if (TooLong(request.KafkaHost, request.Rack))
+            {
+                response.ErrorCode = KafkaErrors.InvalidRequest;
+                response.ErrorMessage = $"A registration string is longer than {MaxStringChars} characters.";
+                return response;
+            }
             var unchanged = _state.Gateways.TryGetValue(request.NodeId, out var g) && !g.Fenced
                 && g.KafkaHost == request.KafkaHost && g.KafkaPort == request.KafkaPort && g.Rack == request.Rack;
             if (!unchanged)
@@ -409,6 +422,7 @@ public sealed class MetadataController : IDisposable
             var stage = new Stage(_state);
             var duplicates = request.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
             var created = new List<CreateTopicResult>();
+            var partitionsStaged = 0L;
             foreach (var topic in request.Topics)
             {
                 var result = new CreateTopicResult { Name = topic.Name };
@@ -421,7 +435,15 @@ public sealed class MetadataController : IDisposable
                 }
                 try
                 {
+                    // Checked before any assignment work, so one huge request cannot pin the controller.
+                    var requested = topic.Assignments.Count > 0 ? topic.Assignments.Count
+                        : topic.NumPartitions == -1 ? int.Parse(BrokerConfig(stage.State, "num.partitions"), CultureInfo.InvariantCulture)
+                        : Math.Max(topic.NumPartitions, 0);
+                    if (partitionsStaged + requested > _options.MaxPartitionsPerRequest)
+                        throw new MetadataStateException(KafkaErrors.ThrottlingQuotaExceeded,
+                            $"The request creates more than {_options.MaxPartitionsPerRequest} partitions; create the rest in another request.");
                     var record = BuildCreateTopic(stage.State, topic);
+                    partitionsStaged += record.Partitions.Count;
                     stage.Add(new MetadataRecord { CreateTopic = record });
                     if (!request.ValidateOnly) result.TopicId = record.TopicId;
                     result.NumPartitions = record.Partitions.Count;
@@ -490,6 +512,7 @@ public sealed class MetadataController : IDisposable
         foreach (var (name, value) in topic.Configs)
         {
             if (!ConfigCatalog.Topic.TryGetValue(name, out var def)) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Unknown topic config '{name}'.");
+            if (value.Length > MaxStringChars) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Value of '{name}' is longer than {MaxStringChars} characters.");
             if (def.Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, why);
         }
 
