@@ -93,9 +93,13 @@ public sealed class MetadataController : IDisposable
             // Broker configs are metadata too (watchers read them from the snapshot), so the
             // configured values go through the log like any other change.
             var stage = new Stage(_state);
-            foreach (var (name, value) in DesiredBrokerConfigs())
+            var desired = DesiredBrokerConfigs();
+            foreach (var (name, value) in desired)
                 if (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value)
                     stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value } });
+            // A key configured before (e.g. log.dirs, which has no default) and no longer configured.
+            foreach (var name in _state.BrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
+                stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true } });
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();
 
@@ -590,7 +594,9 @@ public sealed class MetadataController : IDisposable
                     continue;
                 }
                 TopicState? topic = null;
-                if (!target.TopicId.IsEmpty)
+                // An all-zero id means "by name" (Kafka's DeleteTopics v6 sends the zero uuid with a name).
+                var byId = !target.TopicId.IsEmpty && !(target.TopicId.Length == 16 && target.TopicId.Span.IndexOfAnyExcept((byte)0) < 0);
+                if (byId)
                 {
                     if (target.TopicId.Length != 16 || !stage.State.TryGetTopic(TopicIds.ToGuid(target.TopicId), out topic))
                     {

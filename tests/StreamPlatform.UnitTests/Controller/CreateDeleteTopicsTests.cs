@@ -165,6 +165,9 @@ public class CreateDeleteTopicsTests
         Assert.Equal([0, 0, KafkaErrors.UnknownTopicOrPartition, KafkaErrors.UnknownTopicId, KafkaErrors.UnknownTopicId], results.Select(r => (short)r.ErrorCode));
         Assert.Equal("a", results[1].Name);
         Assert.Empty(h.Controller.State.Topics);
+        var zeroIdWithName = h.CreateTopic("z", 1, 1);
+        var byName = h.Controller.DeleteTopics(new DeleteTopicsRequest { Topics = { new TopicRef { Name = "z", TopicId = ByteString.CopyFrom(new byte[16]) } } }).Results.Single();
+        Assert.Equal((0, zeroIdWithName.TopicId), ((short)byName.ErrorCode, byName.TopicId));
         // The name is free again.
         Assert.Equal(0, h.CreateTopic("a", 1, 1).ErrorCode);
     }

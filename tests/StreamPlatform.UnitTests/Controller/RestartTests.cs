@@ -43,9 +43,15 @@ public class RestartTests
             }
             using (var same = new ControllerHarness(dataDir: dir))
                 Assert.Equal(epoch, same.Controller.State.Epoch); // nothing changed, nothing written
-            using var changed = new ControllerHarness(o => o.BrokerConfigs["num.partitions"] = "5", dataDir: dir);
-            Assert.Equal(epoch + 1, changed.Controller.State.Epoch);
-            Assert.Equal("5", changed.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+            using (var changed = new ControllerHarness(o => { o.BrokerConfigs["num.partitions"] = "5"; o.BrokerConfigs["log.dirs"] = "/d"; }, dataDir: dir))
+            {
+                Assert.Equal(epoch + 2, changed.Controller.State.Epoch);
+                Assert.Equal("5", changed.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+                Assert.Equal("/d", changed.Controller.GetMetadata().BrokerConfigs["log.dirs"]);
+            }
+            using var unset = new ControllerHarness(dataDir: dir);
+            Assert.Equal("1", unset.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+            Assert.False(unset.Controller.GetMetadata().BrokerConfigs.ContainsKey("log.dirs"));
         }
         finally
         {
