@@ -11,6 +11,7 @@ public sealed record BrokerState(int BrokerId, string GrpcEndpoint, string Rack,
 
 public sealed record GatewayState(int NodeId, string KafkaHost, int KafkaPort, string Rack, bool Fenced);
 
+/// <remarks>Record equality compares the ImmutableArrays by reference; compare contents with SequenceEqual.</remarks>
 public sealed record PartitionState(int Partition, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
 
 public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<PartitionState> Partitions, ImmutableSortedDictionary<string, string> Configs, bool Internal)
