@@ -19,6 +19,13 @@ public sealed class OrchestratorOptions
 
     /// <summary>Fail fast with a clear message when a port is taken before starting.</summary>
     public bool CheckPortsFree { get; set; } = true;
+
+    /// <summary>
+    /// Console logs of the services as one line per entry with a timestamp, so the [name]
+    /// prefix reads well. Adds Logging__Console__FormatterOptions__* to each process's
+    /// environment (local runs only; not part of the topology's environment).
+    /// </summary>
+    public bool SingleLineConsoleLogs { get; set; } = true;
 }
 
 /// <summary>
@@ -53,7 +60,7 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
         };
         var hosting = HostingContext.Local(topology.Options.DataDir);
         _services = topology.Resources
-            .Select(r => new ServiceInstance(r, ServiceEnvironment.Build(topology, r, hosting),
+            .Select(r => new ServiceInstance(r, LocalEnvironment(topology, r, hosting),
                 r.HasData ? hosting.DataDirectory(r) : null, _options.Output, _http))
             .ToList();
     }
@@ -205,6 +212,21 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
                 .Select(s => s.StopProcessAsync(_options.StopGracePeriod))).ConfigureAwait(false);
         }
         Report("all services stopped");
+    }
+
+    private IReadOnlyDictionary<string, string> LocalEnvironment(ClusterTopology topology, ServiceResource resource, HostingContext hosting)
+    {
+        var env = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        if (_options.SingleLineConsoleLogs)
+        {
+            env["Logging__Console__FormatterName"] = "simple";
+            env["Logging__Console__FormatterOptions__SingleLine"] = "true";
+            env["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
+        }
+        // The topology's own environment (and explicit extra settings) win.
+        foreach (var (name, value) in ServiceEnvironment.Build(topology, resource, hosting))
+            env[name] = value;
+        return env;
     }
 
     private static void CheckPortsFree(IEnumerable<ServiceInstance> services)
