@@ -44,10 +44,6 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
         {
             this.isKRaftController = reader.ReadBool();
         }
-        if (version >= 8 && !(version >= 8))
-        {
-            this.Type = reader.ReadInt8();
-        }
         this.ControllerEpoch = reader.ReadInt32();
         if (version >= 5)
         {
@@ -143,10 +139,6 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
         {
             writer.WriteBool(this.isKRaftController);
         }
-        if (version >= 8 && !(version >= 8))
-        {
-            writer.WriteInt8(this.Type);
-        }
         writer.WriteInt32(this.ControllerEpoch);
         if (version >= 5)
         {
@@ -205,12 +197,10 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 8 && !(this.Type == 0))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += 1;
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    writer.WriteInt8(this.Type);
-                }
+                int tagSize = 0;
+                tagSize += 1;
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                writer.WriteInt8(this.Type);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
         }
@@ -222,10 +212,6 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
         int size = 0;
         size += 4;
         if (version >= 8)
-        {
-            size += 1;
-        }
-        if (version >= 8 && !(version >= 8))
         {
             size += 1;
         }
@@ -281,12 +267,10 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 8 && !(this.Type == 0))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += 1;
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += 1;
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }

@@ -68,12 +68,10 @@ public sealed partial class UpdateRaftVoterResponse : IKafkaResponse
         writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
         if (!(this.CurrentLeader.IsDefaultFor(version)))
         {
-            {
-                int tagSize = 0;
-                tagSize += this.CurrentLeader.ComputeSize(version);
-                writer.WriteTaggedFieldHeader(0, tagSize);
-                this.CurrentLeader.Write(ref writer, version);
-            }
+            int tagSize = 0;
+            tagSize += this.CurrentLeader.ComputeSize(version);
+            writer.WriteTaggedFieldHeader(0, tagSize);
+            this.CurrentLeader.Write(ref writer, version);
         }
         writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
     }
@@ -87,12 +85,10 @@ public sealed partial class UpdateRaftVoterResponse : IKafkaResponse
         int tagCount = UnknownTaggedFields?.Count ?? 0;
         if (!(this.CurrentLeader.IsDefaultFor(version)))
         {
-            {
-                tagCount++;
-                int tagSize = 0;
-                tagSize += this.CurrentLeader.ComputeSize(version);
-                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-            }
+            tagCount++;
+            int tagSize = 0;
+            tagSize += this.CurrentLeader.ComputeSize(version);
+            size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
         }
         size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         return size;
