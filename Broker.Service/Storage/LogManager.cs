@@ -66,13 +66,18 @@ public sealed class LogManager : IDisposable
     public PartitionLog GetOrCreate(ClusterMetadata metadata, TopicInfo topic, PartitionInfo partition)
     {
         var tp = new TopicPartition(topic.Name, partition.Partition);
-        var config = LogConfig.From(topic.Configs, metadata.Snapshot.BrokerConfigs);
         if (_logs.TryGetValue(tp, out var existing) && existing.TopicId == TopicIdOf(topic))
         {
-            existing.Config = config;
-            existing.LeaderEpoch = partition.LeaderEpoch;
+            // Hot path (every produce/fetch): configs are only re-resolved when metadata changed.
+            if (existing.AppliedMetadataEpoch != metadata.Epoch)
+            {
+                existing.Config = LogConfig.From(topic.Configs, metadata.Snapshot.BrokerConfigs);
+                existing.LeaderEpoch = partition.LeaderEpoch;
+                existing.AppliedMetadataEpoch = metadata.Epoch;
+            }
             return existing;
         }
+        var config = LogConfig.From(topic.Configs, metadata.Snapshot.BrokerConfigs);
         lock (_lifecycleLock)
         {
             if (_closed) throw new ObjectDisposedException(nameof(LogManager));
@@ -96,6 +101,7 @@ public sealed class LogManager : IDisposable
             existing ??= _logs[tp] = PartitionLog.Open(Path.Combine(DataDir, tp.DirectoryName), tp, id, config, _time, _logger);
             existing.Config = config;
             existing.LeaderEpoch = partition.LeaderEpoch;
+            existing.AppliedMetadataEpoch = metadata.Epoch;
             return existing;
         }
     }

@@ -128,6 +128,8 @@ public sealed class PartitionLog : IDisposable
     public LogConfig Config { get => Volatile.Read(ref _config); set => Volatile.Write(ref _config, value); }
     /// <summary>Written into each appended batch's partitionLeaderEpoch.</summary>
     public int LeaderEpoch { get; set; }
+    /// <summary>Metadata epoch <see cref="Config"/> and <see cref="LeaderEpoch"/> were taken from (-1: none yet).</summary>
+    internal long AppliedMetadataEpoch { get; set; } = -1;
     public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
     public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
     /// <summary>
