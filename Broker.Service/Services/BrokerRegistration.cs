@@ -133,8 +133,9 @@ public sealed class BrokerRegistration : BackgroundService
                 // The controller will fence us after the session timeout anyway.
             }
         }
+        // No more metadata-driven log creation; the watcher itself is disposed by the container
+        // (its DisposeAsync is not idempotent, so not here).
         _metadata.Applied -= OnMetadata;
-        await _metadata.DisposeAsync().ConfigureAwait(false);
         _logs.CloseAll();
         _logger.LogInformation("Broker {BrokerId} stopped; logs closed cleanly", _options.BrokerId);
     }

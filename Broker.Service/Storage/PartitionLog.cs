@@ -209,7 +209,7 @@ public sealed class PartitionLog : IDisposable
         if (clean) File.Delete(cleanMarker);
         var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments);
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
-            tp, clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
+            tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;
     }
 
