@@ -147,6 +147,41 @@ public sealed class BrokerRegistration : BackgroundService
     private static TimeSpan Next(TimeSpan backoff) => TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
 }
 
+/// <summary>
+/// The flush.ms half of the flush policy: once a second, fsyncs logs whose oldest unflushed
+/// append is older than their flush.ms (flush.messages is applied on append).
+/// </summary>
+public sealed class LogFlushScheduler(LogManager logs, TimeProvider time, ILogger<LogFlushScheduler> logger) : BackgroundService
+{
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(CheckInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                foreach (var log in logs.Logs)
+                {
+                    try
+                    {
+                        log.FlushIfDue();
+                    }
+                    catch (IOException ex)
+                    {
+                        logger.LogError(ex, "Flushing {Partition} failed", log.TopicPartition);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the logs are flushed by their clean close.
+        }
+    }
+}
+
 /// <summary>Ready only when logs are recovered, the broker is registered and metadata has arrived.</summary>
 public sealed class BrokerReadinessCheck(LogManager logs, BrokerRegistration registration, MetadataWatcher metadata) : IHealthCheck
 {
