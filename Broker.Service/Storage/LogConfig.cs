@@ -26,6 +26,9 @@ public sealed record LogConfig
     /// <summary>message.timestamp.after.max.ms: furthest accepted CreateTime in the future.</summary>
     public long TimestampAfterMaxMs { get; init; } = long.MaxValue;
 
+    /// <summary>cleanup.policy includes compact: every record needs a key.</summary>
+    public bool Compacted { get; init; }
+
     public static readonly LogConfig Default = new();
 
     /// <summary>
@@ -54,6 +57,7 @@ public sealed record LogConfig
             FlushMessages = L("flush.messages"),
             FlushMs = L("flush.ms"),
             TimestampBeforeMaxMs = L("message.timestamp.before.max.ms"),
+            Compacted = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("compact"),
             TimestampAfterMaxMs = L("message.timestamp.after.max.ms"),
         };
     }

@@ -224,14 +224,16 @@ public sealed class PartitionLog : IDisposable
     /// the CRC) in a 61-byte copy of its header; the records are written from the caller's
     /// buffer with one gather write, never copied.
     /// </summary>
-    public LogAppendResult Append(ReadOnlyMemory<byte> records)
+    /// <param name="crcVerified">True when the caller already verified every batch's CRC
+    /// (the produce path runs the full RecordBatchValidator first); the header walk still runs.</param>
+    public LogAppendResult Append(ReadOnlyMemory<byte> records, bool crcVerified = false)
     {
         var config = Config;
         var span = records.Span;
         var summaries = new List<BatchSummary>();
         long messages = 0;
         // Validation before the lock: it is the CPU-heavy part (CRC) and needs no log state.
-        var enumerator = new RecordBatchEnumerator(span);
+        var enumerator = new RecordBatchEnumerator(span, verifyCrc: !crcVerified);
         while (enumerator.MoveNext())
         {
             var h = new RecordBatchHeader(enumerator.Current);
