@@ -456,10 +456,19 @@ public sealed class PartitionLog : IDisposable
             case -5:
                 return OffsetAndTimestamp.None;
             case -3:
-                var best = OffsetAndTimestamp.None;
+                LogSegment? holder = null;
                 foreach (var s in _segmentsView)
-                    if (s.MaxTimestamp > best.Timestamp && s.OffsetOfMaxTimestamp < hw) best = new OffsetAndTimestamp(s.OffsetOfMaxTimestamp, s.MaxTimestamp);
-                return best;
+                    if (s.MaxTimestamp >= 0 && s.MaxTimestamp > (holder?.MaxTimestamp ?? -1) && s.OffsetOfMaxTimestamp < hw) holder = s;
+                if (holder is null) return OffsetAndTimestamp.None;
+                // The segment knows the batch (its last offset); KIP-734 wants the record itself.
+                var position = holder.FindBatchPosition(holder.OffsetOfMaxTimestamp, holder.Size);
+                var maxTs = holder.MaxTimestamp;
+                Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+                if (position >= 0 && holder.TryReadHeader(position, holder.Size, header)
+                    && new RecordBatchHeader(header).TimestampType == TimestampType.CreateTime
+                    && holder.FindRecordInBatch(position, new RecordBatchHeader(header).TotalSize, r => r.Timestamp == maxTs) is { } exact)
+                    return new OffsetAndTimestamp(exact.Offset, exact.Timestamp);
+                return new OffsetAndTimestamp(holder.OffsetOfMaxTimestamp, holder.MaxTimestamp);
         }
         if (timestamp < 0) return OffsetAndTimestamp.None;
         foreach (var s in _segmentsView)

@@ -271,6 +271,20 @@ public sealed class BrokerServiceTests : IAsyncDisposable
         Assert.Equal((1L, 10L, CompressionType.Gzip), (header.BaseOffset, header.LastOffset, header.Compression));
         Assert.Equal(batch.AsSpan(RecordBatchHeader.AttributesOffset).ToArray(), fetched.AsSpan(RecordBatchHeader.AttributesOffset).ToArray());
         Assert.Equal(RecordBatchHeader.ComputeCrc(fetched), header.Crc);
-        Assert.Equal(new OffsetAndTimestamp(-1, -1), _logs.Logs.Single(l => l.TopicPartition == new TopicPartition("a", 0)).LookupOffset(T0 + 100));
+        var log = _logs.Logs.Single(l => l.TopicPartition == new TopicPartition("a", 0));
+        Assert.Equal(new OffsetAndTimestamp(-1, -1), log.LookupOffset(T0 + 100));
+        Assert.Equal(new OffsetAndTimestamp(6, T0 + 5), log.LookupOffset(T0 + 5)); // a record inside the gzip batch
+    }
+
+    [Fact]
+    public void Max_timestamp_lookup_finds_the_record_not_just_the_batch()
+    {
+        using var dir = new TempDir();
+        using var log = dir.Open();
+        using var builder = new RecordBatchBuilder { Compression = CompressionType.Lz4 };
+        builder.Append(T0 + 5, null, "a"u8.ToArray()).Append(T0 + 50, null, "b"u8.ToArray()).Append(T0 + 7, null, "c"u8.ToArray());
+        Assert.Equal(0, log.Append(builder.ToArray()).ErrorCode);
+        Assert.Equal(new OffsetAndTimestamp(1, T0 + 50), log.LookupOffset(-3));
+        Assert.Equal(new OffsetAndTimestamp(1, T0 + 50), log.LookupOffset(T0 + 6));
     }
 }
