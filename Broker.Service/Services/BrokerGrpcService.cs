@@ -56,8 +56,10 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         if (request.Partitions.Count == 1)
             results = [ProducePartition(metadata, request.Partitions[0])];
         else
-            // Appends are synchronous file writes: run partitions on the pool side by side.
-            results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), cancellationToken))).ConfigureAwait(false);
+            // Appends are synchronous file writes: run partitions on the pool side by side. No
+            // cancellation token: once started, every partition is attempted, so a caller that
+            // gives up does not leave an arbitrary subset unwritten.
+            results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), CancellationToken.None))).ConfigureAwait(false);
         response.Results.AddRange(results);
         return response;
     }

@@ -301,4 +301,30 @@ public sealed class PartitionLogTests : IDisposable
         Assert.All(segments.Zip(segments.Skip(1)), pair => Assert.Equal(pair.First.NextOffset, pair.Second.BaseOffset));
         Assert.Equal(T0 + 5, segments[^1].MaxTimestamp);
     }
+    [Fact]
+    public async Task Concurrent_appends_get_distinct_contiguous_offsets_while_readers_read()
+    {
+        using var log = _dir.Open(new LogConfig { SegmentBytes = 2000, IndexIntervalBytes = 200 });
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(() =>
+        {
+            var reads = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var r = log.Read(0, 1 << 20);
+                Assert.Equal(0, r.ErrorCode);
+                if (r.Length > 0) TestBatches.Parse(r.ToArray()); // always whole, valid batches
+                reads++;
+            }
+            return reads;
+        });
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(() =>
+            Enumerable.Range(0, 50).Select(i => log.Append(TestBatches.Build(T0, $"w{w}-{i}", "second")).FirstOffset).ToList())).ToArray();
+        var offsets = (await Task.WhenAll(writers)).SelectMany(o => o).Order().ToList();
+        await stop.CancelAsync();
+        Assert.True(await reader > 0);
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i * 2), offsets);
+        Assert.Equal(400, log.LogEndOffset);
+        Assert.Equal(200, ReadAll(log).Count);
+    }
 }
