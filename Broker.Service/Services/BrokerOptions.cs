@@ -18,4 +18,9 @@ public sealed class BrokerOptions
     public int FetchMaxWaitMsLimit { get; set; } = 30000;
     /// <summary>Upper bound of a Fetch response's record bytes: stays below the gRPC message limit (64 MiB).</summary>
     public int FetchResponseBytesMax { get; set; } = 60 * 1024 * 1024;
+    /// <summary>
+    /// Broker__RetentionCheckIntervalMs: how often retention runs (Kafka's
+    /// log.retention.check.interval.ms is 300000; a pass is cheap, see LogRetentionService).
+    /// </summary>
+    public int RetentionCheckIntervalMs { get; set; } = 5000;
 }
