@@ -123,7 +123,7 @@ public sealed partial class PartitionLog : IDisposable
     private bool _closed;
     private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private PartitionLog(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger, List<LogSegment> segments, long logStartOffset)
+    private PartitionLog(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger, List<LogSegment> segments, long logStartOffset, long firstDirtyOffset)
     {
         Directory = directory;
         TopicPartition = tp;
@@ -137,6 +137,7 @@ public sealed partial class PartitionLog : IDisposable
         // The checkpoint may be ahead of the first segment (DeleteRecords inside it, or a crash
         // before the segments below it were removed), never past the end of what recovery kept.
         _logStartOffset = Math.Min(Math.Max(segments[0].BaseOffset, logStartOffset), _logEndOffset);
+        _firstDirtyOffset = Math.Min(firstDirtyOffset, _logEndOffset);
         // Replication factor 1 (no followers yet): everything written is committed.
         _highWatermark = _logEndOffset;
     }
@@ -192,6 +193,7 @@ public sealed partial class PartitionLog : IDisposable
         var clean = File.Exists(cleanMarker);
         var recoveryPoint = ReadRecoveryPoint(directory);
         var logStartCheckpoint = ReadOffsetFile(directory, LogStartOffsetFile);
+        var cleanerCheckpoint = ReadOffsetFile(directory, CleanerCheckpointFile);
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         var mustRecover = CompleteInterruptedOperations(directory, tp, logger);
 
@@ -240,7 +242,7 @@ public sealed partial class PartitionLog : IDisposable
         }
         // From here a crash is an unclean shutdown: the marker only exists while closed cleanly.
         if (clean) File.Delete(cleanMarker);
-        var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments, logStartCheckpoint);
+        var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments, logStartCheckpoint, cleanerCheckpoint);
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
             tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;
