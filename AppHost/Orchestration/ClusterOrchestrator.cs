@@ -90,7 +90,12 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
     public IReadOnlyList<int> LiveProcessIds =>
         _services.Where(s => s.IsProcessAlive && s.ProcessId is not null).Select(s => s.ProcessId!.Value).ToArray();
 
-    /// <summary>Starts every service in order, each health-gated. On failure stops what it started and throws.</summary>
+    /// <summary>
+    /// Starts every service that is not running, in order, each health-gated; also used to start
+    /// the whole cluster again after <see cref="StopAsync"/> (same ports, same data). On failure
+    /// stops every service and throws an <see cref="OrchestrationException"/> quoting the failing
+    /// service's last output.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -110,7 +115,9 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
             {
                 foreach (var service in _services)
                 {
-                    await service.StartProcessAsync(_binaries, _dotnetHost).ConfigureAwait(false);
+                    // Already running (e.g. StartAsync after a partial restart): only health-check it.
+                    if (!service.IsProcessAlive)
+                        await service.StartProcessAsync(_binaries, _dotnetHost).ConfigureAwait(false);
                     await service.WaitHealthyAsync(_options.HealthTimeout, _options.HealthPollInterval, cancellationToken)
                         .ConfigureAwait(false);
                 }

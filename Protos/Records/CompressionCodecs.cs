@@ -27,7 +27,6 @@ public static class CompressionCodecs
 {
     /// <summary>Default cap on the decompressed size of one batch's records.</summary>
     public const int DecompressedBytesMaxDefault = 64 * 1024 * 1024;
-    public const int GzipLevelDefault = 6;
     public const int ZstdLevelDefault = 3;
 
     /// <summary>xerial snappy-java stream header: magic 0x82 "SNAPPY" 0x00, version int32, compatible int32.</summary>
@@ -53,6 +52,7 @@ public static class CompressionCodecs
             case CompressionType.Gzip:
             {
                 using var sink = new BufferWriterStream(output);
+                // Optimal = zlib level 6, the level Kafka clients use by default.
                 using (var gzip = new GZipStream(sink, CompressionLevel.Optimal, leaveOpen: true))
                     gzip.Write(input);
                 return (int)sink.Length;

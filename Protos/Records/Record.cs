@@ -4,7 +4,17 @@ using System.Text;
 namespace StreamPlatform.Protos.Records;
 
 /// <summary>A record header: UTF-8 key (never null on the wire) and an optional value.</summary>
-public readonly record struct RecordHeader(string Key, ReadOnlyMemory<byte>? Value);
+public readonly record struct RecordHeader(string Key, ReadOnlyMemory<byte>? Value)
+{
+    /// <summary>
+    /// Array form: a null <c>byte[]</c> converted to <c>ReadOnlyMemory&lt;byte&gt;?</c> would become an
+    /// empty value; here null stays null (value length -1).
+    /// </summary>
+    public RecordHeader(string key, byte[]? value)
+        : this(key, value is null ? (ReadOnlyMemory<byte>?)null : value)
+    {
+    }
+}
 
 /// <summary>
 /// One decoded record of a v2 batch. <see cref="Key"/>, <see cref="Value"/> and header values are

@@ -122,6 +122,39 @@ public static class RecordBatchReader
         }
     }
 
+    /// <summary>
+    /// Streams the records of one batch without materializing them. For a compressed batch the
+    /// records are decompressed (bounded) into <paramref name="decompressed"/>, which the caller
+    /// must dispose after enumerating; it is null for uncompressed batches (views slice the input).
+    /// </summary>
+    public static RecordViewEnumerator EnumerateRecords(ReadOnlySpan<byte> batch, out PooledBufferWriter? decompressed, RecordBatchReaderOptions? options = null)
+    {
+        options ??= RecordBatchReaderOptions.Default;
+        var enumerator = new RecordBatchEnumerator(batch, verifyCrc: options.VerifyCrc);
+        if (!enumerator.MoveNext())
+            throw Describe(enumerator.Error == BatchValidationError.None ? BatchValidationError.Truncated : enumerator.Error);
+        var whole = enumerator.Current;
+        var header = new RecordBatchHeader(whole);
+        var region = whole[RecordBatchHeader.Size..];
+        decompressed = null;
+        if (header.Compression != CompressionType.None)
+        {
+            decompressed = CompressionCodecs.DecompressPooled(header.Compression, region, options.DecompressedBytesMax);
+            region = decompressed.WrittenSpan;
+        }
+        try
+        {
+            long? logAppendTime = header.TimestampType == TimestampType.LogAppendTime ? header.MaxTimestamp : null;
+            return new RecordViewEnumerator(region, header.RecordsCount, header.BaseOffset, header.BaseTimestamp, logAppendTime);
+        }
+        catch
+        {
+            decompressed?.Dispose();
+            decompressed = null;
+            throw;
+        }
+    }
+
     internal static RecordBatchFormatException Describe(BatchValidationError error) => error switch
     {
         BatchValidationError.Truncated => new("Record batch truncated."),

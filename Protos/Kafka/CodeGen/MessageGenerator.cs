@@ -565,11 +565,8 @@ internal sealed class MessageGenerator
 
                 w.If(Not(nullable), () =>
                 {
-                    w.Open();
-                    w.Line($"var value = new {cls}();");
-                    w.Line($"value.Read(ref {reader}, version);");
-                    w.Line($"{target} = value;");
-                    w.Close();
+                    // Read into the default instance the initializer already allocated.
+                    w.Line($"({target} ??= new {cls}()).Read(ref {reader}, version);");
                 });
                 return;
             }
@@ -596,7 +593,10 @@ internal sealed class MessageGenerator
 
                 w.Close();
                 w.Open("else");
-                w.Line($"var list = new List<{CsType(element)}>(count);");
+                // Reuse the default list the initializer already allocated (no wasted allocation per read).
+                w.Line($"var list = {target} ?? new List<{CsType(element)}>(count);");
+                w.Line("list.Clear();");
+                w.Line("list.EnsureCapacity(count);");
                 w.Open("for (int i = 0; i < count; i++)");
                 if (element.Kind == TypeKind.Struct)
                 {

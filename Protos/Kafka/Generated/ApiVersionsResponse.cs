@@ -46,7 +46,9 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ApiVersion>(count);
+                var list = this.ApiKeys ?? new List<ApiVersion>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ApiVersion();
@@ -79,7 +81,9 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<SupportedFeatureKey>(count);
+                                var list = this.SupportedFeatures ?? new List<SupportedFeatureKey>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new SupportedFeatureKey();
@@ -108,7 +112,9 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<FinalizedFeatureKey>(count);
+                                var list = this.FinalizedFeatures ?? new List<FinalizedFeatureKey>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new FinalizedFeatureKey();

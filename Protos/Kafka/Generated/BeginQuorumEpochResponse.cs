@@ -38,7 +38,9 @@ public sealed partial class BeginQuorumEpochResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -67,7 +69,9 @@ public sealed partial class BeginQuorumEpochResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new NodeEndpoint();
@@ -208,7 +212,9 @@ public sealed partial class BeginQuorumEpochResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

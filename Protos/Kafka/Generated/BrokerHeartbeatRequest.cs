@@ -57,7 +57,9 @@ public sealed partial class BrokerHeartbeatRequest : IKafkaRequest
                         }
                         else
                         {
-                            var list = new List<Guid>(count);
+                            var list = this.OfflineLogDirs ?? new List<Guid>(count);
+                            list.Clear();
+                            list.EnsureCapacity(count);
                             for (int i = 0; i < count; i++)
                             {
                                 list.Add(tagReader.ReadUuid());

@@ -39,7 +39,9 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<CreatableTopicResult>(count);
+                var list = this.Topics ?? new List<CreatableTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new CreatableTopicResult();
@@ -161,7 +163,9 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<CreatableTopicConfigs>(count);
+                        var list = this.Configs ?? new List<CreatableTopicConfigs>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new CreatableTopicConfigs();

@@ -77,7 +77,9 @@ public sealed partial class FetchRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<FetchTopic>(count);
+                var list = this.Topics ?? new List<FetchTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new FetchTopic();
@@ -97,7 +99,9 @@ public sealed partial class FetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<ForgottenTopic>(count);
+                    var list = this.ForgottenTopicsData ?? new List<ForgottenTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ForgottenTopic();
@@ -129,11 +133,7 @@ public sealed partial class FetchRequest : IKafkaRequest
                     case 1 when version >= 15:
                     {
                         var tagReader = new KafkaReader(field.Data);
-                        {
-                            var value = new ReplicaStateData();
-                            value.Read(ref tagReader, version);
-                            this.ReplicaState = value;
-                        }
+                        (this.ReplicaState ??= new ReplicaStateData()).Read(ref tagReader, version);
                         break;
                     }
                     default:
@@ -418,7 +418,9 @@ public sealed partial class FetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<FetchPartition>(count);
+                    var list = this.Partitions ?? new List<FetchPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new FetchPartition();
@@ -698,7 +700,9 @@ public sealed partial class FetchRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.Partitions ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

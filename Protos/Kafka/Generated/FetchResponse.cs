@@ -53,7 +53,9 @@ public sealed partial class FetchResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<FetchableTopicResponse>(count);
+                var list = this.Responses ?? new List<FetchableTopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new FetchableTopicResponse();
@@ -82,7 +84,9 @@ public sealed partial class FetchResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new NodeEndpoint();
@@ -254,7 +258,9 @@ public sealed partial class FetchResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -398,7 +404,9 @@ public sealed partial class FetchResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<AbortedTransaction>(count);
+                        var list = this.AbortedTransactions ?? new List<AbortedTransaction>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new AbortedTransaction();
@@ -425,31 +433,19 @@ public sealed partial class FetchResponse : IKafkaResponse
                         case 0 when version >= 12:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new EpochEndOffset();
-                                value.Read(ref tagReader, version);
-                                this.DivergingEpoch = value;
-                            }
+                            (this.DivergingEpoch ??= new EpochEndOffset()).Read(ref tagReader, version);
                             break;
                         }
                         case 1 when version >= 12:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new LeaderIdAndEpoch();
-                                value.Read(ref tagReader, version);
-                                this.CurrentLeader = value;
-                            }
+                            (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref tagReader, version);
                             break;
                         }
                         case 2 when version >= 12:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new SnapshotId();
-                                value.Read(ref tagReader, version);
-                                this.SnapshotId = value;
-                            }
+                            (this.SnapshotId ??= new SnapshotId()).Read(ref tagReader, version);
                             break;
                         }
                         default:

@@ -41,7 +41,9 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicSnapshot>(count);
+                var list = this.Topics ?? new List<TopicSnapshot>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicSnapshot();
@@ -154,7 +156,9 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionSnapshot>(count);
+                    var list = this.Partitions ?? new List<PartitionSnapshot>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionSnapshot();
@@ -237,11 +241,7 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
         {
             this.Partition = reader.ReadInt32();
             this.CurrentLeaderEpoch = reader.ReadInt32();
-            {
-                var value = new SnapshotId();
-                value.Read(ref reader, version);
-                this.SnapshotId = value;
-            }
+            (this.SnapshotId ??= new SnapshotId()).Read(ref reader, version);
             this.Position = reader.ReadInt64();
             int tagCount = reader.ReadTaggedFieldCount();
             for (int t = 0; t < tagCount; t++)

@@ -41,7 +41,9 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicSnapshot>(count);
+                var list = this.Topics ?? new List<TopicSnapshot>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicSnapshot();
@@ -68,7 +70,9 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                         }
                         else
                         {
-                            var list = new List<NodeEndpoint>(count);
+                            var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                            list.Clear();
+                            list.EnsureCapacity(count);
                             for (int i = 0; i < count; i++)
                             {
                                 var element = new NodeEndpoint();
@@ -204,7 +208,9 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionSnapshot>(count);
+                    var list = this.Partitions ?? new List<PartitionSnapshot>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionSnapshot();
@@ -291,11 +297,7 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
         {
             this.Index = reader.ReadInt32();
             this.ErrorCode = reader.ReadInt16();
-            {
-                var value = new SnapshotId();
-                value.Read(ref reader, version);
-                this.SnapshotId = value;
-            }
+            (this.SnapshotId ??= new SnapshotId()).Read(ref reader, version);
             this.Size = reader.ReadInt64();
             this.Position = reader.ReadInt64();
             this.UnalignedRecords = reader.ReadBytes(true);
@@ -308,11 +310,7 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                     case 0:
                     {
                         var tagReader = new KafkaReader(field.Data);
-                        {
-                            var value = new LeaderIdAndEpoch();
-                            value.Read(ref tagReader, version);
-                            this.CurrentLeader = value;
-                        }
+                        (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref tagReader, version);
                         break;
                     }
                     default:

@@ -37,7 +37,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicProduceResponse>(count);
+                var list = this.Responses ?? new List<TopicProduceResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicProduceResponse();
@@ -70,7 +72,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new NodeEndpoint();
@@ -217,7 +221,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionProduceResponse>(count);
+                    var list = this.PartitionResponses ?? new List<PartitionProduceResponse>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionProduceResponse();
@@ -334,7 +340,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<BatchIndexAndErrorMessage>(count);
+                        var list = this.RecordErrors ?? new List<BatchIndexAndErrorMessage>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new BatchIndexAndErrorMessage();
@@ -360,11 +368,7 @@ public sealed partial class ProduceResponse : IKafkaResponse
                         case 0 when version >= 10:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new LeaderIdAndEpoch();
-                                value.Read(ref tagReader, version);
-                                this.CurrentLeader = value;
-                            }
+                            (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref tagReader, version);
                             break;
                         }
                         default:

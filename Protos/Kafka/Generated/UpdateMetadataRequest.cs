@@ -59,7 +59,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<UpdateMetadataPartitionState>(count);
+                    var list = this.UngroupedPartitionStates ?? new List<UpdateMetadataPartitionState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new UpdateMetadataPartitionState();
@@ -80,7 +82,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<UpdateMetadataTopicState>(count);
+                    var list = this.TopicStates ?? new List<UpdateMetadataTopicState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new UpdateMetadataTopicState();
@@ -99,7 +103,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<UpdateMetadataBroker>(count);
+                var list = this.LiveBrokers ?? new List<UpdateMetadataBroker>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new UpdateMetadataBroker();
@@ -308,7 +314,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<UpdateMetadataPartitionState>(count);
+                        var list = this.PartitionStates ?? new List<UpdateMetadataPartitionState>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new UpdateMetadataPartitionState();
@@ -448,7 +456,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<UpdateMetadataEndpoint>(count);
+                        var list = this.Endpoints ?? new List<UpdateMetadataEndpoint>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new UpdateMetadataEndpoint();
@@ -726,7 +736,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Isr ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -743,7 +755,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Replicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -761,7 +775,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.OfflineReplicas ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -40,11 +40,7 @@ public sealed partial class UpdateRaftVoterResponse : IKafkaResponse
                 case 0:
                 {
                     var tagReader = new KafkaReader(field.Data);
-                    {
-                        var value = new CurrentLeaderData();
-                        value.Read(ref tagReader, version);
-                        this.CurrentLeader = value;
-                    }
+                    (this.CurrentLeader ??= new CurrentLeaderData()).Read(ref tagReader, version);
                     break;
                 }
                 default:

@@ -89,6 +89,53 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task ServicesDieWithAnAppHostThatIsKilledWithoutCleanup()
+    {
+        // kill -9 runs no exit handler: only the parent-death signal set up by ProcessControl
+        // can take the services down.
+        Assert.True(ProcessControl.UsesLinuxWrappers, "setsid/setpriv (util-linux) are required on Linux");
+        var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", "cli-" + Guid.NewGuid().ToString("N"));
+        var ports = PortAllocation.FindFreePorts(7);
+        var stdout = new StringBuilder();
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var process = await StartCliAsync(
+            ["--brokers", "1", "--data-dir", dataDir,
+             "--port", $"controller.http={ports[0]}", "--port", $"controller.grpc={ports[1]}",
+             "--port", $"broker-1.http={ports[2]}", "--port", $"broker-1.grpc={ports[3]}",
+             "--port", $"gateway-1.http={ports[4]}", "--port", $"gateway-1.grpc={ports[5]}",
+             "--kafka-port", ports[6].ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            line =>
+            {
+                lock (stdout)
+                    stdout.AppendLine(line);
+                if (line.Contains("StreamPlatform is running.", StringComparison.Ordinal))
+                    running.TrySetResult();
+            });
+        try
+        {
+            var first = await Task.WhenAny(running.Task, process.WaitForExitAsync(), Task.Delay(RunTimeout));
+            Assert.True(first == running.Task, "the AppHost did not report a running cluster:\n" + Snapshot(stdout));
+            await Task.Delay(500);
+            var servicePids = PidRegex().Matches(Snapshot(stdout))
+                .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(3, servicePids.Count);
+
+            ProcessControl.KillNow(process);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            while (servicePids.Any(SharedClusterTests.IsAlive) && DateTime.UtcNow < deadline)
+                await Task.Delay(100);
+            Assert.All(servicePids, pid => Assert.False(SharedClusterTests.IsAlive(pid), $"service pid {pid} outlived its AppHost"));
+        }
+        finally
+        {
+            ProcessControl.KillNow(process);
+            output.WriteLine(Snapshot(stdout));
+            if (Directory.Exists(dataDir))
+                Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
     [GeneratedRegex(@"^\s+\S+\s+pid (\d+)", RegexOptions.Multiline)]
     private static partial Regex PidRegex();
 

@@ -81,6 +81,20 @@ public sealed class SharedClusterTests : IDisposable
     }
 
     [Fact]
+    public async Task StartAsyncOnARunningClusterStartsOnlyWhatIsDown()
+    {
+        var orchestrator = _fixture.Orchestrator;
+        await orchestrator.KillServiceAsync("broker-1");
+        var others = orchestrator.Services.Where(s => s.Name != "broker-1").ToDictionary(s => s.Name, s => s.ProcessId);
+
+        await orchestrator.StartAsync();
+
+        Assert.All(orchestrator.Services, s => Assert.Equal(ServiceState.Running, s.State));
+        Assert.True(orchestrator["broker-1"].IsProcessAlive);
+        Assert.Equal(others, orchestrator.Services.Where(s => s.Name != "broker-1").ToDictionary(s => s.Name, s => s.ProcessId));
+    }
+
+    [Fact]
     public void ServicesGetTheEnvironmentTheArchitectureDocumentDescribes()
     {
         // Read the real process environment (Linux /proc), not the orchestrator's intent.

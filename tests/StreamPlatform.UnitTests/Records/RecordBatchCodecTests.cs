@@ -127,6 +127,20 @@ public class RecordBatchCodecTests
     }
 
     [Fact]
+    public void Null_arrays_stay_null_for_keys_values_and_header_values()
+    {
+        byte[]? none = null;
+        using var builder = new RecordBatchBuilder();
+        builder.Append(T, none, none, [new RecordHeader("h", none), new RecordHeader("e", Array.Empty<byte>())]);
+        using var decoded = RecordBatchReader.Read(builder.ToArray());
+        var r = Assert.Single(decoded.Records);
+        Assert.Null(r.Key);
+        Assert.True(r.IsTombstone);
+        Assert.Null(r.Headers[0].Value);
+        Assert.Equal(0, r.Headers[1].Value!.Value.Length);
+    }
+
+    [Fact]
     public void Explicit_offset_deltas_leave_gaps_like_compaction()
     {
         using var builder = new RecordBatchBuilder { BaseOffset = 10 };

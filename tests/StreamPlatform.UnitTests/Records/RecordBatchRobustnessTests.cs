@@ -100,6 +100,30 @@ public class RecordBatchRobustnessTests
                 readerOk = false;
             }
             if (!validation.IsValid) rejected++;
+            // The streaming views must reach the same verdict on the first batch as the reader does.
+            if (input.Length >= RecordBatchHeader.Size && RecordBatchHeader.TryReadTotalSize(input, out var firstSize) && firstSize == input.Length)
+            {
+                bool viewsOk;
+                try
+                {
+                    var views = RecordBatchReader.EnumerateRecords(input, out var owner, readerOptions);
+                    try
+                    {
+                        foreach (var view in views)
+                            foreach (var header in view.GetHeaders()) _ = header.Key.Length;
+                    }
+                    finally
+                    {
+                        owner?.Dispose();
+                    }
+                    viewsOk = true;
+                }
+                catch (RecordBatchFormatException)
+                {
+                    viewsOk = false;
+                }
+                if (!new RecordBatchHeader(input).IsControl) Assert.Equal(readerOk, viewsOk);
+            }
             // The validator's verdict predicts whether the reader can decode it (control record
             // payloads aside, which only the reader parses).
             if (validation.IsValid && !readerOk)
