@@ -1,0 +1,588 @@
+using System.Globalization;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using StreamPlatform.Controller.Storage;
+using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Controller;
+using StreamPlatform.Protos.Grpc.Metadata;
+
+namespace StreamPlatform.Controller.Metadata;
+
+/// <summary>
+/// The single-node metadata quorum. Every change goes the same way: validate the request against
+/// the committed state, stage the records on an immutable copy of the state, append them to the
+/// log as one entry (fsync = commit), then swap the state and publish the snapshot. A failed
+/// append leaves state and watchers untouched. When the quorum becomes Raft, the append becomes
+/// "replicate and wait for a majority" and followers apply the same entries through
+/// <see cref="MetadataState.Apply(IEnumerable{MetadataRecord})"/>.
+///
+/// Liveness (heartbeat deadlines) is in memory only: it is not metadata, and after a restart
+/// every registered, unfenced broker and gateway gets one full session timeout of grace.
+/// </summary>
+public sealed class MetadataController : IDisposable
+{
+    private readonly ControllerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<int, DateTimeOffset> _brokerDeadlines = [];
+    private readonly Dictionary<int, DateTimeOffset> _gatewayDeadlines = [];
+    private MetadataLog? _log;
+    private volatile MetadataState _state = MetadataState.Empty;
+    private volatile bool _ready;
+    private string _clusterId = "";
+
+    public MetadataController(ControllerOptions options, TimeProvider time, Random random, ILogger<MetadataController> logger, MetadataPublisher? publisher = null)
+    {
+        options.Validate();
+        _options = options;
+        _time = time;
+        _random = random;
+        _logger = logger;
+        Publisher = publisher ?? new MetadataPublisher();
+    }
+
+    public MetadataPublisher Publisher { get; }
+    /// <summary>True once the log has been replayed and the first snapshot published.</summary>
+    public bool IsReady => _ready;
+    public MetadataState State => _state;
+    public string ClusterId => _clusterId;
+    public ControllerOptions Options => _options;
+    /// <summary>Bytes cut off a torn tail during replay (0 when the log was clean).</summary>
+    public long TruncatedLogBytes => _log?.TruncatedBytes ?? 0;
+
+    private TimeSpan BrokerSessionTimeout => TimeSpan.FromMilliseconds(_options.BrokerSessionTimeoutMs);
+    private TimeSpan GatewaySessionTimeout => TimeSpan.FromMilliseconds(_options.EffectiveGatewaySessionTimeoutMs);
+
+    /// <summary>Loads the cluster id, replays the log, records configured broker configs, starts session grace.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            if (_ready) return;
+            var dataDir = Path.GetFullPath(_options.DataDir);
+            _clusterId = ClusterIdStore.LoadOrCreate(dataDir, _options.ClusterId, _random);
+            var state = MetadataState.Empty;
+            _log = MetadataLog.Open(dataDir, entry =>
+            {
+                if (entry.BaseEpoch != state.Epoch)
+                    throw new InvalidDataException($"Metadata log entry starts at epoch {entry.BaseEpoch} but the state is at {state.Epoch}.");
+                state = state.Apply(entry.Records);
+            }, _logger, _options.MaxLogEntryBytes);
+            _state = state;
+            _logger.LogInformation("Metadata log {Path} replayed: {Entries} entries, epoch {Epoch}, {Topics} topics, {Brokers} brokers; cluster id {ClusterId}",
+                _log.Path, _log.EntryCount, state.Epoch, state.Topics.Count, state.Brokers.Count, _clusterId);
+
+            // Broker configs are metadata too (watchers read them from the snapshot), so the
+            // configured values go through the log like any other change.
+            var stage = new Stage(_state);
+            foreach (var (name, value) in DesiredBrokerConfigs())
+                if (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value)
+                    stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value } });
+            if (stage.Records.Count > 0) Commit(stage);
+
+            var now = _time.GetUtcNow();
+            foreach (var b in _state.Brokers.Values.Where(b => !b.Fenced)) _brokerDeadlines[b.BrokerId] = now + BrokerSessionTimeout;
+            foreach (var g in _state.Gateways.Values.Where(g => !g.Fenced)) _gatewayDeadlines[g.NodeId] = now + GatewaySessionTimeout;
+            Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
+            _ready = true;
+        }
+    }
+
+    private SortedDictionary<string, string> DesiredBrokerConfigs()
+    {
+        var desired = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var def in ConfigCatalog.Broker.Values)
+            if (def.DefaultValue is not null) desired[def.Name] = def.DefaultValue;
+        foreach (var (name, value) in _options.BrokerConfigs) desired[name] = value;
+        return desired;
+    }
+
+    /// <summary>Records staged on an immutable state: applying validates them as they are added.</summary>
+    private sealed class Stage(MetadataState state)
+    {
+        public MetadataState State { get; private set; } = state;
+        public List<MetadataRecord> Records { get; } = [];
+
+        public void Add(MetadataRecord record)
+        {
+            State = State.Apply(record);
+            Records.Add(record);
+        }
+    }
+
+    /// <summary>Appends the staged records as one entry and publishes. Caller holds the lock.</summary>
+    private void Commit(Stage stage)
+    {
+        if (stage.Records.Count == 0) return;
+        var entry = new MetadataLogEntry { BaseEpoch = _state.Epoch, AppendTimeMs = _time.GetUtcNow().ToUnixTimeMilliseconds() };
+        entry.Records.Add(stage.Records);
+        _log!.Append(entry);
+        _state = stage.State;
+        if (_ready) Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
+    }
+
+    private void EnsureReady()
+    {
+        if (!_ready) throw new ControllerNotReadyException();
+    }
+
+    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader) => new()
+    {
+        ChangePartitionLeader = new ChangePartitionLeaderRecord
+        {
+            TopicId = TopicIds.ToByteString(topic.TopicId),
+            Partition = p.Partition,
+            NewLeader = newLeader,
+            NewLeaderEpoch = p.LeaderEpoch + 1,
+        },
+    };
+
+    /// <summary>Fences a broker and moves the leadership of every partition it led to the first live ISR member, or -1.</summary>
+    private static void StageFence(Stage stage, BrokerState broker)
+    {
+        stage.Add(new MetadataRecord { FenceBroker = new FenceBrokerRecord { BrokerId = broker.BrokerId, BrokerEpoch = broker.BrokerEpoch } });
+        foreach (var topic in stage.State.Topics.Values)
+            foreach (var p in topic.Partitions)
+                if (p.Leader == broker.BrokerId)
+                {
+                    var next = p.Isr.FirstOrDefault(id => id != broker.BrokerId && stage.State.IsLive(id), -1);
+                    stage.Add(LeaderChange(topic, p, next));
+                }
+    }
+
+    // ---- Brokers ------------------------------------------------------------------------
+
+    public RegisterBrokerResponse RegisterBroker(RegisterBrokerRequest request)
+    {
+        var response = new RegisterBrokerResponse
+        {
+            HeartbeatIntervalMs = _options.BrokerHeartbeatIntervalMs,
+            SessionTimeoutMs = _options.BrokerSessionTimeoutMs,
+        };
+        lock (_gate)
+        {
+            EnsureReady();
+            if (request.BrokerId < 0) return Fail(response, KafkaErrors.InvalidRequest, $"Broker id {request.BrokerId} is negative.");
+            if (string.IsNullOrWhiteSpace(request.GrpcEndpoint)) return Fail(response, KafkaErrors.InvalidRequest, "grpc_endpoint is empty.");
+
+            // A retry of a registration that already succeeded (same process, same address)
+            // must not mint a new epoch: the broker may already be using the first one.
+            if (_state.Brokers.TryGetValue(request.BrokerId, out var existing) && !existing.Fenced
+                && request.IncarnationId.Length > 0 && existing.IncarnationId == request.IncarnationId
+                && existing.GrpcEndpoint == request.GrpcEndpoint && existing.Rack == request.Rack)
+            {
+                _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+                response.BrokerEpoch = existing.BrokerEpoch;
+                return response;
+            }
+
+            var stage = new Stage(_state);
+            // The epoch this record produces: above every earlier broker epoch, and unique.
+            var brokerEpoch = _state.Epoch + 1;
+            try
+            {
+                stage.Add(new MetadataRecord
+                {
+                    RegisterBroker = new RegisterBrokerRecord
+                    {
+                        BrokerId = request.BrokerId,
+                        GrpcEndpoint = request.GrpcEndpoint,
+                        Rack = request.Rack,
+                        IncarnationId = request.IncarnationId,
+                        BrokerEpoch = brokerEpoch,
+                    },
+                });
+                // Leaderless partitions it replicates get it as leader; partitions it already
+                // leads (a restart within the session) get a new leader epoch, which fences
+                // anything the previous incarnation still had in flight.
+                foreach (var topic in stage.State.Topics.Values)
+                    foreach (var p in topic.Partitions)
+                        if (p.Leader == request.BrokerId || (p.Leader == -1 && p.Isr.Contains(request.BrokerId)))
+                            stage.Add(LeaderChange(topic, p, request.BrokerId));
+                Commit(stage);
+            }
+            catch (MetadataStateException ex)
+            {
+                return Fail(response, ex.ErrorCode, ex.Message);
+            }
+            catch (IOException ex)
+            {
+                return Fail(response, KafkaErrors.KafkaStorageError, ex.Message);
+            }
+            _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+            response.BrokerEpoch = brokerEpoch;
+            _logger.LogInformation("Broker {BrokerId} registered at {Endpoint} with broker epoch {BrokerEpoch}", request.BrokerId, request.GrpcEndpoint, brokerEpoch);
+            return response;
+        }
+    }
+
+    private static RegisterBrokerResponse Fail(RegisterBrokerResponse r, short code, string message)
+    {
+        r.ErrorCode = code;
+        r.ErrorMessage = message;
+        return r;
+    }
+
+    public BrokerHeartbeatResponse BrokerHeartbeat(BrokerHeartbeatRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            if (!_state.Brokers.TryGetValue(request.BrokerId, out var broker))
+                return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.BrokerIdNotRegistered, Fenced = true };
+            if (broker.BrokerEpoch != request.BrokerEpoch)
+                return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.StaleBrokerEpoch, Fenced = true };
+            if (broker.Fenced)
+                return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.None, Fenced = true, ShouldShutDown = request.WantShutdown };
+            if (request.WantShutdown)
+            {
+                // Controlled shutdown: move its leaderships away now instead of after the session timeout.
+                var stage = new Stage(_state);
+                try
+                {
+                    StageFence(stage, broker);
+                    Commit(stage);
+                }
+                catch (IOException)
+                {
+                    return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.KafkaStorageError };
+                }
+                _brokerDeadlines.Remove(request.BrokerId);
+                _logger.LogInformation("Broker {BrokerId} fenced for controlled shutdown", request.BrokerId);
+                return new BrokerHeartbeatResponse { Fenced = true, ShouldShutDown = true };
+            }
+            _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+            return new BrokerHeartbeatResponse();
+        }
+    }
+
+    // ---- Gateways -----------------------------------------------------------------------
+
+    public RegisterGatewayResponse RegisterGateway(RegisterGatewayRequest request)
+    {
+        var response = new RegisterGatewayResponse { HeartbeatIntervalMs = _options.BrokerHeartbeatIntervalMs };
+        lock (_gate)
+        {
+            EnsureReady();
+            var unchanged = _state.Gateways.TryGetValue(request.NodeId, out var g) && !g.Fenced
+                && g.KafkaHost == request.KafkaHost && g.KafkaPort == request.KafkaPort && g.Rack == request.Rack;
+            if (!unchanged)
+            {
+                var stage = new Stage(_state);
+                try
+                {
+                    stage.Add(new MetadataRecord
+                    {
+                        RegisterGateway = new RegisterGatewayRecord { NodeId = request.NodeId, KafkaHost = request.KafkaHost, KafkaPort = request.KafkaPort, Rack = request.Rack },
+                    });
+                    Commit(stage);
+                }
+                catch (MetadataStateException ex)
+                {
+                    response.ErrorCode = ex.ErrorCode;
+                    response.ErrorMessage = ex.Message;
+                    return response;
+                }
+                catch (IOException ex)
+                {
+                    response.ErrorCode = KafkaErrors.KafkaStorageError;
+                    response.ErrorMessage = ex.Message;
+                    return response;
+                }
+                _logger.LogInformation("Gateway {NodeId} registered at {Host}:{Port}", request.NodeId, request.KafkaHost, request.KafkaPort);
+            }
+            _gatewayDeadlines[request.NodeId] = _time.GetUtcNow() + GatewaySessionTimeout;
+            return response;
+        }
+    }
+
+    public GatewayHeartbeatResponse GatewayHeartbeat(GatewayHeartbeatRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            if (!_state.Gateways.TryGetValue(request.NodeId, out var g))
+                return new GatewayHeartbeatResponse { ErrorCode = KafkaErrors.BrokerIdNotRegistered, Fenced = true };
+            if (g.Fenced) return new GatewayHeartbeatResponse { Fenced = true };
+            _gatewayDeadlines[request.NodeId] = _time.GetUtcNow() + GatewaySessionTimeout;
+            return new GatewayHeartbeatResponse();
+        }
+    }
+
+    /// <summary>Fences every broker and gateway whose session deadline has passed, in one log entry.</summary>
+    public void ExpireSessions()
+    {
+        lock (_gate)
+        {
+            if (!_ready) return;
+            var now = _time.GetUtcNow();
+            var stage = new Stage(_state);
+            var expiredBrokers = new List<int>();
+            var expiredGateways = new List<int>();
+            foreach (var b in _state.Brokers.Values)
+            {
+                if (b.Fenced || !_brokerDeadlines.TryGetValue(b.BrokerId, out var deadline) || deadline > now) continue;
+                StageFence(stage, stage.State.Brokers[b.BrokerId]);
+                expiredBrokers.Add(b.BrokerId);
+            }
+            foreach (var g in _state.Gateways.Values)
+            {
+                if (g.Fenced || !_gatewayDeadlines.TryGetValue(g.NodeId, out var deadline) || deadline > now) continue;
+                stage.Add(new MetadataRecord { FenceGateway = new FenceGatewayRecord { NodeId = g.NodeId } });
+                expiredGateways.Add(g.NodeId);
+            }
+            if (stage.Records.Count == 0) return;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                // Deadlines stay as they are, so the next check tries again.
+                _logger.LogError(ex, "Could not record expired sessions");
+                return;
+            }
+            foreach (var id in expiredBrokers)
+            {
+                _brokerDeadlines.Remove(id);
+                _logger.LogWarning("Broker {BrokerId} fenced: no heartbeat for {TimeoutMs} ms", id, _options.BrokerSessionTimeoutMs);
+            }
+            foreach (var id in expiredGateways)
+            {
+                _gatewayDeadlines.Remove(id);
+                _logger.LogWarning("Gateway {NodeId} fenced: no heartbeat for {TimeoutMs} ms", id, _options.EffectiveGatewaySessionTimeoutMs);
+            }
+        }
+    }
+
+    // ---- Topics -------------------------------------------------------------------------
+
+    private string BrokerConfig(MetadataState state, string name)
+        => state.BrokerConfigs.TryGetValue(name, out var v) ? v : ConfigCatalog.Broker[name].DefaultValue!;
+
+    public CreateTopicsResponse CreateTopics(CreateTopicsRequest request)
+    {
+        var response = new CreateTopicsResponse();
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new Stage(_state);
+            var duplicates = request.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+            var created = new List<CreateTopicResult>();
+            foreach (var topic in request.Topics)
+            {
+                var result = new CreateTopicResult { Name = topic.Name };
+                response.Results.Add(result);
+                if (duplicates.Contains(topic.Name))
+                {
+                    result.ErrorCode = KafkaErrors.InvalidRequest;
+                    result.ErrorMessage = $"Topic '{topic.Name}' appears more than once in the request.";
+                    continue;
+                }
+                try
+                {
+                    var record = BuildCreateTopic(stage.State, topic);
+                    stage.Add(new MetadataRecord { CreateTopic = record });
+                    if (!request.ValidateOnly) result.TopicId = record.TopicId;
+                    result.NumPartitions = record.Partitions.Count;
+                    result.ReplicationFactor = record.Partitions[0].Replicas.Count;
+                    result.Configs.Add(TopicConfigs.Effective(record.Configs, stage.State.BrokerConfigs));
+                    created.Add(result);
+                }
+                catch (MetadataStateException ex)
+                {
+                    result.ErrorCode = ex.ErrorCode;
+                    result.ErrorMessage = ex.Message;
+                }
+            }
+            if (request.ValidateOnly) return response;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in created)
+                {
+                    r.ErrorCode = KafkaErrors.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                    r.TopicId = ByteString.Empty;
+                    r.Configs.Clear();
+                }
+            }
+            foreach (var r in created.Where(r => r.ErrorCode == 0))
+                _logger.LogInformation("Created topic {Topic} with {Partitions} partitions, replication factor {Rf}", r.Name, r.NumPartitions, r.ReplicationFactor);
+            return response;
+        }
+    }
+
+    private CreateTopicRecord BuildCreateTopic(MetadataState state, CreatableTopic topic)
+    {
+        if (TopicNames.Validate(topic.Name) is { } bad) throw new MetadataStateException(KafkaErrors.InvalidTopicException, bad);
+        if (state.Topics.ContainsKey(topic.Name)) throw new MetadataStateException(KafkaErrors.TopicAlreadyExists, $"Topic '{topic.Name}' already exists.");
+        var key = TopicNames.CollisionKey(topic.Name);
+        foreach (var existing in state.Topics.Keys)
+            if (TopicNames.CollisionKey(existing) == key)
+                throw new MetadataStateException(KafkaErrors.InvalidTopicException, $"Topic '{topic.Name}' collides with existing topic '{existing}': '.' and '_' are interchangeable in metric names.");
+
+        var live = state.Brokers.Values.Where(b => !b.Fenced).Select(b => b.BrokerId).ToArray();
+        int[][] assignment;
+        if (topic.Assignments.Count > 0)
+        {
+            if (topic.NumPartitions != -1 || topic.ReplicationFactor != -1)
+                throw new MetadataStateException(KafkaErrors.InvalidRequest, "num_partitions and replication_factor must be -1 when an explicit assignment is given.");
+            assignment = ValidateAssignment(state, topic);
+        }
+        else
+        {
+            var partitions = topic.NumPartitions == -1 ? int.Parse(BrokerConfig(state, "num.partitions"), CultureInfo.InvariantCulture) : topic.NumPartitions;
+            if (partitions <= 0) throw new MetadataStateException(KafkaErrors.InvalidPartitions, "Number of partitions must be larger than 0, or -1 to use the default.");
+            if (partitions > _options.MaxPartitionsPerTopic)
+                throw new MetadataStateException(KafkaErrors.InvalidPartitions, $"Number of partitions {partitions} is above the limit of {_options.MaxPartitionsPerTopic}.");
+            var rf = topic.ReplicationFactor == -1 ? int.Parse(BrokerConfig(state, "default.replication.factor"), CultureInfo.InvariantCulture) : topic.ReplicationFactor;
+            if (rf <= 0) throw new MetadataStateException(KafkaErrors.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default.");
+            if (rf > live.Length)
+                throw new MetadataStateException(KafkaErrors.InvalidReplicationFactor,
+                    $"Unable to replicate the partition {rf} time(s): only {live.Length} broker(s) are live.");
+            assignment = ReplicaAssigner.Assign(live, partitions, rf, _random);
+        }
+
+        foreach (var (name, value) in topic.Configs)
+        {
+            if (!ConfigCatalog.Topic.TryGetValue(name, out var def)) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Unknown topic config '{name}'.");
+            if (def.Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, why);
+        }
+
+        var record = new CreateTopicRecord { Name = topic.Name, TopicId = TopicIds.ToByteString(NewTopicId(state)) };
+        record.Configs.Add(topic.Configs);
+        for (var p = 0; p < assignment.Length; p++)
+        {
+            var replicas = assignment[p];
+            var pr = new PartitionRecord { Partition = p, Leader = replicas.FirstOrDefault(state.IsLive, -1), LeaderEpoch = 0 };
+            pr.Replicas.AddRange(replicas);
+            pr.Isr.AddRange(replicas);
+            record.Partitions.Add(pr);
+        }
+        return record;
+    }
+
+    private int[][] ValidateAssignment(MetadataState state, CreatableTopic topic)
+    {
+        var n = topic.Assignments.Count;
+        if (n > _options.MaxPartitionsPerTopic)
+            throw new MetadataStateException(KafkaErrors.InvalidPartitions, $"Number of partitions {n} is above the limit of {_options.MaxPartitionsPerTopic}.");
+        var result = new int[n][];
+        int? rf = null;
+        for (var p = 0; p < n; p++)
+        {
+            if (!topic.Assignments.TryGetValue(p, out var list))
+                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partitions must be numbered 0 to {n - 1}; partition {p} is missing.");
+            var replicas = list.BrokerIds.ToArray();
+            if (replicas.Length == 0) throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partition {p} has no replicas.");
+            if (rf is not null && replicas.Length != rf)
+                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, "All partitions must have the same number of replicas.");
+            rf = replicas.Length;
+            if (replicas.Distinct().Count() != replicas.Length)
+                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partition {p} lists a broker more than once.");
+            foreach (var b in replicas)
+                if (!state.Brokers.ContainsKey(b))
+                    throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partition {p} names broker {b}, which is not registered.");
+            if (!replicas.Any(state.IsLive))
+                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"All brokers of partition {p} are fenced.");
+            result[p] = replicas;
+        }
+        return result;
+    }
+
+    private Guid NewTopicId(MetadataState state)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        while (true)
+        {
+            _random.NextBytes(bytes);
+            bytes[6] = (byte)((bytes[6] & 0x0F) | 0x40);
+            bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+            var id = new Guid(bytes, bigEndian: true);
+            if (id != Guid.Empty && !state.TopicNamesById.ContainsKey(id)) return id;
+        }
+    }
+
+    public DeleteTopicsResponse DeleteTopics(DeleteTopicsRequest request)
+    {
+        var response = new DeleteTopicsResponse();
+        lock (_gate)
+        {
+            EnsureReady();
+            var disabled = BrokerConfig(_state, "delete.topic.enable") == "false";
+            var stage = new Stage(_state);
+            var deleted = new List<DeleteTopicResult>();
+            foreach (var target in request.Topics)
+            {
+                var result = new DeleteTopicResult { Name = target.Name, TopicId = target.TopicId };
+                response.Results.Add(result);
+                if (disabled)
+                {
+                    result.ErrorCode = KafkaErrors.TopicDeletionDisabled;
+                    result.ErrorMessage = "Topic deletion is disabled (delete.topic.enable=false).";
+                    continue;
+                }
+                TopicState? topic = null;
+                if (!target.TopicId.IsEmpty)
+                {
+                    if (target.TopicId.Length != 16 || !stage.State.TryGetTopic(TopicIds.ToGuid(target.TopicId), out topic))
+                    {
+                        result.ErrorCode = KafkaErrors.UnknownTopicId;
+                        result.ErrorMessage = "This server does not host this topic id.";
+                        continue;
+                    }
+                }
+                else if (!stage.State.Topics.TryGetValue(target.Name, out topic))
+                {
+                    result.ErrorCode = KafkaErrors.UnknownTopicOrPartition;
+                    result.ErrorMessage = "This server does not host this topic-partition.";
+                    continue;
+                }
+                result.Name = topic.Name;
+                result.TopicId = TopicIds.ToByteString(topic.TopicId);
+                stage.Add(new MetadataRecord { DeleteTopic = new DeleteTopicRecord { TopicId = result.TopicId } });
+                deleted.Add(result);
+            }
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in deleted)
+                {
+                    r.ErrorCode = KafkaErrors.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                }
+            }
+            return response;
+        }
+    }
+
+    public MetadataSnapshot GetMetadata()
+    {
+        EnsureReady();
+        return Publisher.Current!;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _ready = false;
+            _log?.Dispose();
+            _log = null;
+        }
+    }
+}
+
+/// <summary>An RPC arrived before the metadata log was replayed.</summary>
+public sealed class ControllerNotReadyException() : Exception("The controller is still replaying its metadata log.");

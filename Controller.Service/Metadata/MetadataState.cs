@@ -1,0 +1,279 @@
+using System.Collections.Immutable;
+using Google.Protobuf;
+using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Metadata;
+
+namespace StreamPlatform.Controller.Metadata;
+
+public sealed record BrokerState(int BrokerId, string GrpcEndpoint, string Rack, string IncarnationId, long BrokerEpoch, bool Fenced);
+
+public sealed record GatewayState(int NodeId, string KafkaHost, int KafkaPort, string Rack, bool Fenced);
+
+public sealed record PartitionState(int Partition, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
+
+public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<PartitionState> Partitions, ImmutableSortedDictionary<string, string> Configs, bool Internal)
+{
+    public int ReplicationFactor => Partitions.IsEmpty ? 0 : Partitions[0].Replicas.Length;
+}
+
+/// <summary>
+/// The metadata state machine. Immutable: <see cref="Apply(MetadataRecord)"/> returns a new state
+/// (structural sharing keeps that cheap), so the controller can stage a batch, append it to the
+/// log, and only then publish it — a failed append leaves the old state untouched, and the same
+/// code replays the log on start (and will apply Raft-committed entries on followers).
+/// Deterministic: the result depends only on the records (ids and epochs are chosen by the
+/// controller and carried in them).
+///
+/// Legal transitions (anything else throws <see cref="MetadataStateException"/>):
+/// broker: absent|fenced|unfenced --RegisterBroker(epoch above the old one)--> unfenced;
+///         unfenced --FenceBroker(current epoch)--> fenced; fenced --UnfenceBroker(current epoch)--> unfenced.
+/// gateway: absent|fenced|unfenced --RegisterGateway--> unfenced; unfenced --FenceGateway--> fenced.
+/// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent.
+/// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1.
+/// broker config: --SetBrokerConfig(catalog key, valid value)--> set; set --SetBrokerConfig(remove)--> unset.
+/// </summary>
+public sealed class MetadataState
+{
+    public static readonly MetadataState Empty = new(
+        0,
+        ImmutableSortedDictionary<int, BrokerState>.Empty,
+        ImmutableSortedDictionary<int, GatewayState>.Empty,
+        ImmutableSortedDictionary.Create<string, TopicState>(StringComparer.Ordinal),
+        ImmutableDictionary<Guid, string>.Empty,
+        ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal));
+
+    private MetadataState(
+        long epoch,
+        ImmutableSortedDictionary<int, BrokerState> brokers,
+        ImmutableSortedDictionary<int, GatewayState> gateways,
+        ImmutableSortedDictionary<string, TopicState> topics,
+        ImmutableDictionary<Guid, string> topicNamesById,
+        ImmutableSortedDictionary<string, string> brokerConfigs)
+    {
+        Epoch = epoch;
+        Brokers = brokers;
+        Gateways = gateways;
+        Topics = topics;
+        TopicNamesById = topicNamesById;
+        BrokerConfigs = brokerConfigs;
+    }
+
+    /// <summary>Number of records applied since the empty state.</summary>
+    public long Epoch { get; }
+    public ImmutableSortedDictionary<int, BrokerState> Brokers { get; }
+    public ImmutableSortedDictionary<int, GatewayState> Gateways { get; }
+    /// <summary>Topics by name (ordinal order, so snapshots are deterministic).</summary>
+    public ImmutableSortedDictionary<string, TopicState> Topics { get; }
+    public ImmutableDictionary<Guid, string> TopicNamesById { get; }
+    /// <summary>Cluster-wide broker configs as recorded (the controller records every catalog key's effective value).</summary>
+    public ImmutableSortedDictionary<string, string> BrokerConfigs { get; }
+
+    public bool TryGetTopic(Guid id, out TopicState topic)
+    {
+        topic = null!;
+        return TopicNamesById.TryGetValue(id, out var name) && Topics.TryGetValue(name, out topic!);
+    }
+
+    public bool IsLive(int brokerId) => Brokers.TryGetValue(brokerId, out var b) && !b.Fenced;
+
+    /// <summary>Applies records in order, all or nothing.</summary>
+    public MetadataState Apply(IEnumerable<MetadataRecord> records)
+    {
+        var state = this;
+        foreach (var r in records) state = state.Apply(r);
+        return state;
+    }
+
+    public MetadataState Apply(MetadataRecord record) => record.KindCase switch
+    {
+        MetadataRecord.KindOneofCase.RegisterBroker => RegisterBroker(record.RegisterBroker),
+        MetadataRecord.KindOneofCase.FenceBroker => FenceBroker(record.FenceBroker),
+        MetadataRecord.KindOneofCase.UnfenceBroker => UnfenceBroker(record.UnfenceBroker),
+        MetadataRecord.KindOneofCase.RegisterGateway => RegisterGateway(record.RegisterGateway),
+        MetadataRecord.KindOneofCase.FenceGateway => FenceGateway(record.FenceGateway),
+        MetadataRecord.KindOneofCase.CreateTopic => CreateTopic(record.CreateTopic),
+        MetadataRecord.KindOneofCase.DeleteTopic => DeleteTopic(record.DeleteTopic),
+        MetadataRecord.KindOneofCase.ChangePartitionLeader => ChangePartitionLeader(record.ChangePartitionLeader),
+        MetadataRecord.KindOneofCase.SetBrokerConfig => SetBrokerConfig(record.SetBrokerConfig),
+        _ => throw Illegal(KafkaErrors.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
+    };
+
+    private MetadataState With(
+        ImmutableSortedDictionary<int, BrokerState>? brokers = null,
+        ImmutableSortedDictionary<int, GatewayState>? gateways = null,
+        ImmutableSortedDictionary<string, TopicState>? topics = null,
+        ImmutableDictionary<Guid, string>? topicNamesById = null,
+        ImmutableSortedDictionary<string, string>? brokerConfigs = null)
+        => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs);
+
+    private static MetadataStateException Illegal(short code, string message) => new(code, message);
+
+    private MetadataState RegisterBroker(RegisterBrokerRecord r)
+    {
+        if (r.BrokerId < 0) throw Illegal(KafkaErrors.InvalidRequest, $"Broker id {r.BrokerId} is negative.");
+        if (string.IsNullOrWhiteSpace(r.GrpcEndpoint)) throw Illegal(KafkaErrors.InvalidRequest, $"Broker {r.BrokerId} has no grpc endpoint.");
+        if (r.BrokerEpoch <= 0) throw Illegal(KafkaErrors.InvalidRequest, $"Broker epoch {r.BrokerEpoch} is not positive.");
+        if (Brokers.TryGetValue(r.BrokerId, out var old) && r.BrokerEpoch <= old.BrokerEpoch)
+            throw Illegal(KafkaErrors.StaleBrokerEpoch, $"Broker {r.BrokerId} epoch {r.BrokerEpoch} is not above its current epoch {old.BrokerEpoch}.");
+        var broker = new BrokerState(r.BrokerId, r.GrpcEndpoint, r.Rack, r.IncarnationId, r.BrokerEpoch, Fenced: false);
+        return With(brokers: Brokers.SetItem(r.BrokerId, broker));
+    }
+
+    private BrokerState CurrentBroker(int brokerId, long brokerEpoch)
+    {
+        if (!Brokers.TryGetValue(brokerId, out var b)) throw Illegal(KafkaErrors.BrokerIdNotRegistered, $"Broker {brokerId} is not registered.");
+        if (b.BrokerEpoch != brokerEpoch)
+            throw Illegal(KafkaErrors.StaleBrokerEpoch, $"Broker {brokerId} epoch {brokerEpoch} is not its current epoch {b.BrokerEpoch}.");
+        return b;
+    }
+
+    private MetadataState FenceBroker(FenceBrokerRecord r)
+    {
+        var b = CurrentBroker(r.BrokerId, r.BrokerEpoch);
+        if (b.Fenced) throw Illegal(KafkaErrors.InvalidRequest, $"Broker {r.BrokerId} is already fenced.");
+        return With(brokers: Brokers.SetItem(r.BrokerId, b with { Fenced = true }));
+    }
+
+    private MetadataState UnfenceBroker(UnfenceBrokerRecord r)
+    {
+        var b = CurrentBroker(r.BrokerId, r.BrokerEpoch);
+        if (!b.Fenced) throw Illegal(KafkaErrors.InvalidRequest, $"Broker {r.BrokerId} is not fenced.");
+        return With(brokers: Brokers.SetItem(r.BrokerId, b with { Fenced = false }));
+    }
+
+    private MetadataState RegisterGateway(RegisterGatewayRecord r)
+    {
+        if (r.NodeId < 0) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway node id {r.NodeId} is negative.");
+        if (string.IsNullOrWhiteSpace(r.KafkaHost)) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} has no Kafka host.");
+        if (r.KafkaPort is <= 0 or > 65535) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} Kafka port {r.KafkaPort} is out of range.");
+        return With(gateways: Gateways.SetItem(r.NodeId, new GatewayState(r.NodeId, r.KafkaHost, r.KafkaPort, r.Rack, Fenced: false)));
+    }
+
+    private MetadataState FenceGateway(FenceGatewayRecord r)
+    {
+        if (!Gateways.TryGetValue(r.NodeId, out var g)) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} is not registered.");
+        if (g.Fenced) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} is already fenced.");
+        return With(gateways: Gateways.SetItem(r.NodeId, g with { Fenced = true }));
+    }
+
+    private static Guid ParseTopicId(ByteString bytes)
+    {
+        if (bytes.Length != 16) throw Illegal(KafkaErrors.InvalidRequest, $"Topic id has {bytes.Length} bytes, not 16.");
+        var id = TopicIds.ToGuid(bytes);
+        if (id == Guid.Empty) throw Illegal(KafkaErrors.InvalidRequest, "Topic id is the zero uuid.");
+        return id;
+    }
+
+    private MetadataState CreateTopic(CreateTopicRecord r)
+    {
+        if (TopicNames.Validate(r.Name) is { } why) throw Illegal(KafkaErrors.InvalidTopicException, why);
+        if (Topics.ContainsKey(r.Name)) throw Illegal(KafkaErrors.TopicAlreadyExists, $"Topic '{r.Name}' already exists.");
+        var id = ParseTopicId(r.TopicId);
+        if (TopicNamesById.ContainsKey(id)) throw Illegal(KafkaErrors.TopicAlreadyExists, $"Topic id {id} is already used.");
+        if (r.Partitions.Count == 0) throw Illegal(KafkaErrors.InvalidPartitions, $"Topic '{r.Name}' has no partitions.");
+        foreach (var (key, value) in r.Configs)
+        {
+            if (!ConfigCatalog.Topic.TryGetValue(key, out var def)) throw Illegal(KafkaErrors.InvalidConfig, $"Unknown topic config '{key}'.");
+            if (def.Validate(value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
+        }
+        var partitions = ImmutableArray.CreateBuilder<PartitionState>(r.Partitions.Count);
+        var rf = r.Partitions[0].Replicas.Count;
+        for (var i = 0; i < r.Partitions.Count; i++)
+        {
+            var p = r.Partitions[i];
+            if (p.Partition != i) throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {i}.");
+            var replicas = p.Replicas.ToImmutableArray();
+            if (replicas.Length == 0 || replicas.Length != rf)
+                throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {i} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
+            if (replicas.Distinct().Count() != replicas.Length) throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {i} lists a replica twice.");
+            foreach (var b in replicas)
+                if (!Brokers.ContainsKey(b)) throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {i} replica {b} is not a registered broker.");
+            var isr = CheckIsr(p.Isr, replicas, i);
+            CheckLeader(p.Leader, isr, i);
+            if (p.LeaderEpoch < 0) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {i} leader epoch {p.LeaderEpoch} is negative.");
+            partitions.Add(new PartitionState(i, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0));
+        }
+        var topic = new TopicState(r.Name, id, partitions.MoveToImmutable(),
+            r.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), r.Internal);
+        return With(topics: Topics.Add(r.Name, topic), topicNamesById: TopicNamesById.Add(id, r.Name));
+    }
+
+    private static ImmutableArray<int> CheckIsr(IEnumerable<int> isrIn, ImmutableArray<int> replicas, int partition)
+    {
+        var isr = isrIn.ToImmutableArray();
+        if (isr.IsEmpty) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} has an empty ISR.");
+        if (isr.Distinct().Count() != isr.Length) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} ISR lists a broker twice.");
+        foreach (var b in isr)
+            if (!replicas.Contains(b)) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} ISR member {b} is not a replica.");
+        return isr;
+    }
+
+    private void CheckLeader(int leader, ImmutableArray<int> isr, int partition)
+    {
+        if (leader == -1) return;
+        if (!isr.Contains(leader)) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} leader {leader} is not in the ISR.");
+        if (!IsLive(leader)) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} leader {leader} is not a live broker.");
+    }
+
+    private MetadataState DeleteTopic(DeleteTopicRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(KafkaErrors.UnknownTopicId, $"Topic id {id} does not exist.");
+        return With(topics: Topics.Remove(topic.Name), topicNamesById: TopicNamesById.Remove(id));
+    }
+
+    private MetadataState ChangePartitionLeader(ChangePartitionLeaderRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(KafkaErrors.UnknownTopicId, $"Topic id {id} does not exist.");
+        if ((uint)r.Partition >= (uint)topic.Partitions.Length)
+            throw Illegal(KafkaErrors.UnknownTopicOrPartition, $"Topic '{topic.Name}' has no partition {r.Partition}.");
+        var p = topic.Partitions[r.Partition];
+        if (r.NewLeaderEpoch != p.LeaderEpoch + 1)
+            throw Illegal(KafkaErrors.InvalidRequest, $"Partition {topic.Name}-{r.Partition} new leader epoch {r.NewLeaderEpoch} is not {p.LeaderEpoch + 1}.");
+        var isr = r.NewIsr is null ? p.Isr : CheckIsr(r.NewIsr.BrokerIds, p.Replicas, r.Partition);
+        CheckLeader(r.NewLeader, isr, r.Partition);
+        var changed = p with { Leader = r.NewLeader, LeaderEpoch = r.NewLeaderEpoch, Isr = isr, PartitionEpoch = p.PartitionEpoch + 1 };
+        var newTopic = topic with { Partitions = topic.Partitions.SetItem(r.Partition, changed) };
+        return With(topics: Topics.SetItem(topic.Name, newTopic));
+    }
+
+    private MetadataState SetBrokerConfig(SetBrokerConfigRecord r)
+    {
+        if (!ConfigCatalog.Broker.TryGetValue(r.Name, out var def)) throw Illegal(KafkaErrors.InvalidConfig, $"Unknown broker config '{r.Name}'.");
+        if (r.Remove)
+        {
+            if (!BrokerConfigs.ContainsKey(r.Name)) throw Illegal(KafkaErrors.InvalidConfig, $"Broker config '{r.Name}' is not set.");
+            return With(brokerConfigs: BrokerConfigs.Remove(r.Name));
+        }
+        if (def.Validate(r.Value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
+        return With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value));
+    }
+
+    /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>
+    public MetadataSnapshot ToSnapshot(string clusterId, int controllerId)
+    {
+        var snapshot = new MetadataSnapshot { MetadataEpoch = Epoch, ClusterId = clusterId, ControllerId = controllerId };
+        foreach (var b in Brokers.Values)
+            snapshot.Brokers.Add(new BrokerInfo { BrokerId = b.BrokerId, GrpcEndpoint = b.GrpcEndpoint, Rack = b.Rack, Fenced = b.Fenced, BrokerEpoch = b.BrokerEpoch });
+        foreach (var g in Gateways.Values)
+            snapshot.Gateways.Add(new GatewayInfo { NodeId = g.NodeId, KafkaHost = g.KafkaHost, KafkaPort = g.KafkaPort, Rack = g.Rack, Fenced = g.Fenced });
+        foreach (var t in Topics.Values)
+        {
+            var info = new TopicInfo { Name = t.Name, TopicId = TopicIds.ToByteString(t.TopicId), ReplicationFactor = t.ReplicationFactor, Internal = t.Internal };
+            info.Configs.Add(t.Configs);
+            foreach (var p in t.Partitions)
+            {
+                var pi = new PartitionInfo { Partition = p.Partition, Leader = p.Leader, LeaderEpoch = p.LeaderEpoch, PartitionEpoch = p.PartitionEpoch };
+                pi.Replicas.AddRange(p.Replicas);
+                pi.Isr.AddRange(p.Isr);
+                info.Partitions.Add(pi);
+            }
+            snapshot.Topics.Add(info);
+        }
+        snapshot.BrokerConfigs.Add(BrokerConfigs);
+        return snapshot;
+    }
+}

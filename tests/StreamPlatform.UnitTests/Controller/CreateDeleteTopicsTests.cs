@@ -1,0 +1,194 @@
+using Google.Protobuf;
+using StreamPlatform.Controller.Metadata;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Controller;
+
+namespace StreamPlatform.UnitTests.Controller;
+
+public class CreateDeleteTopicsTests
+{
+    private static ControllerHarness WithBrokers(int count, Action<ControllerOptions>? configure = null)
+    {
+        var h = new ControllerHarness(configure);
+        for (var i = 1; i <= count; i++) h.RegisterBroker(i);
+        return h;
+    }
+
+    [Theory]
+    [InlineData("", KafkaErrors.InvalidTopicException)]
+    [InlineData(".", KafkaErrors.InvalidTopicException)]
+    [InlineData("..", KafkaErrors.InvalidTopicException)]
+    [InlineData("has space", KafkaErrors.InvalidTopicException)]
+    [InlineData("ünïcode", KafkaErrors.InvalidTopicException)]
+    [InlineData("ok.name_with-chars9", KafkaErrors.None)]
+    public void Topic_names_are_validated_like_kafka(string name, short expected)
+    {
+        using var h = WithBrokers(1);
+        Assert.Equal(expected, h.CreateTopic(name, 1, 1).ErrorCode);
+    }
+
+    [Fact]
+    public void Name_length_limit_is_249()
+    {
+        using var h = WithBrokers(1);
+        Assert.Equal(KafkaErrors.None, h.CreateTopic(new string('a', 249), 1, 1).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidTopicException, h.CreateTopic(new string('b', 250), 1, 1).ErrorCode);
+    }
+
+    [Fact]
+    public void Validation_codes_for_exists_partitions_replication_and_configs()
+    {
+        using var h = WithBrokers(2);
+        Assert.Equal(KafkaErrors.None, h.CreateTopic("t", 3, 2).ErrorCode);
+        Assert.Equal(KafkaErrors.TopicAlreadyExists, h.CreateTopic("t", 3, 2).ErrorCode);
+        Assert.Equal(KafkaErrors.None, h.CreateTopic("my.topic", 1, 1).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidTopicException, h.CreateTopic("my_topic", 1, 1).ErrorCode); // collides with my.topic
+        Assert.Equal(KafkaErrors.InvalidPartitions, h.CreateTopic("p0", 0, 1).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidPartitions, h.CreateTopic("pneg", -2, 1).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidPartitions, h.CreateTopic("phuge", 10_001, 1).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("r3", 1, 3).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("r0", 1, 0).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("rneg", 1, -5).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c1", 1, 1, new Dictionary<string, string> { ["no.such"] = "1" }).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c2", 1, 1, new Dictionary<string, string> { ["cleanup.policy"] = "shred" }).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c3", 1, 1, new Dictionary<string, string> { ["retention.ms"] = "-2" }).ErrorCode);
+        Assert.DoesNotContain("c1", h.Controller.State.Topics.Keys);
+    }
+
+    [Fact]
+    public void Defaults_come_from_broker_configs_and_results_carry_effective_configs()
+    {
+        using var h = WithBrokers(3, o =>
+        {
+            o.BrokerConfigs["num.partitions"] = "4";
+            o.BrokerConfigs["default.replication.factor"] = "2";
+            o.BrokerConfigs["log.retention.ms"] = "1000";
+        });
+        var r = h.CreateTopic("d", -1, -1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" });
+        Assert.Equal(0, r.ErrorCode);
+        Assert.Equal((4, 2), (r.NumPartitions, r.ReplicationFactor));
+        Assert.Equal(16, r.TopicId.Length);
+        Assert.Equal("compact", r.Configs["cleanup.policy"]);
+        Assert.Equal("1000", r.Configs["retention.ms"]);
+        Assert.Equal("1073741824", r.Configs["segment.bytes"]);
+        var topic = h.Controller.State.Topics["d"];
+        Assert.Equal(r.TopicId, TopicIds.ToByteString(topic.TopicId));
+        Assert.Equal(["cleanup.policy"], topic.Configs.Keys); // only explicit configs are stored
+        Assert.All(topic.Partitions, p => Assert.Equal((p.Replicas[0], p.Replicas.Length), (p.Leader, 2)));
+        Assert.All(topic.Partitions, p => Assert.Equal(p.Replicas.ToArray(), p.Isr.ToArray()));
+        var snapshot = h.Controller.GetMetadata();
+        Assert.Equal("4", snapshot.BrokerConfigs["num.partitions"]);
+        Assert.Equal("true", snapshot.BrokerConfigs["delete.topic.enable"]);
+    }
+
+    [Fact]
+    public void Spread_over_live_brokers_six_partitions_rf3()
+    {
+        using var h = WithBrokers(3);
+        Assert.Equal(0, h.CreateTopic("spread", 6, 3).ErrorCode);
+        var partitions = h.Controller.State.Topics["spread"].Partitions;
+        foreach (var b in new[] { 1, 2, 3 })
+        {
+            Assert.Equal(2, partitions.Count(p => p.Leader == b));
+            Assert.Equal(6, partitions.Count(p => p.Replicas.Contains(b)));
+        }
+    }
+
+    [Fact]
+    public void Validate_only_writes_nothing()
+    {
+        using var h = WithBrokers(1);
+        var epoch = h.Controller.State.Epoch;
+        var request = new CreateTopicsRequest { ValidateOnly = true };
+        request.Topics.Add(new CreatableTopic { Name = "v", NumPartitions = 2, ReplicationFactor = 1 });
+        request.Topics.Add(new CreatableTopic { Name = "v2", NumPartitions = 2, ReplicationFactor = 9 });
+        var results = h.Controller.CreateTopics(request).Results;
+        Assert.Equal((0, 2), (results[0].ErrorCode, results[0].NumPartitions));
+        Assert.Equal(KafkaErrors.InvalidReplicationFactor, results[1].ErrorCode);
+        Assert.Equal(epoch, h.Controller.State.Epoch);
+        Assert.Empty(h.Controller.State.Topics);
+    }
+
+    [Fact]
+    public void Explicit_assignments_are_validated()
+    {
+        using var h = WithBrokers(3);
+        CreateTopicResult Create(string name, int partitions, int rf, params int[][] replicas)
+        {
+            var topic = new CreatableTopic { Name = name, NumPartitions = partitions, ReplicationFactor = rf };
+            for (var p = 0; p < replicas.Length; p++) topic.Assignments[p] = new ReplicaList { BrokerIds = { replicas[p] } };
+            var request = new CreateTopicsRequest { Topics = { topic } };
+            return h.Controller.CreateTopics(request).Results.Single();
+        }
+        var ok = Create("ok", -1, -1, [3, 1], [2, 3]);
+        Assert.Equal(0, ok.ErrorCode);
+        Assert.Equal([3, 2], h.Controller.State.Topics["ok"].Partitions.Select(p => p.Leader));
+        Assert.Equal(KafkaErrors.InvalidRequest, Create("a1", 2, -1, [1], [2]).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a2", -1, -1, [1, 1]).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a3", -1, -1, [1, 9]).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a4", -1, -1, [1, 2], [3]).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a5", -1, -1, [1], []).ErrorCode);
+        var gap = new CreatableTopic { Name = "a6", NumPartitions = -1, ReplicationFactor = -1 };
+        gap.Assignments[0] = new ReplicaList { BrokerIds = { 1 } };
+        gap.Assignments[2] = new ReplicaList { BrokerIds = { 2 } };
+        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, h.Controller.CreateTopics(new CreateTopicsRequest { Topics = { gap } }).Results[0].ErrorCode);
+    }
+
+    [Fact]
+    public void Duplicate_names_in_one_request_are_invalid_request()
+    {
+        using var h = WithBrokers(1);
+        var request = new CreateTopicsRequest();
+        request.Topics.Add(new CreatableTopic { Name = "dup", NumPartitions = 1, ReplicationFactor = 1 });
+        request.Topics.Add(new CreatableTopic { Name = "dup", NumPartitions = 1, ReplicationFactor = 1 });
+        Assert.All(h.Controller.CreateTopics(request).Results, r => Assert.Equal(KafkaErrors.InvalidRequest, r.ErrorCode));
+    }
+
+    [Fact]
+    public void Delete_by_name_and_by_id_and_unknown_codes()
+    {
+        using var h = WithBrokers(1);
+        var a = h.CreateTopic("a", 1, 1);
+        h.CreateTopic("b", 1, 1);
+        var request = new DeleteTopicsRequest
+        {
+            Topics =
+            {
+                new TopicRef { Name = "b" },
+                new TopicRef { TopicId = a.TopicId },
+                new TopicRef { Name = "nope" },
+                new TopicRef { TopicId = TopicIds.ToByteString(Guid.NewGuid()) },
+                new TopicRef { TopicId = ByteString.CopyFrom(1, 2) },
+            },
+        };
+        var results = h.Controller.DeleteTopics(request).Results;
+        Assert.Equal([0, 0, KafkaErrors.UnknownTopicOrPartition, KafkaErrors.UnknownTopicId, KafkaErrors.UnknownTopicId], results.Select(r => (short)r.ErrorCode));
+        Assert.Equal("a", results[1].Name);
+        Assert.Empty(h.Controller.State.Topics);
+        // The name is free again.
+        Assert.Equal(0, h.CreateTopic("a", 1, 1).ErrorCode);
+    }
+
+    [Fact]
+    public void Deletion_disabled()
+    {
+        using var h = WithBrokers(1, o => o.BrokerConfigs["delete.topic.enable"] = "false");
+        h.CreateTopic("a", 1, 1);
+        var result = h.Controller.DeleteTopics(new DeleteTopicsRequest { Topics = { new TopicRef { Name = "a" } } }).Results.Single();
+        Assert.Equal(KafkaErrors.TopicDeletionDisabled, result.ErrorCode);
+        Assert.Single(h.Controller.State.Topics);
+    }
+
+    [Fact]
+    public void Replication_counts_only_live_brokers()
+    {
+        using var h = WithBrokers(2);
+        h.Time.Advance(TimeSpan.FromMilliseconds(3000));
+        h.Heartbeat(1, h.Controller.State.Brokers[1].BrokerEpoch);
+        h.Time.Advance(TimeSpan.FromMilliseconds(3000));
+        h.Controller.ExpireSessions();
+        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("x", 1, 2).ErrorCode);
+        Assert.Equal(0, h.CreateTopic("y", 4, 1).ErrorCode);
+        Assert.All(h.Controller.State.Topics["y"].Partitions, p => Assert.Equal(1, p.Leader));
+    }
+}
