@@ -1,9 +1,10 @@
+using StreamPlatform.Broker;
+using StreamPlatform.Broker.Services;
+
 var builder = WebApplication.CreateBuilder(args);
-
 builder.AddServiceDefaults();
-
+builder.AddApplicationServices();
 var app = builder.Build();
-
+app.MapGrpcService<BrokerGrpcService>();
 app.MapDefaultEndpoints();
-
 app.Run();

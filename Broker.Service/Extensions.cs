@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Services;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Controller;
+using StreamPlatform.ServiceDefaults;
+
+namespace StreamPlatform.Broker;
+
+public static class BrokerServiceExtensions
+{
+    public static WebApplicationBuilder AddApplicationServices(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var configuration = builder.Configuration;
+        services.AddOptions<BrokerOptions>().Bind(configuration.GetSection(BrokerOptions.Section))
+            .PostConfigure(o =>
+            {
+                if (string.IsNullOrWhiteSpace(o.AdvertisedGrpcEndpoint))
+                    o.AdvertisedGrpcEndpoint = configuration["Kestrel:Endpoints:grpc:Url"] ?? "";
+                if (string.IsNullOrWhiteSpace(o.DataDir))
+                    o.DataDir = Path.Combine(AppContext.BaseDirectory, "data", $"broker-{o.BrokerId}");
+            })
+            .Validate(o => o.BrokerId >= 0, "Broker:BrokerId must be set (0 or more).")
+            .Validate(o => Uri.TryCreate(o.AdvertisedGrpcEndpoint, UriKind.Absolute, out _), "Broker:AdvertisedGrpcEndpoint (or Kestrel:Endpoints:grpc:Url) must be an absolute URL.")
+            .ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new LogManager(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.DataDir,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogManager>>()));
+        services.AddSingleton(sp => GrpcChannels.Create(ServiceEndpoints.ResolveRequired(configuration, "controller", "grpc")));
+        services.AddSingleton(sp => new ControllerService.ControllerServiceClient(sp.GetRequiredService<Grpc.Net.Client.GrpcChannel>()));
+        services.AddSingleton(sp => new MetadataWatcher(sp.GetRequiredService<Grpc.Net.Client.GrpcChannel>(),
+            $"broker-{sp.GetRequiredService<IOptions<BrokerOptions>>().Value.BrokerId}",
+            sp.GetRequiredService<ILogger<MetadataWatcher>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<BrokerMetrics>();
+        services.AddSingleton<BrokerRegistration>();
+        services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
+        services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
+        services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = 104857600; // a produce may carry up to socket.request.max.bytes
+            o.MaxSendMessageSize = 64 * 1024 * 1024;
+        });
+        return builder;
+    }
+}

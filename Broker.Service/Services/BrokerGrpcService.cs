@@ -1,0 +1,247 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Protos.Grpc.Broker;
+using StreamPlatform.Protos.Grpc.Clients;
+
+namespace StreamPlatform.Broker.Services;
+
+/// <summary>
+/// The broker's data plane. Leadership and topic existence come from the newest metadata the
+/// <see cref="MetadataWatcher"/> applied; data from the <see cref="LogManager"/>.
+/// </summary>
+public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
+{
+    private const short InvalidRequiredAcks = 21;
+    private readonly LogManager _logs;
+    private readonly MetadataWatcher _metadata;
+    private readonly BrokerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly BrokerMetrics _metrics;
+
+    public BrokerGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics)
+    {
+        _logs = logs;
+        _metadata = metadata;
+        _options = options.Value;
+        _time = time;
+        _metrics = metrics;
+    }
+
+    public override Task<ProduceResponse> Produce(ProduceRequest request, ServerCallContext context) => ProduceAsync(request, context.CancellationToken);
+    public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => FetchAsync(request, context.CancellationToken);
+    public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
+    public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
+
+    /// <summary>
+    /// Appends each partition's batches; different partitions in parallel, one partition's
+    /// appends serialized by its log. Answers only once the data is written (acks 1 and -1
+    /// alike while there is one replica; acks 0 callers simply ignore the answer).
+    /// </summary>
+    public async Task<ProduceResponse> ProduceAsync(ProduceRequest request, CancellationToken cancellationToken)
+    {
+        _metrics.ProduceRequests.Add(1);
+        var response = new ProduceResponse();
+        if (request.Acks is not (0 or 1 or -1))
+        {
+            foreach (var p in request.Partitions)
+                response.Results.Add(new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, ErrorCode = InvalidRequiredAcks, ErrorMessage = $"acks must be 0, 1 or -1, not {request.Acks}.", BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 });
+            return response;
+        }
+        var metadata = _metadata.Current;
+        PartitionProduceResult[] results;
+        if (request.Partitions.Count == 1)
+            results = [ProducePartition(metadata, request.Partitions[0])];
+        else
+            // Appends are synchronous file writes: run partitions on the pool side by side.
+            results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), cancellationToken))).ConfigureAwait(false);
+        response.Results.AddRange(results);
+        return response;
+    }
+
+    private PartitionProduceResult ProducePartition(ClusterMetadata metadata, PartitionProduce p)
+    {
+        var result = new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 };
+        var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, -1);
+        if (log is null)
+        {
+            result.ErrorCode = error;
+            return result;
+        }
+        LogAppendResult appended;
+        try
+        {
+            appended = log.Append(p.Records.Memory);
+        }
+        catch (IOException ex)
+        {
+            result.ErrorCode = KafkaErrors.KAFKA_STORAGE_ERROR;
+            result.ErrorMessage = ex.Message;
+            return result;
+        }
+        result.ErrorCode = appended.ErrorCode;
+        if (appended.ErrorMessage is not null) result.ErrorMessage = appended.ErrorMessage;
+        result.BaseOffset = appended.FirstOffset;
+        result.LogAppendTimeMs = appended.LogAppendTimeMs;
+        result.LogStartOffset = appended.LogStartOffset;
+        if (appended.ErrorCode == KafkaErrors.NONE) _metrics.BytesIn.Add(appended.Bytes);
+        return result;
+    }
+
+    /// <summary>
+    /// The log of a partition this broker leads, or the Kafka error saying why not. A
+    /// <paramref name="currentLeaderEpoch"/> other than -1 must match the metadata's epoch.
+    /// </summary>
+    private (PartitionLog? Log, short Error) LeaderLog(ClusterMetadata metadata, string topic, int partition, int currentLeaderEpoch)
+    {
+        if (!metadata.TryGetPartition(topic, partition, out var topicInfo, out var partitionInfo))
+            return (null, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
+        if (currentLeaderEpoch != -1 && currentLeaderEpoch < partitionInfo.LeaderEpoch) return (null, KafkaErrors.FENCED_LEADER_EPOCH);
+        if (currentLeaderEpoch != -1 && currentLeaderEpoch > partitionInfo.LeaderEpoch) return (null, KafkaErrors.UNKNOWN_LEADER_EPOCH);
+        if (partitionInfo.Leader != _options.BrokerId) return (null, KafkaErrors.NOT_LEADER_OR_FOLLOWER);
+        try
+        {
+            return (_logs.GetOrCreate(metadata, topicInfo, partitionInfo), KafkaErrors.NONE);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            return (null, KafkaErrors.KAFKA_STORAGE_ERROR);
+        }
+    }
+
+    /// <summary>
+    /// Long-polling fetch: answers at once when an error occurs or min_bytes are available,
+    /// else waits for an append to any requested partition (its log's signal, no polling) or
+    /// for max_wait_ms, whichever comes first, and reads again.
+    /// </summary>
+    public async Task<FetchResponse> FetchAsync(FetchRequest request, CancellationToken cancellationToken)
+    {
+        _metrics.FetchRequests.Add(1);
+        var maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, _options.FetchMaxWaitMsLimit);
+        var started = _time.GetTimestamp();
+        while (true)
+        {
+            var signals = new List<Task>(request.Partitions.Count);
+            var (response, bytes, anyError) = ReadOnce(request, signals);
+            var remaining = TimeSpan.FromMilliseconds(maxWaitMs) - _time.GetElapsedTime(started);
+            if (bytes >= request.MinBytes || anyError || signals.Count == 0 || remaining <= TimeSpan.Zero)
+            {
+                _metrics.BytesOut.Add(bytes);
+                return response;
+            }
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var timeout = Task.Delay(remaining, _time, wait.Token);
+            await Task.WhenAny(Task.WhenAny(signals), timeout).ConfigureAwait(false);
+            wait.Cancel(); // stops the timer when an append woke us
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private (FetchResponse Response, long Bytes, bool AnyError) ReadOnce(FetchRequest request, List<Task> signals)
+    {
+        var metadata = _metadata.Current;
+        var response = new FetchResponse();
+        long remainingBytes = request.MaxBytes > 0 ? Math.Min(request.MaxBytes, _options.FetchResponseBytesMax) : _options.FetchResponseBytesMax;
+        long total = 0;
+        var anyError = false;
+        var minOneBatch = true; // KIP-74: the first partition with data returns a batch even above the limits
+        foreach (var p in request.Partitions)
+        {
+            var result = new PartitionFetchResult { Topic = p.Topic, Partition = p.Partition, HighWatermark = -1, LastStableOffset = -1, LogStartOffset = -1 };
+            response.Results.Add(result);
+            var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, p.CurrentLeaderEpoch);
+            if (log is null)
+            {
+                result.ErrorCode = error;
+                anyError = true;
+                continue;
+            }
+            // Taken before the read: an append racing the read still wakes the wait.
+            signals.Add(log.AppendedSignal);
+            var limit = (int)Math.Min(Math.Max(p.PartitionMaxBytes, 0), remainingBytes);
+            // Followers (replication, later) read up to the log end; consumers up to the high watermark.
+            var read = log.Read(p.FetchOffset, limit, minOneBatch, request.ReplicaId >= 0 ? log.LogEndOffset : -1);
+            result.ErrorCode = read.ErrorCode;
+            result.HighWatermark = read.HighWatermark;
+            // No transactions yet: nothing is pending, so the last stable offset is the high watermark.
+            result.LastStableOffset = read.HighWatermark;
+            result.LogStartOffset = read.LogStartOffset;
+            if (read.ErrorCode != KafkaErrors.NONE)
+            {
+                anyError = true;
+                continue;
+            }
+            if (read.Length > 0)
+            {
+                try
+                {
+                    // One copy: file -> the array the response serializes from.
+                    result.Records = UnsafeByteOperations.UnsafeWrap(read.ToArray());
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The segment was closed meanwhile (log deleted or shut down).
+                    result.ErrorCode = KafkaErrors.NOT_LEADER_OR_FOLLOWER;
+                    anyError = true;
+                    continue;
+                }
+                minOneBatch = false;
+                remainingBytes -= read.Length;
+                total += read.Length;
+            }
+        }
+        return (response, total, anyError);
+    }
+
+    public ListOffsetsResponse ListOffsets(ListOffsetsRequest request)
+    {
+        var metadata = _metadata.Current;
+        var response = new ListOffsetsResponse();
+        foreach (var p in request.Partitions)
+        {
+            var result = new PartitionListOffsetsResult { Topic = p.Topic, Partition = p.Partition, Offset = -1, Timestamp = -1, LeaderEpoch = -1 };
+            response.Results.Add(result);
+            var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, p.CurrentLeaderEpoch);
+            if (log is null)
+            {
+                result.ErrorCode = error;
+                continue;
+            }
+            var found = log.LookupOffset(p.Timestamp);
+            result.Offset = found.Offset;
+            result.Timestamp = found.Timestamp;
+            result.LeaderEpoch = metadata.TryGetPartition(p.Topic, p.Partition, out _, out var info) ? info.LeaderEpoch : -1;
+        }
+        return response;
+    }
+
+    public DescribeLogDirsResponse DescribeLogDirs(DescribeLogDirsRequest request)
+    {
+        var dir = new LogDir { Path = _logs.DataDir, TotalBytes = -1, UsableBytes = -1 };
+        try
+        {
+            var drive = new DriveInfo(_logs.DataDir);
+            dir.TotalBytes = drive.TotalSize;
+            dir.UsableBytes = drive.AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            // Sizes stay -1: Kafka's "unknown".
+        }
+        var topics = request.Topics.Count == 0 ? null : request.Topics.ToHashSet(StringComparer.Ordinal);
+        foreach (var log in _logs.Logs.OrderBy(l => l.TopicPartition.Topic, StringComparer.Ordinal).ThenBy(l => l.TopicPartition.Partition))
+        {
+            if (topics is not null && !topics.Contains(log.TopicPartition.Topic)) continue;
+            dir.Partitions.Add(new LogDirPartition
+            {
+                Topic = log.TopicPartition.Topic,
+                Partition = log.TopicPartition.Partition,
+                SizeBytes = log.SizeBytes,
+                OffsetLag = 0, // only future (moving) replicas lag; there are none
+            });
+        }
+        return new DescribeLogDirsResponse { Dirs = { dir } };
+    }
+}

@@ -1,0 +1,21 @@
+namespace StreamPlatform.Broker.Services;
+
+/// <summary>The <c>Broker</c> configuration section (docs/ARCHITECTURE.md).</summary>
+public sealed class BrokerOptions
+{
+    public const string Section = "Broker";
+
+    /// <summary>Broker__BrokerId: this broker's id in the cluster metadata.</summary>
+    public int BrokerId { get; set; } = -1;
+    /// <summary>Broker__DataDir: where partition directories live.</summary>
+    public string DataDir { get; set; } = "";
+    /// <summary>Broker__AdvertisedGrpcEndpoint: the URL others use (default: the grpc Kestrel endpoint).</summary>
+    public string AdvertisedGrpcEndpoint { get; set; } = "";
+    public string Rack { get; set; } = "";
+    /// <summary>Longest a registration/heartbeat call to the controller may take.</summary>
+    public int ControllerCallTimeoutMs { get; set; } = 5000;
+    /// <summary>Upper bound of Fetch's max_wait_ms, whatever the caller asks (Kafka has none; a gRPC call must end).</summary>
+    public int FetchMaxWaitMsLimit { get; set; } = 30000;
+    /// <summary>Upper bound of a Fetch response's record bytes: stays below the gRPC message limit (64 MiB).</summary>
+    public int FetchResponseBytesMax { get; set; } = 60 * 1024 * 1024;
+}

@@ -1,0 +1,159 @@
+using Grpc.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Controller;
+
+namespace StreamPlatform.Broker.Services;
+
+/// <summary>
+/// The broker's life with the controller. Start: open and recover every log, then follow
+/// metadata (each snapshot drives <see cref="LogManager.ApplyMetadata"/>), register and
+/// heartbeat every heartbeat_interval_ms; register again when the controller says the broker
+/// is fenced or its epoch is stale. Stop: tell the controller, then close every log cleanly.
+/// <para>States: Unregistered -> Registered (RegisterBroker ok) -> Unregistered (fenced, stale
+/// epoch, or controller unreachable past the session timeout) -> ... -> Stopped.</para>
+/// </summary>
+public sealed class BrokerRegistration : BackgroundService
+{
+    private static readonly TimeSpan BackoffMin = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan BackoffMax = TimeSpan.FromSeconds(2);
+    private readonly ControllerService.ControllerServiceClient _controller;
+    private readonly LogManager _logs;
+    private readonly MetadataWatcher _metadata;
+    private readonly BrokerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<BrokerRegistration> _logger;
+    private readonly string _incarnationId = Guid.NewGuid().ToString("N");
+    private volatile bool _registered;
+    private long _brokerEpoch = -1;
+
+    public BrokerRegistration(ControllerService.ControllerServiceClient controller, LogManager logs, MetadataWatcher metadata,
+        IOptions<BrokerOptions> options, TimeProvider time, ILogger<BrokerRegistration> logger)
+    {
+        _controller = controller;
+        _logs = logs;
+        _metadata = metadata;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+    }
+
+    public bool Registered => _registered;
+    public long BrokerEpoch => Interlocked.Read(ref _brokerEpoch);
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Recovery before anything else: the broker must not take requests for logs not yet checked.
+        _logs.LoadAll();
+        _metadata.Applied += OnMetadata;
+        _metadata.Start();
+        return base.StartAsync(cancellationToken);
+    }
+
+    private void OnMetadata(ClusterMetadata metadata) => _logs.ApplyMetadata(metadata, _options.BrokerId);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = BackoffMin;
+        var heartbeatInterval = TimeSpan.FromSeconds(1);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!_registered)
+                {
+                    var reply = await _controller.RegisterBrokerAsync(new RegisterBrokerRequest
+                    {
+                        BrokerId = _options.BrokerId,
+                        GrpcEndpoint = _options.AdvertisedGrpcEndpoint,
+                        Rack = _options.Rack,
+                        IncarnationId = _incarnationId,
+                    }, deadline: Deadline(), cancellationToken: stoppingToken).ConfigureAwait(false);
+                    if (reply.ErrorCode != KafkaErrors.NONE)
+                    {
+                        _logger.LogWarning("Registration refused by the controller: error {Code} {Message}", reply.ErrorCode, reply.ErrorMessage);
+                        await Delay(backoff, stoppingToken).ConfigureAwait(false);
+                        backoff = Next(backoff);
+                        continue;
+                    }
+                    Interlocked.Exchange(ref _brokerEpoch, reply.BrokerEpoch);
+                    heartbeatInterval = TimeSpan.FromMilliseconds(Math.Clamp(reply.HeartbeatIntervalMs, 50, 60_000));
+                    _registered = true;
+                    backoff = BackoffMin;
+                    _logger.LogInformation("Registered broker {BrokerId} with epoch {Epoch} at {Endpoint}", _options.BrokerId, reply.BrokerEpoch, _options.AdvertisedGrpcEndpoint);
+                }
+                await Delay(heartbeatInterval, stoppingToken).ConfigureAwait(false);
+                var beat = await _controller.BrokerHeartbeatAsync(new BrokerHeartbeatRequest
+                {
+                    BrokerId = _options.BrokerId,
+                    BrokerEpoch = BrokerEpoch,
+                    MetadataEpoch = _metadata.Current.Epoch,
+                }, deadline: Deadline(), cancellationToken: stoppingToken).ConfigureAwait(false);
+                if (beat.Fenced || beat.ErrorCode != KafkaErrors.NONE)
+                {
+                    _logger.LogWarning("Controller answered the heartbeat with fenced={Fenced} error={Code}: registering again", beat.Fenced, beat.ErrorCode);
+                    _registered = false;
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Unregistered until a call succeeds again: the controller may have restarted and
+                // forgotten us; registering again is harmless (same incarnation id).
+                _logger.LogWarning("Controller call failed ({Status}: {Detail}); retrying in {DelayMs} ms", ex.StatusCode, ex.Status.Detail, (int)backoff.TotalMilliseconds);
+                _registered = false;
+                await Delay(backoff, stoppingToken).ConfigureAwait(false);
+                backoff = Next(backoff);
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_registered)
+        {
+            try
+            {
+                await _controller.BrokerHeartbeatAsync(new BrokerHeartbeatRequest
+                {
+                    BrokerId = _options.BrokerId,
+                    BrokerEpoch = BrokerEpoch,
+                    MetadataEpoch = _metadata.Current.Epoch,
+                    WantShutdown = true,
+                }, deadline: DateTime.UtcNow.AddSeconds(1), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException)
+            {
+                // The controller will fence us after the session timeout anyway.
+            }
+        }
+        _metadata.Applied -= OnMetadata;
+        await _metadata.DisposeAsync().ConfigureAwait(false);
+        _logs.CloseAll();
+        _logger.LogInformation("Broker {BrokerId} stopped; logs closed cleanly", _options.BrokerId);
+    }
+
+    private DateTime Deadline() => DateTime.UtcNow.AddMilliseconds(_options.ControllerCallTimeoutMs);
+
+    private Task Delay(TimeSpan delay, CancellationToken token) => Task.Delay(delay, _time, token);
+
+    private static TimeSpan Next(TimeSpan backoff) => TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
+}
+
+/// <summary>Ready only when logs are recovered, the broker is registered and metadata has arrived.</summary>
+public sealed class BrokerReadinessCheck(LogManager logs, BrokerRegistration registration, MetadataWatcher metadata) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (!logs.Loaded) return Task.FromResult(HealthCheckResult.Unhealthy("Recovering logs."));
+        if (!registration.Registered) return Task.FromResult(HealthCheckResult.Unhealthy("Not registered with the controller."));
+        if (metadata.Current.Epoch <= 0) return Task.FromResult(HealthCheckResult.Unhealthy("No metadata applied yet."));
+        return Task.FromResult(HealthCheckResult.Healthy($"Broker epoch {registration.BrokerEpoch}, metadata epoch {metadata.Current.Epoch}."));
+    }
+}

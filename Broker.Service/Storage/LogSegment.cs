@@ -1,0 +1,304 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+using StreamPlatform.Protos.Records;
+
+namespace StreamPlatform.Broker.Storage;
+
+/// <summary>Where one batch of an append landed, gathered while validating.</summary>
+internal readonly record struct BatchSummary(long RelativePosition, int Size, long BaseOffset, long LastOffset, long MaxTimestamp);
+
+/// <summary>
+/// One segment of a partition log: <c>BASE.log</c> (batches back to back, as received, with
+/// offsets assigned), <c>BASE.index</c> and <c>BASE.timeindex</c>, BASE being the first offset
+/// zero-padded to 20 digits. Only the log's active (last) segment is appended to; readers use
+/// positional reads bounded by <see cref="Size"/>, which is published after the write, so a
+/// reader never sees a half-written batch.
+/// </summary>
+internal sealed class LogSegment : IDisposable
+{
+    /// <summary>
+    /// Largest batch recovery will read: nothing bigger can ever have been accepted (the
+    /// gateway's frame limit, socket.request.max.bytes), whatever max.message.bytes says today.
+    /// </summary>
+    public const int RecoveryBatchBytesMax = 104857600;
+
+    private readonly SafeFileHandle _log;
+    private readonly int _indexIntervalBytes;
+    private long _size;
+    private long _bytesSinceIndexEntry;
+
+    private LogSegment(string directory, long baseOffset, LogConfig config, long createdMs)
+    {
+        BaseOffset = baseOffset;
+        var stem = Path.Combine(directory, FileStem(baseOffset));
+        LogPath = stem + ".log";
+        _log = File.OpenHandle(LogPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        Index = new OffsetIndex(stem + ".index", baseOffset, config.SegmentIndexBytes);
+        TimeIndex = new TimeIndex(stem + ".timeindex", baseOffset, config.SegmentIndexBytes);
+        _indexIntervalBytes = config.IndexIntervalBytes;
+        _size = RandomAccess.GetLength(_log);
+        NextOffset = baseOffset;
+        CreatedMs = createdMs;
+    }
+
+    public static string FileStem(long baseOffset) => baseOffset.ToString("D20", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Opens (or creates) the segment files. The caller then loads or recovers it.</summary>
+    public static LogSegment Open(string directory, long baseOffset, LogConfig config, long createdMs)
+        => new(directory, baseOffset, config, createdMs);
+
+    public long BaseOffset { get; }
+    public string LogPath { get; }
+    public OffsetIndex Index { get; }
+    public TimeIndex TimeIndex { get; }
+    /// <summary>Bytes of whole batches in the file; readers never look past it.</summary>
+    public long Size => Volatile.Read(ref _size);
+    /// <summary>Last offset + 1 (= BaseOffset while empty).</summary>
+    public long NextOffset { get; private set; }
+    public long MaxTimestamp { get; private set; } = -1;
+    public long OffsetOfMaxTimestamp { get; private set; } = -1;
+    /// <summary>When the segment was created or opened (segment.ms counts from here).</summary>
+    public long CreatedMs { get; }
+    public bool IndexesFull => Index.IsFull || TimeIndex.IsFull;
+
+    /// <summary>
+    /// Writes validated batches (already given their offsets) with one gather write, then
+    /// updates the indexes every index.interval.bytes.
+    /// </summary>
+    public void Append(IReadOnlyList<ReadOnlyMemory<byte>> buffers, ReadOnlySpan<BatchSummary> batches)
+    {
+        var start = _size;
+        RandomAccess.Write(_log, buffers, start);
+        long written = 0;
+        foreach (var b in batches)
+        {
+            TrackBatch(start + b.RelativePosition, b.Size, b.LastOffset, b.MaxTimestamp);
+            written += b.Size;
+        }
+        Volatile.Write(ref _size, start + written);
+    }
+
+    private void TrackBatch(long position, int size, long lastOffset, long maxTimestamp)
+    {
+        if (maxTimestamp > MaxTimestamp)
+        {
+            MaxTimestamp = maxTimestamp;
+            OffsetOfMaxTimestamp = lastOffset;
+        }
+        if (_bytesSinceIndexEntry > _indexIntervalBytes)
+        {
+            Index.Append(lastOffset, position);
+            TimeIndex.Append(MaxTimestamp, OffsetOfMaxTimestamp);
+            _bytesSinceIndexEntry = 0;
+        }
+        _bytesSinceIndexEntry += size;
+        NextOffset = lastOffset + 1;
+    }
+
+    /// <summary>Reads a batch header at <paramref name="position"/>; false past the end.</summary>
+    public bool TryReadHeader(long position, long limit, Span<byte> header)
+    {
+        if (position + RecordBatchHeader.Size > limit) return false;
+        return RandomAccess.Read(_log, header[..RecordBatchHeader.Size], position) == RecordBatchHeader.Size;
+    }
+
+    /// <summary>
+    /// Position of the first batch whose last offset is &gt;= <paramref name="offset"/>, searching
+    /// from the offset index's floor entry; -1 when no such batch lies below <paramref name="limit"/>.
+    /// </summary>
+    public long FindBatchPosition(long offset, long limit)
+    {
+        var position = Index.LookupFloor(offset).Position;
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        while (TryReadHeader(position, limit, header))
+        {
+            var h = new RecordBatchHeader(header);
+            if (h.LastOffset >= offset) return position;
+            position += h.TotalSize;
+        }
+        return -1;
+    }
+
+    /// <summary>Copies file bytes at <paramref name="position"/> into <paramref name="destination"/>.</summary>
+    public void ReadExactly(long position, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            var n = RandomAccess.Read(_log, destination, position);
+            if (n == 0) throw new EndOfStreamException($"Segment {LogPath} ends before position {position}.");
+            destination = destination[n..];
+            position += n;
+        }
+    }
+
+    /// <summary>
+    /// First record with timestamp &gt;= <paramref name="timestamp"/> in this segment, via the
+    /// time index then a scan of batch headers; null when none.
+    /// </summary>
+    public (long Offset, long Timestamp)? FindOffsetByTimestamp(long timestamp, long limit)
+    {
+        if (MaxTimestamp < timestamp) return null;
+        var below = TimeIndex.LookupLastBelow(timestamp);
+        var position = below is { } e ? Index.LookupFloor(e.Offset).Position : 0;
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        while (TryReadHeader(position, limit, header))
+        {
+            var h = new RecordBatchHeader(header);
+            if (h.MaxTimestamp >= timestamp)
+            {
+                if (h.Compression != CompressionType.None || h.TimestampType == TimestampType.LogAppendTime)
+                    // LogAppendTime: every record has the batch's time. Compressed: the records are
+                    // not decompressed here, so answer with the batch's first offset (conservative:
+                    // a consumer seeking there sees no record newer than asked for go missing).
+                    return (h.BaseOffset, h.MaxTimestamp);
+                return FindRecordInBatch(position, h.TotalSize, h.BaseOffset, h.BaseTimestamp, timestamp) ?? (h.BaseOffset, h.MaxTimestamp);
+            }
+            position += h.TotalSize;
+        }
+        return null;
+    }
+
+    private (long Offset, long Timestamp)? FindRecordInBatch(long position, int size, long baseOffset, long baseTimestamp, long target)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            var batch = buffer.AsSpan(0, size);
+            ReadExactly(position, batch);
+            var records = batch[RecordBatchHeader.Size..];
+            while (!records.IsEmpty)
+            {
+                // Record: length varint, attributes int8, timestampDelta varlong, offsetDelta varint, ...
+                if (!Varint.TryRead(records, out var length, out var n) || length < 0 || n + length > records.Length) return null;
+                var body = records.Slice(n, (int)length);
+                if (body.Length < 1 || !Varint.TryRead(body[1..], out var tsDelta, out var n2)) return null;
+                if (!Varint.TryRead(body[(1 + n2)..], out var offsetDelta, out _)) return null;
+                if (baseTimestamp + tsDelta >= target) return (baseOffset + offsetDelta, baseTimestamp + tsDelta);
+                records = records[(n + (int)length)..];
+            }
+            return null;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Loads a cleanly closed segment: trusts the indexes and scans only the batch headers after
+    /// the last index entry to find the next offset and the max timestamp. False when the
+    /// headers do not add up to the file size (then the caller recovers the segment).
+    /// </summary>
+    public bool LoadAfterCleanShutdown()
+    {
+        var (lastIndexed, position) = Index.LastEntry;
+        if (Index.Entries > 0) NextOffset = lastIndexed + 1;
+        if (TimeIndex.Entries > 0)
+        {
+            var (ts, off) = TimeIndex.ReadEntry(TimeIndex.Entries - 1);
+            MaxTimestamp = ts;
+            OffsetOfMaxTimestamp = off;
+        }
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        var size = _size;
+        while (TryReadHeader(position, size, header))
+        {
+            var h = new RecordBatchHeader(header);
+            if (h.Magic != RecordBatchHeader.CurrentMagic || h.TotalSize < RecordBatchHeader.Size || position + h.TotalSize > size) return false;
+            if (h.MaxTimestamp > MaxTimestamp) { MaxTimestamp = h.MaxTimestamp; OffsetOfMaxTimestamp = h.LastOffset; }
+            NextOffset = h.LastOffset + 1;
+            position += h.TotalSize;
+        }
+        return position == size;
+    }
+
+    /// <summary>
+    /// Validates every batch (length, magic, CRC, offsets increasing and not below
+    /// <paramref name="minBaseOffset"/>), one batch at a time in a pooled buffer, rebuilding
+    /// both indexes, and truncates the file at the first bad or torn batch. Returns the bytes
+    /// cut off (0 when the segment was intact).
+    /// </summary>
+    public long Recover(long minBaseOffset)
+    {
+        Index.Reset();
+        TimeIndex.Reset();
+        MaxTimestamp = -1;
+        OffsetOfMaxTimestamp = -1;
+        NextOffset = Math.Max(BaseOffset, minBaseOffset);
+        _bytesSinceIndexEntry = 0;
+        var fileLength = RandomAccess.GetLength(_log);
+        long position = 0;
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        while (TryReadHeader(position, fileLength, header))
+        {
+            if (!RecordBatchHeader.TryReadTotalSize(header, out var total)
+                || total < RecordBatchHeader.Size || total > RecoveryBatchBytesMax || position + total > fileLength)
+                break;
+            var buffer = ArrayPool<byte>.Shared.Rent(total);
+            try
+            {
+                var batch = buffer.AsSpan(0, total);
+                ReadExactly(position, batch);
+                var enumerator = new RecordBatchEnumerator(batch, RecoveryBatchBytesMax);
+                if (!enumerator.MoveNext()) break;
+                var h = new RecordBatchHeader(batch);
+                if (h.BaseOffset < NextOffset) break;
+                TrackBatch(position, total, h.LastOffset, h.MaxTimestamp);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            position += total;
+        }
+        var cut = fileLength - position;
+        if (cut > 0) RandomAccess.SetLength(_log, position);
+        Volatile.Write(ref _size, position);
+        return cut;
+    }
+
+    public void Flush()
+    {
+        RandomAccess.FlushToDisk(_log);
+        Index.Flush();
+        TimeIndex.Flush();
+    }
+
+    public void Dispose()
+    {
+        _log.Dispose();
+        Index.Dispose();
+        TimeIndex.Dispose();
+    }
+
+    /// <summary>Closes and removes the three files.</summary>
+    public void Delete()
+    {
+        Dispose();
+        File.Delete(LogPath);
+        File.Delete(Index.Path);
+        File.Delete(TimeIndex.Path);
+    }
+}
+
+/// <summary>Kafka's zig-zag varints, as used inside records.</summary>
+internal static class Varint
+{
+    public static bool TryRead(ReadOnlySpan<byte> source, out long value, out int bytesRead)
+    {
+        ulong raw = 0;
+        for (var i = 0; i < Math.Min(source.Length, 10); i++)
+        {
+            raw |= (ulong)(source[i] & 0x7F) << (7 * i);
+            if ((source[i] & 0x80) == 0)
+            {
+                value = (long)(raw >> 1) ^ -(long)(raw & 1);
+                bytesRead = i + 1;
+                return true;
+            }
+        }
+        value = 0;
+        bytesRead = 0;
+        return false;
+    }
+}

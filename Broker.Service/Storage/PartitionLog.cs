@@ -1,0 +1,522 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StreamPlatform.Protos.Records;
+
+namespace StreamPlatform.Broker.Storage;
+
+public readonly record struct TopicPartition(string Topic, int Partition)
+{
+    /// <summary>The partition's directory name, Kafka style: <c>topic-partition</c>.</summary>
+    public string DirectoryName => $"{Topic}-{Partition.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Parses <c>topic-partition</c> (topics may contain '-': the last one separates).</summary>
+    public static bool TryParseDirectoryName(string name, out TopicPartition tp)
+    {
+        tp = default;
+        var dash = name.LastIndexOf('-');
+        if (dash <= 0 || !int.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var p)) return false;
+        tp = new TopicPartition(name[..dash], p);
+        return true;
+    }
+
+    public override string ToString() => DirectoryName;
+}
+
+/// <summary>Outcome of an append. Offsets are -1 when nothing was appended.</summary>
+public readonly record struct LogAppendResult(short ErrorCode, string? ErrorMessage, long FirstOffset, long LastOffset, long LogAppendTimeMs, long LogStartOffset, int BatchCount, long Bytes)
+{
+    public static LogAppendResult Error(short code, string message, long logStartOffset = -1)
+        => new(code, message, -1, -1, -1, logStartOffset, 0, 0);
+}
+
+/// <summary>An answer to a ListOffsets lookup; (-1, -1) when no offset matches.</summary>
+public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp)
+{
+    public static readonly OffsetAndTimestamp None = new(-1, -1);
+}
+
+/// <summary>
+/// Result of a read: the offsets the fetcher needs and a region of one segment file made of
+/// whole batches. No bytes are copied until <see cref="CopyTo"/>/<see cref="ToArray"/>, which
+/// read straight from the file into the caller's buffer.
+/// </summary>
+public sealed class LogReadResult
+{
+    private readonly LogSegment? _segment;
+    private readonly long _position;
+
+    internal LogReadResult(short errorCode, long highWatermark, long logStartOffset, long logEndOffset, LogSegment? segment = null, long position = 0, int length = 0)
+    {
+        ErrorCode = errorCode;
+        HighWatermark = highWatermark;
+        LogStartOffset = logStartOffset;
+        LogEndOffset = logEndOffset;
+        _segment = segment;
+        _position = position;
+        Length = length;
+    }
+
+    public short ErrorCode { get; }
+    public long HighWatermark { get; }
+    public long LogStartOffset { get; }
+    public long LogEndOffset { get; }
+    /// <summary>Bytes of whole batches available (0: nothing to return).</summary>
+    public int Length { get; }
+
+    public void CopyTo(Span<byte> destination)
+    {
+        if (Length == 0) return;
+        _segment!.ReadExactly(_position, destination[..Length]);
+    }
+
+    public byte[] ToArray()
+    {
+        var bytes = new byte[Length];
+        CopyTo(bytes);
+        return bytes;
+    }
+}
+
+/// <summary>
+/// One partition's log on disk, in the style of Kafka's: a directory <c>topic-partition</c> of
+/// <see cref="LogSegment"/>s. Appends are serialized by a lock (one writer per partition);
+/// reads run concurrently, bounded by sizes and offsets published after each write.
+/// <para>Files besides segments: <c>partition.metadata</c> (topic id, to tell a recreated topic
+/// from the old one), <c>recovery-point</c> (offset below which everything is fsynced) and
+/// <c>clean.shutdown</c> (present only while closed cleanly; removed at open).</para>
+/// </summary>
+public sealed class PartitionLog : IDisposable
+{
+    public const string PartitionMetadataFile = "partition.metadata";
+    public const string RecoveryPointFile = "recovery-point";
+    public const string CleanShutdownFile = "clean.shutdown";
+
+    private readonly object _appendLock = new();
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly List<LogSegment> _segments;
+    private volatile LogSegment[] _segmentsView;
+    private LogConfig _config;
+    private long _logEndOffset;
+    private long _highWatermark;
+    private long _logStartOffset;
+    private long _unflushedMessages;
+    private long _firstUnflushedMs = -1;
+    private bool _closed;
+    private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private PartitionLog(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger, List<LogSegment> segments)
+    {
+        Directory = directory;
+        TopicPartition = tp;
+        TopicId = topicId;
+        _config = config;
+        _time = time;
+        _logger = logger;
+        _segments = segments;
+        _segmentsView = [.. segments];
+        _logStartOffset = segments[0].BaseOffset;
+        _logEndOffset = segments[^1].NextOffset;
+        // Replication factor 1 (no followers yet): everything written is committed.
+        _highWatermark = _logEndOffset;
+    }
+
+    public string Directory { get; }
+    public TopicPartition TopicPartition { get; }
+    /// <summary>From partition.metadata; Guid.Empty when unknown (a directory from before ids).</summary>
+    public Guid TopicId { get; private set; }
+    public LogConfig Config { get => Volatile.Read(ref _config); set => Volatile.Write(ref _config, value); }
+    /// <summary>Written into each appended batch's partitionLeaderEpoch.</summary>
+    public int LeaderEpoch { get; set; }
+    /// <summary>Metadata epoch <see cref="Config"/> and <see cref="LeaderEpoch"/> were taken from (-1: none yet).</summary>
+    internal long AppliedMetadataEpoch { get; set; } = -1;
+    public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
+    public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
+    /// <summary>
+    /// Offsets below it are committed and visible to consumers. Equal to the log end offset
+    /// while partitions have one replica; replication will set it to the ISR's minimum LEO.
+    /// </summary>
+    public long HighWatermark => Interlocked.Read(ref _highWatermark);
+    public long SizeBytes => _segmentsView.Sum(s => s.Size);
+    public int SegmentCount => _segmentsView.Length;
+    /// <summary>Base offsets of the segments, oldest first (for retention and tests).</summary>
+    public IReadOnlyList<long> SegmentBaseOffsets => _segmentsView.Select(s => s.BaseOffset).ToArray();
+
+    /// <summary>Completes at the next high-watermark advance (or close). Take it before reading to never miss one.</summary>
+    public Task AppendedSignal => Volatile.Read(ref _appended).Task;
+
+    /// <summary>
+    /// Opens (creating if needed) the log in <paramref name="directory"/>, recovering it: after an
+    /// unclean shutdown every segment from the recovery point on is validated batch by batch
+    /// and cut at the first bad or torn batch; later segments are dropped.
+    /// </summary>
+    public static PartitionLog Open(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var storedId = ReadTopicId(directory);
+        if (storedId is null && topicId != Guid.Empty) WriteTopicId(directory, topicId);
+        var effectiveId = storedId ?? topicId;
+
+        var cleanMarker = Path.Combine(directory, CleanShutdownFile);
+        var clean = File.Exists(cleanMarker);
+        var recoveryPoint = ReadRecoveryPoint(directory);
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        var baseOffsets = System.IO.Directory.EnumerateFiles(directory, "*.log")
+            .Select(f => Path.GetFileNameWithoutExtension(f))
+            .Where(n => n.Length == 20 && n.All(char.IsAsciiDigit))
+            .Select(n => long.Parse(n, CultureInfo.InvariantCulture))
+            .Order()
+            .ToList();
+        var segments = new List<LogSegment>();
+        try
+        {
+            var truncated = false;
+            long expectedNext = baseOffsets.Count > 0 ? baseOffsets[0] : 0;
+            for (var i = 0; i < baseOffsets.Count; i++)
+            {
+                var segment = LogSegment.Open(directory, baseOffsets[i], config, nowMs);
+                if (truncated || baseOffsets[i] < expectedNext)
+                {
+                    // After a cut, later segments cannot follow on: their offsets would leave a gap
+                    // or overlap. Kafka drops them the same way.
+                    logger.LogWarning("Deleting segment {Segment} of {Partition}: it follows a truncated or overlapping segment", baseOffsets[i], tp);
+                    segment.Delete();
+                    continue;
+                }
+                var upperBound = i + 1 < baseOffsets.Count ? baseOffsets[i + 1] : long.MaxValue;
+                var trusted = clean || upperBound <= recoveryPoint;
+                if (!trusted || !segment.LoadAfterCleanShutdown())
+                {
+                    var cut = segment.Recover(expectedNext);
+                    if (cut > 0)
+                    {
+                        logger.LogWarning("Recovery of {Partition} cut {Bytes} bytes of invalid or torn batches at the end of segment {Segment}", tp, cut, baseOffsets[i]);
+                        truncated = true;
+                    }
+                }
+                expectedNext = segment.NextOffset;
+                segments.Add(segment);
+            }
+            if (segments.Count == 0) segments.Add(LogSegment.Open(directory, 0, config, nowMs));
+        }
+        catch
+        {
+            foreach (var s in segments) s.Dispose();
+            throw;
+        }
+        // From here a crash is an unclean shutdown: the marker only exists while closed cleanly.
+        if (clean) File.Delete(cleanMarker);
+        var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments);
+        logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
+            tp, clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
+        return log;
+    }
+
+    /// <summary>
+    /// Validates and appends one or more batches exactly as the client sent them. Offsets are
+    /// assigned by rewriting only each batch's baseOffset and partitionLeaderEpoch (outside
+    /// the CRC) in a 61-byte copy of its header; the records are written from the caller's
+    /// buffer with one gather write, never copied.
+    /// </summary>
+    public LogAppendResult Append(ReadOnlyMemory<byte> records)
+    {
+        var config = Config;
+        var span = records.Span;
+        var summaries = new List<BatchSummary>();
+        long messages = 0;
+        // Validation before the lock: it is the CPU-heavy part (CRC) and needs no log state.
+        var enumerator = new RecordBatchEnumerator(span);
+        while (enumerator.MoveNext())
+        {
+            var h = new RecordBatchHeader(enumerator.Current);
+            if (h.TotalSize > config.MaxMessageBytes)
+                return LogAppendResult.Error(KafkaErrors.MESSAGE_TOO_LARGE, $"Batch {summaries.Count} is {h.TotalSize} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
+            if (h.RecordsCount == 0)
+                return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, $"Batch {summaries.Count} has no records.", LogStartOffset);
+            summaries.Add(new BatchSummary(enumerator.BatchStart, h.TotalSize, 0, h.LastOffsetDelta, h.MaxTimestamp));
+            messages += h.RecordsCount;
+        }
+        if (enumerator.Error != BatchValidationError.None)
+        {
+            // A batch declaring more than max.message.bytes is "too large" even when cut short.
+            if (RecordBatchHeader.TryReadTotalSize(span[enumerator.BatchStart..], out var declared) && declared > config.MaxMessageBytes)
+                return LogAppendResult.Error(KafkaErrors.MESSAGE_TOO_LARGE, $"Batch {summaries.Count} declares {declared} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
+            return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, $"Batch {summaries.Count} at byte {enumerator.BatchStart} is invalid: {enumerator.Error}.", LogStartOffset);
+        }
+        if (summaries.Count == 0)
+            return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, "No record batches in the request.", LogStartOffset);
+
+        TaskCompletionSource signal;
+        LogAppendResult result;
+        lock (_appendLock)
+        {
+            if (_closed) return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, "The log is closed.");
+            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var totalBytes = span.Length;
+            var lastOffsetDeltaSum = summaries.Sum(s => s.LastOffset + 1);
+            var segment = MaybeRoll(config, nowMs, totalBytes, lastOffsetDeltaSum);
+
+            var headers = new byte[summaries.Count * RecordBatchHeader.Size];
+            var buffers = new List<ReadOnlyMemory<byte>>(summaries.Count * 2);
+            var placed = new BatchSummary[summaries.Count];
+            var next = _logEndOffset;
+            var epoch = LeaderEpoch;
+            for (var i = 0; i < summaries.Count; i++)
+            {
+                var s = summaries[i];
+                var header = headers.AsMemory(i * RecordBatchHeader.Size, RecordBatchHeader.Size);
+                var start = (int)s.RelativePosition;
+                span.Slice(start, RecordBatchHeader.Size).CopyTo(header.Span);
+                RecordBatchHeader.SetBaseOffset(header.Span, next);
+                RecordBatchHeader.SetPartitionLeaderEpoch(header.Span, epoch);
+                var body = records.Slice(start + RecordBatchHeader.Size, s.Size - RecordBatchHeader.Size);
+                var maxTimestamp = s.MaxTimestamp;
+                if (config.LogAppendTime)
+                {
+                    SetLogAppendTime(header.Span, body.Span, nowMs);
+                    maxTimestamp = nowMs;
+                }
+                buffers.Add(header);
+                if (!body.IsEmpty) buffers.Add(body);
+                placed[i] = new BatchSummary(s.RelativePosition, s.Size, next, next + s.LastOffset, maxTimestamp);
+                next += s.LastOffset + 1;
+            }
+            segment.Append(buffers, placed);
+            var first = _logEndOffset;
+            Interlocked.Exchange(ref _logEndOffset, next);
+            // One replica: the high watermark follows the log end offset at once.
+            Interlocked.Exchange(ref _highWatermark, next);
+            MaybeFlush(messages, nowMs);
+            signal = _appended;
+            _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            result = new LogAppendResult(KafkaErrors.NONE, null, first, next - 1, config.LogAppendTime ? nowMs : -1, _logStartOffset, summaries.Count, totalBytes);
+        }
+        signal.TrySetResult();
+        return result;
+    }
+
+    /// <summary>
+    /// Same effect as <see cref="RecordBatchHeader.SetLogAppendTime"/>, but on the 61-byte
+    /// header copy: the CRC is continued over the untouched records in the caller's buffer, so
+    /// they need not be copied next to the header.
+    /// </summary>
+    private static void SetLogAppendTime(Span<byte> header, ReadOnlySpan<byte> body, long nowMs)
+    {
+        var attributes = (short)(System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(header[RecordBatchHeader.AttributesOffset..]) | RecordBatchHeader.TimestampTypeFlag);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt16BigEndian(header[RecordBatchHeader.AttributesOffset..], attributes);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(header[RecordBatchHeader.MaxTimestampOffset..], nowMs);
+        var crc = Crc32C.Append(0xFFFFFFFFu, header[RecordBatchHeader.AttributesOffset..]);
+        crc = ~Crc32C.Append(crc, body);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(header[RecordBatchHeader.CrcOffset..], crc);
+    }
+
+    /// <summary>Kafka's roll rules: size, age (segment.ms), full index, or relative offsets overflowing int32.</summary>
+    private LogSegment MaybeRoll(LogConfig config, long nowMs, int appendBytes, long appendOffsets)
+    {
+        var active = _segments[^1];
+        if (active.Size == 0) return active;
+        var tooBig = active.Size + appendBytes > config.SegmentBytes;
+        var tooOld = nowMs - active.CreatedMs >= config.SegmentMs;
+        var offsetsOverflow = _logEndOffset + appendOffsets - active.BaseOffset > int.MaxValue;
+        if (!tooBig && !tooOld && !active.IndexesFull && !offsetsOverflow) return active;
+        // Everything before the new segment is made durable, then recorded as the recovery point,
+        // so recovery after a crash only has to scan the new segment.
+        active.Flush();
+        WriteRecoveryPoint(Directory, _logEndOffset);
+        _unflushedMessages = 0;
+        _firstUnflushedMs = -1;
+        var rolled = LogSegment.Open(Directory, _logEndOffset, config, nowMs);
+        _segments.Add(rolled);
+        _segmentsView = [.. _segments];
+        _logger.LogDebug("Rolled {Partition} to segment {Base} (size {SizeBytes}, old {Old}, full index {Full})",
+            TopicPartition, _logEndOffset, tooBig, tooOld, active.IndexesFull);
+        return rolled;
+    }
+
+    /// <summary>
+    /// The flush policy seam: flush.messages is applied here on every append; flush.ms is
+    /// checked by <see cref="FlushIfDue"/>, which a periodic scheduler may call.
+    /// </summary>
+    private void MaybeFlush(long messages, long nowMs)
+    {
+        _unflushedMessages += messages;
+        if (_firstUnflushedMs < 0) _firstUnflushedMs = nowMs;
+        if (_unflushedMessages >= Config.FlushMessages) FlushLocked();
+    }
+
+    /// <summary>fsyncs when the oldest unflushed append is older than flush.ms.</summary>
+    public void FlushIfDue()
+    {
+        lock (_appendLock)
+        {
+            if (_closed || _firstUnflushedMs < 0) return;
+            if (_time.GetUtcNow().ToUnixTimeMilliseconds() - _firstUnflushedMs >= Config.FlushMs) FlushLocked();
+        }
+    }
+
+    public void Flush()
+    {
+        lock (_appendLock) if (!_closed) FlushLocked();
+    }
+
+    private void FlushLocked()
+    {
+        _segments[^1].Flush();
+        WriteRecoveryPoint(Directory, _logEndOffset);
+        _unflushedMessages = 0;
+        _firstUnflushedMs = -1;
+    }
+
+    /// <summary>
+    /// Whole batches from the one containing <paramref name="fetchOffset"/>, up to
+    /// <paramref name="maxBytes"/>, none at or above <paramref name="maxOffsetExclusive"/>
+    /// (default: the high watermark). With <paramref name="minOneBatch"/> the first batch is
+    /// returned even when larger than maxBytes (KIP-74), so a consumer never gets stuck.
+    /// </summary>
+    public LogReadResult Read(long fetchOffset, int maxBytes, bool minOneBatch = true, long maxOffsetExclusive = -1)
+    {
+        var segments = _segmentsView;
+        var hw = HighWatermark;
+        var start = LogStartOffset;
+        var leo = LogEndOffset;
+        var limit = maxOffsetExclusive < 0 ? hw : Math.Min(maxOffsetExclusive, leo);
+        if (fetchOffset < start || fetchOffset > leo) return new LogReadResult(KafkaErrors.OFFSET_OUT_OF_RANGE, hw, start, leo);
+        if (fetchOffset >= limit) return new LogReadResult(KafkaErrors.NONE, hw, start, leo);
+        var index = FloorSegment(segments, fetchOffset);
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        for (var i = Math.Max(index, 0); i < segments.Length; i++)
+        {
+            var segment = segments[i];
+            var size = segment.Size;
+            var position = segment.FindBatchPosition(fetchOffset, size);
+            if (position < 0) continue;
+            long length = 0;
+            while (segment.TryReadHeader(position + length, size, header))
+            {
+                var h = new RecordBatchHeader(header);
+                if (h.BaseOffset >= limit) break;
+                if (length + h.TotalSize > maxBytes && !(length == 0 && minOneBatch)) break;
+                length += h.TotalSize;
+            }
+            return new LogReadResult(KafkaErrors.NONE, hw, start, leo, segment, position, checked((int)length));
+        }
+        return new LogReadResult(KafkaErrors.NONE, hw, start, leo);
+    }
+
+    private static int FloorSegment(LogSegment[] segments, long offset)
+    {
+        int lo = 0, hi = segments.Length - 1, found = -1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (segments[mid].BaseOffset <= offset) { found = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// ListOffsets: -2 earliest (log start), -1 latest (high watermark), -3 max timestamp,
+    /// -4 earliest local (= earliest, no tiered storage), -5 latest tiered (none: -1), else the
+    /// first offset whose timestamp is &gt;= the given one, or (-1, -1).
+    /// </summary>
+    public OffsetAndTimestamp LookupOffset(long timestamp)
+    {
+        var hw = HighWatermark;
+        switch (timestamp)
+        {
+            case -2:
+            case -4:
+                return new OffsetAndTimestamp(LogStartOffset, -1);
+            case -1:
+                return new OffsetAndTimestamp(hw, -1);
+            case -5:
+                return OffsetAndTimestamp.None;
+            case -3:
+                var best = OffsetAndTimestamp.None;
+                foreach (var s in _segmentsView)
+                    if (s.MaxTimestamp > best.Timestamp && s.OffsetOfMaxTimestamp < hw) best = new OffsetAndTimestamp(s.OffsetOfMaxTimestamp, s.MaxTimestamp);
+                return best;
+        }
+        if (timestamp < 0) return OffsetAndTimestamp.None;
+        foreach (var s in _segmentsView)
+        {
+            var found = s.FindOffsetByTimestamp(timestamp, s.Size);
+            if (found is { } f && f.Offset < hw) return new OffsetAndTimestamp(Math.Max(f.Offset, LogStartOffset), f.Timestamp);
+        }
+        return OffsetAndTimestamp.None;
+    }
+
+    /// <summary>Orderly close: fsync, record the recovery point, write the clean-shutdown marker.</summary>
+    public void Close()
+    {
+        TaskCompletionSource signal;
+        lock (_appendLock)
+        {
+            if (_closed) return;
+            FlushLocked();
+            _closed = true;
+            foreach (var s in _segments) s.Dispose();
+            File.WriteAllText(Path.Combine(Directory, CleanShutdownFile), "");
+            signal = _appended;
+        }
+        signal.TrySetResult();
+    }
+
+    /// <summary>Closes without the marker and removes the directory (topic deleted).</summary>
+    public void Delete()
+    {
+        TaskCompletionSource signal;
+        lock (_appendLock)
+        {
+            _closed = true;
+            foreach (var s in _segments) s.Dispose();
+            signal = _appended;
+        }
+        signal.TrySetResult();
+        // Rename first: a crash mid-delete leaves a "-delete" directory, not a half log that
+        // would be opened again at start.
+        var doomed = Directory + "." + Guid.NewGuid().ToString("N") + "-delete";
+        System.IO.Directory.Move(Directory, doomed);
+        System.IO.Directory.Delete(doomed, recursive: true);
+    }
+
+    public void Dispose() => Close();
+
+    internal static Guid? ReadTopicId(string directory)
+    {
+        var path = Path.Combine(directory, PartitionMetadataFile);
+        if (!File.Exists(path)) return null;
+        foreach (var line in File.ReadLines(path))
+        {
+            var parts = line.Split(':', 2, StringSplitOptions.TrimEntries);
+            if (parts.Length == 2 && parts[0] == "topic_id" && Guid.TryParse(parts[1], out var id)) return id;
+        }
+        return null;
+    }
+
+    internal static void WriteTopicId(string directory, Guid topicId)
+        => AtomicWrite(Path.Combine(directory, PartitionMetadataFile), $"version: 0\ntopic_id: {topicId:D}\n");
+
+    private static long ReadRecoveryPoint(string directory)
+    {
+        var path = Path.Combine(directory, RecoveryPointFile);
+        return File.Exists(path) && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
+    }
+
+    private static void WriteRecoveryPoint(string directory, long offset)
+        => AtomicWrite(Path.Combine(directory, RecoveryPointFile), offset.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Write to a temp file, fsync, rename: a crash leaves the old or the new content, never half.</summary>
+    private static void AtomicWrite(string path, string content)
+    {
+        var tmp = path + ".tmp";
+        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        {
+            f.Write(System.Text.Encoding.UTF8.GetBytes(content));
+            f.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+}

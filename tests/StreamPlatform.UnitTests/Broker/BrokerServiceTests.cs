@@ -1,0 +1,245 @@
+using Google.Protobuf;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using StreamPlatform.Broker.Services;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Protos.Grpc.Broker;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.UnitTests.Storage;
+
+namespace StreamPlatform.UnitTests.Broker;
+
+public sealed class BrokerServiceTests : IAsyncDisposable
+{
+    private const int Me = 1;
+    private const long T0 = 1_700_000_000_000;
+    private readonly TempDir _dir = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+    private readonly GrpcChannel _channel = GrpcChannel.ForAddress("http://127.0.0.1:9"); // never called: the watcher is fed by Apply
+    private readonly MetadataWatcher _watcher;
+    private readonly LogManager _logs;
+    private readonly BrokerMetrics _metrics;
+    private readonly BrokerGrpcService _service;
+    private static readonly Guid TopicA = Guid.NewGuid();
+    private long _epoch;
+
+    public BrokerServiceTests()
+    {
+        _watcher = new MetadataWatcher(_channel, "test", NullLogger.Instance, _time);
+        _logs = new LogManager(_dir.Path, _time, NullLogger<LogManager>.Instance);
+        _logs.LoadAll();
+        _watcher.Applied += m => _logs.ApplyMetadata(m, Me);
+        _metrics = new BrokerMetrics(_logs);
+        _service = new BrokerGrpcService(_logs, _watcher, Options.Create(new BrokerOptions { BrokerId = Me }), _time, _metrics);
+        Publish(Topic("a", TopicA, leaders: [Me, Me, 2], leaderEpoch: 3));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _logs.CloseAll();
+        await _watcher.DisposeAsync();
+        _channel.Dispose();
+        _metrics.Dispose();
+        _dir.Dispose();
+    }
+
+    private static TopicInfo Topic(string name, Guid id, int[] leaders, int leaderEpoch = 0, Dictionary<string, string>? configs = null)
+    {
+        var topic = new TopicInfo { Name = name, TopicId = TopicIds.ToByteString(id), ReplicationFactor = 1 };
+        for (var p = 0; p < leaders.Length; p++)
+            topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = leaders[p], LeaderEpoch = leaderEpoch, Replicas = { leaders[p] }, Isr = { leaders[p] } });
+        if (configs is not null) topic.Configs.Add(configs);
+        return topic;
+    }
+
+    private void Publish(params TopicInfo[] topics)
+    {
+        var snapshot = new MetadataSnapshot { MetadataEpoch = ++_epoch, ClusterId = "c" };
+        snapshot.Brokers.Add(new BrokerInfo { BrokerId = Me, GrpcEndpoint = "http://127.0.0.1:1" });
+        snapshot.Brokers.Add(new BrokerInfo { BrokerId = 2, GrpcEndpoint = "http://127.0.0.1:2" });
+        snapshot.Topics.Add(topics);
+        _watcher.Apply(snapshot);
+    }
+
+    private Task<ProduceResponse> Produce(string topic, int partition, byte[] records, int acks = 1)
+        => _service.ProduceAsync(new ProduceRequest { Acks = acks, TimeoutMs = 1000, Partitions = { new PartitionProduce { Topic = topic, Partition = partition, Records = ByteString.CopyFrom(records) } } }, default);
+
+    private static FetchRequest FetchOf(int maxWaitMs, int minBytes, params (string Topic, int Partition, long Offset)[] partitions)
+    {
+        var request = new FetchRequest { MaxWaitMs = maxWaitMs, MinBytes = minBytes, MaxBytes = 1 << 20, ReplicaId = -1 };
+        foreach (var (t, p, o) in partitions)
+            request.Partitions.Add(new PartitionFetch { Topic = t, Partition = p, FetchOffset = o, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1 });
+        return request;
+    }
+
+    [Fact]
+    public async Task Produce_appends_and_answers_per_partition_errors()
+    {
+        var ok = Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "x", "y"))).Results);
+        Assert.Equal((0, 0L, 0L), (ok.ErrorCode, ok.BaseOffset, ok.LogStartOffset));
+        Assert.Equal(2, Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "z"), acks: -1)).Results).BaseOffset);
+        Assert.Equal(3, Assert.Single((await Produce("nope", 0, TestBatches.Build(T0, "z"))).Results).ErrorCode);
+        Assert.Equal(3, Assert.Single((await Produce("a", 7, TestBatches.Build(T0, "z"))).Results).ErrorCode);
+        Assert.Equal(6, Assert.Single((await Produce("a", 2, TestBatches.Build(T0, "z"))).Results).ErrorCode);
+        Assert.Equal(21, Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "z"), acks: 2)).Results).ErrorCode);
+        var corrupt = TestBatches.Build(T0, "bad");
+        corrupt[^2] ^= 1;
+        Assert.Equal(2, Assert.Single((await Produce("a", 0, corrupt)).Results).ErrorCode);
+
+        var multi = await _service.ProduceAsync(new ProduceRequest
+        {
+            Acks = 1,
+            Partitions =
+            {
+                new PartitionProduce { Topic = "a", Partition = 0, Records = ByteString.CopyFrom(TestBatches.Build(T0, "p0")) },
+                new PartitionProduce { Topic = "a", Partition = 1, Records = ByteString.CopyFrom(TestBatches.Build(T0, "p1")) },
+                new PartitionProduce { Topic = "a", Partition = 2, Records = ByteString.CopyFrom(TestBatches.Build(T0, "p2")) },
+            },
+        }, default);
+        Assert.Equal([(0, 3L), (0, 0L), (6, -1L)], multi.Results.Select(r => (r.ErrorCode, r.BaseOffset)));
+    }
+
+    [Fact]
+    public async Task Produce_checks_the_topic_max_message_bytes()
+    {
+        Publish(Topic("a", TopicA, [Me, Me, 2], 3), Topic("small", Guid.NewGuid(), [Me], configs: new() { ["max.message.bytes"] = "100" }));
+        Assert.Equal(10, Assert.Single((await Produce("small", 0, TestBatches.Build(T0, new string('x', 200)))).Results).ErrorCode);
+        Assert.Equal(0, Assert.Single((await Produce("small", 0, TestBatches.Build(T0, "ok"))).Results).ErrorCode);
+    }
+
+    [Fact]
+    public async Task Fetch_returns_data_offsets_and_errors()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, "x", "y"));
+        var response = await _service.FetchAsync(FetchOf(0, 1, ("a", 0, 1), ("a", 0, 5), ("a", 2, 0), ("zz", 0, 0)), default);
+        var data = response.Results[0];
+        Assert.Equal((0, 2L, 2L, 0L), (data.ErrorCode, data.HighWatermark, data.LastStableOffset, data.LogStartOffset));
+        Assert.Equal(0, TestBatches.Parse(data.Records.Span).Single().BaseOffset);
+        Assert.Equal([0, 1, 6, 3], response.Results.Select(r => r.ErrorCode));
+    }
+
+    [Fact]
+    public async Task Fetch_checks_the_current_leader_epoch()
+    {
+        var request = FetchOf(0, 0, ("a", 0, 0), ("a", 0, 0), ("a", 0, 0));
+        request.Partitions[0].CurrentLeaderEpoch = 2;
+        request.Partitions[1].CurrentLeaderEpoch = 4;
+        request.Partitions[2].CurrentLeaderEpoch = 3;
+        var response = await _service.FetchAsync(request, default);
+        Assert.Equal([74, 75, 0], response.Results.Select(r => r.ErrorCode));
+    }
+
+    [Fact]
+    public async Task Fetch_respects_max_bytes_but_returns_one_batch_for_the_first_partition()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, new string('x', 500)));
+        await Produce("a", 1, TestBatches.Build(T0, "y"));
+        var request = FetchOf(0, 1, ("a", 0, 0), ("a", 1, 0));
+        request.MaxBytes = 100;
+        request.Partitions[0].PartitionMaxBytes = 10;
+        var response = await _service.FetchAsync(request, default);
+        Assert.Single(TestBatches.Parse(response.Results[0].Records.Span));
+        Assert.True(response.Results[1].Records.IsEmpty); // the overall limit is used up
+        Assert.Equal(1, response.Results[1].HighWatermark);
+    }
+
+    [Fact]
+    public async Task Long_poll_fetch_wakes_on_append()
+    {
+        var pending = _service.FetchAsync(FetchOf(10_000, 1, ("a", 0, 0), ("a", 1, 0)), default);
+        await Task.Delay(50);
+        Assert.False(pending.IsCompleted);
+        await Produce("a", 1, TestBatches.Build(T0, "wake"));
+        var response = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(response.Results[0].Records.IsEmpty);
+        Assert.Equal("wake", TestBatches.Parse(response.Results[1].Records.Span).Single().FirstValue);
+    }
+
+    [Fact]
+    public async Task Long_poll_fetch_times_out_after_max_wait()
+    {
+        var pending = _service.FetchAsync(FetchOf(500, 1, ("a", 0, 0)), default);
+        Assert.False(pending.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(499));
+        await Task.Delay(20);
+        Assert.False(pending.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        var response = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(response.Results[0].Records.IsEmpty);
+        Assert.Equal(0, response.Results[0].ErrorCode);
+    }
+
+    [Fact]
+    public async Task Long_poll_fetch_keeps_waiting_until_min_bytes()
+    {
+        var pending = _service.FetchAsync(FetchOf(10_000, 150, ("a", 0, 0)), default);
+        await Produce("a", 0, TestBatches.Build(T0, "small"));
+        await Task.Delay(50);
+        Assert.False(pending.IsCompleted);
+        await Produce("a", 0, TestBatches.Build(T0, new string('x', 100)));
+        var response = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(2, TestBatches.Parse(response.Results[0].Records.Span).Count);
+    }
+
+    [Fact]
+    public async Task ListOffsets_and_DescribeLogDirs()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, 100, "x", "y", "z"));
+        var response = _service.ListOffsets(new ListOffsetsRequest
+        {
+            Partitions =
+            {
+                new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = -2, CurrentLeaderEpoch = -1 },
+                new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = -1, CurrentLeaderEpoch = -1 },
+                new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = T0 + 150, CurrentLeaderEpoch = -1 },
+                new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = T0 + 999, CurrentLeaderEpoch = -1 },
+                new PartitionListOffsets { Topic = "a", Partition = 2, Timestamp = -1, CurrentLeaderEpoch = -1 },
+            },
+        });
+        Assert.Equal([(0, 0L, -1L), (0, 3L, -1L), (0, 2L, T0 + 200), (0, -1L, -1L), (6, -1L, -1L)],
+            response.Results.Select(r => (r.ErrorCode, r.Offset, r.Timestamp)));
+        Assert.Equal(3, response.Results[0].LeaderEpoch);
+
+        var dirs = _service.DescribeLogDirs(new DescribeLogDirsRequest());
+        var dir = Assert.Single(dirs.Dirs);
+        Assert.Equal(_logs.DataDir, dir.Path);
+        var p0 = dir.Partitions.Single(p => p.Topic == "a" && p.Partition == 0);
+        Assert.Equal(TestBatches.Build(T0, 100, "x", "y", "z").Length, p0.SizeBytes);
+        Assert.Equal(2, dir.Partitions.Count); // partitions 0 and 1 are hosted here, 2 is not
+    }
+
+    [Fact]
+    public async Task Metadata_creates_logs_deletes_deleted_topics_and_recreated_ones()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, "old"));
+        var dir = Path.Combine(_dir.Path, "a-0");
+        Assert.Equal(TopicA, PartitionLog.ReadTopicId(dir));
+
+        var recreated = Guid.NewGuid();
+        Publish(Topic("a", recreated, [Me]));
+        Assert.True(_logs.TryGetLog(new TopicPartition("a", 0), out var log));
+        Assert.Equal(0, log.LogEndOffset); // the old topic's data is gone
+        Assert.Equal(recreated, PartitionLog.ReadTopicId(dir));
+        Assert.False(Directory.Exists(Path.Combine(_dir.Path, "a-1")));
+
+        Publish();
+        Assert.False(Directory.Exists(dir));
+        Assert.Empty(_logs.Logs);
+    }
+
+    [Fact]
+    public async Task Logs_are_reopened_at_start_with_their_data()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, "kept"));
+        _logs.CloseAll();
+        using var again = new LogManager(_dir.Path, _time, NullLogger<LogManager>.Instance);
+        again.LoadAll();
+        Assert.True(again.Loaded);
+        Assert.True(again.TryGetLog(new TopicPartition("a", 0), out var log));
+        Assert.Equal(TopicA, log.TopicId);
+        Assert.Equal("kept", TestBatches.Parse(log.Read(0, 1000).ToArray()).Single().FirstValue);
+    }
+}
