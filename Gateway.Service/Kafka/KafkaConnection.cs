@@ -213,7 +213,18 @@ public sealed class KafkaConnection
                 if (response is null) return Outgoing.CloseConnection;
             }
             _metrics.RequestCompleted(handler.Key.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            return response is null ? null : Serialize(context.CorrelationId, responseHeaderVersion, response, context.ApiVersion);
+            if (response is null) return null;
+            try
+            {
+                return Serialize(context.CorrelationId, responseHeaderVersion, response, context.ApiVersion);
+            }
+            catch (Exception ex)
+            {
+                // A response we cannot encode is a bug; the client cannot be answered in order any more.
+                _logger.LogError(ex, "Connection {ConnectionId}: encoding the {Api} v{Version} response failed; closing",
+                    _connectionId, handler.Key, context.ApiVersion);
+                return Outgoing.CloseConnection;
+            }
         }
         finally
         {
@@ -264,6 +275,10 @@ public sealed class KafkaConnection
         catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
         {
             _logger.LogDebug("Connection {ConnectionId} write failed: {Reason}", _connectionId, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Connection {ConnectionId}: response writer failed; closing", _connectionId);
         }
         finally
         {

@@ -9,8 +9,9 @@ namespace StreamPlatform.UnitTests.Gateway;
 public class KafkaConnectionTests
 {
     /// <summary>DescribeCluster whose responses complete when the test says so (by correlation id).</summary>
-    private sealed class GatedHandler : ApiHandler<DescribeClusterRequest>
+    private sealed class GatedHandler(bool sequential = false) : ApiHandler<DescribeClusterRequest>
     {
+        public override bool Sequential => sequential;
         public ConcurrentDictionary<int, TaskCompletionSource> Gates { get; } = new();
         public int Started;
         public override ApiKey Key => ApiKey.DescribeCluster;
@@ -207,5 +208,28 @@ public class KafkaConnectionTests
         Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, response.Responses[0].PartitionResponses[0].ErrorCode);
         Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, response.Responses[1].PartitionResponses[0].ErrorCode);
         Assert.Equal((short)ErrorCode.NotLeaderOrFollower, response.Responses[1].PartitionResponses[1].ErrorCode);
+    }
+
+    [Fact]
+    public async Task Sequential_requests_start_only_after_the_previous_one_completed()
+    {
+        await using var kit = new GatewayTestKit();
+        var gated = new GatedHandler(sequential: true);
+        await using var client = new PipeClient(kit.Registry(gated), kit.Options, kit.Metrics);
+        var bytes = new List<byte>();
+        for (var id = 1; id <= 3; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+        await Task.Delay(150);
+        Assert.Equal(1, Volatile.Read(ref gated.Started));
+        gated.Release(1);
+        Assert.Equal(1, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < 2 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        await Task.Delay(100);
+        Assert.Equal(2, Volatile.Read(ref gated.Started));
+        gated.Release(2);
+        gated.Release(3);
+        Assert.Equal(2, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        Assert.Equal(3, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
     }
 }
