@@ -115,14 +115,29 @@ internal sealed class GatewayTestKit : IAsyncDisposable
 /// <summary>A Kafka client over an in-memory duplex pipe pair, driving a real <see cref="KafkaConnection"/>.</summary>
 internal sealed class PipeClient : IAsyncDisposable
 {
-    private readonly Pipe _toServer = new();
-    private readonly Pipe _toClient = new();
+    private readonly PipeWriter _out;
+    private readonly PipeReader _in;
+    private readonly IDisposable? _socket;
     public Task Connection { get; }
 
     public PipeClient(ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics)
     {
-        var transport = new DuplexPipe(_toServer.Reader, _toClient.Writer);
+        var toServer = new Pipe();
+        var toClient = new Pipe();
+        _out = toServer.Writer;
+        _in = toClient.Reader;
+        var transport = new DuplexPipe(toServer.Reader, toClient.Writer);
         Connection = new KafkaConnection(transport, registry, options, metrics, NullLogger.Instance, "test-conn").RunAsync(CancellationToken.None);
+    }
+
+    /// <summary>A client over a real TCP connection to a running gateway.</summary>
+    public PipeClient(System.Net.Sockets.Socket socket)
+    {
+        var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        _socket = stream;
+        _out = PipeWriter.Create(stream);
+        _in = PipeReader.Create(stream);
+        Connection = Task.CompletedTask;
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
@@ -148,7 +163,7 @@ internal sealed class PipeClient : IAsyncDisposable
 
     public async Task SendRawAsync(byte[] bytes)
     {
-        await _toServer.Writer.WriteAsync(bytes);
+        await _out.WriteAsync(bytes);
     }
 
     public Task SendAsync(ApiKey apiKey, short version, int correlationId, IKafkaRequest body)
@@ -157,7 +172,7 @@ internal sealed class PipeClient : IAsyncDisposable
     /// <summary>The next response frame (correlation id and body), or null when the server closed the connection.</summary>
     public async Task<(int CorrelationId, ReadOnlyMemory<byte> Body)?> ReadFrameAsync(short headerVersion)
     {
-        var reader = _toClient.Reader;
+        var reader = _in;
         while (true)
         {
             var result = await reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
@@ -188,15 +203,16 @@ internal sealed class PipeClient : IAsyncDisposable
     /// <summary>True once the server has completed its output (closed the connection).</summary>
     public async Task<bool> IsClosedAsync()
     {
-        var result = await _toClient.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        var result = await _in.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         var closed = result.IsCompleted && result.Buffer.IsEmpty;
-        _toClient.Reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        _in.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         return closed;
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _toServer.Writer.CompleteAsync();
+        await _out.CompleteAsync();
         await Connection.WaitAsync(TimeSpan.FromSeconds(10));
+        _socket?.Dispose();
     }
 }
