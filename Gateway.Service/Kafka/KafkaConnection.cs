@@ -172,6 +172,9 @@ public sealed class KafkaConnection
             return null;
         }
 
+        if (_logger.IsEnabled(LogLevel.Debug))
+            _logger.LogDebug("Connection {ConnectionId}: {Api} v{Version} correlation {CorrelationId} from {ClientId}",
+                _connectionId, handler.Key, apiVersion, correlationId, header.ClientId);
         var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
         var responseHeaderVersion = KafkaApis.ResponseHeaderVersion((ApiKey)apiKey, apiVersion);
         Task<Outgoing?> task;

@@ -149,7 +149,9 @@ public class KafkaConnectionTests
         var bytes = new List<byte>();
         for (var id = 1; id <= limit + 2; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
         await client.SendRawAsync(bytes.ToArray());
-        await Task.Delay(200);
+        var started = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < limit && DateTime.UtcNow < started) await Task.Delay(10);
+        await Task.Delay(150); // give a (wrong) reader time to start more
         Assert.Equal(limit, Volatile.Read(ref gated.Started));
 
         gated.Release(1);
@@ -219,7 +221,9 @@ public class KafkaConnectionTests
         var bytes = new List<byte>();
         for (var id = 1; id <= 3; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
         await client.SendRawAsync(bytes.ToArray());
-        await Task.Delay(150);
+        var first = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < 1 && DateTime.UtcNow < first) await Task.Delay(10);
+        await Task.Delay(150); // give a (wrong) connection time to start the next one
         Assert.Equal(1, Volatile.Read(ref gated.Started));
         gated.Release(1);
         Assert.Equal(1, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
