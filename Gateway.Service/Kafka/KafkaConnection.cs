@@ -29,6 +29,8 @@ public sealed class KafkaConnection
     private readonly Channel<Task<Outgoing?>> _queue;
     // The last Sequential request's task: the next Sequential one starts when it is done.
     private Task _sequentialTail = Task.CompletedTask;
+    // Fires when the client goes away: its long polls and pending calls are abandoned.
+    private CancellationToken _clientGone;
 
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
         ILogger logger, string connectionId)
@@ -56,6 +58,7 @@ public sealed class KafkaConnection
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _clientGone = cancellationToken;
         var writer = WriteLoopAsync(stop);
         try
         {
@@ -206,7 +209,11 @@ public sealed class KafkaConnection
             IKafkaResponse? response;
             try
             {
-                response = await handler.HandleAsync(request, context, CancellationToken.None).ConfigureAwait(false);
+                response = await handler.HandleAsync(request, context, _clientGone).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_clientGone.IsCancellationRequested)
+            {
+                return null; // nobody left to answer
             }
             catch (Exception ex)
             {
