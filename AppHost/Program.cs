@@ -1,2 +1,3 @@
-Console.WriteLine("StreamPlatform AppHost: orchestration not written yet.");
-return 1;
+using StreamPlatform.AppHost.Cli;
+
+return await AppHostMain.RunAsync(args);

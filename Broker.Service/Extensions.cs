@@ -35,6 +35,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<BrokerMetrics>();
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
+        services.AddHostedService<LogFlushScheduler>();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
         services.AddGrpc(o =>
         {

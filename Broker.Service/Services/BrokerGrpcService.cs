@@ -5,6 +5,7 @@ using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Records;
 
 namespace StreamPlatform.Broker.Services;
 
@@ -55,8 +56,10 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         if (request.Partitions.Count == 1)
             results = [ProducePartition(metadata, request.Partitions[0])];
         else
-            // Appends are synchronous file writes: run partitions on the pool side by side.
-            results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), cancellationToken))).ConfigureAwait(false);
+            // Appends are synchronous file writes: run partitions on the pool side by side. No
+            // cancellation token: once started, every partition is attempted, so a caller that
+            // gives up does not leave an arbitrary subset unwritten.
+            results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), CancellationToken.None))).ConfigureAwait(false);
         response.Results.AddRange(results);
         return response;
     }
@@ -70,10 +73,28 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             result.ErrorCode = error;
             return result;
         }
+        // Kafka's produce validation (one batch per partition for produce v3+, record-level
+        // checks including decompression, keys on compacted topics, timestamp bounds), before
+        // anything touches the log.
+        var config = log.Config;
+        var validation = RecordBatchValidator.Validate(p.Records.Span, new RecordBatchValidationOptions
+        {
+            MaxMessageBytes = config.MaxMessageBytes,
+            RequireKeys = config.Compacted,
+            TimestampBeforeMaxMs = config.LogAppendTime || config.TimestampBeforeMaxMs == long.MaxValue ? null : config.TimestampBeforeMaxMs,
+            TimestampAfterMaxMs = config.LogAppendTime || config.TimestampAfterMaxMs == long.MaxValue ? null : config.TimestampAfterMaxMs,
+            TimeProvider = _time,
+        });
+        if (!validation.IsValid)
+        {
+            result.ErrorCode = validation.ErrorCode;
+            if (validation.Message is not null) result.ErrorMessage = validation.Message;
+            return result;
+        }
         LogAppendResult appended;
         try
         {
-            appended = log.Append(p.Records.Memory);
+            appended = log.Append(p.Records.Memory, crcVerified: true);
         }
         catch (IOException ex)
         {

@@ -133,8 +133,9 @@ public sealed class BrokerRegistration : BackgroundService
                 // The controller will fence us after the session timeout anyway.
             }
         }
+        // No more metadata-driven log creation; the watcher itself is disposed by the container
+        // (its DisposeAsync is not idempotent, so not here).
         _metadata.Applied -= OnMetadata;
-        await _metadata.DisposeAsync().ConfigureAwait(false);
         _logs.CloseAll();
         _logger.LogInformation("Broker {BrokerId} stopped; logs closed cleanly", _options.BrokerId);
     }
@@ -144,6 +145,41 @@ public sealed class BrokerRegistration : BackgroundService
     private Task Delay(TimeSpan delay, CancellationToken token) => Task.Delay(delay, _time, token);
 
     private static TimeSpan Next(TimeSpan backoff) => TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
+}
+
+/// <summary>
+/// The flush.ms half of the flush policy: once a second, fsyncs logs whose oldest unflushed
+/// append is older than their flush.ms (flush.messages is applied on append).
+/// </summary>
+public sealed class LogFlushScheduler(LogManager logs, TimeProvider time, ILogger<LogFlushScheduler> logger) : BackgroundService
+{
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(CheckInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                foreach (var log in logs.Logs)
+                {
+                    try
+                    {
+                        log.FlushIfDue();
+                    }
+                    catch (IOException ex)
+                    {
+                        logger.LogError(ex, "Flushing {Partition} failed", log.TopicPartition);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the logs are flushed by their clean close.
+        }
+    }
 }
 
 /// <summary>Ready only when logs are recovered, the broker is registered and metadata has arrived.</summary>

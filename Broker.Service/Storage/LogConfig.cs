@@ -21,6 +21,14 @@ public sealed record LogConfig
     /// <summary>flush.ms: fsync when the oldest unflushed message is this old (seam; see PartitionLog.MaybeFlush).</summary>
     public long FlushMs { get; init; } = long.MaxValue;
 
+    /// <summary>message.timestamp.before.max.ms: oldest accepted CreateTime, relative to now.</summary>
+    public long TimestampBeforeMaxMs { get; init; } = long.MaxValue;
+    /// <summary>message.timestamp.after.max.ms: furthest accepted CreateTime in the future.</summary>
+    public long TimestampAfterMaxMs { get; init; } = long.MaxValue;
+
+    /// <summary>cleanup.policy includes compact: every record needs a key.</summary>
+    public bool Compacted { get; init; }
+
     public static readonly LogConfig Default = new();
 
     /// <summary>
@@ -48,6 +56,9 @@ public sealed record LogConfig
             LogAppendTime = Get("message.timestamp.type") == "LogAppendTime",
             FlushMessages = L("flush.messages"),
             FlushMs = L("flush.ms"),
+            TimestampBeforeMaxMs = L("message.timestamp.before.max.ms"),
+            Compacted = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("compact"),
+            TimestampAfterMaxMs = L("message.timestamp.after.max.ms"),
         };
     }
 }

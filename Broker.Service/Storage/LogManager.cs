@@ -123,7 +123,7 @@ public sealed class LogManager : IDisposable
     public void ApplyMetadata(ClusterMetadata metadata, int brokerId)
     {
         // Epoch 0 is "nothing known yet", not "no topics": never delete on it.
-        if (metadata.Epoch <= 0) return;
+        if (metadata.Epoch <= 0 || Volatile.Read(ref _closed)) return;
         foreach (var (tp, log) in _logs)
         {
             var gone = !metadata.TopicsByName.TryGetValue(tp.Topic, out var topic);

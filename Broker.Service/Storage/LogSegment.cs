@@ -146,36 +146,30 @@ internal sealed class LogSegment : IDisposable
             var h = new RecordBatchHeader(header);
             if (h.MaxTimestamp >= timestamp)
             {
-                if (h.Compression != CompressionType.None || h.TimestampType == TimestampType.LogAppendTime)
-                    // LogAppendTime: every record has the batch's time. Compressed: the records are
-                    // not decompressed here, so answer with the batch's first offset (conservative:
-                    // a consumer seeking there sees no record newer than asked for go missing).
-                    return (h.BaseOffset, h.MaxTimestamp);
-                return FindRecordInBatch(position, h.TotalSize, h.BaseOffset, h.BaseTimestamp, timestamp) ?? (h.BaseOffset, h.MaxTimestamp);
+                // LogAppendTime: every record has the batch's time. CreateTime: decode (and
+                // decompress) this one batch to find the first record at or after the target.
+                if (h.TimestampType == TimestampType.LogAppendTime) return (h.BaseOffset, h.MaxTimestamp);
+                return FindRecordInBatch(position, h.TotalSize, r => r.Timestamp >= timestamp) ?? (h.BaseOffset, h.MaxTimestamp);
             }
             position += h.TotalSize;
         }
         return null;
     }
 
-    private (long Offset, long Timestamp)? FindRecordInBatch(long position, int size, long baseOffset, long baseTimestamp, long target)
+    /// <summary>The first record of the batch at <paramref name="position"/> matching, decoded in a pooled buffer; null if none or undecodable.</summary>
+    public (long Offset, long Timestamp)? FindRecordInBatch(long position, int size, Func<Record, bool> match)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            var batch = buffer.AsSpan(0, size);
-            ReadExactly(position, batch);
-            var records = batch[RecordBatchHeader.Size..];
-            while (!records.IsEmpty)
-            {
-                // Record: length varint, attributes int8, timestampDelta varlong, offsetDelta varint, ...
-                if (!Varint.TryRead(records, out var length, out var n) || length < 0 || n + length > records.Length) return null;
-                var body = records.Slice(n, (int)length);
-                if (body.Length < 1 || !Varint.TryRead(body[1..], out var tsDelta, out var n2)) return null;
-                if (!Varint.TryRead(body[(1 + n2)..], out var offsetDelta, out _)) return null;
-                if (baseTimestamp + tsDelta >= target) return (baseOffset + offsetDelta, baseTimestamp + tsDelta);
-                records = records[(n + (int)length)..];
-            }
+            ReadExactly(position, buffer.AsSpan(0, size));
+            using var batch = RecordBatchReader.Read(buffer.AsMemory(0, size), new RecordBatchReaderOptions { VerifyCrc = false });
+            foreach (var record in batch.Records)
+                if (match(record)) return (record.Offset, record.Timestamp);
+            return null;
+        }
+        catch (RecordBatchFormatException)
+        {
             return null;
         }
         finally
@@ -278,27 +272,5 @@ internal sealed class LogSegment : IDisposable
         File.Delete(LogPath);
         File.Delete(Index.Path);
         File.Delete(TimeIndex.Path);
-    }
-}
-
-/// <summary>Kafka's zig-zag varints, as used inside records.</summary>
-internal static class Varint
-{
-    public static bool TryRead(ReadOnlySpan<byte> source, out long value, out int bytesRead)
-    {
-        ulong raw = 0;
-        for (var i = 0; i < Math.Min(source.Length, 10); i++)
-        {
-            raw |= (ulong)(source[i] & 0x7F) << (7 * i);
-            if ((source[i] & 0x80) == 0)
-            {
-                value = (long)(raw >> 1) ^ -(long)(raw & 1);
-                bytesRead = i + 1;
-                return true;
-            }
-        }
-        value = 0;
-        bytesRead = 0;
-        return false;
     }
 }

@@ -29,6 +29,9 @@ public readonly record struct LogAppendResult(short ErrorCode, string? ErrorMess
         => new(code, message, -1, -1, -1, logStartOffset, 0, 0);
 }
 
+/// <summary>What retention needs to know about a segment. NextOffset = last offset + 1.</summary>
+public readonly record struct SegmentInfo(long BaseOffset, long NextOffset, long SizeBytes, long MaxTimestamp, long CreatedMs);
+
 /// <summary>An answer to a ListOffsets lookup; (-1, -1) when no offset matches.</summary>
 public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp)
 {
@@ -141,6 +144,8 @@ public sealed class PartitionLog : IDisposable
     public int SegmentCount => _segmentsView.Length;
     /// <summary>Base offsets of the segments, oldest first (for retention and tests).</summary>
     public IReadOnlyList<long> SegmentBaseOffsets => _segmentsView.Select(s => s.BaseOffset).ToArray();
+    /// <summary>A snapshot of the segments, oldest first; the last one is the active segment.</summary>
+    public IReadOnlyList<SegmentInfo> Segments => _segmentsView.Select(s => new SegmentInfo(s.BaseOffset, s.NextOffset, s.Size, s.MaxTimestamp, s.CreatedMs)).ToArray();
 
     /// <summary>Completes at the next high-watermark advance (or close). Take it before reading to never miss one.</summary>
     public Task AppendedSignal => Volatile.Read(ref _appended).Task;
@@ -209,7 +214,7 @@ public sealed class PartitionLog : IDisposable
         if (clean) File.Delete(cleanMarker);
         var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments);
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
-            tp, clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
+            tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;
     }
 
@@ -219,14 +224,16 @@ public sealed class PartitionLog : IDisposable
     /// the CRC) in a 61-byte copy of its header; the records are written from the caller's
     /// buffer with one gather write, never copied.
     /// </summary>
-    public LogAppendResult Append(ReadOnlyMemory<byte> records)
+    /// <param name="crcVerified">True when the caller already verified every batch's CRC
+    /// (the produce path runs the full RecordBatchValidator first); the header walk still runs.</param>
+    public LogAppendResult Append(ReadOnlyMemory<byte> records, bool crcVerified = false)
     {
         var config = Config;
         var span = records.Span;
         var summaries = new List<BatchSummary>();
         long messages = 0;
         // Validation before the lock: it is the CPU-heavy part (CRC) and needs no log state.
-        var enumerator = new RecordBatchEnumerator(span);
+        var enumerator = new RecordBatchEnumerator(span, verifyCrc: !crcVerified);
         while (enumerator.MoveNext())
         {
             var h = new RecordBatchHeader(enumerator.Current);
@@ -234,6 +241,8 @@ public sealed class PartitionLog : IDisposable
                 return LogAppendResult.Error(KafkaErrors.MESSAGE_TOO_LARGE, $"Batch {summaries.Count} is {h.TotalSize} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
             if (h.RecordsCount == 0)
                 return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, $"Batch {summaries.Count} has no records.", LogStartOffset);
+            if (!config.LogAppendTime && TimestampOutOfBounds(h, config, _time.GetUtcNow().ToUnixTimeMilliseconds()))
+                return LogAppendResult.Error(KafkaErrors.INVALID_TIMESTAMP, $"Batch {summaries.Count} has a timestamp outside message.timestamp.before.max.ms/after.max.ms.", LogStartOffset);
             summaries.Add(new BatchSummary(enumerator.BatchStart, h.TotalSize, 0, h.LastOffsetDelta, h.MaxTimestamp));
             messages += h.RecordsCount;
         }
@@ -294,6 +303,17 @@ public sealed class PartitionLog : IDisposable
         }
         signal.TrySetResult();
         return result;
+    }
+
+    /// <summary>
+    /// message.timestamp.before.max.ms / after.max.ms on CreateTime batches. Checked on the
+    /// batch's base and max timestamps (records are not decoded; with the defaults, no limit).
+    /// </summary>
+    private static bool TimestampOutOfBounds(RecordBatchHeader h, LogConfig config, long nowMs)
+    {
+        if (config.TimestampBeforeMaxMs == long.MaxValue && config.TimestampAfterMaxMs == long.MaxValue) return false;
+        var earliest = Math.Min(h.BaseTimestamp, h.MaxTimestamp);
+        return nowMs - earliest > config.TimestampBeforeMaxMs || h.MaxTimestamp - nowMs > config.TimestampAfterMaxMs;
     }
 
     /// <summary>
@@ -376,10 +396,12 @@ public sealed class PartitionLog : IDisposable
     /// </summary>
     public LogReadResult Read(long fetchOffset, int maxBytes, bool minOneBatch = true, long maxOffsetExclusive = -1)
     {
-        var segments = _segmentsView;
+        // Offsets first, segments second: a roll publishes the new segment before the offsets
+        // move, so every offset below the high watermark read here is in the segments read next.
         var hw = HighWatermark;
         var start = LogStartOffset;
         var leo = LogEndOffset;
+        var segments = _segmentsView;
         var limit = maxOffsetExclusive < 0 ? hw : Math.Min(maxOffsetExclusive, leo);
         if (fetchOffset < start || fetchOffset > leo) return new LogReadResult(KafkaErrors.OFFSET_OUT_OF_RANGE, hw, start, leo);
         if (fetchOffset >= limit) return new LogReadResult(KafkaErrors.NONE, hw, start, leo);
@@ -434,10 +456,19 @@ public sealed class PartitionLog : IDisposable
             case -5:
                 return OffsetAndTimestamp.None;
             case -3:
-                var best = OffsetAndTimestamp.None;
+                LogSegment? holder = null;
                 foreach (var s in _segmentsView)
-                    if (s.MaxTimestamp > best.Timestamp && s.OffsetOfMaxTimestamp < hw) best = new OffsetAndTimestamp(s.OffsetOfMaxTimestamp, s.MaxTimestamp);
-                return best;
+                    if (s.MaxTimestamp >= 0 && s.MaxTimestamp > (holder?.MaxTimestamp ?? -1) && s.OffsetOfMaxTimestamp < hw) holder = s;
+                if (holder is null) return OffsetAndTimestamp.None;
+                // The segment knows the batch (its last offset); KIP-734 wants the record itself.
+                var position = holder.FindBatchPosition(holder.OffsetOfMaxTimestamp, holder.Size);
+                var maxTs = holder.MaxTimestamp;
+                Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+                if (position >= 0 && holder.TryReadHeader(position, holder.Size, header)
+                    && new RecordBatchHeader(header).TimestampType == TimestampType.CreateTime
+                    && holder.FindRecordInBatch(position, new RecordBatchHeader(header).TotalSize, r => r.Timestamp == maxTs) is { } exact)
+                    return new OffsetAndTimestamp(exact.Offset, exact.Timestamp);
+                return new OffsetAndTimestamp(holder.OffsetOfMaxTimestamp, holder.MaxTimestamp);
         }
         if (timestamp < 0) return OffsetAndTimestamp.None;
         foreach (var s in _segmentsView)

@@ -24,8 +24,12 @@ public sealed class ControllerOptions
     public int SessionCheckIntervalMs { get; set; } = 100;
     /// <summary>Controller:MaxLogEntryBytes — largest metadata log entry (one request's records).</summary>
     public int MaxLogEntryBytes { get; set; } = Storage.MetadataLog.DefaultMaxEntryBytes;
+    /// <summary>Controller:SnapshotLogBytes — once the log is this long, the state is written to metadata.snapshot and the log emptied.</summary>
+    public long SnapshotLogBytes { get; set; } = 16 * 1024 * 1024;
     /// <summary>Controller:MaxPartitionsPerTopic — bounds one CreateTopics entry (INVALID_PARTITIONS above it).</summary>
     public int MaxPartitionsPerTopic { get; set; } = 10_000;
+    /// <summary>Controller:MaxPartitionsPerRequest — bounds the work and log entry of one CreateTopics call (THROTTLING_QUOTA_EXCEEDED above it).</summary>
+    public int MaxPartitionsPerRequest { get; set; } = 100_000;
     /// <summary>Controller:BrokerConfigs:&lt;name&gt; — cluster-wide broker config overrides.</summary>
     public Dictionary<string, string> BrokerConfigs { get; set; } = new(StringComparer.Ordinal);
 
@@ -52,7 +56,9 @@ public sealed class ControllerOptions
         if (BrokerHeartbeatIntervalMs <= 0 || BrokerHeartbeatIntervalMs >= BrokerSessionTimeoutMs)
             throw new InvalidOperationException("Controller:BrokerHeartbeatIntervalMs must be positive and below the session timeout.");
         if (SessionCheckIntervalMs <= 0) throw new InvalidOperationException("Controller:SessionCheckIntervalMs must be positive.");
+        if (SnapshotLogBytes <= 0) throw new InvalidOperationException("Controller:SnapshotLogBytes must be positive.");
         if (MaxPartitionsPerTopic <= 0) throw new InvalidOperationException("Controller:MaxPartitionsPerTopic must be positive.");
+        if (MaxPartitionsPerRequest < MaxPartitionsPerTopic) throw new InvalidOperationException("Controller:MaxPartitionsPerRequest must be at least Controller:MaxPartitionsPerTopic.");
         foreach (var (name, value) in BrokerConfigs)
         {
             if (!ConfigCatalog.Broker.TryGetValue(name, out var def))

@@ -17,6 +17,7 @@ public static class KafkaErrors
     public const short KafkaStorageError = 56;
     public const short TopicDeletionDisabled = 73;
     public const short StaleBrokerEpoch = 77;
+    public const short ThrottlingQuotaExceeded = 89;
     public const short UnknownTopicId = 100;
     public const short BrokerIdNotRegistered = 102;
 }

@@ -54,6 +54,11 @@ public sealed class MetadataController : IDisposable
     /// <summary>Bytes cut off a torn tail during replay (0 when the log was clean).</summary>
     public long TruncatedLogBytes => _log?.TruncatedBytes ?? 0;
 
+    /// <summary>Longest endpoint, host, rack, incarnation id or config value accepted: they are stored in every snapshot.</summary>
+    public const int MaxStringChars = 4096;
+
+    private static bool TooLong(params string[] values) => values.Any(v => v.Length > MaxStringChars);
+
     private TimeSpan BrokerSessionTimeout => TimeSpan.FromMilliseconds(_options.BrokerSessionTimeoutMs);
     private TimeSpan GatewaySessionTimeout => TimeSpan.FromMilliseconds(_options.EffectiveGatewaySessionTimeoutMs);
 
@@ -65,24 +70,38 @@ public sealed class MetadataController : IDisposable
             if (_ready) return;
             var dataDir = Path.GetFullPath(_options.DataDir);
             _clusterId = ClusterIdStore.LoadOrCreate(dataDir, _options.ClusterId, _random);
-            var state = MetadataState.Empty;
+            var snapshot = MetadataSnapshotFile.TryLoad(dataDir);
+            var state = snapshot is null ? MetadataState.Empty : MetadataState.FromSnapshot(snapshot);
             _log = MetadataLog.Open(dataDir, entry =>
             {
+                // Entries the snapshot already covers: a crash between writing the snapshot and
+                // emptying the log leaves them behind.
+                if (snapshot is not null && entry.BaseEpoch < snapshot.MetadataEpoch)
+                {
+                    if (entry.BaseEpoch + entry.Records.Count > snapshot.MetadataEpoch)
+                        throw new InvalidDataException($"Metadata log entry at epoch {entry.BaseEpoch} straddles the snapshot epoch {snapshot.MetadataEpoch}.");
+                    return;
+                }
                 if (entry.BaseEpoch != state.Epoch)
                     throw new InvalidDataException($"Metadata log entry starts at epoch {entry.BaseEpoch} but the state is at {state.Epoch}.");
                 state = state.Apply(entry.Records);
             }, _logger, _options.MaxLogEntryBytes);
             _state = state;
-            _logger.LogInformation("Metadata log {Path} replayed: {Entries} entries, epoch {Epoch}, {Topics} topics, {Brokers} brokers; cluster id {ClusterId}",
-                _log.Path, _log.EntryCount, state.Epoch, state.Topics.Count, state.Brokers.Count, _clusterId);
+            _logger.LogInformation("Metadata log {Path} replayed (snapshot at epoch {SnapshotEpoch}): {Entries} entries, epoch {Epoch}, {Topics} topics, {Brokers} brokers; cluster id {ClusterId}",
+                _log.Path, snapshot?.MetadataEpoch ?? 0, _log.EntryCount, state.Epoch, state.Topics.Count, state.Brokers.Count, _clusterId);
 
             // Broker configs are metadata too (watchers read them from the snapshot), so the
             // configured values go through the log like any other change.
             var stage = new Stage(_state);
-            foreach (var (name, value) in DesiredBrokerConfigs())
+            var desired = DesiredBrokerConfigs();
+            foreach (var (name, value) in desired)
                 if (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value)
                     stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value } });
+            // A key configured before (e.g. log.dirs, which has no default) and no longer configured.
+            foreach (var name in _state.BrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
+                stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true } });
             if (stage.Records.Count > 0) Commit(stage);
+            MaybeCompact();
 
             var now = _time.GetUtcNow();
             foreach (var b in _state.Brokers.Values.Where(b => !b.Fenced)) _brokerDeadlines[b.BrokerId] = now + BrokerSessionTimeout;
@@ -122,7 +141,33 @@ public sealed class MetadataController : IDisposable
         entry.Records.Add(stage.Records);
         _log!.Append(entry);
         _state = stage.State;
-        if (_ready) Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
+        if (_ready)
+        {
+            Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
+            MaybeCompact();
+        }
+    }
+
+    /// <summary>
+    /// Snapshot-then-empty keeps the log (and so replay time) bounded. Order matters: the snapshot
+    /// is durable before the log is emptied, and replay skips entries the snapshot covers, so a
+    /// crash at any point loses nothing. With Raft this becomes the snapshot that lagging
+    /// followers install. Caller holds the lock.
+    /// </summary>
+    private void MaybeCompact()
+    {
+        if (_log is null || _log.LengthBytes < _options.SnapshotLogBytes) return;
+        try
+        {
+            MetadataSnapshotFile.Write(Path.GetFullPath(_options.DataDir), _state.ToSnapshot(_clusterId, _options.NodeId));
+            _log.Reset();
+            _logger.LogInformation("Metadata snapshot written at epoch {Epoch}; log emptied", _state.Epoch);
+        }
+        catch (IOException ex)
+        {
+            // The log still holds everything; try again after the next commit.
+            _logger.LogError(ex, "Metadata snapshot at epoch {Epoch} failed", _state.Epoch);
+        }
     }
 
     private void EnsureReady()
@@ -168,6 +213,8 @@ public sealed class MetadataController : IDisposable
             EnsureReady();
             if (request.BrokerId < 0) return Fail(response, KafkaErrors.InvalidRequest, $"Broker id {request.BrokerId} is negative.");
             if (string.IsNullOrWhiteSpace(request.GrpcEndpoint)) return Fail(response, KafkaErrors.InvalidRequest, "grpc_endpoint is empty.");
+            if (TooLong(request.GrpcEndpoint, request.Rack, request.IncarnationId))
+                return Fail(response, KafkaErrors.InvalidRequest, $"A registration string is longer than {MaxStringChars} characters.");
 
             // A retry of a registration that already succeeded (same process, same address)
             // must not mint a new epoch: the broker may already be using the first one.
@@ -268,6 +315,12 @@ public sealed class MetadataController : IDisposable
         lock (_gate)
         {
             EnsureReady();
+            if (TooLong(request.KafkaHost, request.Rack))
+            {
+                response.ErrorCode = KafkaErrors.InvalidRequest;
+                response.ErrorMessage = $"A registration string is longer than {MaxStringChars} characters.";
+                return response;
+            }
             var unchanged = _state.Gateways.TryGetValue(request.NodeId, out var g) && !g.Fenced
                 && g.KafkaHost == request.KafkaHost && g.KafkaPort == request.KafkaPort && g.Rack == request.Rack;
             if (!unchanged)
@@ -373,6 +426,7 @@ public sealed class MetadataController : IDisposable
             var stage = new Stage(_state);
             var duplicates = request.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
             var created = new List<CreateTopicResult>();
+            var partitionsStaged = 0L;
             foreach (var topic in request.Topics)
             {
                 var result = new CreateTopicResult { Name = topic.Name };
@@ -385,7 +439,15 @@ public sealed class MetadataController : IDisposable
                 }
                 try
                 {
+                    // Checked before any assignment work, so one huge request cannot pin the controller.
+                    var requested = topic.Assignments.Count > 0 ? topic.Assignments.Count
+                        : topic.NumPartitions == -1 ? int.Parse(BrokerConfig(stage.State, "num.partitions"), CultureInfo.InvariantCulture)
+                        : Math.Max(topic.NumPartitions, 0);
+                    if (partitionsStaged + requested > _options.MaxPartitionsPerRequest)
+                        throw new MetadataStateException(KafkaErrors.ThrottlingQuotaExceeded,
+                            $"The request creates more than {_options.MaxPartitionsPerRequest} partitions; create the rest in another request.");
                     var record = BuildCreateTopic(stage.State, topic);
+                    partitionsStaged += record.Partitions.Count;
                     stage.Add(new MetadataRecord { CreateTopic = record });
                     if (!request.ValidateOnly) result.TopicId = record.TopicId;
                     result.NumPartitions = record.Partitions.Count;
@@ -454,6 +516,7 @@ public sealed class MetadataController : IDisposable
         foreach (var (name, value) in topic.Configs)
         {
             if (!ConfigCatalog.Topic.TryGetValue(name, out var def)) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Unknown topic config '{name}'.");
+            if (value.Length > MaxStringChars) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Value of '{name}' is longer than {MaxStringChars} characters.");
             if (def.Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, why);
         }
 
@@ -531,7 +594,9 @@ public sealed class MetadataController : IDisposable
                     continue;
                 }
                 TopicState? topic = null;
-                if (!target.TopicId.IsEmpty)
+                // An all-zero id means "by name" (Kafka's DeleteTopics v6 sends the zero uuid with a name).
+                var byId = !target.TopicId.IsEmpty && !(target.TopicId.Length == 16 && target.TopicId.Span.IndexOfAnyExcept((byte)0) < 0);
+                if (byId)
                 {
                     if (target.TopicId.Length != 16 || !stage.State.TryGetTopic(TopicIds.ToGuid(target.TopicId), out topic))
                     {

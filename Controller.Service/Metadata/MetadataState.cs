@@ -11,6 +11,7 @@ public sealed record BrokerState(int BrokerId, string GrpcEndpoint, string Rack,
 
 public sealed record GatewayState(int NodeId, string KafkaHost, int KafkaPort, string Rack, bool Fenced);
 
+/// <remarks>Record equality compares the ImmutableArrays by reference; compare contents with SequenceEqual.</remarks>
 public sealed record PartitionState(int Partition, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
 
 public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<PartitionState> Partitions, ImmutableSortedDictionary<string, string> Configs, bool Internal)
@@ -250,6 +251,28 @@ public sealed class MetadataState
         }
         if (def.Validate(r.Value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
         return With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value));
+    }
+
+    /// <summary>Rebuilds the state a snapshot file captured (the inverse of <see cref="ToSnapshot"/>).</summary>
+    public static MetadataState FromSnapshot(MetadataSnapshot s)
+    {
+        var brokers = s.Brokers.ToImmutableSortedDictionary(b => b.BrokerId,
+            b => new BrokerState(b.BrokerId, b.GrpcEndpoint, b.Rack, IncarnationId: "", b.BrokerEpoch, b.Fenced));
+        var gateways = s.Gateways.ToImmutableSortedDictionary(g => g.NodeId,
+            g => new GatewayState(g.NodeId, g.KafkaHost, g.KafkaPort, g.Rack, g.Fenced));
+        var topics = s.Topics.Select(t => new TopicState(
+            t.Name,
+            TopicIds.ToGuid(t.TopicId),
+            t.Partitions.Select(p => new PartitionState(p.Partition, p.Replicas.ToImmutableArray(), p.Isr.ToImmutableArray(), p.Leader, p.LeaderEpoch, p.PartitionEpoch)).ToImmutableArray(),
+            t.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            t.Internal)).ToArray();
+        return new MetadataState(
+            s.MetadataEpoch,
+            brokers,
+            gateways,
+            topics.ToImmutableSortedDictionary(t => t.Name, t => t, StringComparer.Ordinal),
+            topics.ToImmutableDictionary(t => t.TopicId, t => t.Name),
+            s.BrokerConfigs.ToImmutableSortedDictionary(StringComparer.Ordinal));
     }
 
     /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>

@@ -146,5 +146,14 @@ public sealed class MetadataLog : IDisposable
         EntryCount++;
     }
 
+    /// <summary>Empties the log after a snapshot has made its entries redundant.</summary>
+    public void Reset()
+    {
+        _file.SetLength(0);
+        _file.Flush(flushToDisk: true);
+        LengthBytes = 0;
+        EntryCount = 0;
+    }
+
     public void Dispose() => _file.Dispose();
 }

@@ -54,5 +54,18 @@ internal sealed class CodeWriter
         Close();
     }
 
+    /// <summary>Like <see cref="If"/>, but the body always gets its own block (for its locals).</summary>
+    public void Scope(string condition, Action body)
+    {
+        if (condition == "false")
+        {
+            return;
+        }
+
+        Open(condition == "true" ? null : $"if ({condition})");
+        body();
+        Close();
+    }
+
     public override string ToString() => _text.ToString();
 }

@@ -121,6 +121,11 @@ public static class KafkaCodeGenerator
 
         Switch("short LowestVersion(ApiKey apiKey)", "Lowest supported request version; -1 for an unknown key.", r => r.ValidVersions.Lowest.ToString(System.Globalization.CultureInfo.InvariantCulture), "-1");
         Switch("short HighestVersion(ApiKey apiKey)", "Highest supported request version; -1 for an unknown key.", r => r.ValidVersions.Highest.ToString(System.Globalization.CultureInfo.InvariantCulture), "-1");
+        Switch(
+            "short HighestStableVersion(ApiKey apiKey)",
+            "Highest request version a broker advertises by default: Kafka marks some latest versions unstable (not advertised); -1 if none or unknown.",
+            r => (r.LatestVersionUnstable ? (r.ValidVersions.Highest > r.ValidVersions.Lowest ? r.ValidVersions.Highest - 1 : -1) : r.ValidVersions.Highest).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-1");
         Switch("short FirstFlexibleRequestVersion(ApiKey apiKey)", "First flexible (compact, tagged) request version; -1 if none or unknown.", FirstFlexible, "-1");
         Switch(
             "short FirstFlexibleResponseVersion(ApiKey apiKey)",

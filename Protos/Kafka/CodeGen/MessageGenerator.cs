@@ -432,14 +432,12 @@ internal sealed class MessageGenerator
             foreach (var m in tagged)
             {
                 w.Line($"writer.WriteUnknownTaggedFields(UnknownTaggedFields, {previous}, {m.Spec.Tag});");
-                w.If(And(Cond(m.Tagged, _valid), Not(DefaultCheck(m, $"this.{m.Property}"))), () =>
+                w.Scope(And(Cond(m.Tagged, _valid), Not(DefaultCheck(m, $"this.{m.Property}"))), () =>
                 {
-                    w.Open();
                     w.Line("int tagSize = 0;");
                     EmitSize(w, m, $"this.{m.Property}", "tagSize", m.Tagged);
                     w.Line($"writer.WriteTaggedFieldHeader({m.Spec.Tag}, tagSize);");
                     EmitWrite(w, m, $"this.{m.Property}", m.Tagged);
-                    w.Close();
                 });
                 previous = m.Spec.Tag!.Value;
             }
@@ -467,14 +465,12 @@ internal sealed class MessageGenerator
             w.Line("int tagCount = UnknownTaggedFields?.Count ?? 0;");
             foreach (var m in tagged)
             {
-                w.If(And(Cond(m.Tagged, _valid), Not(DefaultCheck(m, $"this.{m.Property}"))), () =>
+                w.Scope(And(Cond(m.Tagged, _valid), Not(DefaultCheck(m, $"this.{m.Property}"))), () =>
                 {
-                    w.Open();
                     w.Line("tagCount++;");
                     w.Line("int tagSize = 0;");
                     EmitSize(w, m, $"this.{m.Property}", "tagSize", m.Tagged);
                     w.Line($"size += KafkaWriter.SizeOfTaggedFieldHeader({m.Spec.Tag}, tagSize) + tagSize;");
-                    w.Close();
                 });
             }
 
@@ -507,13 +503,33 @@ internal sealed class MessageGenerator
             return;
         }
 
+        var inline = m.Present;
         var condition = Cond(m.Present, _valid);
         if (!m.Tagged.IsNone)
         {
-            condition = And(condition, Not(Cond(m.Tagged, _valid)));
+            if (m.Tagged == m.Present)
+            {
+                return;
+            }
+
+            if (m.Tagged.Highest >= m.Present.Highest)
+            {
+                // Tagged from some version on: untagged before it.
+                inline = new VersionRange(m.Present.Lowest, m.Tagged.Lowest - 1);
+                condition = Cond(inline, _valid);
+            }
+            else if (m.Tagged.Lowest <= m.Present.Lowest)
+            {
+                inline = new VersionRange(m.Tagged.Highest + 1, m.Present.Highest);
+                condition = Cond(inline, _valid);
+            }
+            else
+            {
+                condition = And(condition, Not(Cond(m.Tagged, _valid)));
+            }
         }
 
-        w.If(condition, () => body(m.Present));
+        w.If(condition, () => body(inline));
     }
 
     // ---------------------------------------------------------------- encodings
@@ -549,11 +565,8 @@ internal sealed class MessageGenerator
 
                 w.If(Not(nullable), () =>
                 {
-                    w.Open();
-                    w.Line($"var value = new {cls}();");
-                    w.Line($"value.Read(ref {reader}, version);");
-                    w.Line($"{target} = value;");
-                    w.Close();
+                    // Read into the default instance the initializer already allocated.
+                    w.Line($"({target} ??= new {cls}()).Read(ref {reader}, version);");
                 });
                 return;
             }
@@ -580,7 +593,10 @@ internal sealed class MessageGenerator
 
                 w.Close();
                 w.Open("else");
-                w.Line($"var list = new List<{CsType(element)}>(count);");
+                // Reuse the default list the initializer already allocated (no wasted allocation per read).
+                w.Line($"var list = {target} ?? new List<{CsType(element)}>(count);");
+                w.Line("list.Clear();");
+                w.Line("list.EnsureCapacity(count);");
                 w.Open("for (int i = 0; i < count; i++)");
                 if (element.Kind == TypeKind.Struct)
                 {

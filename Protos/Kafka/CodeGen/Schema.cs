@@ -159,6 +159,7 @@ public sealed class MessageSpec
     public required VersionRange FlexibleVersions { get; init; }
     public required List<FieldSpec> Fields { get; init; }
     public required List<StructSpec> CommonStructs { get; init; }
+    public bool LatestVersionUnstable { get; init; }
 
     public static MessageSpec Parse(string json)
     {
@@ -186,6 +187,7 @@ public sealed class MessageSpec
             FlexibleVersions = VersionRange.Parse(root.GetProperty("flexibleVersions").GetString()!),
             Fields = [.. root.GetProperty("fields").EnumerateArray().Select(FieldSpec.Parse)],
             CommonStructs = common,
+            LatestVersionUnstable = root.TryGetProperty("latestVersionUnstable", out var u) && u.ValueKind == JsonValueKind.True,
         };
     }
 }

@@ -43,7 +43,9 @@ public sealed partial class AddPartitionsToTxnRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AddPartitionsToTxnTransaction>(count);
+                    var list = this.Transactions ?? new List<AddPartitionsToTxnTransaction>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AddPartitionsToTxnTransaction();
@@ -76,7 +78,9 @@ public sealed partial class AddPartitionsToTxnRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AddPartitionsToTxnTopic>(count);
+                    var list = this.V3AndBelowTopics ?? new List<AddPartitionsToTxnTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AddPartitionsToTxnTopic();
@@ -243,7 +247,9 @@ public sealed partial class AddPartitionsToTxnRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<AddPartitionsToTxnTopic>(count);
+                        var list = this.Topics ?? new List<AddPartitionsToTxnTopic>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new AddPartitionsToTxnTopic();
@@ -391,7 +397,9 @@ public sealed partial class AddPartitionsToTxnRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -46,7 +46,9 @@ public sealed partial class AddPartitionsToTxnResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<AddPartitionsToTxnResult>(count);
+                    var list = this.ResultsByTransaction ?? new List<AddPartitionsToTxnResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AddPartitionsToTxnResult();
@@ -67,7 +69,9 @@ public sealed partial class AddPartitionsToTxnResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<AddPartitionsToTxnTopicResult>(count);
+                    var list = this.ResultsByTopicV3AndBelow ?? new List<AddPartitionsToTxnTopicResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AddPartitionsToTxnTopicResult();
@@ -202,7 +206,9 @@ public sealed partial class AddPartitionsToTxnResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<AddPartitionsToTxnTopicResult>(count);
+                        var list = this.TopicResults ?? new List<AddPartitionsToTxnTopicResult>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new AddPartitionsToTxnTopicResult();
@@ -314,7 +320,9 @@ public sealed partial class AddPartitionsToTxnResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<AddPartitionsToTxnPartitionResult>(count);
+                    var list = this.ResultsByPartition ?? new List<AddPartitionsToTxnPartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AddPartitionsToTxnPartitionResult();

@@ -45,7 +45,9 @@ public sealed partial class AddRaftVoterRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<Listener>(count);
+                var list = this.Listeners ?? new List<Listener>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Listener();

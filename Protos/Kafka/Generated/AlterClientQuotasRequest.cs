@@ -35,7 +35,9 @@ public sealed partial class AlterClientQuotasRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<EntryData>(count);
+                var list = this.Entries ?? new List<EntryData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new EntryData();
@@ -120,7 +122,9 @@ public sealed partial class AlterClientQuotasRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<EntityData>(count);
+                    var list = this.Entity ?? new List<EntityData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new EntityData();
@@ -138,7 +142,9 @@ public sealed partial class AlterClientQuotasRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<OpData>(count);
+                    var list = this.Ops ?? new List<OpData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OpData();

@@ -36,7 +36,9 @@ public sealed partial class AlterClientQuotasResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<EntryData>(count);
+                var list = this.Entries ?? new List<EntryData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new EntryData();
@@ -124,7 +126,9 @@ public sealed partial class AlterClientQuotasResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<EntityData>(count);
+                    var list = this.Entity ?? new List<EntityData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new EntityData();

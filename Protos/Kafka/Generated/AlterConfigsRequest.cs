@@ -35,7 +35,9 @@ public sealed partial class AlterConfigsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<AlterConfigsResource>(count);
+                var list = this.Resources ?? new List<AlterConfigsResource>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AlterConfigsResource();
@@ -124,7 +126,9 @@ public sealed partial class AlterConfigsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AlterableConfig>(count);
+                    var list = this.Configs ?? new List<AlterableConfig>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AlterableConfig();

@@ -36,7 +36,9 @@ public sealed partial class AlterConfigsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<AlterConfigsResourceResponse>(count);
+                var list = this.Responses ?? new List<AlterConfigsResourceResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AlterConfigsResourceResponse();

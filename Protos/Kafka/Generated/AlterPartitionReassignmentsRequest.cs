@@ -36,7 +36,9 @@ public sealed partial class AlterPartitionReassignmentsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ReassignableTopic>(count);
+                var list = this.Topics ?? new List<ReassignableTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ReassignableTopic();
@@ -112,7 +114,9 @@ public sealed partial class AlterPartitionReassignmentsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<ReassignablePartition>(count);
+                    var list = this.Partitions ?? new List<ReassignablePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ReassignablePartition();
@@ -196,7 +200,9 @@ public sealed partial class AlterPartitionReassignmentsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Replicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

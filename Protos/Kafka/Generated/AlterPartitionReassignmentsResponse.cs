@@ -42,7 +42,9 @@ public sealed partial class AlterPartitionReassignmentsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ReassignableTopicResponse>(count);
+                var list = this.Responses ?? new List<ReassignableTopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ReassignableTopicResponse();
@@ -122,7 +124,9 @@ public sealed partial class AlterPartitionReassignmentsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<ReassignablePartitionResponse>(count);
+                    var list = this.Partitions ?? new List<ReassignablePartitionResponse>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ReassignablePartitionResponse();

@@ -39,7 +39,9 @@ public sealed partial class AlterPartitionRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -126,7 +128,9 @@ public sealed partial class AlterPartitionRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -242,7 +246,9 @@ public sealed partial class AlterPartitionRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.NewIsr ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -261,7 +267,9 @@ public sealed partial class AlterPartitionRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<BrokerState>(count);
+                        var list = this.NewIsrWithEpochs ?? new List<BrokerState>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new BrokerState();

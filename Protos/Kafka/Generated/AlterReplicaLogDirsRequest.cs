@@ -33,7 +33,9 @@ public sealed partial class AlterReplicaLogDirsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<AlterReplicaLogDir>(count);
+                var list = this.Dirs ?? new List<AlterReplicaLogDir>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AlterReplicaLogDir();
@@ -116,7 +118,9 @@ public sealed partial class AlterReplicaLogDirsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AlterReplicaLogDirTopic>(count);
+                    var list = this.Topics ?? new List<AlterReplicaLogDirTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AlterReplicaLogDirTopic();
@@ -209,7 +213,9 @@ public sealed partial class AlterReplicaLogDirsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

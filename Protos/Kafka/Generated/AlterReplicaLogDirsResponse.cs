@@ -36,7 +36,9 @@ public sealed partial class AlterReplicaLogDirsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<AlterReplicaLogDirTopicResult>(count);
+                var list = this.Results ?? new List<AlterReplicaLogDirTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AlterReplicaLogDirTopicResult();
@@ -121,7 +123,9 @@ public sealed partial class AlterReplicaLogDirsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<AlterReplicaLogDirPartitionResult>(count);
+                    var list = this.Partitions ?? new List<AlterReplicaLogDirPartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AlterReplicaLogDirPartitionResult();

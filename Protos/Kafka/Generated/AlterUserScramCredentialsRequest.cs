@@ -35,7 +35,9 @@ public sealed partial class AlterUserScramCredentialsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ScramCredentialDeletion>(count);
+                var list = this.Deletions ?? new List<ScramCredentialDeletion>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ScramCredentialDeletion();
@@ -53,7 +55,9 @@ public sealed partial class AlterUserScramCredentialsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ScramCredentialUpsertion>(count);
+                var list = this.Upsertions ?? new List<ScramCredentialUpsertion>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ScramCredentialUpsertion();

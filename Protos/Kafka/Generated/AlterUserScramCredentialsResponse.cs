@@ -36,7 +36,9 @@ public sealed partial class AlterUserScramCredentialsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<AlterUserScramCredentialsResult>(count);
+                var list = this.Results ?? new List<AlterUserScramCredentialsResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AlterUserScramCredentialsResult();

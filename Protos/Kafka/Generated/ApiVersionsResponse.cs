@@ -46,7 +46,9 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ApiVersion>(count);
+                var list = this.ApiKeys ?? new List<ApiVersion>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ApiVersion();
@@ -59,56 +61,6 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
         if (version >= 1)
         {
             this.ThrottleTimeMs = reader.ReadInt32();
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array SupportedFeatures was null.");
-                }
-                else
-                {
-                    var list = new List<SupportedFeatureKey>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        var element = new SupportedFeatureKey();
-                        element.Read(ref reader, version);
-                        list.Add(element);
-                    }
-                    this.SupportedFeatures = list;
-                }
-            }
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            this.FinalizedFeaturesEpoch = reader.ReadInt64();
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array FinalizedFeatures was null.");
-                }
-                else
-                {
-                    var list = new List<FinalizedFeatureKey>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        var element = new FinalizedFeatureKey();
-                        element.Read(ref reader, version);
-                        list.Add(element);
-                    }
-                    this.FinalizedFeatures = list;
-                }
-            }
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            this.ZkMigrationReady = reader.ReadBool();
         }
         if (version >= 3)
         {
@@ -129,7 +81,9 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<SupportedFeatureKey>(count);
+                                var list = this.SupportedFeatures ?? new List<SupportedFeatureKey>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new SupportedFeatureKey();
@@ -158,7 +112,9 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<FinalizedFeatureKey>(count);
+                                var list = this.FinalizedFeatures ?? new List<FinalizedFeatureKey>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new FinalizedFeatureKey();
@@ -204,44 +160,6 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
         {
             writer.WriteInt32(this.ThrottleTimeMs);
         }
-        if (version >= 3 && !(version >= 3))
-        {
-            if (this.SupportedFeatures is null)
-            {
-                writer.WriteArrayLength(0, true);
-            }
-            else
-            {
-                writer.WriteArrayLength(this.SupportedFeatures.Count, true);
-                foreach (var element in this.SupportedFeatures)
-                {
-                    element.Write(ref writer, version);
-                }
-            }
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            writer.WriteInt64(this.FinalizedFeaturesEpoch);
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            if (this.FinalizedFeatures is null)
-            {
-                writer.WriteArrayLength(0, true);
-            }
-            else
-            {
-                writer.WriteArrayLength(this.FinalizedFeatures.Count, true);
-                foreach (var element in this.FinalizedFeatures)
-                {
-                    element.Write(ref writer, version);
-                }
-            }
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            writer.WriteBool(this.ZkMigrationReady);
-        }
         if (version >= 3)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
@@ -265,86 +183,78 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 3 && !((this.SupportedFeatures is null || this.SupportedFeatures.Count == 0)))
             {
+                int tagSize = 0;
+                if (this.SupportedFeatures is null)
                 {
-                    int tagSize = 0;
-                    if (this.SupportedFeatures is null)
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.SupportedFeatures.Count, true);
+                    foreach (var element in this.SupportedFeatures)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                        tagSize += element.ComputeSize(version);
                     }
-                    else
+                }
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                if (this.SupportedFeatures is null)
+                {
+                    writer.WriteArrayLength(0, true);
+                }
+                else
+                {
+                    writer.WriteArrayLength(this.SupportedFeatures.Count, true);
+                    foreach (var element in this.SupportedFeatures)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.SupportedFeatures.Count, true);
-                        foreach (var element in this.SupportedFeatures)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    if (this.SupportedFeatures is null)
-                    {
-                        writer.WriteArrayLength(0, true);
-                    }
-                    else
-                    {
-                        writer.WriteArrayLength(this.SupportedFeatures.Count, true);
-                        foreach (var element in this.SupportedFeatures)
-                        {
-                            element.Write(ref writer, version);
-                        }
+                        element.Write(ref writer, version);
                     }
                 }
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 1);
             if (version >= 3 && !(this.FinalizedFeaturesEpoch == -1L))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += 8;
-                    writer.WriteTaggedFieldHeader(1, tagSize);
-                    writer.WriteInt64(this.FinalizedFeaturesEpoch);
-                }
+                int tagSize = 0;
+                tagSize += 8;
+                writer.WriteTaggedFieldHeader(1, tagSize);
+                writer.WriteInt64(this.FinalizedFeaturesEpoch);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 1, 2);
             if (version >= 3 && !((this.FinalizedFeatures is null || this.FinalizedFeatures.Count == 0)))
             {
+                int tagSize = 0;
+                if (this.FinalizedFeatures is null)
                 {
-                    int tagSize = 0;
-                    if (this.FinalizedFeatures is null)
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.FinalizedFeatures.Count, true);
+                    foreach (var element in this.FinalizedFeatures)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                        tagSize += element.ComputeSize(version);
                     }
-                    else
+                }
+                writer.WriteTaggedFieldHeader(2, tagSize);
+                if (this.FinalizedFeatures is null)
+                {
+                    writer.WriteArrayLength(0, true);
+                }
+                else
+                {
+                    writer.WriteArrayLength(this.FinalizedFeatures.Count, true);
+                    foreach (var element in this.FinalizedFeatures)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.FinalizedFeatures.Count, true);
-                        foreach (var element in this.FinalizedFeatures)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    writer.WriteTaggedFieldHeader(2, tagSize);
-                    if (this.FinalizedFeatures is null)
-                    {
-                        writer.WriteArrayLength(0, true);
-                    }
-                    else
-                    {
-                        writer.WriteArrayLength(this.FinalizedFeatures.Count, true);
-                        foreach (var element in this.FinalizedFeatures)
-                        {
-                            element.Write(ref writer, version);
-                        }
+                        element.Write(ref writer, version);
                     }
                 }
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 2, 3);
             if (version >= 3 && !(!this.ZkMigrationReady))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += 1;
-                    writer.WriteTaggedFieldHeader(3, tagSize);
-                    writer.WriteBool(this.ZkMigrationReady);
-                }
+                int tagSize = 0;
+                tagSize += 1;
+                writer.WriteTaggedFieldHeader(3, tagSize);
+                writer.WriteBool(this.ZkMigrationReady);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 3, long.MaxValue);
         }
@@ -371,104 +281,58 @@ public sealed partial class ApiVersionsResponse : IKafkaResponse
         {
             size += 4;
         }
-        if (version >= 3 && !(version >= 3))
-        {
-            if (this.SupportedFeatures is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.SupportedFeatures.Count, true);
-                foreach (var element in this.SupportedFeatures)
-                {
-                    size += element.ComputeSize(version);
-                }
-            }
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            size += 8;
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            if (this.FinalizedFeatures is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.FinalizedFeatures.Count, true);
-                foreach (var element in this.FinalizedFeatures)
-                {
-                    size += element.ComputeSize(version);
-                }
-            }
-        }
-        if (version >= 3 && !(version >= 3))
-        {
-            size += 1;
-        }
         if (version >= 3)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 3 && !((this.SupportedFeatures is null || this.SupportedFeatures.Count == 0)))
             {
+                tagCount++;
+                int tagSize = 0;
+                if (this.SupportedFeatures is null)
                 {
-                    tagCount++;
-                    int tagSize = 0;
-                    if (this.SupportedFeatures is null)
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                    }
-                    else
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.SupportedFeatures.Count, true);
-                        foreach (var element in this.SupportedFeatures)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
                 }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.SupportedFeatures.Count, true);
+                    foreach (var element in this.SupportedFeatures)
+                    {
+                        tagSize += element.ComputeSize(version);
+                    }
+                }
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             if (version >= 3 && !(this.FinalizedFeaturesEpoch == -1L))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += 8;
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(1, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += 8;
+                size += KafkaWriter.SizeOfTaggedFieldHeader(1, tagSize) + tagSize;
             }
             if (version >= 3 && !((this.FinalizedFeatures is null || this.FinalizedFeatures.Count == 0)))
             {
+                tagCount++;
+                int tagSize = 0;
+                if (this.FinalizedFeatures is null)
                 {
-                    tagCount++;
-                    int tagSize = 0;
-                    if (this.FinalizedFeatures is null)
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                    }
-                    else
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.FinalizedFeatures.Count, true);
-                        foreach (var element in this.FinalizedFeatures)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(2, tagSize) + tagSize;
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
                 }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.FinalizedFeatures.Count, true);
+                    foreach (var element in this.FinalizedFeatures)
+                    {
+                        tagSize += element.ComputeSize(version);
+                    }
+                }
+                size += KafkaWriter.SizeOfTaggedFieldHeader(2, tagSize) + tagSize;
             }
             if (version >= 3 && !(!this.ZkMigrationReady))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += 1;
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(3, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += 1;
+                size += KafkaWriter.SizeOfTaggedFieldHeader(3, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }

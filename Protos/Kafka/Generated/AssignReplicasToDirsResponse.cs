@@ -39,7 +39,9 @@ public sealed partial class AssignReplicasToDirsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DirectoryData>(count);
+                var list = this.Directories ?? new List<DirectoryData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DirectoryData();
@@ -117,7 +119,9 @@ public sealed partial class AssignReplicasToDirsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<TopicData>(count);
+                    var list = this.Topics ?? new List<TopicData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TopicData();
@@ -201,7 +205,9 @@ public sealed partial class AssignReplicasToDirsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

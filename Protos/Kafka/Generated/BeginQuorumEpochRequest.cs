@@ -44,7 +44,9 @@ public sealed partial class BeginQuorumEpochRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -64,7 +66,9 @@ public sealed partial class BeginQuorumEpochRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<LeaderEndpoint>(count);
+                    var list = this.LeaderEndpoints ?? new List<LeaderEndpoint>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new LeaderEndpoint();
@@ -188,7 +192,9 @@ public sealed partial class BeginQuorumEpochRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

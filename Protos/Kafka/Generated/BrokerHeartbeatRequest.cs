@@ -40,25 +40,6 @@ public sealed partial class BrokerHeartbeatRequest : IKafkaRequest
         this.CurrentMetadataOffset = reader.ReadInt64();
         this.WantFence = reader.ReadBool();
         this.WantShutDown = reader.ReadBool();
-        if (version >= 1 && !(version >= 1))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array OfflineLogDirs was null.");
-                }
-                else
-                {
-                    var list = new List<Guid>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        list.Add(reader.ReadUuid());
-                    }
-                    this.OfflineLogDirs = list;
-                }
-            }
-        }
         int tagCount = reader.ReadTaggedFieldCount();
         for (int t = 0; t < tagCount; t++)
         {
@@ -76,7 +57,9 @@ public sealed partial class BrokerHeartbeatRequest : IKafkaRequest
                         }
                         else
                         {
-                            var list = new List<Guid>(count);
+                            var list = this.OfflineLogDirs ?? new List<Guid>(count);
+                            list.Clear();
+                            list.EnsureCapacity(count);
                             for (int i = 0; i < count; i++)
                             {
                                 list.Add(tagReader.ReadUuid());
@@ -101,8 +84,26 @@ public sealed partial class BrokerHeartbeatRequest : IKafkaRequest
         writer.WriteInt64(this.CurrentMetadataOffset);
         writer.WriteBool(this.WantFence);
         writer.WriteBool(this.WantShutDown);
-        if (version >= 1 && !(version >= 1))
+        int tagCount = UnknownTaggedFields?.Count ?? 0;
+        if (version >= 1 && !((this.OfflineLogDirs is null || this.OfflineLogDirs.Count == 0)))
         {
+            tagCount++;
+        }
+        writer.WriteUnsignedVarint((uint)tagCount);
+        writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
+        if (version >= 1 && !((this.OfflineLogDirs is null || this.OfflineLogDirs.Count == 0)))
+        {
+            int tagSize = 0;
+            if (this.OfflineLogDirs is null)
+            {
+                tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+            }
+            else
+            {
+                tagSize += KafkaWriter.SizeOfArrayLength(this.OfflineLogDirs.Count, true);
+                tagSize += this.OfflineLogDirs.Count * 16;
+            }
+            writer.WriteTaggedFieldHeader(0, tagSize);
             if (this.OfflineLogDirs is null)
             {
                 writer.WriteArrayLength(0, true);
@@ -113,41 +114,6 @@ public sealed partial class BrokerHeartbeatRequest : IKafkaRequest
                 foreach (var element in this.OfflineLogDirs)
                 {
                     writer.WriteUuid(element);
-                }
-            }
-        }
-        int tagCount = UnknownTaggedFields?.Count ?? 0;
-        if (version >= 1 && !((this.OfflineLogDirs is null || this.OfflineLogDirs.Count == 0)))
-        {
-            tagCount++;
-        }
-        writer.WriteUnsignedVarint((uint)tagCount);
-        writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
-        if (version >= 1 && !((this.OfflineLogDirs is null || this.OfflineLogDirs.Count == 0)))
-        {
-            {
-                int tagSize = 0;
-                if (this.OfflineLogDirs is null)
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                }
-                else
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(this.OfflineLogDirs.Count, true);
-                    tagSize += this.OfflineLogDirs.Count * 16;
-                }
-                writer.WriteTaggedFieldHeader(0, tagSize);
-                if (this.OfflineLogDirs is null)
-                {
-                    writer.WriteArrayLength(0, true);
-                }
-                else
-                {
-                    writer.WriteArrayLength(this.OfflineLogDirs.Count, true);
-                    foreach (var element in this.OfflineLogDirs)
-                    {
-                        writer.WriteUuid(element);
-                    }
                 }
             }
         }
@@ -163,35 +129,21 @@ public sealed partial class BrokerHeartbeatRequest : IKafkaRequest
         size += 8;
         size += 1;
         size += 1;
-        if (version >= 1 && !(version >= 1))
-        {
-            if (this.OfflineLogDirs is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.OfflineLogDirs.Count, true);
-                size += this.OfflineLogDirs.Count * 16;
-            }
-        }
         int tagCount = UnknownTaggedFields?.Count ?? 0;
         if (version >= 1 && !((this.OfflineLogDirs is null || this.OfflineLogDirs.Count == 0)))
         {
+            tagCount++;
+            int tagSize = 0;
+            if (this.OfflineLogDirs is null)
             {
-                tagCount++;
-                int tagSize = 0;
-                if (this.OfflineLogDirs is null)
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                }
-                else
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(this.OfflineLogDirs.Count, true);
-                    tagSize += this.OfflineLogDirs.Count * 16;
-                }
-                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
+                tagSize += KafkaWriter.SizeOfArrayLength(0, true);
             }
+            else
+            {
+                tagSize += KafkaWriter.SizeOfArrayLength(this.OfflineLogDirs.Count, true);
+                tagSize += this.OfflineLogDirs.Count * 16;
+            }
+            size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
         }
         size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         return size;

@@ -52,7 +52,9 @@ public sealed partial class BrokerRegistrationRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<Listener>(count);
+                var list = this.Listeners ?? new List<Listener>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Listener();
@@ -70,7 +72,9 @@ public sealed partial class BrokerRegistrationRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<Feature>(count);
+                var list = this.Features ?? new List<Feature>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Feature();
@@ -95,7 +99,9 @@ public sealed partial class BrokerRegistrationRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<Guid>(count);
+                    var list = this.LogDirs ?? new List<Guid>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadUuid());

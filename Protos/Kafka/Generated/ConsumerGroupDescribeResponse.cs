@@ -36,7 +36,9 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribedGroup>(count);
+                var list = this.Groups ?? new List<DescribedGroup>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribedGroup();
@@ -132,7 +134,9 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<Member>(count);
+                    var list = this.Members ?? new List<Member>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new Member();
@@ -259,7 +263,9 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.SubscribedTopicNames ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(true));
@@ -268,16 +274,8 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaResponse
                 }
             }
             this.SubscribedTopicRegex = reader.ReadNullableString(true);
-            {
-                var value = new Assignment();
-                value.Read(ref reader, version);
-                this.Assignment = value;
-            }
-            {
-                var value = new Assignment();
-                value.Read(ref reader, version);
-                this.TargetAssignment = value;
-            }
+            (this.Assignment ??= new Assignment()).Read(ref reader, version);
+            (this.TargetAssignment ??= new Assignment()).Read(ref reader, version);
             UnknownTaggedFields = reader.ReadUnknownTaggedFields(UnknownTaggedFields);
         }
 
@@ -379,7 +377,9 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -458,7 +458,9 @@ public sealed partial class ConsumerGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<TopicPartitions>(count);
+                    var list = this.TopicPartitions ?? new List<TopicPartitions>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TopicPartitions();

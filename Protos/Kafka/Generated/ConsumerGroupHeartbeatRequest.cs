@@ -57,7 +57,9 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.SubscribedTopicNames ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(true));
@@ -78,7 +80,9 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicPartitionsData>(count);
+                var list = this.TopicPartitions ?? new List<TopicPartitionsData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicPartitionsData();
@@ -198,7 +202,9 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -119,7 +119,9 @@ public sealed partial class ConsumerGroupHeartbeatResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<TopicPartitions>(count);
+                    var list = this.TopicPartitions ?? new List<TopicPartitions>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TopicPartitions();
@@ -200,7 +202,9 @@ public sealed partial class ConsumerGroupHeartbeatResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

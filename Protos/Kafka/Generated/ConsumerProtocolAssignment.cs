@@ -34,7 +34,9 @@ public sealed partial class ConsumerProtocolAssignment : IKafkaMessage
             }
             else
             {
-                var list = new List<TopicPartition>(count);
+                var list = this.AssignedPartitions ?? new List<TopicPartition>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicPartition();
@@ -105,7 +107,9 @@ public sealed partial class ConsumerProtocolAssignment : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -40,7 +40,9 @@ public sealed partial class ConsumerProtocolSubscription : IKafkaMessage
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.Topics ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(false));
@@ -59,7 +61,9 @@ public sealed partial class ConsumerProtocolSubscription : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<TopicPartition>(count);
+                    var list = this.OwnedPartitions ?? new List<TopicPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TopicPartition();
@@ -189,7 +193,9 @@ public sealed partial class ConsumerProtocolSubscription : IKafkaMessage
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.Partitions ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -36,7 +36,9 @@ public sealed partial class ControlledShutdownResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<RemainingPartition>(count);
+                var list = this.RemainingPartitions ?? new List<RemainingPartition>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new RemainingPartition();

@@ -44,7 +44,9 @@ public sealed partial class ControllerRegistrationRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<Listener>(count);
+                var list = this.Listeners ?? new List<Listener>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Listener();
@@ -62,7 +64,9 @@ public sealed partial class ControllerRegistrationRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<Feature>(count);
+                var list = this.Features ?? new List<Feature>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Feature();

@@ -33,7 +33,9 @@ public sealed partial class CreateAclsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<AclCreation>(count);
+                var list = this.Creations ?? new List<AclCreation>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AclCreation();

@@ -36,7 +36,9 @@ public sealed partial class CreateAclsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<AclCreationResult>(count);
+                var list = this.Results ?? new List<AclCreationResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AclCreationResult();

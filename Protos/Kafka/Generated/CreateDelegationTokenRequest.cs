@@ -47,7 +47,9 @@ public sealed partial class CreateDelegationTokenRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<CreatableRenewers>(count);
+                var list = this.Renewers ?? new List<CreatableRenewers>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new CreatableRenewers();

@@ -37,7 +37,9 @@ public sealed partial class CreatePartitionsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<CreatePartitionsTopic>(count);
+                var list = this.Topics ?? new List<CreatePartitionsTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new CreatePartitionsTopic();
@@ -129,7 +131,9 @@ public sealed partial class CreatePartitionsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<CreatePartitionsAssignment>(count);
+                    var list = this.Assignments ?? new List<CreatePartitionsAssignment>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new CreatePartitionsAssignment();
@@ -222,7 +226,9 @@ public sealed partial class CreatePartitionsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.BrokerIds ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

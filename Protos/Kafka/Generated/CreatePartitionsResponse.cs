@@ -36,7 +36,9 @@ public sealed partial class CreatePartitionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<CreatePartitionsTopicResult>(count);
+                var list = this.Results ?? new List<CreatePartitionsTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new CreatePartitionsTopicResult();

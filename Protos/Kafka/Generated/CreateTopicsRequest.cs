@@ -37,7 +37,9 @@ public sealed partial class CreateTopicsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<CreatableTopic>(count);
+                var list = this.Topics ?? new List<CreatableTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new CreatableTopic();
@@ -143,7 +145,9 @@ public sealed partial class CreateTopicsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<CreatableReplicaAssignment>(count);
+                    var list = this.Assignments ?? new List<CreatableReplicaAssignment>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new CreatableReplicaAssignment();
@@ -161,7 +165,9 @@ public sealed partial class CreateTopicsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<CreatableTopicConfig>(count);
+                    var list = this.Configs ?? new List<CreatableTopicConfig>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new CreatableTopicConfig();
@@ -285,7 +291,9 @@ public sealed partial class CreateTopicsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.BrokerIds ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -39,7 +39,9 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<CreatableTopicResult>(count);
+                var list = this.Topics ?? new List<CreatableTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new CreatableTopicResult();
@@ -143,10 +145,6 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             {
                 this.ErrorMessage = reader.ReadNullableString(version >= 5);
             }
-            if (version >= 5 && !(version >= 5))
-            {
-                this.TopicConfigErrorCode = reader.ReadInt16();
-            }
             if (version >= 5)
             {
                 this.NumPartitions = reader.ReadInt32();
@@ -165,7 +163,9 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<CreatableTopicConfigs>(count);
+                        var list = this.Configs ?? new List<CreatableTopicConfigs>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new CreatableTopicConfigs();
@@ -210,10 +210,6 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             {
                 writer.WriteNullableString(this.ErrorMessage, version >= 5);
             }
-            if (version >= 5 && !(version >= 5))
-            {
-                writer.WriteInt16(this.TopicConfigErrorCode);
-            }
             if (version >= 5)
             {
                 writer.WriteInt32(this.NumPartitions);
@@ -248,12 +244,10 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
                 if (version >= 5 && !(this.TopicConfigErrorCode == 0))
                 {
-                    {
-                        int tagSize = 0;
-                        tagSize += 2;
-                        writer.WriteTaggedFieldHeader(0, tagSize);
-                        writer.WriteInt16(this.TopicConfigErrorCode);
-                    }
+                    int tagSize = 0;
+                    tagSize += 2;
+                    writer.WriteTaggedFieldHeader(0, tagSize);
+                    writer.WriteInt16(this.TopicConfigErrorCode);
                 }
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
             }
@@ -271,10 +265,6 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             if (version >= 1)
             {
                 size += KafkaWriter.SizeOfNullableString(this.ErrorMessage, version >= 5);
-            }
-            if (version >= 5 && !(version >= 5))
-            {
-                size += 2;
             }
             if (version >= 5)
             {
@@ -304,12 +294,10 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
                 int tagCount = UnknownTaggedFields?.Count ?? 0;
                 if (version >= 5 && !(this.TopicConfigErrorCode == 0))
                 {
-                    {
-                        tagCount++;
-                        int tagSize = 0;
-                        tagSize += 2;
-                        size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                    }
+                    tagCount++;
+                    int tagSize = 0;
+                    tagSize += 2;
+                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
                 }
                 size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
             }

@@ -33,7 +33,9 @@ public sealed partial class DeleteAclsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<DeleteAclsFilter>(count);
+                var list = this.Filters ?? new List<DeleteAclsFilter>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeleteAclsFilter();

@@ -36,7 +36,9 @@ public sealed partial class DeleteAclsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DeleteAclsFilterResult>(count);
+                var list = this.FilterResults ?? new List<DeleteAclsFilterResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeleteAclsFilterResult();
@@ -124,7 +126,9 @@ public sealed partial class DeleteAclsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DeleteAclsMatchingAcl>(count);
+                    var list = this.MatchingAcls ?? new List<DeleteAclsMatchingAcl>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DeleteAclsMatchingAcl();

@@ -33,7 +33,9 @@ public sealed partial class DeleteGroupsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.GroupsNames ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(version >= 2));

@@ -36,7 +36,9 @@ public sealed partial class DeleteGroupsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DeletableGroupResult>(count);
+                var list = this.Results ?? new List<DeletableGroupResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeletableGroupResult();

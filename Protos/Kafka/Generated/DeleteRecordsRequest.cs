@@ -35,7 +35,9 @@ public sealed partial class DeleteRecordsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<DeleteRecordsTopic>(count);
+                var list = this.Topics ?? new List<DeleteRecordsTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeleteRecordsTopic();
@@ -121,7 +123,9 @@ public sealed partial class DeleteRecordsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<DeleteRecordsPartition>(count);
+                    var list = this.Partitions ?? new List<DeleteRecordsPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DeleteRecordsPartition();

@@ -36,7 +36,9 @@ public sealed partial class DeleteRecordsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DeleteRecordsTopicResult>(count);
+                var list = this.Topics ?? new List<DeleteRecordsTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeleteRecordsTopicResult();
@@ -121,7 +123,9 @@ public sealed partial class DeleteRecordsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DeleteRecordsPartitionResult>(count);
+                    var list = this.Partitions ?? new List<DeleteRecordsPartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DeleteRecordsPartitionResult();

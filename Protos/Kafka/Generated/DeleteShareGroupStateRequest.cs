@@ -36,7 +36,9 @@ public sealed partial class DeleteShareGroupStateRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<DeleteStateData>(count);
+                var list = this.Topics ?? new List<DeleteStateData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeleteStateData();
@@ -112,7 +114,9 @@ public sealed partial class DeleteShareGroupStateRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

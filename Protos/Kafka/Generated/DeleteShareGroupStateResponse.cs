@@ -33,7 +33,9 @@ public sealed partial class DeleteShareGroupStateResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DeleteStateResult>(count);
+                var list = this.Results ?? new List<DeleteStateResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeleteStateResult();
@@ -107,7 +109,9 @@ public sealed partial class DeleteShareGroupStateResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionResult>(count);
+                    var list = this.Partitions ?? new List<PartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionResult();

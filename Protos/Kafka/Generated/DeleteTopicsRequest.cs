@@ -39,7 +39,9 @@ public sealed partial class DeleteTopicsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<DeleteTopicState>(count);
+                    var list = this.Topics ?? new List<DeleteTopicState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DeleteTopicState();
@@ -60,7 +62,9 @@ public sealed partial class DeleteTopicsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.TopicNames ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(version >= 4));

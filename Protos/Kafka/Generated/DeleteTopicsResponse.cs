@@ -39,7 +39,9 @@ public sealed partial class DeleteTopicsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DeletableTopicResult>(count);
+                var list = this.Responses ?? new List<DeletableTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DeletableTopicResult();

@@ -42,7 +42,9 @@ public sealed partial class DescribeAclsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribeAclsResource>(count);
+                var list = this.Resources ?? new List<DescribeAclsResource>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeAclsResource();
@@ -140,7 +142,9 @@ public sealed partial class DescribeAclsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<AclDescription>(count);
+                    var list = this.Acls ?? new List<AclDescription>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AclDescription();

@@ -35,7 +35,9 @@ public sealed partial class DescribeClientQuotasRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ComponentData>(count);
+                var list = this.Components ?? new List<ComponentData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ComponentData();

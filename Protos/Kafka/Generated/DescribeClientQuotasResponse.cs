@@ -42,7 +42,9 @@ public sealed partial class DescribeClientQuotasResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<EntryData>(count);
+                var list = this.Entries ?? new List<EntryData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new EntryData();
@@ -130,7 +132,9 @@ public sealed partial class DescribeClientQuotasResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<EntityData>(count);
+                    var list = this.Entity ?? new List<EntityData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new EntityData();
@@ -148,7 +152,9 @@ public sealed partial class DescribeClientQuotasResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<ValueData>(count);
+                    var list = this.Values ?? new List<ValueData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ValueData();

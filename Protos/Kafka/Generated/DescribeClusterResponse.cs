@@ -56,7 +56,9 @@ public sealed partial class DescribeClusterResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribeClusterBroker>(count);
+                var list = this.Brokers ?? new List<DescribeClusterBroker>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeClusterBroker();

@@ -37,7 +37,9 @@ public sealed partial class DescribeConfigsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<DescribeConfigsResource>(count);
+                var list = this.Resources ?? new List<DescribeConfigsResource>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeConfigsResource();
@@ -147,7 +149,9 @@ public sealed partial class DescribeConfigsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.ConfigurationKeys ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(version >= 4));

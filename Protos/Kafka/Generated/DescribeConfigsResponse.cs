@@ -36,7 +36,9 @@ public sealed partial class DescribeConfigsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribeConfigsResult>(count);
+                var list = this.Results ?? new List<DescribeConfigsResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeConfigsResult();
@@ -130,7 +132,9 @@ public sealed partial class DescribeConfigsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DescribeConfigsResourceResult>(count);
+                    var list = this.Configs ?? new List<DescribeConfigsResourceResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DescribeConfigsResourceResult();
@@ -259,7 +263,9 @@ public sealed partial class DescribeConfigsResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<DescribeConfigsSynonym>(count);
+                        var list = this.Synonyms ?? new List<DescribeConfigsSynonym>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new DescribeConfigsSynonym();

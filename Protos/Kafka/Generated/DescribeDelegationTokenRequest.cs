@@ -33,7 +33,9 @@ public sealed partial class DescribeDelegationTokenRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<DescribeDelegationTokenOwner>(count);
+                var list = this.Owners ?? new List<DescribeDelegationTokenOwner>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeDelegationTokenOwner();

@@ -38,7 +38,9 @@ public sealed partial class DescribeDelegationTokenResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribedDelegationToken>(count);
+                var list = this.Tokens ?? new List<DescribedDelegationToken>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribedDelegationToken();
@@ -156,7 +158,9 @@ public sealed partial class DescribeDelegationTokenResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DescribedDelegationTokenRenewer>(count);
+                    var list = this.Renewers ?? new List<DescribedDelegationTokenRenewer>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DescribedDelegationTokenRenewer();

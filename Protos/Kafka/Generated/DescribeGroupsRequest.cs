@@ -35,7 +35,9 @@ public sealed partial class DescribeGroupsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.Groups ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(version >= 5));

@@ -39,7 +39,9 @@ public sealed partial class DescribeGroupsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribedGroup>(count);
+                var list = this.Groups ?? new List<DescribedGroup>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribedGroup();
@@ -144,7 +146,9 @@ public sealed partial class DescribeGroupsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DescribedGroupMember>(count);
+                    var list = this.Members ?? new List<DescribedGroupMember>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DescribedGroupMember();

@@ -33,7 +33,9 @@ public sealed partial class DescribeLogDirsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<DescribableLogDirTopic>(count);
+                var list = this.Topics ?? new List<DescribableLogDirTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribableLogDirTopic();
@@ -116,7 +118,9 @@ public sealed partial class DescribeLogDirsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

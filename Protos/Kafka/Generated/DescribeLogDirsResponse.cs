@@ -42,7 +42,9 @@ public sealed partial class DescribeLogDirsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribeLogDirsResult>(count);
+                var list = this.Results ?? new List<DescribeLogDirsResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeLogDirsResult();
@@ -142,7 +144,9 @@ public sealed partial class DescribeLogDirsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DescribeLogDirsTopic>(count);
+                    var list = this.Topics ?? new List<DescribeLogDirsTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DescribeLogDirsTopic();
@@ -270,7 +274,9 @@ public sealed partial class DescribeLogDirsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DescribeLogDirsPartition>(count);
+                    var list = this.Partitions ?? new List<DescribeLogDirsPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DescribeLogDirsPartition();

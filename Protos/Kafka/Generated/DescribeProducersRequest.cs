@@ -33,7 +33,9 @@ public sealed partial class DescribeProducersRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicRequest>(count);
+                var list = this.Topics ?? new List<TopicRequest>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicRequest();
@@ -107,7 +109,9 @@ public sealed partial class DescribeProducersRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.PartitionIndexes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -36,7 +36,9 @@ public sealed partial class DescribeProducersResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicResponse>(count);
+                var list = this.Topics ?? new List<TopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicResponse();
@@ -112,7 +114,9 @@ public sealed partial class DescribeProducersResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionResponse>(count);
+                    var list = this.Partitions ?? new List<PartitionResponse>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionResponse();
@@ -202,7 +206,9 @@ public sealed partial class DescribeProducersResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<ProducerState>(count);
+                    var list = this.ActiveProducers ?? new List<ProducerState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ProducerState();

@@ -33,7 +33,9 @@ public sealed partial class DescribeQuorumRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -107,7 +109,9 @@ public sealed partial class DescribeQuorumRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

@@ -44,7 +44,9 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -64,7 +66,9 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<Node>(count);
+                    var list = this.Nodes ?? new List<Node>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new Node();
@@ -179,7 +183,9 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -283,7 +289,9 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<ReplicaState>(count);
+                    var list = this.CurrentVoters ?? new List<ReplicaState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ReplicaState();
@@ -301,7 +309,9 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<ReplicaState>(count);
+                    var list = this.Observers ?? new List<ReplicaState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ReplicaState();
@@ -439,7 +449,9 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<Listener>(count);
+                        var list = this.Listeners ?? new List<Listener>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new Listener();

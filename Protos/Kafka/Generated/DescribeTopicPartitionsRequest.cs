@@ -37,7 +37,9 @@ public sealed partial class DescribeTopicPartitionsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicRequest>(count);
+                var list = this.Topics ?? new List<TopicRequest>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicRequest();

@@ -38,7 +38,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribeTopicPartitionsResponseTopic>(count);
+                var list = this.Topics ?? new List<DescribeTopicPartitionsResponseTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeTopicPartitionsResponseTopic();
@@ -152,7 +154,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<DescribeTopicPartitionsResponsePartition>(count);
+                    var list = this.Partitions ?? new List<DescribeTopicPartitionsResponsePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new DescribeTopicPartitionsResponsePartition();
@@ -266,7 +270,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.ReplicaNodes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -282,7 +288,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.IsrNodes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -298,7 +306,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.EligibleLeaderReplicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -314,7 +324,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.LastKnownElr ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -330,7 +342,9 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.OfflineReplicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -36,7 +36,9 @@ public sealed partial class DescribeTransactionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TransactionState>(count);
+                var list = this.TransactionStates ?? new List<TransactionState>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TransactionState();
@@ -130,7 +132,9 @@ public sealed partial class DescribeTransactionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<TopicData>(count);
+                    var list = this.Topics ?? new List<TopicData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TopicData();
@@ -232,7 +236,9 @@ public sealed partial class DescribeTransactionsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

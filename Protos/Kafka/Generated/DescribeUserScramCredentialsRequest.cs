@@ -33,7 +33,9 @@ public sealed partial class DescribeUserScramCredentialsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<UserName>(count);
+                var list = this.Users ?? new List<UserName>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new UserName();

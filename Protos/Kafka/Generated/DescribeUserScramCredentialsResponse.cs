@@ -42,7 +42,9 @@ public sealed partial class DescribeUserScramCredentialsResponse : IKafkaRespons
             }
             else
             {
-                var list = new List<DescribeUserScramCredentialsResult>(count);
+                var list = this.Results ?? new List<DescribeUserScramCredentialsResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribeUserScramCredentialsResult();
@@ -128,7 +130,9 @@ public sealed partial class DescribeUserScramCredentialsResponse : IKafkaRespons
                 }
                 else
                 {
-                    var list = new List<CredentialInfo>(count);
+                    var list = this.CredentialInfos ?? new List<CredentialInfo>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new CredentialInfo();

@@ -41,7 +41,9 @@ public sealed partial class ElectLeadersRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicPartitionsData>(count);
+                var list = this.TopicPartitions ?? new List<TopicPartitionsData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicPartitionsData();
@@ -135,7 +137,9 @@ public sealed partial class ElectLeadersRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -42,7 +42,9 @@ public sealed partial class ElectLeadersResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ReplicaElectionResult>(count);
+                var list = this.ReplicaElectionResults ?? new List<ReplicaElectionResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ReplicaElectionResult();
@@ -135,7 +137,9 @@ public sealed partial class ElectLeadersResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionResult>(count);
+                    var list = this.PartitionResult ?? new List<PartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionResult();

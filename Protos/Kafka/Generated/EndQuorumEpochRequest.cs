@@ -38,7 +38,9 @@ public sealed partial class EndQuorumEpochRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -58,7 +60,9 @@ public sealed partial class EndQuorumEpochRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<LeaderEndpoint>(count);
+                    var list = this.LeaderEndpoints ?? new List<LeaderEndpoint>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new LeaderEndpoint();
@@ -174,7 +178,9 @@ public sealed partial class EndQuorumEpochRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -277,7 +283,9 @@ public sealed partial class EndQuorumEpochRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.PreferredSuccessors ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -296,7 +304,9 @@ public sealed partial class EndQuorumEpochRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<ReplicaInfo>(count);
+                        var list = this.PreferredCandidates ?? new List<ReplicaInfo>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new ReplicaInfo();

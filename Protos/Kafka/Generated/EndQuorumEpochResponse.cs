@@ -38,7 +38,9 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicData>(count);
+                var list = this.Topics ?? new List<TopicData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicData();
@@ -46,27 +48,6 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
                     list.Add(element);
                 }
                 this.Topics = list;
-            }
-        }
-        if (version >= 1 && !(version >= 1))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array NodeEndpoints was null.");
-                }
-                else
-                {
-                    var list = new List<NodeEndpoint>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        var element = new NodeEndpoint();
-                        element.Read(ref reader, version);
-                        list.Add(element);
-                    }
-                    this.NodeEndpoints = list;
-                }
             }
         }
         if (version >= 1)
@@ -88,7 +69,9 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new NodeEndpoint();
@@ -124,21 +107,6 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
                 element.Write(ref writer, version);
             }
         }
-        if (version >= 1 && !(version >= 1))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                writer.WriteArrayLength(0, true);
-            }
-            else
-            {
-                writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    element.Write(ref writer, version);
-                }
-            }
-        }
         if (version >= 1)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
@@ -150,32 +118,30 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
             {
+                int tagSize = 0;
+                if (this.NodeEndpoints is null)
                 {
-                    int tagSize = 0;
-                    if (this.NodeEndpoints is null)
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                        tagSize += element.ComputeSize(version);
                     }
-                    else
+                }
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                if (this.NodeEndpoints is null)
+                {
+                    writer.WriteArrayLength(0, true);
+                }
+                else
+                {
+                    writer.WriteArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    if (this.NodeEndpoints is null)
-                    {
-                        writer.WriteArrayLength(0, true);
-                    }
-                    else
-                    {
-                        writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            element.Write(ref writer, version);
-                        }
+                        element.Write(ref writer, version);
                     }
                 }
             }
@@ -200,43 +166,26 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
                 size += element.ComputeSize(version);
             }
         }
-        if (version >= 1 && !(version >= 1))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    size += element.ComputeSize(version);
-                }
-            }
-        }
         if (version >= 1)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
             {
+                tagCount++;
+                int tagSize = 0;
+                if (this.NodeEndpoints is null)
                 {
-                    tagCount++;
-                    int tagSize = 0;
-                    if (this.NodeEndpoints is null)
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                    }
-                    else
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
                 }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
+                    {
+                        tagSize += element.ComputeSize(version);
+                    }
+                }
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }
@@ -263,7 +212,9 @@ public sealed partial class EndQuorumEpochResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

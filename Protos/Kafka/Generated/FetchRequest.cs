@@ -47,21 +47,9 @@ public sealed partial class FetchRequest : IKafkaRequest
     public void Read(ref KafkaReader reader, short version)
     {
         if (version < LowestSupportedVersion || version > HighestSupportedVersion) throw new KafkaProtocolException($"FetchRequest does not support version {version}.");
-        if (version >= 12 && !(version >= 12))
-        {
-            this.ClusterId = reader.ReadNullableString(true);
-        }
         if (version <= 14)
         {
             this.ReplicaId = reader.ReadInt32();
-        }
-        if (version >= 15 && !(version >= 15))
-        {
-            {
-                var value = new ReplicaStateData();
-                value.Read(ref reader, version);
-                this.ReplicaState = value;
-            }
         }
         this.MaxWaitMs = reader.ReadInt32();
         this.MinBytes = reader.ReadInt32();
@@ -89,7 +77,9 @@ public sealed partial class FetchRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<FetchTopic>(count);
+                var list = this.Topics ?? new List<FetchTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new FetchTopic();
@@ -109,7 +99,9 @@ public sealed partial class FetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<ForgottenTopic>(count);
+                    var list = this.ForgottenTopicsData ?? new List<ForgottenTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ForgottenTopic();
@@ -141,11 +133,7 @@ public sealed partial class FetchRequest : IKafkaRequest
                     case 1 when version >= 15:
                     {
                         var tagReader = new KafkaReader(field.Data);
-                        {
-                            var value = new ReplicaStateData();
-                            value.Read(ref tagReader, version);
-                            this.ReplicaState = value;
-                        }
+                        (this.ReplicaState ??= new ReplicaStateData()).Read(ref tagReader, version);
                         break;
                     }
                     default:
@@ -159,17 +147,9 @@ public sealed partial class FetchRequest : IKafkaRequest
     public void Write(ref KafkaWriter writer, short version)
     {
         if (version < LowestSupportedVersion || version > HighestSupportedVersion) throw new KafkaProtocolException($"FetchRequest does not support version {version}.");
-        if (version >= 12 && !(version >= 12))
-        {
-            writer.WriteNullableString(this.ClusterId, true);
-        }
         if (version <= 14)
         {
             writer.WriteInt32(this.ReplicaId);
-        }
-        if (version >= 15 && !(version >= 15))
-        {
-            this.ReplicaState.Write(ref writer, version);
         }
         writer.WriteInt32(this.MaxWaitMs);
         writer.WriteInt32(this.MinBytes);
@@ -235,22 +215,18 @@ public sealed partial class FetchRequest : IKafkaRequest
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 12 && !(this.ClusterId is null))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    writer.WriteNullableString(this.ClusterId, true);
-                }
+                int tagSize = 0;
+                tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                writer.WriteNullableString(this.ClusterId, true);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 1);
             if (version >= 15 && !(this.ReplicaState.IsDefaultFor(version)))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += this.ReplicaState.ComputeSize(version);
-                    writer.WriteTaggedFieldHeader(1, tagSize);
-                    this.ReplicaState.Write(ref writer, version);
-                }
+                int tagSize = 0;
+                tagSize += this.ReplicaState.ComputeSize(version);
+                writer.WriteTaggedFieldHeader(1, tagSize);
+                this.ReplicaState.Write(ref writer, version);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 1, long.MaxValue);
         }
@@ -260,17 +236,9 @@ public sealed partial class FetchRequest : IKafkaRequest
     {
         if (version < LowestSupportedVersion || version > HighestSupportedVersion) throw new KafkaProtocolException($"FetchRequest does not support version {version}.");
         int size = 0;
-        if (version >= 12 && !(version >= 12))
-        {
-            size += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
-        }
         if (version <= 14)
         {
             size += 4;
-        }
-        if (version >= 15 && !(version >= 15))
-        {
-            size += this.ReplicaState.ComputeSize(version);
         }
         size += 4;
         size += 4;
@@ -326,21 +294,17 @@ public sealed partial class FetchRequest : IKafkaRequest
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 12 && !(this.ClusterId is null))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             if (version >= 15 && !(this.ReplicaState.IsDefaultFor(version)))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += this.ReplicaState.ComputeSize(version);
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(1, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += this.ReplicaState.ComputeSize(version);
+                size += KafkaWriter.SizeOfTaggedFieldHeader(1, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }
@@ -454,7 +418,9 @@ public sealed partial class FetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<FetchPartition>(count);
+                    var list = this.Partitions ?? new List<FetchPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new FetchPartition();
@@ -584,10 +550,6 @@ public sealed partial class FetchRequest : IKafkaRequest
                 this.LogStartOffset = reader.ReadInt64();
             }
             this.PartitionMaxBytes = reader.ReadInt32();
-            if (version >= 17 && !(version >= 17))
-            {
-                this.ReplicaDirectoryId = reader.ReadUuid();
-            }
             if (version >= 12)
             {
                 int tagCount = reader.ReadTaggedFieldCount();
@@ -627,10 +589,6 @@ public sealed partial class FetchRequest : IKafkaRequest
                 writer.WriteInt64(this.LogStartOffset);
             }
             writer.WriteInt32(this.PartitionMaxBytes);
-            if (version >= 17 && !(version >= 17))
-            {
-                writer.WriteUuid(this.ReplicaDirectoryId);
-            }
             if (version >= 12)
             {
                 int tagCount = UnknownTaggedFields?.Count ?? 0;
@@ -642,12 +600,10 @@ public sealed partial class FetchRequest : IKafkaRequest
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
                 if (version >= 17 && !(this.ReplicaDirectoryId == Guid.Empty))
                 {
-                    {
-                        int tagSize = 0;
-                        tagSize += 16;
-                        writer.WriteTaggedFieldHeader(0, tagSize);
-                        writer.WriteUuid(this.ReplicaDirectoryId);
-                    }
+                    int tagSize = 0;
+                    tagSize += 16;
+                    writer.WriteTaggedFieldHeader(0, tagSize);
+                    writer.WriteUuid(this.ReplicaDirectoryId);
                 }
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
             }
@@ -671,21 +627,15 @@ public sealed partial class FetchRequest : IKafkaRequest
                 size += 8;
             }
             size += 4;
-            if (version >= 17 && !(version >= 17))
-            {
-                size += 16;
-            }
             if (version >= 12)
             {
                 int tagCount = UnknownTaggedFields?.Count ?? 0;
                 if (version >= 17 && !(this.ReplicaDirectoryId == Guid.Empty))
                 {
-                    {
-                        tagCount++;
-                        int tagSize = 0;
-                        tagSize += 16;
-                        size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                    }
+                    tagCount++;
+                    int tagSize = 0;
+                    tagSize += 16;
+                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
                 }
                 size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
             }
@@ -750,7 +700,9 @@ public sealed partial class FetchRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.Partitions ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -53,7 +53,9 @@ public sealed partial class FetchResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<FetchableTopicResponse>(count);
+                var list = this.Responses ?? new List<FetchableTopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new FetchableTopicResponse();
@@ -61,27 +63,6 @@ public sealed partial class FetchResponse : IKafkaResponse
                     list.Add(element);
                 }
                 this.Responses = list;
-            }
-        }
-        if (version >= 16 && !(version >= 16))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array NodeEndpoints was null.");
-                }
-                else
-                {
-                    var list = new List<NodeEndpoint>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        var element = new NodeEndpoint();
-                        element.Read(ref reader, version);
-                        list.Add(element);
-                    }
-                    this.NodeEndpoints = list;
-                }
             }
         }
         if (version >= 12)
@@ -103,7 +84,9 @@ public sealed partial class FetchResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new NodeEndpoint();
@@ -150,21 +133,6 @@ public sealed partial class FetchResponse : IKafkaResponse
                 element.Write(ref writer, version);
             }
         }
-        if (version >= 16 && !(version >= 16))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                writer.WriteArrayLength(0, true);
-            }
-            else
-            {
-                writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    element.Write(ref writer, version);
-                }
-            }
-        }
         if (version >= 12)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
@@ -176,32 +144,30 @@ public sealed partial class FetchResponse : IKafkaResponse
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 16 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
             {
+                int tagSize = 0;
+                if (this.NodeEndpoints is null)
                 {
-                    int tagSize = 0;
-                    if (this.NodeEndpoints is null)
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                        tagSize += element.ComputeSize(version);
                     }
-                    else
+                }
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                if (this.NodeEndpoints is null)
+                {
+                    writer.WriteArrayLength(0, true);
+                }
+                else
+                {
+                    writer.WriteArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    if (this.NodeEndpoints is null)
-                    {
-                        writer.WriteArrayLength(0, true);
-                    }
-                    else
-                    {
-                        writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            element.Write(ref writer, version);
-                        }
+                        element.Write(ref writer, version);
                     }
                 }
             }
@@ -237,43 +203,26 @@ public sealed partial class FetchResponse : IKafkaResponse
                 size += element.ComputeSize(version);
             }
         }
-        if (version >= 16 && !(version >= 16))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    size += element.ComputeSize(version);
-                }
-            }
-        }
         if (version >= 12)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 16 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
             {
+                tagCount++;
+                int tagSize = 0;
+                if (this.NodeEndpoints is null)
                 {
-                    tagCount++;
-                    int tagSize = 0;
-                    if (this.NodeEndpoints is null)
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                    }
-                    else
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
                 }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
+                    {
+                        tagSize += element.ComputeSize(version);
+                    }
+                }
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }
@@ -309,7 +258,9 @@ public sealed partial class FetchResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -443,30 +394,6 @@ public sealed partial class FetchResponse : IKafkaResponse
             {
                 this.LogStartOffset = reader.ReadInt64();
             }
-            if (version >= 12 && !(version >= 12))
-            {
-                {
-                    var value = new EpochEndOffset();
-                    value.Read(ref reader, version);
-                    this.DivergingEpoch = value;
-                }
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                {
-                    var value = new LeaderIdAndEpoch();
-                    value.Read(ref reader, version);
-                    this.CurrentLeader = value;
-                }
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                {
-                    var value = new SnapshotId();
-                    value.Read(ref reader, version);
-                    this.SnapshotId = value;
-                }
-            }
             if (version >= 4)
             {
                 {
@@ -477,7 +404,9 @@ public sealed partial class FetchResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<AbortedTransaction>(count);
+                        var list = this.AbortedTransactions ?? new List<AbortedTransaction>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new AbortedTransaction();
@@ -504,31 +433,19 @@ public sealed partial class FetchResponse : IKafkaResponse
                         case 0 when version >= 12:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new EpochEndOffset();
-                                value.Read(ref tagReader, version);
-                                this.DivergingEpoch = value;
-                            }
+                            (this.DivergingEpoch ??= new EpochEndOffset()).Read(ref tagReader, version);
                             break;
                         }
                         case 1 when version >= 12:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new LeaderIdAndEpoch();
-                                value.Read(ref tagReader, version);
-                                this.CurrentLeader = value;
-                            }
+                            (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref tagReader, version);
                             break;
                         }
                         case 2 when version >= 12:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new SnapshotId();
-                                value.Read(ref tagReader, version);
-                                this.SnapshotId = value;
-                            }
+                            (this.SnapshotId ??= new SnapshotId()).Read(ref tagReader, version);
                             break;
                         }
                         default:
@@ -551,18 +468,6 @@ public sealed partial class FetchResponse : IKafkaResponse
             if (version >= 5)
             {
                 writer.WriteInt64(this.LogStartOffset);
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                this.DivergingEpoch.Write(ref writer, version);
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                this.CurrentLeader.Write(ref writer, version);
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                this.SnapshotId.Write(ref writer, version);
             }
             if (version >= 4)
             {
@@ -603,32 +508,26 @@ public sealed partial class FetchResponse : IKafkaResponse
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
                 if (version >= 12 && !(this.DivergingEpoch.IsDefaultFor(version)))
                 {
-                    {
-                        int tagSize = 0;
-                        tagSize += this.DivergingEpoch.ComputeSize(version);
-                        writer.WriteTaggedFieldHeader(0, tagSize);
-                        this.DivergingEpoch.Write(ref writer, version);
-                    }
+                    int tagSize = 0;
+                    tagSize += this.DivergingEpoch.ComputeSize(version);
+                    writer.WriteTaggedFieldHeader(0, tagSize);
+                    this.DivergingEpoch.Write(ref writer, version);
                 }
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 1);
                 if (version >= 12 && !(this.CurrentLeader.IsDefaultFor(version)))
                 {
-                    {
-                        int tagSize = 0;
-                        tagSize += this.CurrentLeader.ComputeSize(version);
-                        writer.WriteTaggedFieldHeader(1, tagSize);
-                        this.CurrentLeader.Write(ref writer, version);
-                    }
+                    int tagSize = 0;
+                    tagSize += this.CurrentLeader.ComputeSize(version);
+                    writer.WriteTaggedFieldHeader(1, tagSize);
+                    this.CurrentLeader.Write(ref writer, version);
                 }
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 1, 2);
                 if (version >= 12 && !(this.SnapshotId.IsDefaultFor(version)))
                 {
-                    {
-                        int tagSize = 0;
-                        tagSize += this.SnapshotId.ComputeSize(version);
-                        writer.WriteTaggedFieldHeader(2, tagSize);
-                        this.SnapshotId.Write(ref writer, version);
-                    }
+                    int tagSize = 0;
+                    tagSize += this.SnapshotId.ComputeSize(version);
+                    writer.WriteTaggedFieldHeader(2, tagSize);
+                    this.SnapshotId.Write(ref writer, version);
                 }
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 2, long.MaxValue);
             }
@@ -647,18 +546,6 @@ public sealed partial class FetchResponse : IKafkaResponse
             if (version >= 5)
             {
                 size += 8;
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                size += this.DivergingEpoch.ComputeSize(version);
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                size += this.CurrentLeader.ComputeSize(version);
-            }
-            if (version >= 12 && !(version >= 12))
-            {
-                size += this.SnapshotId.ComputeSize(version);
             }
             if (version >= 4)
             {
@@ -685,30 +572,24 @@ public sealed partial class FetchResponse : IKafkaResponse
                 int tagCount = UnknownTaggedFields?.Count ?? 0;
                 if (version >= 12 && !(this.DivergingEpoch.IsDefaultFor(version)))
                 {
-                    {
-                        tagCount++;
-                        int tagSize = 0;
-                        tagSize += this.DivergingEpoch.ComputeSize(version);
-                        size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                    }
+                    tagCount++;
+                    int tagSize = 0;
+                    tagSize += this.DivergingEpoch.ComputeSize(version);
+                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
                 }
                 if (version >= 12 && !(this.CurrentLeader.IsDefaultFor(version)))
                 {
-                    {
-                        tagCount++;
-                        int tagSize = 0;
-                        tagSize += this.CurrentLeader.ComputeSize(version);
-                        size += KafkaWriter.SizeOfTaggedFieldHeader(1, tagSize) + tagSize;
-                    }
+                    tagCount++;
+                    int tagSize = 0;
+                    tagSize += this.CurrentLeader.ComputeSize(version);
+                    size += KafkaWriter.SizeOfTaggedFieldHeader(1, tagSize) + tagSize;
                 }
                 if (version >= 12 && !(this.SnapshotId.IsDefaultFor(version)))
                 {
-                    {
-                        tagCount++;
-                        int tagSize = 0;
-                        tagSize += this.SnapshotId.ComputeSize(version);
-                        size += KafkaWriter.SizeOfTaggedFieldHeader(2, tagSize) + tagSize;
-                    }
+                    tagCount++;
+                    int tagSize = 0;
+                    tagSize += this.SnapshotId.ComputeSize(version);
+                    size += KafkaWriter.SizeOfTaggedFieldHeader(2, tagSize) + tagSize;
                 }
                 size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
             }

@@ -41,7 +41,9 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicSnapshot>(count);
+                var list = this.Topics ?? new List<TopicSnapshot>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicSnapshot();
@@ -96,12 +98,10 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
         writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
         if (!(this.ClusterId is null))
         {
-            {
-                int tagSize = 0;
-                tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
-                writer.WriteTaggedFieldHeader(0, tagSize);
-                writer.WriteNullableString(this.ClusterId, true);
-            }
+            int tagSize = 0;
+            tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
+            writer.WriteTaggedFieldHeader(0, tagSize);
+            writer.WriteNullableString(this.ClusterId, true);
         }
         writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
     }
@@ -127,12 +127,10 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
         int tagCount = UnknownTaggedFields?.Count ?? 0;
         if (!(this.ClusterId is null))
         {
-            {
-                tagCount++;
-                int tagSize = 0;
-                tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
-                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-            }
+            tagCount++;
+            int tagSize = 0;
+            tagSize += KafkaWriter.SizeOfNullableString(this.ClusterId, true);
+            size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
         }
         size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         return size;
@@ -158,7 +156,9 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionSnapshot>(count);
+                    var list = this.Partitions ?? new List<PartitionSnapshot>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionSnapshot();
@@ -241,16 +241,8 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
         {
             this.Partition = reader.ReadInt32();
             this.CurrentLeaderEpoch = reader.ReadInt32();
-            {
-                var value = new SnapshotId();
-                value.Read(ref reader, version);
-                this.SnapshotId = value;
-            }
+            (this.SnapshotId ??= new SnapshotId()).Read(ref reader, version);
             this.Position = reader.ReadInt64();
-            if (version >= 1 && !(version >= 1))
-            {
-                this.ReplicaDirectoryId = reader.ReadUuid();
-            }
             int tagCount = reader.ReadTaggedFieldCount();
             for (int t = 0; t < tagCount; t++)
             {
@@ -276,10 +268,6 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
             writer.WriteInt32(this.CurrentLeaderEpoch);
             this.SnapshotId.Write(ref writer, version);
             writer.WriteInt64(this.Position);
-            if (version >= 1 && !(version >= 1))
-            {
-                writer.WriteUuid(this.ReplicaDirectoryId);
-            }
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 1 && !(this.ReplicaDirectoryId == Guid.Empty))
             {
@@ -289,12 +277,10 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 1 && !(this.ReplicaDirectoryId == Guid.Empty))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += 16;
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    writer.WriteUuid(this.ReplicaDirectoryId);
-                }
+                int tagSize = 0;
+                tagSize += 16;
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                writer.WriteUuid(this.ReplicaDirectoryId);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
         }
@@ -306,19 +292,13 @@ public sealed partial class FetchSnapshotRequest : IKafkaRequest
             size += 4;
             size += this.SnapshotId.ComputeSize(version);
             size += 8;
-            if (version >= 1 && !(version >= 1))
-            {
-                size += 16;
-            }
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 1 && !(this.ReplicaDirectoryId == Guid.Empty))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += 16;
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += 16;
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
             return size;

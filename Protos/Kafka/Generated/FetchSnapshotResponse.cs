@@ -41,7 +41,9 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicSnapshot>(count);
+                var list = this.Topics ?? new List<TopicSnapshot>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicSnapshot();
@@ -49,27 +51,6 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                     list.Add(element);
                 }
                 this.Topics = list;
-            }
-        }
-        if (version >= 1 && !(version >= 1))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array NodeEndpoints was null.");
-                }
-                else
-                {
-                    var list = new List<NodeEndpoint>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        var element = new NodeEndpoint();
-                        element.Read(ref reader, version);
-                        list.Add(element);
-                    }
-                    this.NodeEndpoints = list;
-                }
             }
         }
         int tagCount = reader.ReadTaggedFieldCount();
@@ -89,7 +70,9 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                         }
                         else
                         {
-                            var list = new List<NodeEndpoint>(count);
+                            var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                            list.Clear();
+                            list.EnsureCapacity(count);
                             for (int i = 0; i < count; i++)
                             {
                                 var element = new NodeEndpoint();
@@ -125,8 +108,29 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                 element.Write(ref writer, version);
             }
         }
-        if (version >= 1 && !(version >= 1))
+        int tagCount = UnknownTaggedFields?.Count ?? 0;
+        if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
         {
+            tagCount++;
+        }
+        writer.WriteUnsignedVarint((uint)tagCount);
+        writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
+        if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
+        {
+            int tagSize = 0;
+            if (this.NodeEndpoints is null)
+            {
+                tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+            }
+            else
+            {
+                tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                foreach (var element in this.NodeEndpoints)
+                {
+                    tagSize += element.ComputeSize(version);
+                }
+            }
+            writer.WriteTaggedFieldHeader(0, tagSize);
             if (this.NodeEndpoints is null)
             {
                 writer.WriteArrayLength(0, true);
@@ -137,44 +141,6 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                 foreach (var element in this.NodeEndpoints)
                 {
                     element.Write(ref writer, version);
-                }
-            }
-        }
-        int tagCount = UnknownTaggedFields?.Count ?? 0;
-        if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
-        {
-            tagCount++;
-        }
-        writer.WriteUnsignedVarint((uint)tagCount);
-        writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
-        if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
-        {
-            {
-                int tagSize = 0;
-                if (this.NodeEndpoints is null)
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                }
-                else
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                    foreach (var element in this.NodeEndpoints)
-                    {
-                        tagSize += element.ComputeSize(version);
-                    }
-                }
-                writer.WriteTaggedFieldHeader(0, tagSize);
-                if (this.NodeEndpoints is null)
-                {
-                    writer.WriteArrayLength(0, true);
-                }
-                else
-                {
-                    writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                    foreach (var element in this.NodeEndpoints)
-                    {
-                        element.Write(ref writer, version);
-                    }
                 }
             }
         }
@@ -199,41 +165,24 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                 size += element.ComputeSize(version);
             }
         }
-        if (version >= 1 && !(version >= 1))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    size += element.ComputeSize(version);
-                }
-            }
-        }
         int tagCount = UnknownTaggedFields?.Count ?? 0;
         if (version >= 1 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
         {
+            tagCount++;
+            int tagSize = 0;
+            if (this.NodeEndpoints is null)
             {
-                tagCount++;
-                int tagSize = 0;
-                if (this.NodeEndpoints is null)
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                }
-                else
-                {
-                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                    foreach (var element in this.NodeEndpoints)
-                    {
-                        tagSize += element.ComputeSize(version);
-                    }
-                }
-                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
+                tagSize += KafkaWriter.SizeOfArrayLength(0, true);
             }
+            else
+            {
+                tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                foreach (var element in this.NodeEndpoints)
+                {
+                    tagSize += element.ComputeSize(version);
+                }
+            }
+            size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
         }
         size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         return size;
@@ -259,7 +208,9 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionSnapshot>(count);
+                    var list = this.Partitions ?? new List<PartitionSnapshot>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionSnapshot();
@@ -346,11 +297,7 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
         {
             this.Index = reader.ReadInt32();
             this.ErrorCode = reader.ReadInt16();
-            {
-                var value = new SnapshotId();
-                value.Read(ref reader, version);
-                this.SnapshotId = value;
-            }
+            (this.SnapshotId ??= new SnapshotId()).Read(ref reader, version);
             this.Size = reader.ReadInt64();
             this.Position = reader.ReadInt64();
             this.UnalignedRecords = reader.ReadBytes(true);
@@ -363,11 +310,7 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
                     case 0:
                     {
                         var tagReader = new KafkaReader(field.Data);
-                        {
-                            var value = new LeaderIdAndEpoch();
-                            value.Read(ref tagReader, version);
-                            this.CurrentLeader = value;
-                        }
+                        (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref tagReader, version);
                         break;
                     }
                     default:
@@ -394,12 +337,10 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (!(this.CurrentLeader.IsDefaultFor(version)))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += this.CurrentLeader.ComputeSize(version);
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    this.CurrentLeader.Write(ref writer, version);
-                }
+                int tagSize = 0;
+                tagSize += this.CurrentLeader.ComputeSize(version);
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                this.CurrentLeader.Write(ref writer, version);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
         }
@@ -416,12 +357,10 @@ public sealed partial class FetchSnapshotResponse : IKafkaResponse
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (!(this.CurrentLeader.IsDefaultFor(version)))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += this.CurrentLeader.ComputeSize(version);
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += this.CurrentLeader.ComputeSize(version);
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
             return size;

@@ -47,7 +47,9 @@ public sealed partial class FindCoordinatorRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.CoordinatorKeys ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(true));

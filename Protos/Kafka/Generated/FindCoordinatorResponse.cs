@@ -71,7 +71,9 @@ public sealed partial class FindCoordinatorResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<Coordinator>(count);
+                    var list = this.Coordinators ?? new List<Coordinator>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new Coordinator();

@@ -53,7 +53,9 @@ public sealed partial class GetTelemetrySubscriptionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<sbyte>(count);
+                var list = this.AcceptedCompressionTypes ?? new List<sbyte>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadInt8());
@@ -72,7 +74,9 @@ public sealed partial class GetTelemetrySubscriptionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.RequestedMetrics ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(true));

@@ -36,7 +36,9 @@ public sealed partial class InitializeShareGroupStateRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<InitializeStateData>(count);
+                var list = this.Topics ?? new List<InitializeStateData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new InitializeStateData();
@@ -112,7 +114,9 @@ public sealed partial class InitializeShareGroupStateRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

@@ -59,7 +59,9 @@ public sealed partial class JoinGroupRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<JoinGroupRequestProtocol>(count);
+                var list = this.Protocols ?? new List<JoinGroupRequestProtocol>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new JoinGroupRequestProtocol();

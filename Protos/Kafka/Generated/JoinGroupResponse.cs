@@ -66,7 +66,9 @@ public sealed partial class JoinGroupResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<JoinGroupResponseMember>(count);
+                var list = this.Members ?? new List<JoinGroupResponseMember>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new JoinGroupResponseMember();

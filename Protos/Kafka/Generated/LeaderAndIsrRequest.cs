@@ -63,7 +63,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<LeaderAndIsrPartitionState>(count);
+                    var list = this.UngroupedPartitionStates ?? new List<LeaderAndIsrPartitionState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new LeaderAndIsrPartitionState();
@@ -84,7 +86,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<LeaderAndIsrTopicState>(count);
+                    var list = this.TopicStates ?? new List<LeaderAndIsrTopicState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new LeaderAndIsrTopicState();
@@ -103,7 +107,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<LeaderAndIsrLiveLeader>(count);
+                var list = this.LiveLeaders ?? new List<LeaderAndIsrLiveLeader>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new LeaderAndIsrLiveLeader();
@@ -285,7 +291,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<LeaderAndIsrPartitionState>(count);
+                        var list = this.PartitionStates ?? new List<LeaderAndIsrPartitionState>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new LeaderAndIsrPartitionState();
@@ -496,7 +504,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Isr ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -513,7 +523,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Replicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -531,7 +543,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.AddingReplicas ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -550,7 +564,9 @@ public sealed partial class LeaderAndIsrRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.RemovingReplicas ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -40,7 +40,9 @@ public sealed partial class LeaderAndIsrResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<LeaderAndIsrPartitionError>(count);
+                    var list = this.PartitionErrors ?? new List<LeaderAndIsrPartitionError>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new LeaderAndIsrPartitionError();
@@ -61,7 +63,9 @@ public sealed partial class LeaderAndIsrResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<LeaderAndIsrTopicError>(count);
+                    var list = this.Topics ?? new List<LeaderAndIsrTopicError>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new LeaderAndIsrTopicError();
@@ -188,7 +192,9 @@ public sealed partial class LeaderAndIsrResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<LeaderAndIsrPartitionError>(count);
+                        var list = this.PartitionErrors ?? new List<LeaderAndIsrPartitionError>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new LeaderAndIsrPartitionError();

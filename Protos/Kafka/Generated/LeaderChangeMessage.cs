@@ -40,7 +40,9 @@ public sealed partial class LeaderChangeMessage : IKafkaMessage
             }
             else
             {
-                var list = new List<Voter>(count);
+                var list = this.Voters ?? new List<Voter>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Voter();
@@ -58,7 +60,9 @@ public sealed partial class LeaderChangeMessage : IKafkaMessage
             }
             else
             {
-                var list = new List<Voter>(count);
+                var list = this.GrantingVoters ?? new List<Voter>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Voter();

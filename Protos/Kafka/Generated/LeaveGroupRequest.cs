@@ -44,7 +44,9 @@ public sealed partial class LeaveGroupRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<MemberIdentity>(count);
+                    var list = this.Members ?? new List<MemberIdentity>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new MemberIdentity();

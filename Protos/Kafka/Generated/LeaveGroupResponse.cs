@@ -44,7 +44,9 @@ public sealed partial class LeaveGroupResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<MemberResponse>(count);
+                    var list = this.Members ?? new List<MemberResponse>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new MemberResponse();

@@ -39,7 +39,9 @@ public sealed partial class ListClientMetricsResourcesResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ClientMetricsResource>(count);
+                var list = this.ClientMetricsResources ?? new List<ClientMetricsResource>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ClientMetricsResource();

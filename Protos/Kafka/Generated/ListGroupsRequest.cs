@@ -37,7 +37,9 @@ public sealed partial class ListGroupsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.StatesFilter ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(true));
@@ -56,7 +58,9 @@ public sealed partial class ListGroupsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.TypesFilter ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(true));

@@ -42,7 +42,9 @@ public sealed partial class ListGroupsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ListedGroup>(count);
+                var list = this.Groups ?? new List<ListedGroup>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ListedGroup();

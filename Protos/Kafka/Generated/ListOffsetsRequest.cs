@@ -44,7 +44,9 @@ public sealed partial class ListOffsetsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ListOffsetsTopic>(count);
+                var list = this.Topics ?? new List<ListOffsetsTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ListOffsetsTopic();
@@ -149,7 +151,9 @@ public sealed partial class ListOffsetsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<ListOffsetsPartition>(count);
+                    var list = this.Partitions ?? new List<ListOffsetsPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ListOffsetsPartition();

@@ -39,7 +39,9 @@ public sealed partial class ListOffsetsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ListOffsetsTopicResponse>(count);
+                var list = this.Topics ?? new List<ListOffsetsTopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ListOffsetsTopicResponse();
@@ -130,7 +132,9 @@ public sealed partial class ListOffsetsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<ListOffsetsPartitionResponse>(count);
+                    var list = this.Partitions ?? new List<ListOffsetsPartitionResponse>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new ListOffsetsPartitionResponse();
@@ -234,7 +238,9 @@ public sealed partial class ListOffsetsResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<long>(count);
+                        var list = this.OldStyleOffsets ?? new List<long>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt64());

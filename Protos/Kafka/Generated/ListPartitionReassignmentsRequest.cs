@@ -36,7 +36,9 @@ public sealed partial class ListPartitionReassignmentsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ListPartitionReassignmentsTopics>(count);
+                var list = this.Topics ?? new List<ListPartitionReassignmentsTopics>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ListPartitionReassignmentsTopics();
@@ -112,7 +114,9 @@ public sealed partial class ListPartitionReassignmentsRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.PartitionIndexes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -42,7 +42,9 @@ public sealed partial class ListPartitionReassignmentsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<OngoingTopicReassignment>(count);
+                var list = this.Topics ?? new List<OngoingTopicReassignment>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OngoingTopicReassignment();
@@ -122,7 +124,9 @@ public sealed partial class ListPartitionReassignmentsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<OngoingPartitionReassignment>(count);
+                    var list = this.Partitions ?? new List<OngoingPartitionReassignment>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OngoingPartitionReassignment();
@@ -210,7 +214,9 @@ public sealed partial class ListPartitionReassignmentsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Replicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -226,7 +232,9 @@ public sealed partial class ListPartitionReassignmentsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.AddingReplicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -242,7 +250,9 @@ public sealed partial class ListPartitionReassignmentsResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.RemovingReplicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

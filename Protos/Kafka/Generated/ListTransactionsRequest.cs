@@ -37,7 +37,9 @@ public sealed partial class ListTransactionsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.StateFilters ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(true));
@@ -53,7 +55,9 @@ public sealed partial class ListTransactionsRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<long>(count);
+                var list = this.ProducerIdFilters ?? new List<long>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadInt64());

@@ -41,7 +41,9 @@ public sealed partial class ListTransactionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.UnknownStateFilters ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(true));
@@ -57,7 +59,9 @@ public sealed partial class ListTransactionsResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TransactionState>(count);
+                var list = this.TransactionStates ?? new List<TransactionState>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TransactionState();

@@ -40,7 +40,9 @@ public sealed partial class MetadataRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<MetadataRequestTopic>(count);
+                var list = this.Topics ?? new List<MetadataRequestTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new MetadataRequestTopic();

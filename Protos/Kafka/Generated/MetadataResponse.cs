@@ -47,7 +47,9 @@ public sealed partial class MetadataResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<MetadataResponseBroker>(count);
+                var list = this.Brokers ?? new List<MetadataResponseBroker>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new MetadataResponseBroker();
@@ -73,7 +75,9 @@ public sealed partial class MetadataResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<MetadataResponseTopic>(count);
+                var list = this.Topics ?? new List<MetadataResponseTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new MetadataResponseTopic();
@@ -311,7 +315,9 @@ public sealed partial class MetadataResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<MetadataResponsePartition>(count);
+                    var list = this.Partitions ?? new List<MetadataResponsePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new MetadataResponsePartition();
@@ -464,7 +470,9 @@ public sealed partial class MetadataResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.ReplicaNodes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -480,7 +488,9 @@ public sealed partial class MetadataResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.IsrNodes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -498,7 +508,9 @@ public sealed partial class MetadataResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.OfflineReplicas ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -60,7 +60,9 @@ public sealed partial class OffsetCommitRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<OffsetCommitRequestTopic>(count);
+                var list = this.Topics ?? new List<OffsetCommitRequestTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OffsetCommitRequestTopic();
@@ -177,7 +179,9 @@ public sealed partial class OffsetCommitRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<OffsetCommitRequestPartition>(count);
+                    var list = this.Partitions ?? new List<OffsetCommitRequestPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetCommitRequestPartition();

@@ -39,7 +39,9 @@ public sealed partial class OffsetCommitResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<OffsetCommitResponseTopic>(count);
+                var list = this.Topics ?? new List<OffsetCommitResponseTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OffsetCommitResponseTopic();
@@ -130,7 +132,9 @@ public sealed partial class OffsetCommitResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<OffsetCommitResponsePartition>(count);
+                    var list = this.Partitions ?? new List<OffsetCommitResponsePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetCommitResponsePartition();

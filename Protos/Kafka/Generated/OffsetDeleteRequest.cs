@@ -36,7 +36,9 @@ public sealed partial class OffsetDeleteRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<OffsetDeleteRequestTopic>(count);
+                var list = this.Topics ?? new List<OffsetDeleteRequestTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OffsetDeleteRequestTopic();
@@ -106,7 +108,9 @@ public sealed partial class OffsetDeleteRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<OffsetDeleteRequestPartition>(count);
+                    var list = this.Partitions ?? new List<OffsetDeleteRequestPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetDeleteRequestPartition();

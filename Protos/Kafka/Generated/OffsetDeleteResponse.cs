@@ -39,7 +39,9 @@ public sealed partial class OffsetDeleteResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<OffsetDeleteResponseTopic>(count);
+                var list = this.Topics ?? new List<OffsetDeleteResponseTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OffsetDeleteResponseTopic();
@@ -111,7 +113,9 @@ public sealed partial class OffsetDeleteResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<OffsetDeleteResponsePartition>(count);
+                    var list = this.Partitions ?? new List<OffsetDeleteResponsePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetDeleteResponsePartition();

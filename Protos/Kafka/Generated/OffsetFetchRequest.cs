@@ -46,7 +46,9 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<OffsetFetchRequestTopic>(count);
+                    var list = this.Topics ?? new List<OffsetFetchRequestTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetFetchRequestTopic();
@@ -67,7 +69,9 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<OffsetFetchRequestGroup>(count);
+                    var list = this.Groups ?? new List<OffsetFetchRequestGroup>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetFetchRequestGroup();
@@ -212,7 +216,9 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.PartitionIndexes ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -336,7 +342,9 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<OffsetFetchRequestTopics>(count);
+                        var list = this.Topics ?? new List<OffsetFetchRequestTopics>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new OffsetFetchRequestTopics();
@@ -477,7 +485,9 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.PartitionIndexes ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

@@ -45,7 +45,9 @@ public sealed partial class OffsetFetchResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<OffsetFetchResponseTopic>(count);
+                    var list = this.Topics ?? new List<OffsetFetchResponseTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetFetchResponseTopic();
@@ -70,7 +72,9 @@ public sealed partial class OffsetFetchResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<OffsetFetchResponseGroup>(count);
+                    var list = this.Groups ?? new List<OffsetFetchResponseGroup>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetFetchResponseGroup();
@@ -211,7 +215,9 @@ public sealed partial class OffsetFetchResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<OffsetFetchResponsePartition>(count);
+                        var list = this.Partitions ?? new List<OffsetFetchResponsePartition>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new OffsetFetchResponsePartition();
@@ -462,7 +468,9 @@ public sealed partial class OffsetFetchResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<OffsetFetchResponseTopics>(count);
+                        var list = this.Topics ?? new List<OffsetFetchResponseTopics>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new OffsetFetchResponseTopics();
@@ -595,7 +603,9 @@ public sealed partial class OffsetFetchResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<OffsetFetchResponsePartitions>(count);
+                        var list = this.Partitions ?? new List<OffsetFetchResponsePartitions>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new OffsetFetchResponsePartitions();

@@ -39,7 +39,9 @@ public sealed partial class OffsetForLeaderEpochRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<OffsetForLeaderTopic>(count);
+                var list = this.Topics ?? new List<OffsetForLeaderTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OffsetForLeaderTopic();
@@ -130,7 +132,9 @@ public sealed partial class OffsetForLeaderEpochRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<OffsetForLeaderPartition>(count);
+                    var list = this.Partitions ?? new List<OffsetForLeaderPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new OffsetForLeaderPartition();

@@ -39,7 +39,9 @@ public sealed partial class OffsetForLeaderEpochResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<OffsetForLeaderTopicResult>(count);
+                var list = this.Topics ?? new List<OffsetForLeaderTopicResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new OffsetForLeaderTopicResult();
@@ -130,7 +132,9 @@ public sealed partial class OffsetForLeaderEpochResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<EpochEndOffset>(count);
+                    var list = this.Partitions ?? new List<EpochEndOffset>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new EpochEndOffset();

@@ -45,7 +45,9 @@ public sealed partial class ProduceRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TopicProduceData>(count);
+                var list = this.TopicData ?? new List<TopicProduceData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicProduceData();
@@ -140,7 +142,9 @@ public sealed partial class ProduceRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionProduceData>(count);
+                    var list = this.PartitionData ?? new List<PartitionProduceData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionProduceData();

@@ -37,7 +37,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TopicProduceResponse>(count);
+                var list = this.Responses ?? new List<TopicProduceResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TopicProduceResponse();
@@ -50,27 +52,6 @@ public sealed partial class ProduceResponse : IKafkaResponse
         if (version >= 1)
         {
             this.ThrottleTimeMs = reader.ReadInt32();
-        }
-        if (version >= 10 && !(version >= 10))
-        {
-            {
-                int count = reader.ReadArrayLength(true);
-                if (count < 0)
-                {
-                    throw new KafkaProtocolException("Non-nullable array NodeEndpoints was null.");
-                }
-                else
-                {
-                    var list = new List<NodeEndpoint>(count);
-                    for (int i = 0; i < count; i++)
-                    {
-                        var element = new NodeEndpoint();
-                        element.Read(ref reader, version);
-                        list.Add(element);
-                    }
-                    this.NodeEndpoints = list;
-                }
-            }
         }
         if (version >= 9)
         {
@@ -91,7 +72,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
                             }
                             else
                             {
-                                var list = new List<NodeEndpoint>(count);
+                                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                                list.Clear();
+                                list.EnsureCapacity(count);
                                 for (int i = 0; i < count; i++)
                                 {
                                     var element = new NodeEndpoint();
@@ -130,21 +113,6 @@ public sealed partial class ProduceResponse : IKafkaResponse
         {
             writer.WriteInt32(this.ThrottleTimeMs);
         }
-        if (version >= 10 && !(version >= 10))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                writer.WriteArrayLength(0, true);
-            }
-            else
-            {
-                writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    element.Write(ref writer, version);
-                }
-            }
-        }
         if (version >= 9)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
@@ -156,32 +124,30 @@ public sealed partial class ProduceResponse : IKafkaResponse
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 10 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
             {
+                int tagSize = 0;
+                if (this.NodeEndpoints is null)
                 {
-                    int tagSize = 0;
-                    if (this.NodeEndpoints is null)
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
+                        tagSize += element.ComputeSize(version);
                     }
-                    else
+                }
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                if (this.NodeEndpoints is null)
+                {
+                    writer.WriteArrayLength(0, true);
+                }
+                else
+                {
+                    writer.WriteArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
                     {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    if (this.NodeEndpoints is null)
-                    {
-                        writer.WriteArrayLength(0, true);
-                    }
-                    else
-                    {
-                        writer.WriteArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            element.Write(ref writer, version);
-                        }
+                        element.Write(ref writer, version);
                     }
                 }
             }
@@ -209,43 +175,26 @@ public sealed partial class ProduceResponse : IKafkaResponse
         {
             size += 4;
         }
-        if (version >= 10 && !(version >= 10))
-        {
-            if (this.NodeEndpoints is null)
-            {
-                size += KafkaWriter.SizeOfArrayLength(0, true);
-            }
-            else
-            {
-                size += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                foreach (var element in this.NodeEndpoints)
-                {
-                    size += element.ComputeSize(version);
-                }
-            }
-        }
         if (version >= 9)
         {
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 10 && !((this.NodeEndpoints is null || this.NodeEndpoints.Count == 0)))
             {
+                tagCount++;
+                int tagSize = 0;
+                if (this.NodeEndpoints is null)
                 {
-                    tagCount++;
-                    int tagSize = 0;
-                    if (this.NodeEndpoints is null)
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(0, true);
-                    }
-                    else
-                    {
-                        tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
-                        foreach (var element in this.NodeEndpoints)
-                        {
-                            tagSize += element.ComputeSize(version);
-                        }
-                    }
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
+                    tagSize += KafkaWriter.SizeOfArrayLength(0, true);
                 }
+                else
+                {
+                    tagSize += KafkaWriter.SizeOfArrayLength(this.NodeEndpoints.Count, true);
+                    foreach (var element in this.NodeEndpoints)
+                    {
+                        tagSize += element.ComputeSize(version);
+                    }
+                }
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }
@@ -272,7 +221,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionProduceResponse>(count);
+                    var list = this.PartitionResponses ?? new List<PartitionProduceResponse>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionProduceResponse();
@@ -389,7 +340,9 @@ public sealed partial class ProduceResponse : IKafkaResponse
                     }
                     else
                     {
-                        var list = new List<BatchIndexAndErrorMessage>(count);
+                        var list = this.RecordErrors ?? new List<BatchIndexAndErrorMessage>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new BatchIndexAndErrorMessage();
@@ -404,14 +357,6 @@ public sealed partial class ProduceResponse : IKafkaResponse
             {
                 this.ErrorMessage = reader.ReadNullableString(version >= 9);
             }
-            if (version >= 10 && !(version >= 10))
-            {
-                {
-                    var value = new LeaderIdAndEpoch();
-                    value.Read(ref reader, version);
-                    this.CurrentLeader = value;
-                }
-            }
             if (version >= 9)
             {
                 int tagCount = reader.ReadTaggedFieldCount();
@@ -423,11 +368,7 @@ public sealed partial class ProduceResponse : IKafkaResponse
                         case 0 when version >= 10:
                         {
                             var tagReader = new KafkaReader(field.Data);
-                            {
-                                var value = new LeaderIdAndEpoch();
-                                value.Read(ref tagReader, version);
-                                this.CurrentLeader = value;
-                            }
+                            (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref tagReader, version);
                             break;
                         }
                         default:
@@ -470,10 +411,6 @@ public sealed partial class ProduceResponse : IKafkaResponse
             {
                 writer.WriteNullableString(this.ErrorMessage, version >= 9);
             }
-            if (version >= 10 && !(version >= 10))
-            {
-                this.CurrentLeader.Write(ref writer, version);
-            }
             if (version >= 9)
             {
                 int tagCount = UnknownTaggedFields?.Count ?? 0;
@@ -485,12 +422,10 @@ public sealed partial class ProduceResponse : IKafkaResponse
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
                 if (version >= 10 && !(this.CurrentLeader.IsDefaultFor(version)))
                 {
-                    {
-                        int tagSize = 0;
-                        tagSize += this.CurrentLeader.ComputeSize(version);
-                        writer.WriteTaggedFieldHeader(0, tagSize);
-                        this.CurrentLeader.Write(ref writer, version);
-                    }
+                    int tagSize = 0;
+                    tagSize += this.CurrentLeader.ComputeSize(version);
+                    writer.WriteTaggedFieldHeader(0, tagSize);
+                    this.CurrentLeader.Write(ref writer, version);
                 }
                 writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
             }
@@ -529,21 +464,15 @@ public sealed partial class ProduceResponse : IKafkaResponse
             {
                 size += KafkaWriter.SizeOfNullableString(this.ErrorMessage, version >= 9);
             }
-            if (version >= 10 && !(version >= 10))
-            {
-                size += this.CurrentLeader.ComputeSize(version);
-            }
             if (version >= 9)
             {
                 int tagCount = UnknownTaggedFields?.Count ?? 0;
                 if (version >= 10 && !(this.CurrentLeader.IsDefaultFor(version)))
                 {
-                    {
-                        tagCount++;
-                        int tagSize = 0;
-                        tagSize += this.CurrentLeader.ComputeSize(version);
-                        size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                    }
+                    tagCount++;
+                    int tagSize = 0;
+                    tagSize += this.CurrentLeader.ComputeSize(version);
+                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
                 }
                 size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
             }

@@ -33,7 +33,9 @@ public sealed partial class ReadShareGroupStateResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ReadStateResult>(count);
+                var list = this.Results ?? new List<ReadStateResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ReadStateResult();
@@ -107,7 +109,9 @@ public sealed partial class ReadShareGroupStateResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionResult>(count);
+                    var list = this.Partitions ?? new List<PartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionResult();
@@ -203,7 +207,9 @@ public sealed partial class ReadShareGroupStateResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<StateBatch>(count);
+                    var list = this.StateBatches ?? new List<StateBatch>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new StateBatch();

@@ -36,7 +36,9 @@ public sealed partial class ReadShareGroupStateSummaryRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ReadStateSummaryData>(count);
+                var list = this.Topics ?? new List<ReadStateSummaryData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ReadStateSummaryData();
@@ -112,7 +114,9 @@ public sealed partial class ReadShareGroupStateSummaryRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();

@@ -33,7 +33,9 @@ public sealed partial class ReadShareGroupStateSummaryResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ReadStateSummaryResult>(count);
+                var list = this.Results ?? new List<ReadStateSummaryResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ReadStateSummaryResult();
@@ -107,7 +109,9 @@ public sealed partial class ReadShareGroupStateSummaryResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionResult>(count);
+                    var list = this.Partitions ?? new List<PartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionResult();

@@ -36,7 +36,9 @@ public sealed partial class SaslHandshakeResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.Mechanisms ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(false));

@@ -42,7 +42,9 @@ public sealed partial class ShareAcknowledgeRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<AcknowledgeTopic>(count);
+                var list = this.Topics ?? new List<AcknowledgeTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new AcknowledgeTopic();
@@ -122,7 +124,9 @@ public sealed partial class ShareAcknowledgeRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AcknowledgePartition>(count);
+                    var list = this.Partitions ?? new List<AcknowledgePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AcknowledgePartition();
@@ -206,7 +210,9 @@ public sealed partial class ShareAcknowledgeRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AcknowledgementBatch>(count);
+                    var list = this.AcknowledgementBatches ?? new List<AcknowledgementBatch>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AcknowledgementBatch();
@@ -293,7 +299,9 @@ public sealed partial class ShareAcknowledgeRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<sbyte>(count);
+                    var list = this.AcknowledgeTypes ?? new List<sbyte>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt8());

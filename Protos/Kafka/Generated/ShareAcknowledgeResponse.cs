@@ -44,7 +44,9 @@ public sealed partial class ShareAcknowledgeResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ShareAcknowledgeTopicResponse>(count);
+                var list = this.Responses ?? new List<ShareAcknowledgeTopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ShareAcknowledgeTopicResponse();
@@ -62,7 +64,9 @@ public sealed partial class ShareAcknowledgeResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<NodeEndpoint>(count);
+                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new NodeEndpoint();
@@ -166,7 +170,9 @@ public sealed partial class ShareAcknowledgeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -248,11 +254,7 @@ public sealed partial class ShareAcknowledgeResponse : IKafkaResponse
             this.PartitionIndex = reader.ReadInt32();
             this.ErrorCode = reader.ReadInt16();
             this.ErrorMessage = reader.ReadNullableString(true);
-            {
-                var value = new LeaderIdAndEpoch();
-                value.Read(ref reader, version);
-                this.CurrentLeader = value;
-            }
+            (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref reader, version);
             UnknownTaggedFields = reader.ReadUnknownTaggedFields(UnknownTaggedFields);
         }
 

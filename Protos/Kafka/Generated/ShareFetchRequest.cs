@@ -53,7 +53,9 @@ public sealed partial class ShareFetchRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<FetchTopic>(count);
+                var list = this.Topics ?? new List<FetchTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new FetchTopic();
@@ -71,7 +73,9 @@ public sealed partial class ShareFetchRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<ForgottenTopic>(count);
+                var list = this.ForgottenTopicsData ?? new List<ForgottenTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ForgottenTopic();
@@ -181,7 +185,9 @@ public sealed partial class ShareFetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<FetchPartition>(count);
+                    var list = this.Partitions ?? new List<FetchPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new FetchPartition();
@@ -268,7 +274,9 @@ public sealed partial class ShareFetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<AcknowledgementBatch>(count);
+                    var list = this.AcknowledgementBatches ?? new List<AcknowledgementBatch>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AcknowledgementBatch();
@@ -358,7 +366,9 @@ public sealed partial class ShareFetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<sbyte>(count);
+                    var list = this.AcknowledgeTypes ?? new List<sbyte>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt8());
@@ -440,7 +450,9 @@ public sealed partial class ShareFetchRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

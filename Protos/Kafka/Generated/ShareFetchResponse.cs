@@ -44,7 +44,9 @@ public sealed partial class ShareFetchResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<ShareFetchableTopicResponse>(count);
+                var list = this.Responses ?? new List<ShareFetchableTopicResponse>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new ShareFetchableTopicResponse();
@@ -62,7 +64,9 @@ public sealed partial class ShareFetchResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<NodeEndpoint>(count);
+                var list = this.NodeEndpoints ?? new List<NodeEndpoint>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new NodeEndpoint();
@@ -166,7 +170,9 @@ public sealed partial class ShareFetchResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -258,11 +264,7 @@ public sealed partial class ShareFetchResponse : IKafkaResponse
             this.ErrorMessage = reader.ReadNullableString(true);
             this.AcknowledgeErrorCode = reader.ReadInt16();
             this.AcknowledgeErrorMessage = reader.ReadNullableString(true);
-            {
-                var value = new LeaderIdAndEpoch();
-                value.Read(ref reader, version);
-                this.CurrentLeader = value;
-            }
+            (this.CurrentLeader ??= new LeaderIdAndEpoch()).Read(ref reader, version);
             this.Records = reader.ReadNullableBytes(true);
             {
                 int count = reader.ReadArrayLength(true);
@@ -272,7 +274,9 @@ public sealed partial class ShareFetchResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<AcquiredRecords>(count);
+                    var list = this.AcquiredRecords ?? new List<AcquiredRecords>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new AcquiredRecords();

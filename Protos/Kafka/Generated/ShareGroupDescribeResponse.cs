@@ -36,7 +36,9 @@ public sealed partial class ShareGroupDescribeResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<DescribedGroup>(count);
+                var list = this.Groups ?? new List<DescribedGroup>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new DescribedGroup();
@@ -132,7 +134,9 @@ public sealed partial class ShareGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<Member>(count);
+                    var list = this.Members ?? new List<Member>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new Member();
@@ -252,7 +256,9 @@ public sealed partial class ShareGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<string>(count);
+                    var list = this.SubscribedTopicNames ?? new List<string>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadString(true));
@@ -260,11 +266,7 @@ public sealed partial class ShareGroupDescribeResponse : IKafkaResponse
                     this.SubscribedTopicNames = list;
                 }
             }
-            {
-                var value = new Assignment();
-                value.Read(ref reader, version);
-                this.Assignment = value;
-            }
+            (this.Assignment ??= new Assignment()).Read(ref reader, version);
             UnknownTaggedFields = reader.ReadUnknownTaggedFields(UnknownTaggedFields);
         }
 
@@ -357,7 +359,9 @@ public sealed partial class ShareGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Partitions ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -436,7 +440,9 @@ public sealed partial class ShareGroupDescribeResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<TopicPartitions>(count);
+                    var list = this.TopicPartitions ?? new List<TopicPartitions>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TopicPartitions();

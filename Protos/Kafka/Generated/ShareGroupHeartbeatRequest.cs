@@ -45,7 +45,9 @@ public sealed partial class ShareGroupHeartbeatRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<string>(count);
+                var list = this.SubscribedTopicNames ?? new List<string>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     list.Add(reader.ReadString(true));

@@ -63,7 +63,9 @@ public sealed partial class StopReplicaRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<StopReplicaPartitionV0>(count);
+                    var list = this.UngroupedPartitions ?? new List<StopReplicaPartitionV0>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new StopReplicaPartitionV0();
@@ -84,7 +86,9 @@ public sealed partial class StopReplicaRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<StopReplicaTopicV1>(count);
+                    var list = this.Topics ?? new List<StopReplicaTopicV1>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new StopReplicaTopicV1();
@@ -105,7 +109,9 @@ public sealed partial class StopReplicaRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<StopReplicaTopicState>(count);
+                    var list = this.TopicStates ?? new List<StopReplicaTopicState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new StopReplicaTopicState();
@@ -366,7 +372,9 @@ public sealed partial class StopReplicaRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.PartitionIndexes ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());
@@ -478,7 +486,9 @@ public sealed partial class StopReplicaRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<StopReplicaPartitionState>(count);
+                        var list = this.PartitionStates ?? new List<StopReplicaPartitionState>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new StopReplicaPartitionState();

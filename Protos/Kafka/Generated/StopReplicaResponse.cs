@@ -36,7 +36,9 @@ public sealed partial class StopReplicaResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<StopReplicaPartitionError>(count);
+                var list = this.PartitionErrors ?? new List<StopReplicaPartitionError>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new StopReplicaPartitionError();

@@ -60,7 +60,9 @@ public sealed partial class SyncGroupRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<SyncGroupRequestAssignment>(count);
+                var list = this.Assignments ?? new List<SyncGroupRequestAssignment>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new SyncGroupRequestAssignment();

@@ -63,7 +63,9 @@ public sealed partial class TxnOffsetCommitRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<TxnOffsetCommitRequestTopic>(count);
+                var list = this.Topics ?? new List<TxnOffsetCommitRequestTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TxnOffsetCommitRequestTopic();
@@ -178,7 +180,9 @@ public sealed partial class TxnOffsetCommitRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<TxnOffsetCommitRequestPartition>(count);
+                    var list = this.Partitions ?? new List<TxnOffsetCommitRequestPartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TxnOffsetCommitRequestPartition();

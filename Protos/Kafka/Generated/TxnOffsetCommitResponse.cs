@@ -36,7 +36,9 @@ public sealed partial class TxnOffsetCommitResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<TxnOffsetCommitResponseTopic>(count);
+                var list = this.Topics ?? new List<TxnOffsetCommitResponseTopic>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new TxnOffsetCommitResponseTopic();
@@ -121,7 +123,9 @@ public sealed partial class TxnOffsetCommitResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<TxnOffsetCommitResponsePartition>(count);
+                    var list = this.Partitions ?? new List<TxnOffsetCommitResponsePartition>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new TxnOffsetCommitResponsePartition();

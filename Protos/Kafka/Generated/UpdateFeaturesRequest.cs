@@ -38,7 +38,9 @@ public sealed partial class UpdateFeaturesRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<FeatureUpdateKey>(count);
+                var list = this.FeatureUpdates ?? new List<FeatureUpdateKey>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new FeatureUpdateKey();

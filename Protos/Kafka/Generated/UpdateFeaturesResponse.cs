@@ -44,7 +44,9 @@ public sealed partial class UpdateFeaturesResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<UpdatableFeatureResult>(count);
+                    var list = this.Results ?? new List<UpdatableFeatureResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new UpdatableFeatureResult();

@@ -44,10 +44,6 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
         {
             this.isKRaftController = reader.ReadBool();
         }
-        if (version >= 8 && !(version >= 8))
-        {
-            this.Type = reader.ReadInt8();
-        }
         this.ControllerEpoch = reader.ReadInt32();
         if (version >= 5)
         {
@@ -63,7 +59,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<UpdateMetadataPartitionState>(count);
+                    var list = this.UngroupedPartitionStates ?? new List<UpdateMetadataPartitionState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new UpdateMetadataPartitionState();
@@ -84,7 +82,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<UpdateMetadataTopicState>(count);
+                    var list = this.TopicStates ?? new List<UpdateMetadataTopicState>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new UpdateMetadataTopicState();
@@ -103,7 +103,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<UpdateMetadataBroker>(count);
+                var list = this.LiveBrokers ?? new List<UpdateMetadataBroker>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new UpdateMetadataBroker();
@@ -142,10 +144,6 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
         if (version >= 8)
         {
             writer.WriteBool(this.isKRaftController);
-        }
-        if (version >= 8 && !(version >= 8))
-        {
-            writer.WriteInt8(this.Type);
         }
         writer.WriteInt32(this.ControllerEpoch);
         if (version >= 5)
@@ -205,12 +203,10 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
             if (version >= 8 && !(this.Type == 0))
             {
-                {
-                    int tagSize = 0;
-                    tagSize += 1;
-                    writer.WriteTaggedFieldHeader(0, tagSize);
-                    writer.WriteInt8(this.Type);
-                }
+                int tagSize = 0;
+                tagSize += 1;
+                writer.WriteTaggedFieldHeader(0, tagSize);
+                writer.WriteInt8(this.Type);
             }
             writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
         }
@@ -222,10 +218,6 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
         int size = 0;
         size += 4;
         if (version >= 8)
-        {
-            size += 1;
-        }
-        if (version >= 8 && !(version >= 8))
         {
             size += 1;
         }
@@ -281,12 +273,10 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             int tagCount = UnknownTaggedFields?.Count ?? 0;
             if (version >= 8 && !(this.Type == 0))
             {
-                {
-                    tagCount++;
-                    int tagSize = 0;
-                    tagSize += 1;
-                    size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-                }
+                tagCount++;
+                int tagSize = 0;
+                tagSize += 1;
+                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
             }
             size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         }
@@ -324,7 +314,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<UpdateMetadataPartitionState>(count);
+                        var list = this.PartitionStates ?? new List<UpdateMetadataPartitionState>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new UpdateMetadataPartitionState();
@@ -464,7 +456,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<UpdateMetadataEndpoint>(count);
+                        var list = this.Endpoints ?? new List<UpdateMetadataEndpoint>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             var element = new UpdateMetadataEndpoint();
@@ -742,7 +736,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Isr ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -759,7 +755,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.Replicas ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());
@@ -777,7 +775,9 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
                     }
                     else
                     {
-                        var list = new List<int>(count);
+                        var list = this.OfflineReplicas ?? new List<int>(count);
+                        list.Clear();
+                        list.EnsureCapacity(count);
                         for (int i = 0; i < count; i++)
                         {
                             list.Add(reader.ReadInt32());

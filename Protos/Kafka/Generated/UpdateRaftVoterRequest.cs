@@ -47,7 +47,9 @@ public sealed partial class UpdateRaftVoterRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<Listener>(count);
+                var list = this.Listeners ?? new List<Listener>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Listener();
@@ -57,11 +59,7 @@ public sealed partial class UpdateRaftVoterRequest : IKafkaRequest
                 this.Listeners = list;
             }
         }
-        {
-            var value = new KRaftVersionFeatureData();
-            value.Read(ref reader, version);
-            this.KRaftVersionFeature = value;
-        }
+        (this.KRaftVersionFeature ??= new KRaftVersionFeatureData()).Read(ref reader, version);
         UnknownTaggedFields = reader.ReadUnknownTaggedFields(UnknownTaggedFields);
     }
 

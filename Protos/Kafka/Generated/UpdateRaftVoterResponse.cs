@@ -40,11 +40,7 @@ public sealed partial class UpdateRaftVoterResponse : IKafkaResponse
                 case 0:
                 {
                     var tagReader = new KafkaReader(field.Data);
-                    {
-                        var value = new CurrentLeaderData();
-                        value.Read(ref tagReader, version);
-                        this.CurrentLeader = value;
-                    }
+                    (this.CurrentLeader ??= new CurrentLeaderData()).Read(ref tagReader, version);
                     break;
                 }
                 default:
@@ -68,12 +64,10 @@ public sealed partial class UpdateRaftVoterResponse : IKafkaResponse
         writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, 0);
         if (!(this.CurrentLeader.IsDefaultFor(version)))
         {
-            {
-                int tagSize = 0;
-                tagSize += this.CurrentLeader.ComputeSize(version);
-                writer.WriteTaggedFieldHeader(0, tagSize);
-                this.CurrentLeader.Write(ref writer, version);
-            }
+            int tagSize = 0;
+            tagSize += this.CurrentLeader.ComputeSize(version);
+            writer.WriteTaggedFieldHeader(0, tagSize);
+            this.CurrentLeader.Write(ref writer, version);
         }
         writer.WriteUnknownTaggedFields(UnknownTaggedFields, 0, long.MaxValue);
     }
@@ -87,12 +81,10 @@ public sealed partial class UpdateRaftVoterResponse : IKafkaResponse
         int tagCount = UnknownTaggedFields?.Count ?? 0;
         if (!(this.CurrentLeader.IsDefaultFor(version)))
         {
-            {
-                tagCount++;
-                int tagSize = 0;
-                tagSize += this.CurrentLeader.ComputeSize(version);
-                size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
-            }
+            tagCount++;
+            int tagSize = 0;
+            tagSize += this.CurrentLeader.ComputeSize(version);
+            size += KafkaWriter.SizeOfTaggedFieldHeader(0, tagSize) + tagSize;
         }
         size += KafkaWriter.SizeOfUnsignedVarint((uint)tagCount) + KafkaWriter.SizeOfUnknownTaggedFields(UnknownTaggedFields);
         return size;

@@ -35,7 +35,9 @@ public sealed partial class VotersRecord : IKafkaMessage
             }
             else
             {
-                var list = new List<Voter>(count);
+                var list = this.Voters ?? new List<Voter>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new Voter();
@@ -116,7 +118,9 @@ public sealed partial class VotersRecord : IKafkaMessage
                 }
                 else
                 {
-                    var list = new List<Endpoint>(count);
+                    var list = this.Endpoints ?? new List<Endpoint>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new Endpoint();
@@ -126,11 +130,7 @@ public sealed partial class VotersRecord : IKafkaMessage
                     this.Endpoints = list;
                 }
             }
-            {
-                var value = new KRaftVersionFeature();
-                value.Read(ref reader, version);
-                this.KRaftVersionFeature = value;
-            }
+            (this.KRaftVersionFeature ??= new KRaftVersionFeature()).Read(ref reader, version);
             UnknownTaggedFields = reader.ReadUnknownTaggedFields(UnknownTaggedFields);
         }
 

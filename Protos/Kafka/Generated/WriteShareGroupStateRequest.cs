@@ -36,7 +36,9 @@ public sealed partial class WriteShareGroupStateRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<WriteStateData>(count);
+                var list = this.Topics ?? new List<WriteStateData>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new WriteStateData();
@@ -112,7 +114,9 @@ public sealed partial class WriteShareGroupStateRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<PartitionData>(count);
+                    var list = this.Partitions ?? new List<PartitionData>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionData();
@@ -205,7 +209,9 @@ public sealed partial class WriteShareGroupStateRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<StateBatch>(count);
+                    var list = this.StateBatches ?? new List<StateBatch>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new StateBatch();

@@ -33,7 +33,9 @@ public sealed partial class WriteShareGroupStateResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<WriteStateResult>(count);
+                var list = this.Results ?? new List<WriteStateResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new WriteStateResult();
@@ -107,7 +109,9 @@ public sealed partial class WriteShareGroupStateResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<PartitionResult>(count);
+                    var list = this.Partitions ?? new List<PartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new PartitionResult();

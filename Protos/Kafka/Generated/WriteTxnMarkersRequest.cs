@@ -33,7 +33,9 @@ public sealed partial class WriteTxnMarkersRequest : IKafkaRequest
             }
             else
             {
-                var list = new List<WritableTxnMarker>(count);
+                var list = this.Markers ?? new List<WritableTxnMarker>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new WritableTxnMarker();
@@ -124,7 +126,9 @@ public sealed partial class WriteTxnMarkersRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<WritableTxnMarkerTopic>(count);
+                    var list = this.Topics ?? new List<WritableTxnMarkerTopic>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new WritableTxnMarkerTopic();
@@ -227,7 +231,9 @@ public sealed partial class WriteTxnMarkersRequest : IKafkaRequest
                 }
                 else
                 {
-                    var list = new List<int>(count);
+                    var list = this.PartitionIndexes ?? new List<int>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         list.Add(reader.ReadInt32());

@@ -33,7 +33,9 @@ public sealed partial class WriteTxnMarkersResponse : IKafkaResponse
             }
             else
             {
-                var list = new List<WritableTxnMarkerResult>(count);
+                var list = this.Markers ?? new List<WritableTxnMarkerResult>(count);
+                list.Clear();
+                list.EnsureCapacity(count);
                 for (int i = 0; i < count; i++)
                 {
                     var element = new WritableTxnMarkerResult();
@@ -116,7 +118,9 @@ public sealed partial class WriteTxnMarkersResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<WritableTxnMarkerTopicResult>(count);
+                    var list = this.Topics ?? new List<WritableTxnMarkerTopicResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new WritableTxnMarkerTopicResult();
@@ -209,7 +213,9 @@ public sealed partial class WriteTxnMarkersResponse : IKafkaResponse
                 }
                 else
                 {
-                    var list = new List<WritableTxnMarkerPartitionResult>(count);
+                    var list = this.Partitions ?? new List<WritableTxnMarkerPartitionResult>(count);
+                    list.Clear();
+                    list.EnsureCapacity(count);
                     for (int i = 0; i < count; i++)
                     {
                         var element = new WritableTxnMarkerPartitionResult();

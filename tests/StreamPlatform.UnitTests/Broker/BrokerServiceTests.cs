@@ -8,6 +8,7 @@ using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Records;
 using StreamPlatform.UnitTests.Storage;
 
 namespace StreamPlatform.UnitTests.Broker;
@@ -241,5 +242,49 @@ public sealed class BrokerServiceTests : IAsyncDisposable
         Assert.True(again.TryGetLog(new TopicPartition("a", 0), out var log));
         Assert.Equal(TopicA, log.TopicId);
         Assert.Equal("kept", TestBatches.Parse(log.Read(0, 1000).ToArray()).Single().FirstValue);
+    }
+    [Fact]
+    public async Task Produce_applies_kafka_client_validation()
+    {
+        Publish(Topic("a", TopicA, [Me, Me, 2], 3), Topic("compacted", Guid.NewGuid(), [Me], configs: new() { ["cleanup.policy"] = "compact" }));
+        // Produce v3+ carries exactly one batch per partition.
+        var two = TestBatches.Concat(TestBatches.Build(T0, "x"), TestBatches.Build(T0, "y"));
+        Assert.Equal(87, Assert.Single((await Produce("a", 0, two)).Results).ErrorCode);
+        // Compacted topics need keys (TestBatches writes null keys).
+        Assert.Equal(87, Assert.Single((await Produce("compacted", 0, TestBatches.Build(T0, "no key"))).Results).ErrorCode);
+        using var keyed = new RecordBatchBuilder();
+        keyed.Append(T0, "k"u8.ToArray(), "v"u8.ToArray());
+        Assert.Equal(0, Assert.Single((await Produce("compacted", 0, keyed.ToArray())).Results).ErrorCode);
+        Assert.Equal(0, _logs.Logs.Single(l => l.TopicPartition == new TopicPartition("a", 0)).LogEndOffset);
+    }
+
+    [Fact]
+    public async Task Compressed_batches_are_stored_as_sent_and_fetched_back()
+    {
+        using var builder = new RecordBatchBuilder { Compression = CompressionType.Gzip };
+        for (var i = 0; i < 10; i++) builder.Append(T0 + i, null, System.Text.Encoding.UTF8.GetBytes($"value-{i}"));
+        var batch = builder.ToArray();
+        await Produce("a", 0, TestBatches.Build(T0, "first"));
+        Assert.Equal(1, Assert.Single((await Produce("a", 0, batch)).Results).BaseOffset);
+        var fetched = (await _service.FetchAsync(FetchOf(0, 1, ("a", 0, 5)), default)).Results[0].Records.ToByteArray();
+        var header = new RecordBatchHeader(fetched);
+        Assert.Equal((1L, 10L, CompressionType.Gzip), (header.BaseOffset, header.LastOffset, header.Compression));
+        Assert.Equal(batch.AsSpan(RecordBatchHeader.AttributesOffset).ToArray(), fetched.AsSpan(RecordBatchHeader.AttributesOffset).ToArray());
+        Assert.Equal(RecordBatchHeader.ComputeCrc(fetched), header.Crc);
+        var log = _logs.Logs.Single(l => l.TopicPartition == new TopicPartition("a", 0));
+        Assert.Equal(new OffsetAndTimestamp(-1, -1), log.LookupOffset(T0 + 100));
+        Assert.Equal(new OffsetAndTimestamp(6, T0 + 5), log.LookupOffset(T0 + 5)); // a record inside the gzip batch
+    }
+
+    [Fact]
+    public void Max_timestamp_lookup_finds_the_record_not_just_the_batch()
+    {
+        using var dir = new TempDir();
+        using var log = dir.Open();
+        using var builder = new RecordBatchBuilder { Compression = CompressionType.Lz4 };
+        builder.Append(T0 + 5, null, "a"u8.ToArray()).Append(T0 + 50, null, "b"u8.ToArray()).Append(T0 + 7, null, "c"u8.ToArray());
+        Assert.Equal(0, log.Append(builder.ToArray()).ErrorCode);
+        Assert.Equal(new OffsetAndTimestamp(1, T0 + 50), log.LookupOffset(-3));
+        Assert.Equal(new OffsetAndTimestamp(1, T0 + 50), log.LookupOffset(T0 + 6));
     }
 }

@@ -165,6 +165,9 @@ public class CreateDeleteTopicsTests
         Assert.Equal([0, 0, KafkaErrors.UnknownTopicOrPartition, KafkaErrors.UnknownTopicId, KafkaErrors.UnknownTopicId], results.Select(r => (short)r.ErrorCode));
         Assert.Equal("a", results[1].Name);
         Assert.Empty(h.Controller.State.Topics);
+        var zeroIdWithName = h.CreateTopic("z", 1, 1);
+        var byName = h.Controller.DeleteTopics(new DeleteTopicsRequest { Topics = { new TopicRef { Name = "z", TopicId = ByteString.CopyFrom(new byte[16]) } } }).Results.Single();
+        Assert.Equal((0, zeroIdWithName.TopicId), ((short)byName.ErrorCode, byName.TopicId));
         // The name is free again.
         Assert.Equal(0, h.CreateTopic("a", 1, 1).ErrorCode);
     }
@@ -190,5 +193,27 @@ public class CreateDeleteTopicsTests
         Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("x", 1, 2).ErrorCode);
         Assert.Equal(0, h.CreateTopic("y", 4, 1).ErrorCode);
         Assert.All(h.Controller.State.Topics["y"].Partitions, p => Assert.Equal(1, p.Leader));
+    }
+}
+
+public class RequestLimitTests
+{
+    [Fact]
+    public void Partitions_per_request_and_string_lengths_are_bounded()
+    {
+        using var h = new ControllerHarness(o => { o.MaxPartitionsPerTopic = 10; o.MaxPartitionsPerRequest = 15; });
+        h.RegisterBroker(1);
+        var request = new CreateTopicsRequest();
+        for (var i = 0; i < 3; i++) request.Topics.Add(new CreatableTopic { Name = $"t{i}", NumPartitions = 7, ReplicationFactor = 1 });
+        var results = h.Controller.CreateTopics(request).Results;
+        Assert.Equal([0, 0, KafkaErrors.ThrottlingQuotaExceeded], results.Select(r => (short)r.ErrorCode));
+        Assert.Equal(2, h.Controller.State.Topics.Count);
+
+        var longValue = new string('x', MetadataController.MaxStringChars + 1);
+        // A valid list, just too long to keep in every snapshot.
+        var longPolicy = string.Join(",", Enumerable.Repeat("delete", 700));
+        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c", 1, 1, new Dictionary<string, string> { ["cleanup.policy"] = longPolicy }).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidRequest, h.Controller.RegisterBroker(new RegisterBrokerRequest { BrokerId = 2, GrpcEndpoint = longValue }).ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidRequest, h.Controller.RegisterGateway(new RegisterGatewayRequest { NodeId = 2, KafkaHost = longValue, KafkaPort = 1 }).ErrorCode);
     }
 }

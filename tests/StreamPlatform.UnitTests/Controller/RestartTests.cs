@@ -43,9 +43,15 @@ public class RestartTests
             }
             using (var same = new ControllerHarness(dataDir: dir))
                 Assert.Equal(epoch, same.Controller.State.Epoch); // nothing changed, nothing written
-            using var changed = new ControllerHarness(o => o.BrokerConfigs["num.partitions"] = "5", dataDir: dir);
-            Assert.Equal(epoch + 1, changed.Controller.State.Epoch);
-            Assert.Equal("5", changed.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+            using (var changed = new ControllerHarness(o => { o.BrokerConfigs["num.partitions"] = "5"; o.BrokerConfigs["log.dirs"] = "/d"; }, dataDir: dir))
+            {
+                Assert.Equal(epoch + 2, changed.Controller.State.Epoch);
+                Assert.Equal("5", changed.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+                Assert.Equal("/d", changed.Controller.GetMetadata().BrokerConfigs["log.dirs"]);
+            }
+            using var unset = new ControllerHarness(dataDir: dir);
+            Assert.Equal("1", unset.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+            Assert.False(unset.Controller.GetMetadata().BrokerConfigs.ContainsKey("log.dirs"));
         }
         finally
         {
@@ -68,5 +74,57 @@ public class RestartTests
         Assert.Contains("first", h.Controller.State.Topics.Keys);
         Assert.DoesNotContain("second", h.Controller.State.Topics.Keys);
         Assert.Equal(6, h.Controller.TruncatedLogBytes);
+    }
+}
+
+public class CompactionTests
+{
+    [Fact]
+    public void A_long_log_is_snapshotted_and_emptied_and_the_state_survives_restart()
+    {
+        using var h = new ControllerHarness(o => o.SnapshotLogBytes = 2048);
+        var e1 = h.RegisterBroker(1);
+        h.RegisterBroker(2);
+        for (var i = 0; i < 40; i++) Assert.Equal(0, h.CreateTopic($"t{i}", 3, 2, new Dictionary<string, string> { ["retention.ms"] = "1000" }).ErrorCode);
+        h.Time.Advance(TimeSpan.FromMilliseconds(6000));
+        h.Heartbeat(1, e1);
+        h.Controller.ExpireSessions(); // fences 2: leader changes with partition epoch bumps
+        var logPath = Path.Combine(h.DataDir, StreamPlatform.Controller.Storage.MetadataLog.FileName);
+        Assert.True(File.Exists(Path.Combine(h.DataDir, StreamPlatform.Controller.Storage.MetadataSnapshotFile.FileName)));
+        Assert.True(new FileInfo(logPath).Length < 2048);
+        var before = h.Controller.GetMetadata();
+        Assert.Contains(before.Topics.SelectMany(t => t.Partitions), p => p.PartitionEpoch > 0);
+
+        h.Restart();
+        Assert.Equal(before, h.Controller.GetMetadata());
+        h.CreateTopic("after", 1, 1);
+        Assert.Equal(before.MetadataEpoch + 1, h.Controller.State.Epoch);
+    }
+
+    [Fact]
+    public void Entries_left_in_the_log_behind_a_snapshot_are_skipped_on_replay()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1);
+        h.CreateTopic("a", 1, 1);
+        // As if the controller crashed after writing the snapshot but before emptying the log.
+        StreamPlatform.Controller.Storage.MetadataSnapshotFile.Write(h.DataDir, h.Controller.GetMetadata());
+        h.CreateTopic("b", 1, 1);
+        var expected = h.Controller.GetMetadata();
+        h.Restart();
+        Assert.Equal(expected, h.Controller.GetMetadata());
+    }
+
+    [Fact]
+    public void A_corrupt_snapshot_stops_the_controller_from_starting()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1);
+        var path = Path.Combine(h.DataDir, StreamPlatform.Controller.Storage.MetadataSnapshotFile.FileName);
+        StreamPlatform.Controller.Storage.MetadataSnapshotFile.Write(h.DataDir, h.Controller.GetMetadata());
+        var bytes = File.ReadAllBytes(path);
+        bytes[^1] ^= 1;
+        File.WriteAllBytes(path, bytes);
+        Assert.Throws<InvalidDataException>(() => h.Restart());
     }
 }

@@ -30,6 +30,26 @@ public sealed class AllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Fact]
+    public void ReadingFixedSizeFieldsAllocatesNothing()
+    {
+        var source = new StreamPlatform.Protos.Kafka.Messages.HeartbeatResponse { ThrottleTimeMs = 5, ErrorCode = 27 };
+        var wire = MessageFactory.Encode(source, 3);
+        var target = new StreamPlatform.Protos.Kafka.Messages.HeartbeatResponse();
+        ReadOnce(target, wire, 3); // warm up
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ReadOnce(target, wire, 3);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(27, target.ErrorCode);
+    }
+
+    private static void ReadOnce(IKafkaMessage message, byte[] wire, short version)
+    {
+        var reader = new KafkaReader(wire);
+        message.Read(ref reader, version);
+    }
+
     private static int WriteOnce(IKafkaMessage message, byte[] buffer, short version)
     {
         var size = message.ComputeSize(version);

@@ -10,7 +10,7 @@ namespace StreamPlatform.UnitTests.Kafka;
 /// </summary>
 public sealed class FuzzTests
 {
-    private const int FlipsPerVersion = 150;
+    private const int FlipsPerVersion = 300;
 
     /// <summary>In-process fuzz entry point: decodes <paramref name="bytes"/>; true if it was valid.</summary>
     internal static bool TryDecode(KafkaMessageInfo info, ReadOnlyMemory<byte> bytes, short version)

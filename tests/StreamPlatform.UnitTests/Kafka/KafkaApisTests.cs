@@ -38,6 +38,9 @@ public sealed class KafkaApisTests
         Assert.Equal(ProduceRequest.LowestSupportedVersion, KafkaApis.LowestVersion(ApiKey.Produce));
         Assert.Equal(ProduceRequest.HighestSupportedVersion, KafkaApis.HighestVersion(ApiKey.Produce));
         Assert.Equal(9, KafkaApis.FirstFlexibleRequestVersion(ApiKey.Produce));
+        Assert.Equal(ProduceRequest.HighestSupportedVersion, KafkaApis.HighestStableVersion(ApiKey.Produce));
+        Assert.Equal(4, KafkaApis.HighestStableVersion(ApiKey.EndTxn)); // v5 is marked unstable
+        Assert.Equal(-1, KafkaApis.HighestStableVersion(ApiKey.ShareFetch)); // only v0, unstable
         Assert.True(KafkaApis.IsSupported(ApiKey.Fetch, 4));
         Assert.False(KafkaApis.IsSupported(ApiKey.Fetch, 18));
         Assert.False(KafkaApis.IsSupported((ApiKey)999, 0));

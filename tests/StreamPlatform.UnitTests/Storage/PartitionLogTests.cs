@@ -260,4 +260,71 @@ public sealed class PartitionLogTests : IDisposable
         await signal.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.False(log.AppendedSignal.IsCompleted);
     }
+    private long RecoveryPoint() => long.Parse(File.ReadAllText(Path.Combine(_dir.PartitionDir(), PartitionLog.RecoveryPointFile)));
+
+    [Fact]
+    public void Flush_policy_records_the_recovery_point()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+        using var log = _dir.Open(new LogConfig { FlushMessages = 3, FlushMs = 1000 }, time);
+        log.Append(TestBatches.Build(T0, "a", "b"));
+        Assert.False(File.Exists(Path.Combine(_dir.PartitionDir(), PartitionLog.RecoveryPointFile)));
+        log.Append(TestBatches.Build(T0, "c"));
+        Assert.Equal(3, RecoveryPoint()); // flush.messages reached
+        log.Append(TestBatches.Build(T0, "d"));
+        log.FlushIfDue();
+        Assert.Equal(3, RecoveryPoint());
+        time.Advance(TimeSpan.FromSeconds(1));
+        log.FlushIfDue();
+        Assert.Equal(4, RecoveryPoint()); // flush.ms elapsed
+    }
+
+    [Fact]
+    public void CreateTime_outside_the_configured_bounds_is_invalid_timestamp()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+        using var log = _dir.Open(new LogConfig { TimestampBeforeMaxMs = 60_000, TimestampAfterMaxMs = 1000 }, time);
+        Assert.Equal(32, log.Append(TestBatches.Build(T0 - 60_001, "old")).ErrorCode);
+        Assert.Equal(32, log.Append(TestBatches.Build(T0 + 1001, "future")).ErrorCode);
+        Assert.Equal(0, log.Append(TestBatches.Build(T0 - 60_000, "ok")).ErrorCode);
+        Assert.Equal(1, log.LogEndOffset);
+    }
+
+    [Fact]
+    public void Segments_snapshot_describes_each_segment()
+    {
+        using var log = _dir.Open(new LogConfig { SegmentBytes = 200 });
+        for (var i = 0; i < 6; i++) log.Append(TestBatches.Build(T0 + i, $"v{i}"));
+        var segments = log.Segments;
+        Assert.Equal(log.SizeBytes, segments.Sum(s => s.SizeBytes));
+        Assert.Equal(6, segments[^1].NextOffset);
+        Assert.All(segments.Zip(segments.Skip(1)), pair => Assert.Equal(pair.First.NextOffset, pair.Second.BaseOffset));
+        Assert.Equal(T0 + 5, segments[^1].MaxTimestamp);
+    }
+    [Fact]
+    public async Task Concurrent_appends_get_distinct_contiguous_offsets_while_readers_read()
+    {
+        using var log = _dir.Open(new LogConfig { SegmentBytes = 2000, IndexIntervalBytes = 200 });
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(() =>
+        {
+            var reads = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var r = log.Read(0, 1 << 20);
+                Assert.Equal(0, r.ErrorCode);
+                if (r.Length > 0) TestBatches.Parse(r.ToArray()); // always whole, valid batches
+                reads++;
+            }
+            return reads;
+        });
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(() =>
+            Enumerable.Range(0, 50).Select(i => log.Append(TestBatches.Build(T0, $"w{w}-{i}", "second")).FirstOffset).ToList())).ToArray();
+        var offsets = (await Task.WhenAll(writers)).SelectMany(o => o).Order().ToList();
+        await stop.CancelAsync();
+        Assert.True(await reader > 0);
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i * 2), offsets);
+        Assert.Equal(400, log.LogEndOffset);
+        Assert.Equal(200, ReadAll(log).Count);
+    }
 }

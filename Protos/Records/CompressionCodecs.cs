@@ -1,0 +1,251 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Compression;
+using K4os.Compression.LZ4;
+using K4os.Compression.LZ4.Streams;
+using Snappier;
+using ZstdSharp;
+
+namespace StreamPlatform.Protos.Records;
+
+/// <summary>
+/// The four Kafka record-batch codecs, compressing the records region of a batch.
+/// <list type="bullet">
+/// <item>gzip: RFC 1952 via GZipStream (concatenated members decode too).</item>
+/// <item>snappy: decodes both raw snappy (librdkafka) and xerial snappy-java stream framing
+/// (Java client); encodes raw snappy like librdkafka because it is smaller, needs no framing
+/// state, and every client reads it (snappy-java's SnappyInputStream falls back to raw when the
+/// xerial magic is absent; librdkafka, kafka-python and sarama detect the magic the same way).</item>
+/// <item>lz4: standard LZ4 frame format (Kafka magic >= 1). Encoded with independent blocks
+/// because Kafka's Java LZ4 reader decodes each block on its own.</item>
+/// <item>zstd: standard zstd frames; decoded by streaming, so frames without a content size work.</item>
+/// </list>
+/// Decompression is always bounded by a caller-given byte maximum (decompression bombs), and any
+/// failure inside a codec surfaces as <see cref="RecordBatchFormatException"/>.
+/// </summary>
+public static class CompressionCodecs
+{
+    /// <summary>Default cap on the decompressed size of one batch's records.</summary>
+    public const int DecompressedBytesMaxDefault = 64 * 1024 * 1024;
+    public const int ZstdLevelDefault = 3;
+
+    /// <summary>xerial snappy-java stream header: magic 0x82 "SNAPPY" 0x00, version int32, compatible int32.</summary>
+    private static ReadOnlySpan<byte> XerialMagic => [0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0];
+    private const int XerialHeaderBytes = 16;
+    /// <summary>Uncompressed bytes per xerial block when we write that framing (snappy-java's default).</summary>
+    private const int XerialBlockBytes = 32 * 1024;
+    /// <summary>Read chunk for streaming decoders.</summary>
+    private const int StreamChunkBytes = 16 * 1024;
+
+    [ThreadStatic] private static Compressor? t_zstdCompressor;
+
+    public static bool IsSupported(CompressionType type) => type <= CompressionType.Zstd;
+
+    /// <summary>Appends the compressed form of <paramref name="input"/> to <paramref name="output"/>; returns bytes written.</summary>
+    public static int Compress(CompressionType type, ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        switch (type)
+        {
+            case CompressionType.None:
+                output.Write(input);
+                return input.Length;
+            case CompressionType.Gzip:
+            {
+                using var sink = new BufferWriterStream(output);
+                // Optimal = zlib level 6, the level Kafka clients use by default.
+                using (var gzip = new GZipStream(sink, CompressionLevel.Optimal, leaveOpen: true))
+                    gzip.Write(input);
+                return (int)sink.Length;
+            }
+            case CompressionType.Snappy:
+            {
+                var span = output.GetSpan(Snappy.GetMaxCompressedLength(input.Length));
+                var written = Snappy.Compress(input, span);
+                output.Advance(written);
+                return written;
+            }
+            case CompressionType.Lz4:
+            {
+                var settings = new LZ4EncoderSettings { ChainBlocks = false, CompressionLevel = LZ4Level.L00_FAST };
+                using var sink = new BufferWriterStream(output);
+                using (var lz4 = LZ4Stream.Encode(sink, settings, leaveOpen: true))
+                    lz4.Write(input);
+                return (int)sink.Length;
+            }
+            case CompressionType.Zstd:
+            {
+                // A zstd context is ~1 MB of tables; one per thread, reused, instead of one per batch.
+                var compressor = t_zstdCompressor ??= new Compressor(ZstdLevelDefault);
+                var span = output.GetSpan(Compressor.GetCompressBound(input.Length));
+                var written = compressor.Wrap(input, span);
+                output.Advance(written);
+                return written;
+            }
+            default:
+                throw new RecordBatchFormatException($"Unsupported compression type {(int)type}.", KafkaErrorCodes.UnsupportedCompressionType);
+        }
+    }
+
+    /// <summary>Writes snappy in xerial snappy-java framing (what the Java client produces). For tests and interop.</summary>
+    public static int CompressSnappyXerial(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var header = output.GetSpan(XerialHeaderBytes);
+        XerialMagic.CopyTo(header);
+        BinaryPrimitives.WriteInt32BigEndian(header[8..], 1);
+        BinaryPrimitives.WriteInt32BigEndian(header[12..], 1);
+        output.Advance(XerialHeaderBytes);
+        var total = XerialHeaderBytes;
+        while (!input.IsEmpty)
+        {
+            var chunk = input[..Math.Min(XerialBlockBytes, input.Length)];
+            input = input[chunk.Length..];
+            var span = output.GetSpan(4 + Snappy.GetMaxCompressedLength(chunk.Length));
+            var written = Snappy.Compress(chunk, span[4..]);
+            BinaryPrimitives.WriteInt32BigEndian(span, written);
+            output.Advance(4 + written);
+            total += 4 + written;
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// Appends the decompressed form of <paramref name="input"/> to <paramref name="output"/>,
+    /// at most <paramref name="decompressedBytesMax"/> bytes; returns bytes written.
+    /// Throws <see cref="RecordBatchFormatException"/> for corrupt input (CORRUPT_MESSAGE),
+    /// output above the cap (MESSAGE_TOO_LARGE) or an unknown codec (UNSUPPORTED_COMPRESSION_TYPE).
+    /// </summary>
+    public static int Decompress(CompressionType type, ReadOnlySpan<byte> input, IBufferWriter<byte> output, int decompressedBytesMax = DecompressedBytesMaxDefault)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(decompressedBytesMax);
+        try
+        {
+            switch (type)
+            {
+                case CompressionType.None:
+                    CheckLimit(input.Length, decompressedBytesMax);
+                    output.Write(input);
+                    return input.Length;
+                case CompressionType.Gzip:
+                    return DecompressStream(input, output, decompressedBytesMax, static s => new GZipStream(s, CompressionMode.Decompress));
+                case CompressionType.Snappy:
+                    return input.Length >= XerialHeaderBytes && input[..XerialMagic.Length].SequenceEqual(XerialMagic)
+                        ? DecompressSnappyXerial(input, output, decompressedBytesMax)
+                        : DecompressSnappyBlock(input, output, decompressedBytesMax);
+                case CompressionType.Lz4:
+                    return DecompressStream(input, output, decompressedBytesMax, static s => LZ4Stream.Decode(s, 0, leaveOpen: true));
+                case CompressionType.Zstd:
+                    return DecompressStream(input, output, decompressedBytesMax, static s => new DecompressionStream(s, leaveOpen: true));
+                default:
+                    throw new RecordBatchFormatException($"Unsupported compression type {(int)type}.", KafkaErrorCodes.UnsupportedCompressionType);
+            }
+        }
+        catch (RecordBatchFormatException)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Codec libraries throw a zoo of types for corrupt input (InvalidDataException,
+            // ArgumentException, even IndexOutOfRange); all mean the same thing to us.
+            throw new RecordBatchFormatException($"Corrupt {type} data: {ex.Message}", KafkaErrorCodes.CorruptMessage, ex);
+        }
+    }
+
+    /// <summary>Decompresses into a pooled buffer the caller disposes.</summary>
+    public static PooledBufferWriter DecompressPooled(CompressionType type, ReadOnlySpan<byte> input, int decompressedBytesMax = DecompressedBytesMaxDefault)
+    {
+        // Compressed records usually expand 2-5x; start there to avoid most regrowth.
+        var writer = new PooledBufferWriter((int)Math.Min((long)input.Length * 4, Math.Min(decompressedBytesMax, 1 << 20)));
+        try
+        {
+            Decompress(type, input, writer, decompressedBytesMax);
+            return writer;
+        }
+        catch
+        {
+            writer.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckLimit(long bytes, int decompressedBytesMax)
+    {
+        if (bytes > decompressedBytesMax)
+            throw new RecordBatchFormatException($"Decompressed records exceed the limit of {decompressedBytesMax} bytes.", KafkaErrorCodes.MessageTooLarge);
+    }
+
+    private static int DecompressSnappyBlock(ReadOnlySpan<byte> input, IBufferWriter<byte> output, int decompressedBytesMax)
+    {
+        // The raw format starts with the uncompressed length: check it before allocating.
+        var length = Snappy.GetUncompressedLength(input);
+        CheckLimit(length, decompressedBytesMax);
+        var span = output.GetSpan(Math.Max(length, 1));
+        var written = Snappy.Decompress(input, span[..length]);
+        if (written != length) throw new RecordBatchFormatException($"Snappy block declared {length} bytes, produced {written}.");
+        output.Advance(written);
+        return written;
+    }
+
+    private static int DecompressSnappyXerial(ReadOnlySpan<byte> input, IBufferWriter<byte> output, int decompressedBytesMax)
+    {
+        // Header: magic(8), version(4), compatible version(4). snappy-java checks only the magic
+        // and that compatible >= 1; the version fields carry no information we need.
+        var rest = input[XerialHeaderBytes..];
+        var total = 0;
+        while (!rest.IsEmpty)
+        {
+            if (rest.Length < 4) throw new RecordBatchFormatException("Truncated xerial snappy block length.");
+            var blockLength = BinaryPrimitives.ReadInt32BigEndian(rest);
+            if (blockLength < 0 || blockLength > rest.Length - 4)
+                throw new RecordBatchFormatException($"Invalid xerial snappy block length {blockLength} ({rest.Length - 4} bytes left).");
+            total += DecompressSnappyBlock(rest.Slice(4, blockLength), output, decompressedBytesMax - total);
+            rest = rest[(4 + blockLength)..];
+        }
+        return total;
+    }
+
+    private static unsafe int DecompressStream(ReadOnlySpan<byte> input, IBufferWriter<byte> output, int decompressedBytesMax, Func<Stream, Stream> open)
+    {
+        // The input stays pinned for the whole (synchronous) decode; the stream never outlives it.
+        fixed (byte* pointer = input)
+        {
+            using var source = new UnmanagedMemoryStream(pointer, input.Length);
+            using var decoder = open(source);
+            long total = 0;
+            while (true)
+            {
+                // Ask for one byte more than the cap allows, so a bomb is detected without
+                // decompressing more than the cap + one chunk.
+                var want = (int)Math.Min(StreamChunkBytes, (long)decompressedBytesMax - total + 1);
+                var span = output.GetSpan(want)[..want];
+                var read = decoder.Read(span);
+                if (read == 0) return (int)total;
+                total += read;
+                CheckLimit(total, decompressedBytesMax);
+                output.Advance(read);
+            }
+        }
+    }
+
+    /// <summary>Write-only stream appending to an <see cref="IBufferWriter{T}"/> (for encoder streams).</summary>
+    private sealed class BufferWriterStream(IBufferWriter<byte> output) : Stream
+    {
+        private long _length;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _length;
+        public override long Position { get => _length; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            output.Write(buffer);
+            _length += buffer.Length;
+        }
+        public override void WriteByte(byte value) => Write([value]);
+    }
+}
