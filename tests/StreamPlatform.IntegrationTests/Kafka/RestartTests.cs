@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Confluent.Kafka.Admin;
 using StreamPlatform.IntegrationTests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -39,10 +40,10 @@ public sealed class RestartTests : IDisposable
             }
             Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
         }
-        Guid topicIdBefore;
+        string topicIdBefore;
         using (var admin = KafkaHelpers.Admin(bootstrap))
-            topicIdBefore = Guid.Parse((await admin.DescribeTopicsAsync(TopicCollection.OfTopicNames([topic])))
-                .TopicDescriptions[0].TopicId.ToString());
+            topicIdBefore = (await admin.DescribeTopicsAsync(TopicCollection.OfTopicNames([topic])))
+                .TopicDescriptions[0].TopicId.ToString();
 
         await _fixture.Orchestrator.StopAsync();
         await _fixture.Orchestrator.StartAsync();
@@ -51,7 +52,7 @@ public sealed class RestartTests : IDisposable
         {
             await KafkaHelpers.WaitForLeadersAsync(admin, topic, partitions);
             var described = await admin.DescribeTopicsAsync(TopicCollection.OfTopicNames([topic]));
-            Assert.Equal(topicIdBefore, Guid.Parse(described.TopicDescriptions[0].TopicId.ToString()));
+            Assert.Equal(topicIdBefore, described.TopicDescriptions[0].TopicId.ToString());
         }
         var received = KafkaHelpers.ReadAll(bootstrap, topic, partitions, count, TimeSpan.FromSeconds(60));
         var got = received
