@@ -116,15 +116,7 @@ public sealed class GatewayEndToEndTests : IAsyncLifetime
         for (var i = _apps.Count - 1; i >= 0; i--)
         {
             await _apps[i].StopAsync();
-            try
-            {
-                await _apps[i].DisposeAsync();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The broker host disposes its MetadataWatcher twice (BrokerRegistration on stop,
-                // then the DI container) and MetadataWatcher.DisposeAsync is not idempotent yet.
-            }
+            await _apps[i].DisposeAsync();
         }
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
