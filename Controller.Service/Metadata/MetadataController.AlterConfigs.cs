@@ -62,10 +62,12 @@ public sealed partial class MetadataController
                     result.ErrorMessage = ex.Message;
                 }
             }
+            response.MetadataEpoch = _state.Epoch;
             if (request.ValidateOnly) return response;
             try
             {
                 Commit(stage);
+                response.MetadataEpoch = _state.Epoch;
             }
             catch (IOException ex)
             {
