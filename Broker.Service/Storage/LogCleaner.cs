@@ -36,7 +36,8 @@ public sealed class LogCleaner(LogManager logs, LogCleanerOptions options, TimeP
         foreach (var log in logs.Logs)
         {
             var config = log.Config;
-            if (!config.Compacted || log.ReadOnlyReason is not null) continue;
+            // Configs not yet from metadata are defaults, not the topic's (see LogRetentionService).
+            if (log.AppliedMetadataEpoch < 0 || !config.Compacted || log.ReadOnlyReason is not null) continue;
             var range = log.GetCleanableRange();
             if ((range.DirtyBytes > 0 && range.DirtyRatio >= config.MinCleanableDirtyRatio) || log.TombstonesDue)
                 candidates.Add((log, range.DirtyRatio));

@@ -32,6 +32,10 @@ public sealed class LogRetentionService(LogManager logs, TimeProvider time, Time
         var removed = 0;
         foreach (var log in logs.Logs)
         {
+            // Until metadata brought the topic's configs the log runs on defaults (7-day
+            // retention, delete policy): applying those could delete data of a compacted or
+            // long-retention topic at every broker start.
+            if (log.AppliedMetadataEpoch < 0) continue;
             try
             {
                 removed += log.ApplyRetention();
