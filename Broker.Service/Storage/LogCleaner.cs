@@ -9,7 +9,8 @@ public sealed record LogCleanerOptions(long OffsetMapBytesMax, TimeSpan Backoff)
 /// <summary>
 /// Compacts logs whose cleanup.policy includes compact: every <see cref="LogCleanerOptions.Backoff"/>
 /// (Kafka's log.cleaner.backoff.ms, 15 s) it cleans, dirtiest first, each log whose dirty ratio
-/// is at least min.cleanable.dirty.ratio, or whose kept tombstones have become removable.
+/// is at least min.cleanable.dirty.ratio, whose oldest dirty record passed max.compaction.lag.ms,
+/// or whose kept tombstones have become removable.
 /// One thread, one log at a time: the offset map (bounded by OffsetMapBytesMax) is the only
 /// large allocation and exists once.
 /// </summary>
@@ -39,7 +40,7 @@ public sealed class LogCleaner(LogManager logs, LogCleanerOptions options, TimeP
             // Configs not yet from metadata are defaults, not the topic's (see LogRetentionService).
             if (log.AppliedMetadataEpoch < 0 || !config.Compacted || log.ReadOnlyReason is not null) continue;
             var range = log.GetCleanableRange();
-            if ((range.DirtyBytes > 0 && range.DirtyRatio >= config.MinCleanableDirtyRatio) || log.TombstonesDue)
+            if ((range.DirtyBytes > 0 && range.DirtyRatio >= config.MinCleanableDirtyRatio) || log.TombstonesDue || log.CompactionLagExceeded(range))
                 candidates.Add((log, range.DirtyRatio));
         }
         var cleaned = 0;

@@ -42,6 +42,8 @@ public sealed record LogConfig
     public double MinCleanableDirtyRatio { get; init; } = 0.5;
     /// <summary>min.compaction.lag.ms: records younger than this are never compacted.</summary>
     public long MinCompactionLagMs { get; init; }
+    /// <summary>max.compaction.lag.ms: a log whose oldest dirty record is older than this is cleaned whatever its dirty ratio.</summary>
+    public long MaxCompactionLagMs { get; init; } = long.MaxValue;
 
     public static readonly LogConfig Default = new();
 
@@ -79,6 +81,7 @@ public sealed record LogConfig
             DeleteRetentionMs = L("delete.retention.ms"),
             MinCleanableDirtyRatio = double.Parse(Get("min.cleanable.dirty.ratio"), CultureInfo.InvariantCulture),
             MinCompactionLagMs = L("min.compaction.lag.ms"),
+            MaxCompactionLagMs = L("max.compaction.lag.ms"),
             TimestampAfterMaxMs = L("message.timestamp.after.max.ms"),
         };
     }

@@ -42,6 +42,29 @@ public sealed partial class PartitionLog
     /// <summary>True when a tombstone kept by the last cleaning has passed delete.retention.ms: worth cleaning even with no new dirty data.</summary>
     public bool TombstonesDue => _time.GetUtcNow().ToUnixTimeMilliseconds() >= Interlocked.Read(ref _tombstonesDueMs);
 
+    /// <summary>
+    /// max.compaction.lag.ms: true when the first batch of the dirty part (outside the active
+    /// segment) is older than the lag, judged by its first timestamp (a one-header read).
+    /// </summary>
+    public bool CompactionLagExceeded(CleanableRange range)
+    {
+        var config = Config;
+        if (config.MaxCompactionLagMs == long.MaxValue || range.DirtyBytes == 0) return false;
+        var segments = _segmentsView;
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        for (var i = 0; i < segments.Length - 1 && segments[i].BaseOffset < range.FirstUncleanableOffset; i++)
+        {
+            if (segments[i].NextOffset <= range.FirstDirtyOffset) continue;
+            var position = segments[i].FindBatchPosition(range.FirstDirtyOffset, segments[i].Size);
+            if (position < 0 || !segments[i].TryReadHeader(position, segments[i].Size, header)) continue;
+            var h = new RecordBatchHeader(header);
+            var first = h.TimestampType == TimestampType.LogAppendTime ? h.MaxTimestamp : h.BaseTimestamp;
+            return first >= 0 && nowMs - first > config.MaxCompactionLagMs;
+        }
+        return false;
+    }
+
     /// <summary>The clean and dirty parts now (see <see cref="CleanableRange"/>).</summary>
     public CleanableRange GetCleanableRange()
     {

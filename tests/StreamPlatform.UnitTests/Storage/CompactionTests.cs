@@ -277,5 +277,22 @@ public sealed class CompactionTests : IDisposable
         Assert.Equal(2, ReadRecords(Log("lazy")).Count); // ratio 1.0 >= 0.99
         // Nothing dirty any more: the next round does nothing.
         Assert.Equal(0, cleaner.RunOnce());
+
+        // Below the dirty ratio, but max.compaction.lag.ms forces a cleaning once the oldest dirty record is old enough.
+        var lazy = Log("lazy");
+        lazy.Config = lazy.Config with { MinCleanableDirtyRatio = 0.9, MaxCompactionLagMs = 5 * 3_600_000 };
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        lazy.Append(Keyed(now, [("k", "newer")]));
+        _time.Advance(TimeSpan.FromHours(2));
+        lazy.Append(Keyed(now, [("filler", "f2")])); // rolls: the dirty part is now cleanable
+        Assert.True(lazy.GetCleanableRange().DirtyRatio < 0.9);
+        Assert.False(lazy.CompactionLagExceeded(lazy.GetCleanableRange()));
+        Assert.Equal(0, cleaner.RunOnce());
+        // The oldest dirty record (the first filler, written at T0) is 4 h old; 6 h after this.
+        _time.Advance(TimeSpan.FromHours(2));
+        Assert.True(lazy.CompactionLagExceeded(lazy.GetCleanableRange()));
+        Assert.Equal(1, cleaner.RunOnce());
+        // "k" keeps its latest value; the first filler stays: its newer value is in the active segment.
+        Assert.Equal([("filler", "f"), ("k", "newer"), ("filler", "f2")], ReadRecords(lazy).Select(r => (r.Key, r.Value)));
     }
 }
