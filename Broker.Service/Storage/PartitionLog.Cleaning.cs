@@ -110,6 +110,7 @@ public sealed partial class PartitionLog
     {
         var config = Config;
         var range = GetCleanableRange();
+        if (!config.Compacted) return new CleanResult(0, 0, 0, 0, 0, range.FirstDirtyOffset);
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var segments = _segmentsView;
         var capacity = (int)Math.Clamp(offsetMapBytesMax / OffsetMapEntryBytes, 1, int.MaxValue);
@@ -225,6 +226,8 @@ public sealed partial class PartitionLog
     private RewriteOutcome RewriteSegment(LogSegment segment, LogConfig config, long nowMs, Dictionary<UInt128, long> map, long mapEnd,
         long previousFirstDirty, long deleteHorizonMs, CancellationToken cancellationToken)
     {
+        // Never append to leftovers of an earlier attempt.
+        foreach (var ext in LogSegment.Extensions) File.Delete(Path.Combine(Directory, LogSegment.FileStem(segment.BaseOffset) + ext + CleanedSuffix));
         var cleaned = LogSegment.Open(Directory, segment.BaseOffset, config with { SegmentIndexBytes = Math.Max(config.SegmentIndexBytes, 4096) }, segment.CreatedMs, CleanedSuffix);
         long removed = 0, tombstones = 0, nextDue = long.MaxValue;
         var changed = false;
