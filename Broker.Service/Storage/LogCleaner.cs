@@ -52,10 +52,11 @@ public sealed class LogCleaner(LogManager logs, LogCleanerOptions options, TimeP
                 log.Clean(options.OffsetMapBytesMax, cancellationToken);
                 cleaned++;
             }
-            catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or ObjectDisposedException
-                or StreamPlatform.Protos.Records.RecordBatchFormatException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // The original segments are untouched until a swap; the next round tries again.
+                // Whatever went wrong (I/O, a batch that does not decode, a bug), the original
+                // segments are untouched until a swap: log it and go on with the other logs. An
+                // exception escaping a BackgroundService would stop the whole broker.
                 logger.LogError(ex, "Cleaning {Partition} failed", log.TopicPartition);
             }
         }

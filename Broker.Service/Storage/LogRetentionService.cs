@@ -41,8 +41,9 @@ public sealed class LogRetentionService(LogManager logs, TimeProvider time, Time
                 removed += log.ApplyRetention();
                 log.DeleteExpiredFiles();
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                // Never let one log's failure escape: an exception out of a BackgroundService stops the broker.
                 logger.LogError(ex, "Retention of {Partition} failed; retried at the next check", log.TopicPartition);
             }
         }

@@ -493,7 +493,8 @@ public sealed partial class PartitionLog : IDisposable
     {
         lock (_appendLock)
         {
-            if (_closed || _firstUnflushedMs < 0) return;
+            // Read-only after a failed write or fsync: retrying an fsync that failed proves nothing.
+            if (_closed || _firstUnflushedMs < 0 || _readOnlyReason is not null) return;
             if (_time.GetUtcNow().ToUnixTimeMilliseconds() - _firstUnflushedMs < Config.FlushMs) return;
             try
             {
