@@ -220,7 +220,12 @@ internal sealed class LogSegment : IDisposable
     /// both indexes, and truncates the file at the first bad or torn batch. Returns the bytes
     /// cut off (0 when the segment was intact).
     /// </summary>
-    public long Recover(long minBaseOffset)
+    /// <param name="gapsAllowedBelow">
+    /// The base offset is outside the CRC, so a damaged one is only caught by continuity: each
+    /// batch must start where the previous one ended, except below this offset (compacted
+    /// segments, where removed records leave gaps: long.MaxValue). 0: no gaps at all.
+    /// </param>
+    public long Recover(long minBaseOffset, long gapsAllowedBelow = 0)
     {
         Index.Reset();
         TimeIndex.Reset();
@@ -245,6 +250,9 @@ internal sealed class LogSegment : IDisposable
                 if (!enumerator.MoveNext()) break;
                 var h = new RecordBatchHeader(batch);
                 if (h.BaseOffset < NextOffset) break;
+                if (h.BaseOffset != NextOffset && h.BaseOffset > gapsAllowedBelow) break;
+                // Index entries hold offsets relative to the segment's base as int32 (Kafka's check too).
+                if (h.LastOffset - BaseOffset > int.MaxValue) break;
                 TrackBatch(position, total, h.LastOffset, h.MaxTimestamp);
             }
             finally

@@ -119,6 +119,10 @@ public sealed partial class PartitionLog
         if (mapEnd <= range.FirstDirtyOffset && !TombstonesDue) return new CleanResult(0, 0, 0, 0, 0, range.FirstDirtyOffset);
         if (mapEnd <= range.FirstDirtyOffset) mapEnd = range.FirstDirtyOffset; // tombstone-only pass over the clean part
 
+        // Before the first swap, the checkpoint file must exist: recovery reads its presence as
+        // "segments before the active one may have offset gaps".
+        if (!File.Exists(Path.Combine(Directory, CleanerCheckpointFile)))
+            AtomicWrite(Path.Combine(Directory, CleanerCheckpointFile), range.FirstDirtyOffset.ToString(CultureInfo.InvariantCulture));
         var deleteHorizonMs = nowMs - config.DeleteRetentionMs;
         long removed = 0, tombstonesRemoved = 0, before = 0, after = 0, nextTombstoneDueMs = long.MaxValue;
         var rewritten = 0;

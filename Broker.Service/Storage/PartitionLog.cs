@@ -194,6 +194,8 @@ public sealed partial class PartitionLog : IDisposable
         var recoveryPoint = ReadRecoveryPoint(directory);
         var logStartCheckpoint = ReadOffsetFile(directory, LogStartOffsetFile);
         var cleanerCheckpoint = ReadOffsetFile(directory, CleanerCheckpointFile);
+        // Written before the cleaner's first swap: absent = no segment has gaps.
+        var everCleaned = File.Exists(Path.Combine(directory, CleanerCheckpointFile));
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         var mustRecover = CompleteInterruptedOperations(directory, tp, logger);
 
@@ -223,7 +225,10 @@ public sealed partial class PartitionLog : IDisposable
                 var trusted = (clean || upperBound <= recoveryPoint) && !mustRecover.Contains(baseOffsets[i]);
                 if (!trusted || !segment.LoadAfterCleanShutdown())
                 {
-                    var cut = segment.Recover(expectedNext);
+                    // Compaction leaves offset gaps, only ever in segments before the active one;
+                    // elsewhere a gap means a damaged base offset (it is outside the CRC).
+                    var gapsAllowed = mustRecover.Contains(baseOffsets[i]) || (everCleaned && i < baseOffsets.Count - 1);
+                    var cut = segment.Recover(expectedNext, gapsAllowed ? long.MaxValue : 0);
                     if (cut > 0)
                     {
                         logger.LogWarning("Recovery of {Partition} cut {Bytes} bytes of invalid or torn batches at the end of segment {Segment}", tp, cut, baseOffsets[i]);
