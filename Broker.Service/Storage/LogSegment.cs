@@ -281,7 +281,7 @@ internal sealed class LogSegment : IDisposable
     /// Renames the three files from <c>name + fromSuffix</c> to <c>name + toSuffix</c>, handles
     /// open (POSIX rename; readers holding this segment keep reading). Missing files are skipped.
     /// </summary>
-    /// <remarks>The log file is renamed last: recovery treats <c>BASE.log.swap</c> as the sign that every file of a cleaned segment is in place.</remarks>
+    /// <remarks>The log file is renamed last: recovery treats <c>BASE.log.swap-END</c> as the sign that every file of a cleaned segment is in place.</remarks>
     public void RenameFiles(string fromSuffix, string toSuffix)
     {
         Index.Path = RenameOne(Index.Path, fromSuffix, toSuffix);

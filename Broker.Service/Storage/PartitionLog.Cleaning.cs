@@ -100,11 +100,14 @@ public sealed partial class PartitionLog
     /// above the map's end and records without a key are kept. Tombstones that were already in
     /// the cleaned part before this cleaning and whose timestamp is older than
     /// delete.retention.ms are removed too (see <see cref="ShouldRemoveTombstone"/>).
-    /// <para>Each rewritten segment is written as <c>BASE.*.cleaned</c> (fsynced), renamed to
-    /// <c>.swap</c> and then replaces the original under the append lock: the original's files
-    /// become <c>.deleted</c> (removed after file.delete.delay.ms; reads in flight finish) and the
-    /// swap files take their names. Offsets are kept, so batches leave gaps. The active segment is
-    /// never touched. Only the cleaner calls this (one cleaning per log at a time).</para>
+    /// <para>Adjacent segments are cleaned together into one (as Kafka groups them) while their
+    /// original sizes add up to at most segment.bytes and their offsets stay within int32 of the
+    /// first base, so compaction also brings the segment count (and open files) down. A group
+    /// [BASE, END) is written as <c>BASE.*.cleaned</c> (fsynced), renamed to
+    /// <c>BASE.*.swap-END</c> (log last) and then replaces the originals under the locks: their
+    /// files become <c>.deleted</c> (removed after file.delete.delay.ms; reads in flight finish)
+    /// and the swap files take BASE's names. Offsets are kept, so batches leave gaps. The active
+    /// segment is never touched. Only the cleaner calls this (one cleaning per log at a time).</para>
     /// </summary>
     public CleanResult Clean(long offsetMapBytesMax, CancellationToken cancellationToken = default)
     {
@@ -126,18 +129,18 @@ public sealed partial class PartitionLog
         var deleteHorizonMs = nowMs - config.DeleteRetentionMs;
         long removed = 0, tombstonesRemoved = 0, before = 0, after = 0, nextTombstoneDueMs = long.MaxValue;
         var rewritten = 0;
-        foreach (var segment in segments)
+        foreach (var group in GroupSegments(segments, mapEnd, config))
         {
-            if (segment == segments[^1] || segment.BaseOffset >= mapEnd) break;
             cancellationToken.ThrowIfCancellationRequested();
-            var outcome = RewriteSegment(segment, config, nowMs, map, mapEnd, range.FirstDirtyOffset, deleteHorizonMs, cancellationToken);
+            var end = NextBaseAfter(segments, group[^1]);
+            var outcome = RewriteGroup(group, config, map, mapEnd, range.FirstDirtyOffset, deleteHorizonMs, cancellationToken);
             nextTombstoneDueMs = Math.Min(nextTombstoneDueMs, outcome.NextTombstoneDueMs);
             if (outcome.Cleaned is null) continue;
-            before += segment.Size;
+            before += group.Sum(s => s.Size);
             after += outcome.Cleaned.Size;
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
-            if (Swap(segment, outcome.Cleaned, nowMs)) rewritten++;
+            if (Swap(group, outcome.Cleaned, end, nowMs)) rewritten += group.Count;
         }
         lock (_appendLock)
         {
@@ -203,6 +206,32 @@ public sealed partial class PartitionLog
         return Math.Min(mapEnd, range.FirstUncleanableOffset);
     }
 
+    /// <summary>
+    /// The non-active segments below <paramref name="mapEnd"/>, in runs whose original sizes add
+    /// up to at most segment.bytes and whose offsets stay within int32 of the run's base.
+    /// </summary>
+    private static List<List<LogSegment>> GroupSegments(LogSegment[] segments, long mapEnd, LogConfig config)
+    {
+        var groups = new List<List<LogSegment>>();
+        List<LogSegment>? current = null;
+        long bytes = 0;
+        foreach (var segment in segments)
+        {
+            if (segment == segments[^1] || segment.BaseOffset >= mapEnd) break;
+            var fits = current is not null && bytes + segment.Size <= config.SegmentBytes
+                && NextBaseAfter(segments, segment) - 1 - current[0].BaseOffset <= int.MaxValue;
+            if (!fits)
+            {
+                current = [];
+                groups.Add(current);
+                bytes = 0;
+            }
+            current!.Add(segment);
+            bytes += segment.Size;
+        }
+        return groups;
+    }
+
     private static long NextBaseAfter(LogSegment[] segments, LogSegment segment)
     {
         var i = Array.IndexOf(segments, segment);
@@ -222,23 +251,28 @@ public sealed partial class PartitionLog
     private readonly record struct RewriteOutcome(LogSegment? Cleaned, long RecordsRemoved, long TombstonesRemoved, long NextTombstoneDueMs);
 
     /// <summary>
-    /// Writes the cleaned copy of <paramref name="segment"/> to <c>.cleaned</c> files. Batches
-    /// that lose nothing are copied byte for byte; batches that lose records are re-encoded with
-    /// their base offset, producer fields, timestamp type and compression; batches that lose all
-    /// are dropped. Returns Cleaned = null when nothing would change (no rewrite needed).
+    /// Writes the cleaned copy of the segments of <paramref name="group"/> to one segment of
+    /// <c>.cleaned</c> files based at the first one's base offset. Batches that lose nothing are
+    /// copied byte for byte; batches that lose records are re-encoded with their base offset,
+    /// producer fields, timestamp type and compression; batches that lose all are dropped.
+    /// Returns Cleaned = null when nothing would change (one segment, nothing removed).
     /// </summary>
-    private RewriteOutcome RewriteSegment(LogSegment segment, LogConfig config, long nowMs, Dictionary<UInt128, long> map, long mapEnd,
+    private RewriteOutcome RewriteGroup(List<LogSegment> group, LogConfig config, Dictionary<UInt128, long> map, long mapEnd,
         long previousFirstDirty, long deleteHorizonMs, CancellationToken cancellationToken)
     {
+        var first = group[0];
         // Never append to leftovers of an earlier attempt.
-        foreach (var ext in LogSegment.Extensions) File.Delete(Path.Combine(Directory, LogSegment.FileStem(segment.BaseOffset) + ext + CleanedSuffix));
-        var cleaned = LogSegment.Open(Directory, segment.BaseOffset, config with { SegmentIndexBytes = Math.Max(config.SegmentIndexBytes, 4096) }, segment.CreatedMs, CleanedSuffix);
+        foreach (var ext in LogSegment.Extensions) File.Delete(Path.Combine(Directory, LogSegment.FileStem(first.BaseOffset) + ext + CleanedSuffix));
+        // The merged index may need the room of all the originals' indexes.
+        var indexBytes = (int)Math.Min(int.MaxValue, Math.Max((long)config.SegmentIndexBytes * group.Count, 4096));
+        var cleaned = LogSegment.Open(Directory, first.BaseOffset, config with { SegmentIndexBytes = indexBytes }, first.CreatedMs, CleanedSuffix);
         long removed = 0, tombstones = 0, nextDue = long.MaxValue;
-        var changed = false;
+        var changed = group.Count > 1;
         var keep = new List<bool>();
         try
         {
             using var builder = new RecordBatchBuilder();
+            foreach (var segment in group)
             ForEachBatch(segment, batch =>
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -376,27 +410,38 @@ public sealed partial class PartitionLog
         }
     }
 
+    /// <summary>Suffix of the files of a finished cleaned segment replacing every segment from its base up to <paramref name="end"/> (exclusive).</summary>
+    public static string SwapSuffixFor(long end) => SwapSuffix + "-" + LogSegment.FileStem(end);
+
     /// <summary>
-    /// Replaces <paramref name="original"/> by <paramref name="cleaned"/> (see <see cref="Clean"/>).
-    /// False (and the cleaned files removed) when the original left the log meanwhile
+    /// Replaces the segments of <paramref name="group"/> (up to <paramref name="end"/>, the base
+    /// of the segment after them) by <paramref name="cleaned"/> (see <see cref="Clean"/>). Under
+    /// the maintenance lock too, so retention never counts segments while they are merged.
+    /// False (and the cleaned files removed) when the group is no longer in the log as it was
     /// (retention, DeleteRecords, close).
     /// </summary>
-    private bool Swap(LogSegment original, LogSegment cleaned, long nowMs)
+    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs)
     {
+        lock (_maintenanceLock)
         lock (_appendLock)
         {
-            var index = _segments.IndexOf(original);
-            if (_closed || index < 0 || index == _segments.Count - 1)
+            var index = _segments.IndexOf(group[0]);
+            var intact = !_closed && index >= 0 && index + group.Count < _segments.Count && _segments[index + group.Count].BaseOffset == end;
+            for (var k = 0; intact && k < group.Count; k++) intact = _segments[index + k] == group[k];
+            if (!intact)
             {
                 cleaned.Delete();
                 return false;
             }
-            cleaned.RenameFiles(CleanedSuffix, SwapSuffix);
-            original.RenameFiles("", DeletedSuffix);
-            cleaned.RenameFiles(SwapSuffix, "");
-            _segments[index] = cleaned;
+            var swap = SwapSuffixFor(end);
+            cleaned.RenameFiles(CleanedSuffix, swap);
+            foreach (var original in group) original.RenameFiles("", DeletedSuffix);
+            cleaned.RenameFiles(swap, "");
+            _segments.RemoveRange(index, group.Count);
+            _segments.Insert(index, cleaned);
             _segmentsView = [.. _segments];
-            _pendingDeletes.Add((original, nowMs + Math.Max(0, Config.FileDeleteDelayMs)));
+            var dueMs = nowMs + Math.Max(0, Config.FileDeleteDelayMs);
+            foreach (var original in group) _pendingDeletes.Add((original, dueMs));
             return true;
         }
     }

@@ -99,7 +99,10 @@ public sealed partial class PartitionLog : IDisposable
     public const string DeletedSuffix = ".deleted";
     /// <summary>Suffix of a segment the cleaner is still writing; removed at open.</summary>
     public const string CleanedSuffix = ".cleaned";
-    /// <summary>Suffix of a finished cleaned segment about to replace the segment of the same base offset; completed at open.</summary>
+    /// <summary>
+    /// Start of the suffix of a finished cleaned segment, <c>.swap-END</c>: it replaces every
+    /// segment from its base offset up to END (exclusive); completed at open.
+    /// </summary>
     public const string SwapSuffix = ".swap";
 
     private readonly object _appendLock = new();
@@ -256,9 +259,9 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>
     /// Finishes what a crash interrupted, before segments are opened: removes <c>.deleted</c>
     /// files (segments already out of the log) and <c>.cleaned</c> files (a cleaning not
-    /// finished: the original segment is intact); completes a swap whose <c>BASE.log.swap</c>
-    /// exists (the cleaned segment was complete: it replaces the segment BASE). Returns the base
-    /// offsets of swapped-in segments, which are then fully recovered (indexes rebuilt).
+    /// finished: the originals are intact); completes a swap whose <c>BASE.log.swap-END</c>
+    /// exists (the cleaned segment was complete: it replaces every segment in [BASE, END)).
+    /// Returns the base offsets of swapped-in segments, which are then fully recovered.
     /// </summary>
     private static HashSet<long> CompleteInterruptedOperations(string directory, TopicPartition tp, ILogger logger)
     {
@@ -271,24 +274,37 @@ public sealed partial class PartitionLog : IDisposable
                 File.Delete(file);
                 continue;
             }
-            if (!name.EndsWith(".log" + SwapSuffix, StringComparison.Ordinal)) continue;
-            var stem = name[..^(".log" + SwapSuffix).Length];
-            if (stem.Length != 20 || !stem.All(char.IsAsciiDigit)) continue;
-            // The log file is renamed to .swap last, so its presence means the cleaned segment is
-            // whole: drop the original, move the cleaned files in place.
+            // 20-digit base + ".log.swap-" + 20-digit end.
+            var marker = ".log" + SwapSuffix + "-";
+            var at = name.IndexOf(marker, StringComparison.Ordinal);
+            if (at != 20 || name.Length != 20 + marker.Length + 20) continue;
+            var stem = name[..20];
+            var endText = name[(20 + marker.Length)..];
+            if (!stem.All(char.IsAsciiDigit) || !endText.All(char.IsAsciiDigit)) continue;
+            var start = long.Parse(stem, CultureInfo.InvariantCulture);
+            var end = long.Parse(endText, CultureInfo.InvariantCulture);
+            // The log file is renamed to .swap-END last, so its presence means the cleaned segment
+            // is whole: drop the originals in [start, end), move the cleaned files in place.
+            foreach (var log in System.IO.Directory.EnumerateFiles(directory, "*.log").ToList())
+            {
+                var b = Path.GetFileNameWithoutExtension(log);
+                if (b.Length != 20 || !b.All(char.IsAsciiDigit)) continue;
+                var baseOffset = long.Parse(b, CultureInfo.InvariantCulture);
+                if (baseOffset < start || baseOffset >= end) continue;
+                foreach (var ext in LogSegment.Extensions) File.Delete(Path.Combine(directory, b + ext));
+            }
             foreach (var ext in LogSegment.Extensions)
             {
-                var final = Path.Combine(directory, stem + ext);
-                var swap = final + SwapSuffix;
-                if (File.Exists(swap)) File.Move(swap, final, overwrite: true);
-                else File.Delete(final); // an index not written: rebuilt by recovery
+                var swap = Path.Combine(directory, stem + ext + SwapSuffix + "-" + endText);
+                // An index not renamed yet is simply missing: recovery rebuilds it.
+                if (File.Exists(swap)) File.Move(swap, Path.Combine(directory, stem + ext), overwrite: true);
             }
-            swapped.Add(long.Parse(stem, CultureInfo.InvariantCulture));
+            swapped.Add(start);
             logger.LogWarning("Completed the interrupted swap of cleaned segment {Segment} of {Partition}", stem, tp);
         }
         // Index .swap files without their log (crash between the renames): the cleaning did not
         // finish; the original segment is still whole.
-        foreach (var file in System.IO.Directory.EnumerateFiles(directory, "*" + SwapSuffix).ToList()) File.Delete(file);
+        foreach (var file in System.IO.Directory.EnumerateFiles(directory, "*" + SwapSuffix + "*").ToList()) File.Delete(file);
         return swapped;
     }
 

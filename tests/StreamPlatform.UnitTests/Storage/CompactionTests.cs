@@ -107,11 +107,15 @@ public sealed class CompactionTests : IDisposable
         // A second cleaning before delete.retention.ms keeps the tombstones.
         _time.Advance(TimeSpan.FromHours(1));
         Assert.False(log.TombstonesDue);
-        Assert.Equal(0, log.Clean(16 << 20).TombstonesRemoved);
+        Assert.Equal(0, log.Clean(16 << 20).TombstonesRemoved); // nothing dirty, nothing due: no work
+        Assert.True(log.SegmentCount > 10);
 
         _time.Advance(TimeSpan.FromMilliseconds(OneDayMs));
         Assert.True(log.TombstonesDue);
         Assert.Equal(100, log.Clean(16 << 20).TombstonesRemoved);
+        // The first cleaning shrank the segments (groups are formed by original sizes); this one
+        // merged them: they now fit one segment.bytes.
+        Assert.Equal(2, log.SegmentCount);
         var records2 = ReadRecords(log).Where(r => r.Key != "filler").ToList();
         Assert.Equal(latest.Count - 100, records2.Count);
         Assert.All(records2, r => Assert.NotNull(r.Value));
@@ -223,33 +227,34 @@ public sealed class CompactionTests : IDisposable
         Directory.CreateDirectory(copy);
         foreach (var f in Directory.GetFiles(original)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
         List<(long, string, string?)> expected;
-        using (var log = _dir.Open(config, _time))
+        long activeBase;
+        int originalSegments;
+        using (var log = _dir.Open(config with { SegmentBytes = 1 << 20 }, _time)) // every old segment fits one group
         {
-            Assert.True(log.Clean(16 << 20).SegmentsRewritten > 0);
+            originalSegments = log.SegmentCount;
+            activeBase = log.Segments[^1].BaseOffset;
+            Assert.Equal(originalSegments - 1, log.Clean(16 << 20).SegmentsRewritten);
+            Assert.Equal(2, log.SegmentCount); // merged into one, plus the active segment
             expected = ReadRecords(log);
         }
-        // Crash after segment 0's cleaned files were renamed to .swap, before the originals went:
-        // the copy holds the originals plus the cleaned segment as .swap.
+        Assert.True(originalSegments > 3);
+        // Crash after the merged segment's files were renamed to .swap-END, before the originals
+        // went: the copy holds the originals plus the merged segment as .swap-END.
         foreach (var ext in LogSegment.Extensions)
-            File.Copy(Path.Combine(original, "00000000000000000000" + ext), Path.Combine(copy, "00000000000000000000" + ext + PartitionLog.SwapSuffix));
-        // And an unfinished cleaning of the next segment (.cleaned, and an index already .swap).
+            File.Copy(Path.Combine(original, "00000000000000000000" + ext), Path.Combine(copy, "00000000000000000000" + ext + PartitionLog.SwapSuffixFor(activeBase)));
+        // And leftovers of an unfinished cleaning (.cleaned, and an index already .swap-END).
         var second = Directory.GetFiles(copy, "*.log").Select(Path.GetFileName).Order().ElementAt(1)!;
         File.WriteAllBytes(Path.Combine(copy, second + PartitionLog.CleanedSuffix), [1, 2, 3]);
-        File.WriteAllBytes(Path.Combine(copy, Path.ChangeExtension(second, ".index") + PartitionLog.SwapSuffix), [0, 0, 0, 0]);
+        File.WriteAllBytes(Path.Combine(copy, Path.ChangeExtension(second, ".index") + PartitionLog.SwapSuffixFor(activeBase)), [0, 0, 0, 0]);
         File.Delete(Path.Combine(copy, PartitionLog.CleanShutdownFile));
 
         using var recovered = _dir.Open(config, _time, partition: 1);
-        Assert.DoesNotContain(Directory.GetFiles(copy), f => f.EndsWith(PartitionLog.SwapSuffix, StringComparison.Ordinal) || f.EndsWith(PartitionLog.CleanedSuffix, StringComparison.Ordinal));
-        var records = ReadRecords(recovered);
-        // Segment 0 is the cleaned one; the rest is as before cleaning, with every key's latest value.
-        var cleanedZero = expected.Where(r => r.Item1 < recovered.Segments[1].BaseOffset).ToList();
-        Assert.Equal(cleanedZero, records.Where(r => r.Offset < recovered.Segments[1].BaseOffset).ToList());
-        Assert.Equal(201, recovered.LogEndOffset);
-        foreach (var key in new[] { "k0", "k1", "k2", "k3", "k4" })
-            Assert.Equal(expected.Last(r => r.Item2 == key), records.Last(r => r.Key == key));
-        // And the recovered log cleans to the same result.
-        recovered.Clean(16 << 20);
+        Assert.DoesNotContain(Directory.GetFiles(copy), f => f.Contains(PartitionLog.SwapSuffix, StringComparison.Ordinal) || f.EndsWith(PartitionLog.CleanedSuffix, StringComparison.Ordinal));
+        // Every original below the active segment was replaced by the merged one.
+        Assert.Equal([0L, activeBase], recovered.SegmentBaseOffsets);
         Assert.Equal(expected, ReadRecords(recovered));
+        Assert.Equal(201, recovered.LogEndOffset);
+        Assert.Equal(0, recovered.Append(Keyed(T0, [("k0", "after")])).ErrorCode);
     }
 
     [Fact]
