@@ -71,64 +71,60 @@ internal sealed class InProcessCluster : IAsyncDisposable
         return port;
     }
 
-    private static WebApplicationBuilder Builder(Dictionary<string, string?> config)
+    /// <summary>Builds and starts one host as its Program.cs would (service defaults, application services, endpoints).</summary>
+    private async Task<WebApplication> StartHostAsync(Dictionary<string, string?> config, int port, HttpProtocols protocols,
+        Action<WebApplicationBuilder> addApplicationServices, Action<WebApplication> mapEndpoints)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
         builder.Configuration.AddInMemoryCollection(config);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        return builder;
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = protocols));
+        builder.AddServiceDefaults();
+        addApplicationServices(builder);
+        var app = builder.Build();
+        mapEndpoints(app);
+        await app.StartAsync();
+        _apps.Add(app);
+        return app;
     }
 
     private async Task StartHostsAsync(IReadOnlyDictionary<string, string?>? controllerConfig)
     {
         var controllerSettings = new Dictionary<string, string?> { ["Controller:DataDir"] = Path.Combine(_dir, "controller") };
         foreach (var (key, value) in controllerConfig ?? new Dictionary<string, string?>()) controllerSettings[key] = value;
-        var controllerBuilder = Builder(controllerSettings);
-        controllerBuilder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-        controllerBuilder.AddServiceDefaults();
-        StreamPlatform.Controller.ControllerServiceExtensions.AddApplicationServices(controllerBuilder);
-        var controller = controllerBuilder.Build();
-        controller.MapGrpcService<StreamPlatform.Controller.Grpc.ControllerGrpcService>();
-        await controller.StartAsync();
-        _apps.Add(controller);
+        var controller = await StartHostAsync(controllerSettings, 0, HttpProtocols.Http2,
+            b => StreamPlatform.Controller.ControllerServiceExtensions.AddApplicationServices(b),
+            app => app.MapGrpcService<StreamPlatform.Controller.Grpc.ControllerGrpcService>());
         var controllerUrl = controller.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
 
         foreach (var brokerId in new[] { 1, 2 })
         {
             // The advertised endpoint must be known before the host starts, hence a port picked up front.
             var port = FreePort();
-            var b = Builder(new()
+            _brokers.Add(await StartHostAsync(new()
             {
                 ["Broker:BrokerId"] = brokerId.ToString(),
                 ["Broker:DataDir"] = Path.Combine(_dir, $"broker-{brokerId}"),
                 ["Broker:AdvertisedGrpcEndpoint"] = $"http://127.0.0.1:{port}",
                 ["services:controller:grpc:0"] = controllerUrl,
-            });
-            b.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
-            b.AddServiceDefaults();
-            StreamPlatform.Broker.BrokerServiceExtensions.AddApplicationServices(b);
-            var broker = b.Build();
-            broker.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>();
-            await broker.StartAsync();
-            _apps.Add(broker);
-            _brokers.Add(broker);
+            }, port, HttpProtocols.Http2,
+                b => StreamPlatform.Broker.BrokerServiceExtensions.AddApplicationServices(b),
+                app => app.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>()));
         }
 
         KafkaPort = FreePort();
-        var g = Builder(new()
+        Gateway = await StartHostAsync(new()
         {
             ["Gateway:NodeId"] = "0",
             ["Gateway:KafkaPort"] = KafkaPort.ToString(),
             ["services:controller:grpc:0"] = controllerUrl,
-        });
-        g.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1));
-        g.AddServiceDefaults();
-        StreamPlatform.Gateway.GatewayExtensions.AddApplicationServices(g);
-        Gateway = g.Build();
-        Gateway.MapGrpcService<StreamPlatform.Gateway.GatewayStatusService>();
-        Gateway.MapDefaultEndpoints();
-        await Gateway.StartAsync();
-        _apps.Add(Gateway);
+        }, 0, HttpProtocols.Http1,
+            b => StreamPlatform.Gateway.GatewayExtensions.AddApplicationServices(b),
+            app =>
+            {
+                app.MapGrpcService<StreamPlatform.Gateway.GatewayStatusService>();
+                app.MapDefaultEndpoints();
+            });
 
         // Ready: registered, metadata applied, both brokers and this gateway in it.
         var registration = Gateway.Services.GetRequiredService<GatewayRegistration>();

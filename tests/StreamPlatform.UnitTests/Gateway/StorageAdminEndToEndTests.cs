@@ -1,19 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using StreamPlatform.Broker.Storage;
-using StreamPlatform.Gateway.Cluster;
-using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka.Messages;
 using StreamPlatform.UnitTests.Storage;
 
