@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -36,6 +37,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
         services.AddHostedService<LogFlushScheduler>();
+        services.AddGroupCoordinator();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
         services.AddGrpc(o =>
         {

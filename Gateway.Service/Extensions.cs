@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Apis;
 using StreamPlatform.Gateway.Cluster;
+using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Gateway.Kafka;
 using StreamPlatform.Gateway.Routing;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -44,6 +45,7 @@ public static class GatewayExtensions
         services.AddSingleton<IApiHandler, DeleteTopicsApi>();
         services.AddSingleton<IApiHandler, DescribeConfigsApi>();
         services.AddSingleton<IApiHandler, DescribeClusterApi>();
+        services.AddGroupApis();
         services.AddSingleton(sp => new ApiRegistry(sp.GetServices<IApiHandler>()));
 
         // The Kafka listener, in addition to the http/grpc endpoints from Kestrel:Endpoints config.
