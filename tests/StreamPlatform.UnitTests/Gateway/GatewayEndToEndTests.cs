@@ -116,15 +116,7 @@ public sealed class GatewayEndToEndTests : IAsyncLifetime
         for (var i = _apps.Count - 1; i >= 0; i--)
         {
             await _apps[i].StopAsync();
-            try
-            {
-                await _apps[i].DisposeAsync();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The broker host disposes its MetadataWatcher twice (BrokerRegistration on stop,
-                // then the DI container) and MetadataWatcher.DisposeAsync is not idempotent yet.
-            }
+            await _apps[i].DisposeAsync();
         }
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
@@ -240,5 +232,73 @@ public sealed class GatewayEndToEndTests : IAsyncLifetime
         await client.SendAsync(ApiKey.ListOffsets, 7, ++correlation, list);
         var (_, offsets) = await client.ReadAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7);
         Assert.Equal([3L, 0L], offsets.Topics[0].Partitions.Select(p => p.Offset));
+    }
+
+    [Fact]
+    public async Task Create_validate_describe_and_delete_topics_through_the_controller()
+    {
+        await using var client = await ConnectAsync();
+        var create = new CreateTopicsRequest { timeoutMs = 10_000 };
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic
+        {
+            Name = "admin-a", NumPartitions = 3, ReplicationFactor = 2,
+            Configs = { new CreateTopicsRequest.CreatableTopicConfig { Name = "retention.ms", Value = "5000" } },
+        });
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "dup", NumPartitions = 1, ReplicationFactor = 1 });
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "dup", NumPartitions = 1, ReplicationFactor = 1 });
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "bad/name", NumPartitions = 1, ReplicationFactor = 1 });
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "too-many-replicas", NumPartitions = 1, ReplicationFactor = 5 });
+        await client.SendAsync(ApiKey.CreateTopics, 7, 1, create);
+        var (_, created) = await client.ReadAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7);
+        var a = created.Topics[0];
+        Assert.Equal((0, 3, (short)2), ((int)a.ErrorCode, a.NumPartitions, a.ReplicationFactor));
+        Assert.NotEqual(Guid.Empty, a.TopicId);
+        Assert.Equal("5000", a.Configs!.Single(c => c.Name == "retention.ms").Value);
+        Assert.Equal((short)ErrorCode.InvalidRequest, created.Topics[1].ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidRequest, created.Topics[2].ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidTopicException, created.Topics[3].ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidReplicationFactor, created.Topics[4].ErrorCode);
+
+        // Again: already exists. validate_only on a new name creates nothing.
+        var again = new CreateTopicsRequest { timeoutMs = 5000 };
+        again.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "admin-a", NumPartitions = 1, ReplicationFactor = 1 });
+        again.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "only-validated", NumPartitions = 1, ReplicationFactor = 1 });
+        again.validateOnly = true;
+        await client.SendAsync(ApiKey.CreateTopics, 5, 2, again);
+        var (_, second) = await client.ReadAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 5);
+        Assert.Equal((short)ErrorCode.TopicAlreadyExists, second.Topics[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.None, second.Topics[1].ErrorCode);
+
+        // The gateway waited for its metadata: the topic is visible at once, the validated one is not.
+        await client.SendAsync(ApiKey.Metadata, 9, 3, new MetadataRequest
+        {
+            Topics = [new() { Name = "admin-a" }, new() { Name = "only-validated" }], AllowAutoTopicCreation = false,
+        });
+        var (_, metadata) = await client.ReadAsync<MetadataResponse>(ApiKey.Metadata, 9);
+        Assert.Equal((short)ErrorCode.None, metadata.Topics[0].ErrorCode);
+        Assert.Equal(3, metadata.Topics[0].Partitions.Count);
+        Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, metadata.Topics[1].ErrorCode);
+
+        var describe = new DescribeConfigsRequest();
+        describe.Resources.Add(new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 2, ResourceName = "admin-a", ConfigurationKeys = ["retention.ms"] });
+        await client.SendAsync(ApiKey.DescribeConfigs, 4, 4, describe);
+        var (_, configs) = await client.ReadAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4);
+        Assert.Equal("5000", Assert.Single(configs.Results[0].Configs).Value);
+
+        await client.SendAsync(ApiKey.DescribeCluster, 1, 5, new DescribeClusterRequest());
+        var (_, cluster) = await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 1);
+        Assert.Equal(0, Assert.Single(cluster.Brokers).BrokerId);
+        Assert.Equal(0, cluster.ControllerId);
+        Assert.False(string.IsNullOrEmpty(cluster.ClusterId));
+
+        // Delete by id (v6) and an unknown name.
+        var delete = new DeleteTopicsRequest { TimeoutMs = 5000 };
+        delete.Topics.Add(new DeleteTopicsRequest.DeleteTopicState { Name = null, TopicId = a.TopicId });
+        delete.Topics.Add(new DeleteTopicsRequest.DeleteTopicState { Name = "never-existed" });
+        await client.SendAsync(ApiKey.DeleteTopics, 6, 6, delete);
+        var (_, deleted) = await client.ReadAsync<DeleteTopicsResponse>(ApiKey.DeleteTopics, 6);
+        Assert.Equal(((short)0, "admin-a"), (deleted.Responses[0].ErrorCode, deleted.Responses[0].Name));
+        Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, deleted.Responses[1].ErrorCode);
+        Assert.False(_gateway.Services.GetRequiredService<MetadataWatcher>().Current.TopicsByName.ContainsKey("admin-a"));
     }
 }
