@@ -74,6 +74,15 @@ public sealed class ClassicGroup(string groupId, long createdMs)
 
     public bool Is(GroupState state) => State == state;
 
+    /// <summary>
+    /// Set while the group runs the consumer protocol (KIP-848). The classic part then stays
+    /// Empty and only holds the committed offsets; the two protocols never share members.
+    /// </summary>
+    public ConsumerGroupState? Consumer { get; set; }
+
+    /// <summary>No members of either protocol: may be deleted, and its offsets expire.</summary>
+    public bool IsEmptyOfMembers => State == GroupState.Empty && (Consumer is null || Consumer.Members.Count == 0);
+
     /// <summary>Moves to <paramref name="to"/>; an illegal transition throws (a coordinator bug must not corrupt state).</summary>
     public void TransitionTo(GroupState to, long nowMs)
     {

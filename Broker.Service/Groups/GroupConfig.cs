@@ -15,6 +15,9 @@ public sealed record GroupConfig
     public long OffsetsRetentionMs { get; init; } = 10080L * 60_000;
     public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
     public int OffsetMetadataMaxBytes { get; init; } = 4096;
+    public int ConsumerSessionTimeoutMs { get; init; } = 45_000;
+    public int ConsumerHeartbeatIntervalMs { get; init; } = 5_000;
+    public int ConsumerGroupMaxSize { get; init; } = int.MaxValue;
 
     public static GroupConfig From(IReadOnlyDictionary<string, string> brokerConfigs)
     {
@@ -36,6 +39,9 @@ public sealed record GroupConfig
             OffsetsRetentionMs = Math.Clamp(Get("offsets.retention.minutes"), 1, long.MaxValue / 60_000) * 60_000,
             OffsetsRetentionCheckIntervalMs = Math.Max(1, Get("offsets.retention.check.interval.ms")),
             OffsetMetadataMaxBytes = (int)Math.Clamp(Get("offset.metadata.max.bytes"), 0, int.MaxValue),
+            ConsumerSessionTimeoutMs = (int)Math.Clamp(Get("group.consumer.session.timeout.ms"), 1, int.MaxValue),
+            ConsumerHeartbeatIntervalMs = (int)Math.Clamp(Get("group.consumer.heartbeat.interval.ms"), 1, int.MaxValue),
+            ConsumerGroupMaxSize = (int)Math.Clamp(Get("group.consumer.max.size"), 1, int.MaxValue),
         };
     }
 }

@@ -41,6 +41,9 @@ public sealed partial class GroupCoordinator
                 shard.Groups[request.GroupId] = group;
             }
             if (group.Is(GroupState.Dead)) return Task.FromResult(JoinError(ErrorCode.CoordinatorNotAvailable, request.MemberId));
+            // A consumer-protocol (KIP-848) group with members does not take classic members.
+            if (group.Consumer is { Members.Count: > 0 }) return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));
+            group.Consumer = null;
             if (!group.SupportsProtocols(request.ProtocolType, protocols.Select(p => p.Name)))
                 return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));
             var isNewMember = isUnknown

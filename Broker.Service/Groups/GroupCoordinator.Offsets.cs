@@ -47,6 +47,16 @@ public sealed partial class GroupCoordinator
                 created = true;
             }
             else if (group.Is(GroupState.Dead)) { FailAll(ErrorCode.CoordinatorNotAvailable); return response; }
+            else if (group.Consumer is { Members.Count: > 0 } consumerGroup)
+            {
+                // Consumer protocol: the field is the member epoch. Epoch -1 without a member id
+                // is an admin or manually assigned consumer's commit, allowed as in Kafka.
+                if (!(generation < 0 && request.MemberId.Length == 0))
+                {
+                    var check = ValidateConsumerMemberEpoch(consumerGroup, request.MemberId, generation, version);
+                    if (check != ErrorCode.None) { FailAll(check); return response; }
+                }
+            }
             else if (generation < 0 && group.Is(GroupState.Empty))
             {
                 // Simple commit into a group without members: allowed.
@@ -96,7 +106,7 @@ public sealed partial class GroupCoordinator
                 var rg = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId };
                 response.Groups.Add(rg);
                 var requested = g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
-                var (error, offsets) = FetchGroupOffsets(g.GroupId, requested);
+                var (error, offsets) = FetchGroupOffsets(g.GroupId, requested, version >= 9 ? g.MemberId : null, g.MemberEpoch, version);
                 rg.ErrorCode = (short)error;
                 if (error != ErrorCode.None) continue;
                 foreach (var (topic, partitions) in offsets)
@@ -148,7 +158,8 @@ public sealed partial class GroupCoordinator
     /// Committed offsets of the requested partitions (null: all the group has), -1 where none.
     /// require_stable has nothing to wait for: there are no transactional offset commits yet.
     /// </summary>
-    private (ErrorCode, List<(string Topic, List<(int Partition, CommittedOffset? Offset)>)>) FetchGroupOffsets(string groupId, List<(string Name, IReadOnlyList<int> Partitions)>? topics)
+    private (ErrorCode, List<(string Topic, List<(int Partition, CommittedOffset? Offset)>)>) FetchGroupOffsets(string groupId, List<(string Name, IReadOnlyList<int> Partitions)>? topics,
+        string? memberId = null, int memberEpoch = -1, short version = 0)
     {
         var result = new List<(string, List<(int, CommittedOffset?)>)>();
         if (string.IsNullOrEmpty(groupId)) return (ErrorCode.InvalidGroupId, result);
@@ -159,6 +170,13 @@ public sealed partial class GroupCoordinator
             if (shard.Unloaded) return (ErrorCode.NotCoordinator, result);
             shard.Groups.TryGetValue(groupId, out var group);
             if (group is not null && group.Is(GroupState.Dead)) group = null;
+            // v9: a consumer-protocol member fetching its offsets must be current (KIP-848).
+            if (!string.IsNullOrEmpty(memberId) && memberEpoch >= 0)
+            {
+                if (group?.Consumer is not { } cg) return (ErrorCode.UnknownMemberId, result);
+                var check = ValidateConsumerMemberEpoch(cg, memberId, memberEpoch, version);
+                if (check != ErrorCode.None) return (check, result);
+            }
             if (topics is null)
             {
                 if (group is null) return (ErrorCode.None, result);
@@ -192,7 +210,9 @@ public sealed partial class GroupCoordinator
                 return response;
             }
             HashSet<string>? subscribed = null;
-            if (!group.Is(GroupState.Empty))
+            if (group.Consumer is { Members.Count: > 0 } cgroup)
+                subscribed = cgroup.Members.Values.SelectMany(m => m.SubscribedTopics).ToHashSet(StringComparer.Ordinal);
+            else if (!group.Is(GroupState.Empty))
             {
                 // Only a consumer group's subscriptions can be read; any other active group keeps its offsets.
                 subscribed = group.SubscribedTopics();
@@ -228,7 +248,6 @@ public sealed partial class GroupCoordinator
         var response = new ListGroupsResponse();
         var states = version >= 4 ? request.StatesFilter.Select(s => s.ToLowerInvariant()).ToHashSet() : [];
         var types = version >= 5 ? request.TypesFilter.Select(s => s.ToLowerInvariant()).ToHashSet() : [];
-        if (types.Count > 0 && !types.Contains("classic")) return response;
         foreach (var shard in _shards.Values)
         {
             if (!shard.Loaded)
@@ -242,11 +261,14 @@ public sealed partial class GroupCoordinator
                 foreach (var group in shard.Groups.Values)
                 {
                     if (group.Is(GroupState.Dead)) continue;
-                    var state = GroupStates.Name(group.State);
+                    var isConsumer = group.Consumer is not null;
+                    var state = group.Consumer?.StateName ?? GroupStates.Name(group.State);
+                    var type = isConsumer ? "consumer" : "classic";
                     if (states.Count > 0 && !states.Contains(state.ToLowerInvariant())) continue;
+                    if (types.Count > 0 && !types.Contains(type)) continue;
                     response.Groups.Add(new ListGroupsResponse.ListedGroup
                     {
-                        GroupId = group.GroupId, ProtocolType = group.ProtocolType ?? "", GroupState = state, GroupType = "classic",
+                        GroupId = group.GroupId, ProtocolType = group.ProtocolType ?? "", GroupState = state, GroupType = type,
                     });
                 }
             }
@@ -273,7 +295,7 @@ public sealed partial class GroupCoordinator
             {
                 if (shard.Unloaded) { described.ErrorCode = (short)ErrorCode.NotCoordinator; continue; }
                 if (!shard.Groups.TryGetValue(groupId, out var group) || group.Is(GroupState.Dead)) continue;
-                described.GroupState = GroupStates.Name(group.State);
+                described.GroupState = group.Consumer?.StateName ?? GroupStates.Name(group.State);
                 described.ProtocolType = group.ProtocolType ?? "";
                 var stable = group.Is(GroupState.Stable);
                 // As Kafka: protocol, metadata and assignments only once the group is Stable.
@@ -311,7 +333,7 @@ public sealed partial class GroupCoordinator
         {
             if (shard.Unloaded) return ErrorCode.NotCoordinator;
             if (!shard.Groups.TryGetValue(groupId, out var group) || group.Is(GroupState.Dead)) return ErrorCode.GroupIdNotFound;
-            if (!group.Is(GroupState.Empty)) return ErrorCode.NonEmptyGroup;
+            if (!group.IsEmptyOfMembers) return ErrorCode.NonEmptyGroup;
             return RemoveGroup(shard, group, group.Offsets.Keys.ToList());
         }
     }
@@ -353,7 +375,7 @@ public sealed partial class GroupCoordinator
                 if (shard.Unloaded) continue;
                 foreach (var group in shard.Groups.Values.ToList())
                 {
-                    if (!group.Is(GroupState.Empty)) continue;
+                    if (!group.IsEmptyOfMembers) continue;
                     var simple = string.IsNullOrEmpty(group.ProtocolType);
                     var expired = group.Offsets.Where(kv =>
                             kv.Value.ExpireTimestampMs >= 0 ? kv.Value.ExpireTimestampMs <= now

@@ -189,6 +189,13 @@ public sealed partial class GroupCoordinator : IDisposable
                     m.AwaitingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.NotCoordinator });
                     m.AwaitingSync = null;
                 }
+                if (group.Consumer is { } cg)
+                    foreach (var m in cg.Members.Values)
+                    {
+                        m.SessionTimer?.Dispose();
+                        m.RevocationTimer?.Dispose();
+                        m.TimerEpoch++;
+                    }
                 group.TransitionTo(GroupState.Dead, NowMs);
             }
             shard.Groups.Clear();

@@ -50,6 +50,15 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
     public override Task<KafkaGroupResponse> OffsetDelete(KafkaGroupRequest request, ServerCallContext context)
         => Run<OffsetDeleteRequest>(request, coordinator.OffsetDelete);
 
+    public override Task<KafkaGroupResponse> ConsumerGroupHeartbeat(KafkaGroupRequest request, ServerCallContext context)
+    {
+        var (r, v) = Decode<ConsumerGroupHeartbeatRequest>(request);
+        return Task.FromResult(Encode(coordinator.ConsumerGroupHeartbeat(r, v, request.ClientId, request.ClientHost), v));
+    }
+
+    public override Task<KafkaGroupResponse> ConsumerGroupDescribe(KafkaGroupRequest request, ServerCallContext context)
+        => Run<ConsumerGroupDescribeRequest>(request, coordinator.ConsumerGroupDescribe);
+
     private static Task<KafkaGroupResponse> Run<TRequest>(KafkaGroupRequest request, Func<TRequest, short, IKafkaResponse> handle)
         where TRequest : class, IKafkaRequest, new()
     {

@@ -1,4 +1,5 @@
 using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc;
 
 namespace StreamPlatform.Broker.Groups;
 
@@ -14,7 +15,13 @@ public static class GroupServiceExtensions
             var config = sp.GetRequiredService<GroupConfigSource>();
             return new GroupCoordinator(sp.GetRequiredService<TimeProvider>(), () => config.Current,
                 sp.GetRequiredService<ILogger<GroupCoordinator>>(),
-                (topic, partition) => watcher.Current.TryGetPartition(topic, partition, out _, out _));
+                (topic, partition) => watcher.Current.TryGetPartition(topic, partition, out _, out _))
+            {
+                TopicLookup = name => watcher.Current.TopicsByName.TryGetValue(name, out var t) && t.TopicId.Length == 16
+                    ? new ServerAssignors.TopicMeta(name, TopicIds.ToGuid(t.TopicId), t.Partitions.Count)
+                    : null,
+                TopicNameById = id => watcher.Current.TopicsById.TryGetValue(id, out var t) ? t.Name : null,
+            };
         });
         services.AddHostedService<GroupCoordinatorHost>();
         return services;

@@ -19,6 +19,8 @@ public static class GroupApiExtensions
         services.AddSingleton<IApiHandler, ListGroupsApi>();
         services.AddSingleton<IApiHandler, DescribeGroupsApi>();
         services.AddSingleton<IApiHandler, DeleteGroupsApi>();
+        services.AddSingleton<IApiHandler, ConsumerGroupHeartbeatApi>();
+        services.AddSingleton<IApiHandler, ConsumerGroupDescribeApi>();
         return services;
     }
 }

@@ -26,7 +26,8 @@ public sealed class GroupConsumer : IDisposable
             {
                 lock (_gate)
                 {
-                    if (config.PartitionAssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky)
+                    // Cooperative and consumer-protocol (KIP-848) rebalances hand out increments.
+                    if (config.PartitionAssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky || config.GroupProtocol == GroupProtocol.Consumer)
                         _assignment.UnionWith(assigned.Select(p => p.Partition.Value));
                     else
                         _assignment = assigned.Select(p => p.Partition.Value).ToHashSet();

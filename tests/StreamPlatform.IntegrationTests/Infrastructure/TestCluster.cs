@@ -50,6 +50,7 @@ public sealed class TestCluster : IAsyncDisposable
         // logs to open), and a short first-rebalance delay instead of 3 s so tests do not idle.
         options.BrokerConfigs["offsets.topic.num.partitions"] = "6";
         options.BrokerConfigs["group.initial.rebalance.delay.ms"] = "300";
+        options.BrokerConfigs["group.consumer.heartbeat.interval.ms"] = "500";
         configure?.Invoke(options);
         var memory = new MemoryOutputSink();
         TestCluster? cluster = null;

@@ -204,6 +204,47 @@ public sealed class ConsumerGroupTests : IDisposable
         Assert.Equal(Enumerable.Range(120, 60).Select(i => $"k{i}").Order(), after.Received.Select(r => r.Key).Order());
     }
 
+    [Theory]
+    [InlineData("uniform")]
+    [InlineData("range")]
+    public async Task ConsumerProtocolAssignsServerSideAndAJoiningMemberTakesOnlyItsShare(string assignor)
+    {
+        var topic = await TopicAsync("kip848");
+        var group = KafkaHelpers.UniqueTopic("g848");
+        // group.protocol=consumer: no session timeout, heartbeat interval or assignment strategy
+        // on the client; the coordinator decides them.
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = Bootstrap, GroupId = group, GroupProtocol = GroupProtocol.Consumer, GroupRemoteAssignor = assignor,
+            EnableAutoCommit = false, AutoOffsetReset = AutoOffsetReset.Earliest,
+        };
+        using var a = new GroupConsumer("a", config, topic);
+        using var b = new GroupConsumer("b", config, topic);
+        await GroupConsumer.WaitUntilAsync(() => a.Assignment.Count == 3 && b.Assignment.Count == 3, Settle, "3 partitions each");
+        var before = (A: a.Assignment, B: b.Assignment);
+        using var c = new GroupConsumer("c", config, topic);
+        await GroupConsumer.WaitUntilAsync(() => a.Assignment.Count == 2 && b.Assignment.Count == 2 && c.Assignment.Count == 2
+            && a.Assignment.Concat(b.Assignment).Concat(c.Assignment).Distinct().Count() == Partitions, Settle, "2 partitions each");
+        if (assignor == "uniform")
+        {
+            // Sticky: the old members kept what they had, minus what the newcomer needed.
+            Assert.Subset(before.A.ToHashSet(), a.Assignment.ToHashSet());
+            Assert.Subset(before.B.ToHashSet(), b.Assignment.ToHashSet());
+        }
+        await ProduceAsync(topic, 0, 120);
+        await GroupConsumer.WaitUntilAsync(() => All(a, b, c).Count >= 120, Settle, "120 records");
+        await Task.Delay(1000);
+        var all = All(a, b, c);
+        Assert.Equal(120, all.Select(r => (r.Partition, r.Offset)).Distinct().Count());
+        Assert.Equal(120, all.Count);
+        Assert.All(new[] { a, b, c }, x => Assert.Null(x.Failure));
+
+        // Commits made with the member epoch (OffsetCommit v9) are visible to an admin.
+        using var admin = KafkaHelpers.Admin(Bootstrap);
+        var committed = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, null)]);
+        Assert.Equal(120, committed[0].Partitions.Where(p => p.Topic == topic).Sum(p => p.Offset.Value));
+    }
+
     [Fact]
     public async Task KafkaPythonGroupConsumerSubscribesPollsAndCommits()
     {
