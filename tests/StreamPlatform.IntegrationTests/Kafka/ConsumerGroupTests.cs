@@ -204,6 +204,26 @@ public sealed class ConsumerGroupTests : IDisposable
         Assert.Equal(Enumerable.Range(120, 60).Select(i => $"k{i}").Order(), after.Received.Select(r => r.Key).Order());
     }
 
+    [Fact]
+    public async Task CommittedOffsetsSurviveRestartsOfEveryBrokerWhileTheGroupRuns()
+    {
+        var topic = await TopicAsync("brestart");
+        var group = KafkaHelpers.UniqueTopic("gb");
+        await ProduceAsync(topic, 0, 60);
+        using (var consumer = new GroupConsumer("before", Config(group), topic))
+            await GroupConsumer.WaitUntilAsync(() => consumer.Received.Count >= 60, Settle, "60 records");
+        // Whichever broker coordinates the group (and leads its offsets partition) is killed and restarted.
+        foreach (var broker in _fixture.Orchestrator.Brokers.Select(b => b.Name).ToList())
+            await _fixture.Orchestrator.RestartServiceAsync(broker, kill: true);
+        using (var admin = KafkaHelpers.Admin(Bootstrap))
+            await KafkaHelpers.WaitForLeadersAsync(admin, topic, Partitions);
+        await ProduceAsync(topic, 60, 30);
+        using var after = new GroupConsumer("after", Config(group), topic);
+        await GroupConsumer.WaitUntilAsync(() => after.Received.Count >= 30, Settle, "the 30 new records");
+        await Task.Delay(1000);
+        Assert.Equal(Enumerable.Range(60, 30).Select(i => $"k{i}").Order(), after.Received.Select(r => r.Key).Order());
+    }
+
     [Theory]
     [InlineData("uniform")]
     [InlineData("range")]
