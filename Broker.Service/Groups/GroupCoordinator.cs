@@ -77,8 +77,11 @@ public sealed partial class GroupCoordinator : IDisposable
             Unload(partition);
         }
         if (!_shards.TryAdd(partition, shard)) return Task.CompletedTask;
-        return Task.Run(() => LoadShard(shard));
+        return LoadRunner(() => LoadShard(shard));
     }
+
+    /// <summary>Runs a partition's load off the caller's thread (tests take control of when it runs).</summary>
+    internal Func<Action, Task> LoadRunner { get; init; } = action => Task.Run(action);
 
     private void LoadShard(Shard shard)
     {

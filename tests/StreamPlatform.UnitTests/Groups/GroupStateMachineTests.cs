@@ -66,6 +66,26 @@ public sealed class GroupStateMachineTests : IDisposable
     }
 
     [Fact]
+    public async Task Requests_while_the_partition_loads_get_coordinator_load_in_progress()
+    {
+        Action? load = null;
+        using var coordinator = new GroupCoordinator(_h.Time, () => _h.Config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        {
+            LoadRunner = action => { load = action; return Task.CompletedTask; },
+        };
+        await coordinator.LoadAsync(0, 0, new OffsetsPartitionStore(_h.OpenLog()));
+        Assert.False(coordinator.IsLoaded(0));
+        var join = await coordinator.JoinGroupAsync(GroupTestHarness.Join("g"), 9, "c", "h");
+        Assert.Equal((short)ErrorCode.CoordinatorLoadInProgress, join.ErrorCode);
+        var fetch = coordinator.OffsetFetch(new OffsetFetchRequest { GroupId = "g", Topics = null }, 7);
+        Assert.Equal((short)ErrorCode.CoordinatorLoadInProgress, fetch.ErrorCode);
+        Assert.Equal((short)ErrorCode.CoordinatorLoadInProgress, coordinator.ListGroups(new ListGroupsRequest(), 4).ErrorCode);
+        load!();
+        Assert.True(coordinator.IsLoaded(0));
+        Assert.Equal((short)ErrorCode.MemberIdRequired, (await coordinator.JoinGroupAsync(GroupTestHarness.Join("g"), 9, "c", "h")).ErrorCode);
+    }
+
+    [Fact]
     public async Task Single_member_joins_with_member_id_required_then_syncs_to_stable()
     {
         await _h.LoadAsync();
