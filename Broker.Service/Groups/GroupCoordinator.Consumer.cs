@@ -224,7 +224,7 @@ public sealed partial class GroupCoordinator
     {
         member.SessionTimer?.Dispose();
         var epoch = ++member.TimerEpoch;
-        member.SessionTimer = _time.CreateTimer(_ =>
+        member.SessionTimer = CreateTimer(_time, _logger, _ =>
         {
             lock (shard.Gate)
             {
@@ -239,7 +239,7 @@ public sealed partial class GroupCoordinator
     {
         member.RevocationTimer?.Dispose();
         var epoch = member.TimerEpoch;
-        member.RevocationTimer = _time.CreateTimer(_ =>
+        member.RevocationTimer = CreateTimer(_time, _logger, _ =>
         {
             lock (shard.Gate)
             {

@@ -86,7 +86,7 @@ public sealed partial class GroupCoordinator
             // KIP-394: hand out the id first; only a JoinGroup that carries it becomes a member,
             // so a client that never comes back costs one session timeout, not a rebalance.
             var memberId = joining.MemberId;
-            var timer = _time.CreateTimer(_ =>
+            var timer = CreateTimer(_time, _logger, _ =>
             {
                 lock (shard.Gate)
                 {

@@ -51,7 +51,7 @@ public sealed partial class GroupCoordinator : IDisposable
         _logger = logger;
         _partitionExists = partitionExists ?? ((_, _) => true);
         var interval = TimeSpan.FromMilliseconds(Math.Clamp(config().OffsetsRetentionCheckIntervalMs, 1, int.MaxValue));
-        _expiryTimer = time.CreateTimer(_ => ExpireOffsets(), null, interval, interval);
+        _expiryTimer = CreateTimer(time, logger, _ => ExpireOffsets(), null, interval, interval);
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -209,6 +209,12 @@ public sealed partial class GroupCoordinator : IDisposable
     /// <summary>The shard of a group, or the error a client must see (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).</summary>
     private Shard? ShardFor(string groupId, out ErrorCode error)
     {
+        // The id must fit a record key (int16 length); longer ids could never be stored.
+        if (Utf8Length(groupId) > GroupRecords.KeyStringBytesMax)
+        {
+            error = ErrorCode.InvalidGroupId;
+            return null;
+        }
         var partition = OffsetsTopic.PartitionFor(groupId, _config().OffsetsTopicPartitions);
         if (!_shards.TryGetValue(partition, out var shard))
         {
@@ -231,7 +237,7 @@ public sealed partial class GroupCoordinator : IDisposable
         member.SessionTimer?.Dispose();
         var epoch = ++member.SessionEpoch;
         var memberId = member.MemberId;
-        member.SessionTimer = _time.CreateTimer(_ => OnSessionExpired(shard, group, memberId, epoch), null,
+        member.SessionTimer = CreateTimer(_time, _logger, _ => OnSessionExpired(shard, group, memberId, epoch), null,
             TimeSpan.FromMilliseconds(Math.Max(1, member.SessionTimeoutMs)), Timeout.InfiniteTimeSpan);
     }
 
@@ -255,7 +261,7 @@ public sealed partial class GroupCoordinator : IDisposable
     {
         group.PhaseTimer?.Dispose();
         var epoch = ++group.PhaseEpoch;
-        group.PhaseTimer = _time.CreateTimer(_ =>
+        group.PhaseTimer = CreateTimer(_time, _logger, _ =>
         {
             lock (shard.Gate)
             {
@@ -485,6 +491,23 @@ public sealed partial class GroupCoordinator : IDisposable
         _expiryTimer.Dispose();
         foreach (var partition in _shards.Keys.ToArray()) Unload(partition);
     }
+
+    /// <summary>
+    /// A timer whose callback can never take the broker down: an exception escaping a timer
+    /// callback would end the process, so it is logged instead (it would be a coordinator bug).
+    /// </summary>
+    private static ITimer CreateTimer(TimeProvider time, ILogger logger, TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        => time.CreateTimer(s =>
+        {
+            try
+            {
+                callback(s);
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Group coordinator timer failed");
+            }
+        }, state, dueTime, period);
 
     internal static string ClientMemberId(string prefix) => $"{prefix}-{Guid.NewGuid():D}";
 

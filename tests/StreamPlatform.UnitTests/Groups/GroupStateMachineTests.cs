@@ -63,6 +63,8 @@ public sealed class GroupStateMachineTests : IDisposable
         Assert.Equal((short)ErrorCode.UnknownMemberId, (await _h.JoinAsync(GroupTestHarness.Join("nope", memberId: "someone"))).ErrorCode);
         Assert.Equal((short)ErrorCode.UnknownMemberId, _h.Heartbeat("nope", "m", 1));
         Assert.Equal((short)ErrorCode.InvalidGroupId, GroupTestHarness.CommitError(_h.Commit("", -1, "", "t", 0, 1)));
+        // An id longer than a record key can hold (int16 length) could never be stored.
+        Assert.Equal((short)ErrorCode.InvalidGroupId, GroupTestHarness.CommitError(_h.Commit(new string('g', 40_000), -1, "", "t", 0, 1)));
     }
 
     [Fact]
