@@ -133,6 +133,39 @@ public sealed class ConsumerGroupTests : IDisposable
     }
 
     [Fact]
+    public async Task ACrashedMembersSessionExpiresAndItsPartitionsMove()
+    {
+        var topic = await TopicAsync("crash");
+        var group = KafkaHelpers.UniqueTopic("gx");
+        using var survivor = new GroupConsumer("survivor", Config(group), topic);
+        await GroupConsumer.WaitUntilAsync(() => survivor.Assignment.Count == Partitions, Settle, "survivor owns all partitions");
+        // A second member in another process (kcat), then killed: no LeaveGroup, only its session ends.
+        var start = new System.Diagnostics.ProcessStartInfo(ExternalProcess.FindOnPath("kcat"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "-b", Bootstrap, "-G", group, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", topic })
+            start.ArgumentList.Add(arg);
+        using var crashing = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            await GroupConsumer.WaitUntilAsync(() => survivor.Assignment.Count == 3, Settle, "the kcat member takes half");
+            await Task.Delay(1000);
+        }
+        finally
+        {
+            crashing.Kill(entireProcessTree: true);
+        }
+        var killed = DateTime.UtcNow;
+        await GroupConsumer.WaitUntilAsync(() => survivor.Assignment.Count == Partitions, TimeSpan.FromSeconds(30), "survivor owns all partitions again");
+        var moved = DateTime.UtcNow - killed;
+        _output.WriteLine($"partitions moved {moved.TotalMilliseconds:F0} ms after the kill");
+        // Not before the 6 s session timeout could have passed (allowing for the last heartbeat
+        // up to 0.5 s before the kill), and not much after it.
+        Assert.InRange(moved, TimeSpan.FromMilliseconds(5000), TimeSpan.FromMilliseconds(6000 + 4000));
+    }
+
+    [Fact]
     public async Task CooperativeStickyMovesOnlyWhatItMustWhenAConsumerJoins()
     {
         var topic = await TopicAsync("coop");
