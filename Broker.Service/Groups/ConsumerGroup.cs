@@ -64,6 +64,8 @@ public sealed class ConsumerMember
     public ITimer? SessionTimer { get; set; }
     public ITimer? RevocationTimer { get; set; }
     public long TimerEpoch { get; set; }
+    /// <summary>The value last written for this member: unchanged members are not written again.</summary>
+    public byte[]? LastWrittenValue { get; set; }
 }
 
 /// <summary>
@@ -81,6 +83,9 @@ public sealed class ConsumerGroupState
     public Dictionary<string, TopicAssignment> Target { get; set; } = new(StringComparer.Ordinal);
     /// <summary>Partition counts of the subscribed topics the target was computed from.</summary>
     public Dictionary<string, int> SubscriptionMetadata { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>The group value last written; members removed since (their tombstones are due).</summary>
+    public byte[]? LastWrittenValue { get; set; }
+    public HashSet<string> RemovedSinceWrite { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Kafka's consumer group states: Empty, Assigning, Reconciling, Stable.</summary>
     public string StateName =>

@@ -4,8 +4,7 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Broker.Groups;
 
 // KIP-848 (group.protocol=consumer): ConsumerGroupHeartbeat and ConsumerGroupDescribe with
-// server-side assignors. Membership is kept in memory only: after a coordinator move or restart
-// members get UNKNOWN_MEMBER_ID and rejoin with epoch 0 (their committed offsets are durable).
+// server-side assignors. State is written to __consumer_offsets (GroupCoordinator.ConsumerPersistence.cs).
 public sealed partial class GroupCoordinator
 {
     /// <summary>Most topics one member may subscribe to (bounds the assignor's work per heartbeat).</summary>
@@ -66,6 +65,8 @@ public sealed partial class GroupCoordinator
             {
                 if (!cg.Members.TryGetValue(request.MemberId, out var leaving)) return Error(ErrorCode.UnknownMemberId);
                 RemoveConsumerMember(group, cg, leaving, "left");
+                var leaveError = PersistConsumer(shard, group);
+                if (leaveError != ErrorCode.None) return Error(leaveError);
                 return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = epoch, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMs };
             }
 
@@ -124,6 +125,10 @@ public sealed partial class GroupCoordinator
             }
             ScheduleConsumerSession(shard, group, member, config.ConsumerSessionTimeoutMs);
             Reconcile(shard, group, cg, member, Owned(request));
+            // Written after the change is computed; a failed write is reported and the whole
+            // state is written again on the next change (values are compared, not flagged).
+            var writeError = PersistConsumer(shard, group);
+            if (writeError != ErrorCode.None) return Error(writeError);
 
             var response = new ConsumerGroupHeartbeatResponse
             {
@@ -214,6 +219,7 @@ public sealed partial class GroupCoordinator
         member.RevocationTimer?.Dispose();
         member.TimerEpoch++;
         cg.Members.Remove(member.MemberId);
+        cg.RemovedSinceWrite.Add(member.MemberId);
         _logger.LogInformation("Consumer group {Group}: member {Member} {Reason}", group.GroupId, member.MemberId, reason);
         cg.GroupEpoch++;
         ComputeTargetAssignment(cg, SubscriptionMetadata(cg));
@@ -230,6 +236,7 @@ public sealed partial class GroupCoordinator
             {
                 if (shard.Unloaded || member.TimerEpoch != epoch || group.Consumer is not { } cg || !cg.Members.ContainsKey(member.MemberId)) return;
                 RemoveConsumerMember(group, cg, member, "session expired");
+                PersistConsumer(shard, group);
             }
         }, null, TimeSpan.FromMilliseconds(sessionTimeoutMs), Timeout.InfiniteTimeSpan);
     }
@@ -246,6 +253,7 @@ public sealed partial class GroupCoordinator
                 if (shard.Unloaded || member.TimerEpoch != epoch || member.State != ConsumerMemberState.UnrevokedPartitions
                     || group.Consumer is not { } cg || !cg.Members.ContainsKey(member.MemberId)) return;
                 RemoveConsumerMember(group, cg, member, "did not revoke partitions within its rebalance timeout");
+                PersistConsumer(shard, group);
             }
         }, null, TimeSpan.FromMilliseconds(Math.Max(member.RebalanceTimeoutMs, 1)), Timeout.InfiniteTimeSpan);
     }

@@ -43,7 +43,13 @@ public sealed partial class GroupCoordinator
             if (group.Is(GroupState.Dead)) return Task.FromResult(JoinError(ErrorCode.CoordinatorNotAvailable, request.MemberId));
             // A consumer-protocol (KIP-848) group with members does not take classic members.
             if (group.Consumer is { Members.Count: > 0 }) return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));
-            group.Consumer = null;
+            if (group.Consumer is not null)
+            {
+                // An empty consumer-protocol group becomes classic: its record goes.
+                var cleared = Append(shard, [(GroupRecords.EncodeConsumerGroupKey(group.GroupId), null)]);
+                if (cleared != ErrorCode.None) return Task.FromResult(JoinError(cleared, request.MemberId));
+                group.Consumer = null;
+            }
             if (!group.SupportsProtocols(request.ProtocolType, protocols.Select(p => p.Name)))
                 return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));
             var isNewMember = isUnknown

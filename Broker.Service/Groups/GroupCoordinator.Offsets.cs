@@ -344,6 +344,7 @@ public sealed partial class GroupCoordinator
         var records = offsets.Select(tp => (GroupRecords.EncodeOffsetKey(group.GroupId, tp.Topic, tp.Partition), (byte[]?)null)).ToList();
         var removeGroup = group.Offsets.Count == offsets.Count;
         if (removeGroup) records.Add((GroupRecords.EncodeGroupKey(group.GroupId), null));
+        if (removeGroup && group.Consumer is not null) records.Add((GroupRecords.EncodeConsumerGroupKey(group.GroupId), null));
         var error = Append(shard, records);
         if (error != ErrorCode.None) return error;
         foreach (var tp in offsets) group.Offsets.Remove(tp);

@@ -88,6 +88,8 @@ public sealed partial class GroupCoordinator : IDisposable
         var started = NowMs;
         var offsets = new Dictionary<string, Dictionary<(string, int), CommittedOffset>>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, GroupMetadataValue?>(StringComparer.Ordinal);
+        var consumerGroups = new Dictionary<string, ConsumerGroupValue?>(StringComparer.Ordinal);
+        var consumerMembers = new Dictionary<string, Dictionary<string, ConsumerMemberValue>>(StringComparer.Ordinal);
         try
         {
             lock (shard.Gate)
@@ -106,6 +108,14 @@ public sealed partial class GroupCoordinator : IDisposable
                         case GroupRecords.GroupKey g:
                             metadata[g.Group] = valueBytes is { } gv ? GroupRecords.DecodeValue(gv.Span, GroupMetadataValue.Parser) : null;
                             break;
+                        case GroupRecords.ConsumerGroupKey cgk:
+                            consumerGroups[cgk.Group] = valueBytes is { } cgv ? GroupRecords.DecodeValue(cgv.Span, ConsumerGroupValue.Parser) : null;
+                            break;
+                        case GroupRecords.ConsumerMemberKey cmk:
+                            if (!consumerMembers.TryGetValue(cmk.Group, out var byMember)) consumerMembers[cmk.Group] = byMember = new(StringComparer.Ordinal);
+                            if (valueBytes is { } cmv && GroupRecords.DecodeValue(cmv.Span, ConsumerMemberValue.Parser) is { } member) byMember[cmk.MemberId] = member;
+                            else byMember.Remove(cmk.MemberId);
+                            break;
                     }
                 }, shard.LoadCancellation.Token);
                 if (shard.Unloaded) return;
@@ -113,6 +123,15 @@ public sealed partial class GroupCoordinator : IDisposable
                 {
                     if (value is null) continue;
                     shard.Groups[groupId] = Restore(shard, groupId, value);
+                }
+                foreach (var (groupId, value) in consumerGroups)
+                {
+                    if (value is null) continue;
+                    if (!shard.Groups.TryGetValue(groupId, out var group))
+                        shard.Groups[groupId] = group = new ClassicGroup(groupId, NowMs);
+                    // A classic group with members wins: the two protocols never share a group.
+                    if (group.Members.Count > 0) continue;
+                    RestoreConsumer(shard, group, value, consumerMembers.GetValueOrDefault(groupId) ?? new(StringComparer.Ordinal));
                 }
                 foreach (var (groupId, byPartition) in offsets)
                 {

@@ -20,6 +20,10 @@ public static class GroupRecords
 {
     public const short OffsetKeyVersion = 1;
     public const short GroupKeyVersion = 2;
+    /// <summary>KIP-848: a consumer group's epochs and target assignment (group).</summary>
+    public const short ConsumerGroupKeyVersion = 3;
+    /// <summary>KIP-848: one consumer group member (group, member id).</summary>
+    public const short ConsumerMemberKeyVersion = 4;
     public const short ValueVersion = 0;
     /// <summary>Kafka's limit on group ids and topic names in keys (int16 length).</summary>
     public const int KeyStringBytesMax = short.MaxValue;
@@ -27,6 +31,22 @@ public static class GroupRecords
     public abstract record Key;
     public sealed record OffsetKey(string Group, string Topic, int Partition) : Key;
     public sealed record GroupKey(string Group) : Key;
+    public sealed record ConsumerGroupKey(string Group) : Key;
+    public sealed record ConsumerMemberKey(string Group, string MemberId) : Key;
+
+    public static byte[] EncodeConsumerGroupKey(string group) => EncodeStrings(ConsumerGroupKeyVersion, group);
+
+    public static byte[] EncodeConsumerMemberKey(string group, string memberId) => EncodeStrings(ConsumerMemberKeyVersion, group, memberId);
+
+    private static byte[] EncodeStrings(short version, params string[] values)
+    {
+        var encoded = values.Select(Encoding.UTF8.GetBytes).ToArray();
+        var buffer = new byte[2 + encoded.Sum(e => 2 + e.Length)];
+        BinaryPrimitives.WriteInt16BigEndian(buffer, version);
+        var pos = 2;
+        foreach (var e in encoded) pos = WriteString(buffer, pos, e);
+        return buffer;
+    }
 
     public static byte[] EncodeOffsetKey(string group, string topic, int partition)
     {
@@ -75,6 +95,16 @@ public static class GroupRecords
                 {
                     if (!TryReadString(key, ref pos, out var g) || pos != key.Length) return null;
                     return new GroupKey(g);
+                }
+            case ConsumerGroupKeyVersion:
+                {
+                    if (!TryReadString(key, ref pos, out var g) || pos != key.Length) return null;
+                    return new ConsumerGroupKey(g);
+                }
+            case ConsumerMemberKeyVersion:
+                {
+                    if (!TryReadString(key, ref pos, out var g) || !TryReadString(key, ref pos, out var m) || pos != key.Length) return null;
+                    return new ConsumerMemberKey(g, m);
                 }
             default:
                 return null;

@@ -18,20 +18,35 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         ["a"] = new("a", TopicA, 6),
         ["b"] = new("b", TopicB, 2),
     };
-    private readonly PartitionLog _log;
-    private readonly GroupCoordinator _coordinator;
+    private PartitionLog _log;
+    private GroupCoordinator _coordinator;
 
     public ConsumerGroupProtocolTests()
     {
         Directory.CreateDirectory(_dir);
-        _log = PartitionLog.Open(Path.Combine(_dir, "__consumer_offsets-0"), new TopicPartition("__consumer_offsets", 0), Guid.Empty, LogConfig.Default, _time, NullLogger.Instance);
+        (_log, _coordinator) = Start();
+        _coordinator.LoadAsync(0, 0, new OffsetsPartitionStore(_log)).GetAwaiter().GetResult();
+    }
+
+    private (PartitionLog, GroupCoordinator) Start()
+    {
+        var log = PartitionLog.Open(Path.Combine(_dir, "__consumer_offsets-0"), new TopicPartition("__consumer_offsets", 0), Guid.Empty, LogConfig.Default, _time, NullLogger.Instance);
         var config = new GroupConfig { OffsetsTopicPartitions = 1, ConsumerSessionTimeoutMs = 45_000, ConsumerHeartbeatIntervalMs = 5000 };
-        _coordinator = new GroupCoordinator(_time, () => config, NullLogger.Instance)
+        var coordinator = new GroupCoordinator(_time, () => config, NullLogger.Instance)
         {
             TopicLookup = name => _topics.GetValueOrDefault(name),
             TopicNameById = id => _topics.Values.FirstOrDefault(t => t.Id == id)?.Name,
         };
-        _coordinator.LoadAsync(0, 0, new OffsetsPartitionStore(_log)).GetAwaiter().GetResult();
+        return (log, coordinator);
+    }
+
+    /// <summary>As after a broker restart: a new coordinator reads the same log from disk.</summary>
+    private async Task RestartAsync()
+    {
+        _coordinator.Dispose();
+        _log.Close();
+        (_log, _coordinator) = Start();
+        await _coordinator.LoadAsync(0, 1, new OffsetsPartitionStore(_log));
     }
 
     public void Dispose()
@@ -126,6 +141,33 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         Assert.Equal("a", described.Groups[0].Members[0].Assignment.TopicPartitions[0].TopicName);
         Assert.Equal((short)Protos.Kafka.Messages.ErrorCode.GroupIdNotFound, described.Groups[1].ErrorCode);
         Assert.Equal("consumer", Assert.Single(_coordinator.ListGroups(new ListGroupsRequest { TypesFilter = ["consumer"] }, 5).Groups).GroupType);
+    }
+
+    [Fact]
+    public async Task Members_epochs_and_assignments_survive_a_restart_mid_reconciliation()
+    {
+        Heartbeat("m1", 0);
+        Heartbeat("m2", 0);
+        var kept = PartitionsOf(Heartbeat("m1", 1, ownedA: [0, 1, 2, 3, 4, 5]), TopicA); // m1 now revoking 3
+
+        await RestartAsync();
+        var described = _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0];
+        Assert.Equal((2, 2, "Reconciling"), (described.GroupEpoch, described.AssignmentEpoch, described.GroupState));
+        // m1 carries on at epoch 1 (no rejoin) and finishes its revocation; then m2 gets the rest.
+        var a = Heartbeat("m1", 1, ownedA: kept);
+        Assert.Equal(0, a.ErrorCode);
+        Assert.Equal(2, a.MemberEpoch);
+        var b = Heartbeat("m2", 2, ownedA: []);
+        Assert.Equal(0, b.ErrorCode);
+        Assert.Equal([0, 1, 2, 3, 4, 5], kept.Concat(PartitionsOf(b, TopicA)).Order().ToArray());
+
+        // A member that left stays gone after another restart.
+        Heartbeat("m2", -1);
+        await RestartAsync();
+        Assert.Equal((short)Protos.Kafka.Messages.ErrorCode.UnknownMemberId, Heartbeat("m2", 2, ownedA: []).ErrorCode);
+        var alone = Heartbeat("m1", 2, ownedA: kept); // still at epoch 2: the leave moved the group to 3
+        Assert.Equal((0, 3), ((int)alone.ErrorCode, alone.MemberEpoch));
+        Assert.Equal([0, 1, 2, 3, 4, 5], PartitionsOf(alone, TopicA));
     }
 
     [Fact]
