@@ -59,11 +59,19 @@ public sealed partial class GroupCoordinator
             group.ProtocolType = "consumer";
             var cg = group.Consumer;
 
-            // Leaving (-1), or a static member leaving for a restart (-2: Kafka keeps its
-            // assignment for the session; here it is released at once like a dynamic leave).
+            // Leaving (-1), or a static member leaving for a restart (-2): it keeps its partitions
+            // (nobody else gets them) until its session ends or its successor takes them over.
             if (epoch < 0)
             {
                 if (!cg.Members.TryGetValue(request.MemberId, out var leaving)) return Error(ErrorCode.UnknownMemberId);
+                if (epoch == -2 && leaving.InstanceId is not null)
+                {
+                    if (leaving.MemberEpoch >= 0) leaving.PreviousMemberEpoch = leaving.MemberEpoch;
+                    leaving.MemberEpoch = -2;
+                    var parkError = PersistConsumer(shard, group);
+                    if (parkError != ErrorCode.None) return Error(parkError);
+                    return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -2, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMs };
+                }
                 RemoveConsumerMember(group, cg, leaving, "left");
                 var leaveError = PersistConsumer(shard, group);
                 if (leaveError != ErrorCode.None) return Error(leaveError);
@@ -78,13 +86,31 @@ public sealed partial class GroupCoordinator
                 if (cg.Members.Count >= config.ConsumerGroupMaxSize) return Error(ErrorCode.GroupMaxSizeReached);
                 if (request.InstanceId is { } instance && cg.Members.Values.FirstOrDefault(m => m.InstanceId == instance) is { } holder)
                 {
-                    // Static membership: the instance id is still held by a live member.
-                    _ = holder;
-                    return Error(ErrorCode.UnreleasedInstanceId, $"Instance id {instance} is used by another member.");
+                    // Static membership: only a predecessor that left with epoch -2 can be replaced.
+                    if (holder.MemberEpoch != -2) return Error(ErrorCode.UnreleasedInstanceId, $"Instance id {instance} is used by another member.");
+                    member = new ConsumerMember
+                    {
+                        MemberId = memberId, InstanceId = instance, RackId = holder.RackId, RebalanceTimeoutMs = holder.RebalanceTimeoutMs,
+                        SubscribedTopics = holder.SubscribedTopics, ServerAssignor = holder.ServerAssignor,
+                        MemberEpoch = holder.PreviousMemberEpoch, PreviousMemberEpoch = holder.PreviousMemberEpoch,
+                        Assigned = holder.Assigned, PendingRevocation = holder.PendingRevocation, State = holder.State,
+                    };
+                    holder.SessionTimer?.Dispose();
+                    holder.RevocationTimer?.Dispose();
+                    holder.TimerEpoch++;
+                    cg.Members.Remove(holder.MemberId);
+                    cg.RemovedSinceWrite.Add(holder.MemberId);
+                    if (cg.Target.Remove(holder.MemberId, out var target)) cg.Target[memberId] = target;
+                    cg.Members[memberId] = member;
+                    if (member.State == ConsumerMemberState.UnrevokedPartitions) ScheduleRevocationTimeout(shard, group, member);
+                    _logger.LogInformation("Consumer group {Group}: static member {Instance} is back as {Member} (was {Old})", group.GroupId, instance, memberId, holder.MemberId);
                 }
-                member = new ConsumerMember { MemberId = memberId, InstanceId = request.InstanceId };
-                cg.Members[memberId] = member;
-                changed = true;
+                else
+                {
+                    member = new ConsumerMember { MemberId = memberId, InstanceId = request.InstanceId };
+                    cg.Members[memberId] = member;
+                    changed = true;
+                }
             }
             else if (epoch == 0)
             {

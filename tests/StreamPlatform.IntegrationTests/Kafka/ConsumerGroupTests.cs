@@ -299,6 +299,32 @@ public sealed class ConsumerGroupTests : IDisposable
     }
 
     [Fact]
+    public async Task ConsumerProtocolStaticMemberRestartKeepsItsPartitions()
+    {
+        var topic = await TopicAsync("kip848s");
+        var group = KafkaHelpers.UniqueTopic("g848s");
+        ConsumerConfig Static(string instance) => new()
+        {
+            BootstrapServers = Bootstrap, GroupId = group, GroupProtocol = GroupProtocol.Consumer, GroupInstanceId = instance,
+            EnableAutoCommit = false, AutoOffsetReset = AutoOffsetReset.Earliest,
+        };
+        using var other = new GroupConsumer("s2", Static("s2"), topic);
+        IReadOnlySet<int> before;
+        using (var first = new GroupConsumer("s1", Static("s1"), topic))
+        {
+            await GroupConsumer.WaitUntilAsync(() => first.Assignment.Count == 3 && other.Assignment.Count == 3, Settle, "3 partitions each");
+            before = first.Assignment;
+        }
+        var changesBefore = other.AssignmentChanges;
+        using var restarted = new GroupConsumer("s1-again", Static("s1"), topic);
+        await GroupConsumer.WaitUntilAsync(() => restarted.Assignment.Count == 3, Settle, "restarted member gets its partitions");
+        Assert.Equal(before.Order(), restarted.Assignment.Order());
+        await Task.Delay(2000);
+        Assert.Equal(changesBefore, other.AssignmentChanges);
+        Assert.Equal(3, other.Assignment.Count);
+    }
+
+    [Fact]
     public async Task KafkaPythonGroupConsumerSubscribesPollsAndCommits()
     {
         var topic = await TopicAsync("pygroup");

@@ -170,6 +170,41 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         Assert.Equal([0, 1, 2, 3, 4, 5], PartitionsOf(alone, TopicA));
     }
 
+    private ConsumerGroupHeartbeatResponse StaticHeartbeat(string member, string instance, int epoch, IEnumerable<int>? ownedA = null)
+    {
+        var request = new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "g", MemberId = member, MemberEpoch = epoch, InstanceId = instance, RebalanceTimeoutMs = epoch == 0 ? 30_000 : -1,
+            SubscribedTopicNames = epoch == 0 ? ["a"] : null, TopicPartitions = epoch == 0 ? [] : null,
+        };
+        if (ownedA is not null) request.TopicPartitions = [new ConsumerGroupHeartbeatRequest.TopicPartitionsData { TopicId = TopicA, Partitions = ownedA.ToList() }];
+        return _coordinator.ConsumerGroupHeartbeat(request, 1, "client", "/127.0.0.1");
+    }
+
+    [Fact]
+    public void Static_member_restart_takes_over_its_partitions_without_a_new_group_epoch()
+    {
+        StaticHeartbeat("s1-a", "s1", 0);
+        StaticHeartbeat("s2-a", "s2", 0);
+        var kept = PartitionsOf(StaticHeartbeat("s1-a", "s1", 1, ownedA: [0, 1, 2, 3, 4, 5]), TopicA);
+        StaticHeartbeat("s1-a", "s1", 1, ownedA: kept);
+        var other = PartitionsOf(StaticHeartbeat("s2-a", "s2", 2, ownedA: []), TopicA);
+        Assert.Equal(3, other.Length);
+        var groupEpoch = _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0].GroupEpoch;
+
+        // While s1 is still active, another process with its instance id is refused.
+        Assert.Equal((short)Protos.Kafka.Messages.ErrorCode.UnreleasedInstanceId, StaticHeartbeat("s1-b", "s1", 0).ErrorCode);
+        // s1 shuts down for a restart (-2): its partitions stay reserved for it.
+        Assert.Equal(-2, StaticHeartbeat("s1-a", "s1", -2).MemberEpoch);
+        Assert.Null(StaticHeartbeat("s2-a", "s2", 2, ownedA: other).Assignment);
+        var back = StaticHeartbeat("s1-b", "s1", 0);
+        Assert.Equal(0, back.ErrorCode);
+        Assert.Equal(2, back.MemberEpoch);
+        Assert.Equal(kept, PartitionsOf(back, TopicA));
+        Assert.Equal(groupEpoch, _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0].GroupEpoch);
+        Assert.Equal((short)Protos.Kafka.Messages.ErrorCode.UnknownMemberId, StaticHeartbeat("s1-a", "s1", 2, ownedA: kept).ErrorCode);
+    }
+
     [Fact]
     public void Stale_and_future_epochs_are_fenced_and_unknown_members_rejoin()
     {
