@@ -158,7 +158,13 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             var timeout = Task.Delay(remaining, _time, wait.Token);
             await Task.WhenAny(Task.WhenAny(signals), timeout).ConfigureAwait(false);
             wait.Cancel(); // stops the timer when an append woke us
-            cancellationToken.ThrowIfCancellationRequested();
+            if (cancellationToken.IsCancellationRequested)
+            {
+                // The gateway cancels the other brokers' long polls once one broker answered with
+                // data: routine, not a failure. A Cancelled status is logged by gRPC below Warning,
+                // where an OperationCanceledException would be logged as an error with its stack.
+                throw new RpcException(new Status(StatusCode.Cancelled, "Fetch long poll cancelled by the caller."));
+            }
         }
     }
 

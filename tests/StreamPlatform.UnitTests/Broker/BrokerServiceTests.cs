@@ -160,6 +160,18 @@ public sealed class BrokerServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Long_poll_fetch_cancelled_by_the_caller_ends_with_a_cancelled_status()
+    {
+        using var cancel = new CancellationTokenSource();
+        var pending = _service.FetchAsync(FetchOf(10_000, 1, ("a", 0, 0)), cancel.Token);
+        await Task.Delay(20);
+        Assert.False(pending.IsCompleted);
+        await cancel.CancelAsync();
+        var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => pending.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(Grpc.Core.StatusCode.Cancelled, ex.StatusCode);
+    }
+
+    [Fact]
     public async Task Long_poll_fetch_times_out_after_max_wait()
     {
         var pending = _service.FetchAsync(FetchOf(500, 1, ("a", 0, 0)), default);
