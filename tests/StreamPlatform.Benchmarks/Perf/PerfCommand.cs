@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using StreamPlatform.AppHost.Orchestration;
+
+namespace StreamPlatform.Benchmarks.Perf;
+
+/// <summary>The <c>perf</c> command: ceilings, then the cluster scenarios, medians, table, JSON.</summary>
+public static class PerfCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        PerfOptions options;
+        try
+        {
+            options = PerfOptions.Parse(args);
+        }
+        catch (PerfOptionsException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        if (options.HelpRequested)
+        {
+            Console.WriteLine(PerfOptions.Help);
+            return 0;
+        }
+        options.CommandLine = "perf " + string.Join(' ', args);
+
+        var specs = ScenarioCatalog.Resolve(options);
+        var needsCluster = specs.Any(s => !s.IsCeiling);
+        var summary = new PerfSummary
+        {
+            CommandLine = options.CommandLine,
+            StartedAt = DateTimeOffset.UtcNow,
+            Target = options.Bootstrap ?? (needsCluster ? $"own cluster: 1 controller, {options.Brokers} broker(s), 1 gateway" : "none"),
+            Machine = new MachineInfo(),
+            Runs = options.Runs,
+            DurationSeconds = options.DurationSeconds,
+            RecordsPerRun = options.Records,
+            WarmupSeconds = options.WarmupSeconds,
+        };
+        Console.Error.WriteLine($"perf: {summary.Machine.ProcessorCount} cpu ({summary.Machine.CpuModel}), {summary.Machine.MemoryBytes / (1 << 20)} MiB, " +
+                                $"{summary.Machine.Runtime}, librdkafka {summary.Machine.Librdkafka}, load {summary.Machine.LoadAverage1m}");
+        Console.Error.WriteLine($"perf: scenarios {string.Join(", ", specs.Select(s => s.Name))}; {options.Runs} run(s) each");
+
+        var kafka = new KafkaScenarios(options);
+        ClusterHost? cluster = null;
+        var failed = false;
+        try
+        {
+            foreach (var spec in specs)
+            {
+                var scenario = new ScenarioResult
+                {
+                    Name = spec.Name,
+                    Description = spec.Description,
+                    Kind = spec.Kind.ToString(),
+                    RecordBytes = spec.RecordBytes,
+                    Acks = spec.Acks,
+                    ReplicationFactor = spec.ReplicationFactor,
+                    ReplicationImplemented = false,
+                    Partitions = spec.Kind == ScenarioKind.Loopback ? 0 : options.Partitions,
+                    Compression = spec.Kind == ScenarioKind.Loopback ? "-" : options.Compression,
+                    TargetMBPerSec = spec.RateMBps,
+                };
+                summary.Scenarios.Add(scenario);
+
+                string? bootstrap = options.Bootstrap;
+                if (!spec.IsCeiling && bootstrap is null)
+                {
+                    try
+                    {
+                        cluster ??= await ClusterHost.StartAsync(options);
+                    }
+                    catch (Exception e) when (e is OrchestrationException or ArgumentException or TimeoutException)
+                    {
+                        Console.Error.WriteLine($"perf: cannot start a cluster: {e.Message}");
+                        scenario.Runs.Add(new RunResult { Run = 1, Error = "cluster did not start: " + e.Message });
+                        failed = true;
+                        continue;
+                    }
+                    bootstrap = cluster.BootstrapServers;
+                }
+
+                for (var run = 1; run <= options.Runs; run++)
+                {
+                    var result = await RunOnceAsync(spec, options, kafka, bootstrap, run);
+                    scenario.Runs.Add(result);
+                    Console.Error.WriteLine($"  {spec.Name} run {run}: {Describe(result)}");
+                    failed |= !result.Ok;
+                }
+                scenario.Median = Median(scenario.Runs.Where(r => r.Ok).ToList());
+            }
+        }
+        finally
+        {
+            if (cluster is not null)
+                await cluster.DisposeAsync();
+        }
+
+        AddRatios(summary);
+        summary.FinishedAt = DateTimeOffset.UtcNow;
+        PrintTable(summary);
+        var json = JsonSerializer.Serialize(summary, JsonOptions);
+        if (options.JsonFile is { } file)
+        {
+            await File.WriteAllTextAsync(file, json + Environment.NewLine);
+            Console.Error.WriteLine($"perf: JSON summary written to {file}");
+        }
+        else
+        {
+            Console.WriteLine(json);
+        }
+        return failed ? 1 : 0;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static async Task<RunResult> RunOnceAsync(ScenarioSpec spec, PerfOptions options, KafkaScenarios kafka, string? bootstrap, int run)
+    {
+        try
+        {
+            switch (spec.Kind)
+            {
+                case ScenarioKind.Loopback:
+                    return await Task.Run(() => LoopbackCeiling.Measure(run, TimeSpan.FromSeconds(options.LoopbackSeconds), TimeSpan.FromSeconds(0.5)));
+                case ScenarioKind.Sink:
+                {
+                    await using var sink = new SinkKafkaServer(options.Partitions);
+                    var topic = KafkaScenarios.NewTopicName(spec.Name);
+                    return await Task.Run(() => kafka.ProduceConsume(spec, sink.BootstrapServers, topic, run, withConsumer: false));
+                }
+                case ScenarioKind.ProduceConsume:
+                {
+                    var topic = KafkaScenarios.NewTopicName(spec.Name);
+                    await kafka.CreateTopicAsync(bootstrap!, topic, options.Partitions, spec.ReplicationFactor);
+                    return await Task.Run(() => kafka.ProduceConsume(spec, bootstrap!, topic, run, withConsumer: true));
+                }
+                case ScenarioKind.ConsumeFromStart:
+                {
+                    var topic = KafkaScenarios.NewTopicName(spec.Name);
+                    await kafka.CreateTopicAsync(bootstrap!, topic, options.Partitions, spec.ReplicationFactor);
+                    return await Task.Run(() => kafka.ConsumeFromStart(spec, bootstrap!, topic, run));
+                }
+                default:
+                    throw new InvalidOperationException($"Unknown scenario kind {spec.Kind}.");
+            }
+        }
+        catch (Exception e) when (e is Confluent.Kafka.KafkaException or TimeoutException or System.Net.Sockets.SocketException
+                                      or InvalidOperationException or Confluent.Kafka.Admin.CreateTopicsException)
+        {
+            return new RunResult { Run = run, Error = $"{e.GetType().Name}: {e.Message}" };
+        }
+    }
+
+    private static string Describe(RunResult r)
+    {
+        var text = $"{r.RecordsPerSec:N0} rec/s, {r.MBPerSec:F1} MB/s over {r.Seconds:F1} s";
+        if (r.ConsumerMBPerSec is { } c)
+            text += $"; consumer {c:F1} MB/s";
+        if (r.Latency is { } l)
+            text += $"; e2e p50 {l.P50Ms:F2} p99 {l.P99Ms:F2} p99.9 {l.P999Ms:F2} max {l.MaxMs:F2} ms";
+        if (r.FillMBPerSec is { } f)
+            text += $"; fill {f:F1} MB/s";
+        if (r.Error is not null)
+            text += $"; ERROR {r.Error}";
+        return text;
+    }
+
+    public static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    private static double? MedianOrNull(IEnumerable<double?> values)
+    {
+        var present = values.Where(v => v.HasValue).Select(v => v!.Value).ToArray();
+        return present.Length == 0 ? null : MedianOf(present);
+    }
+
+    private static MedianFigures? Median(List<RunResult> runs)
+    {
+        if (runs.Count == 0) return null;
+        return new MedianFigures
+        {
+            RecordsPerSec = MedianOf(runs.Select(r => r.RecordsPerSec)),
+            MBPerSec = MedianOf(runs.Select(r => r.MBPerSec)),
+            ConsumerRecordsPerSec = MedianOrNull(runs.Select(r => r.ConsumerRecordsPerSec)),
+            ConsumerMBPerSec = MedianOrNull(runs.Select(r => r.ConsumerMBPerSec)),
+            P50Ms = MedianOrNull(runs.Select(r => r.Latency?.P50Ms)),
+            P99Ms = MedianOrNull(runs.Select(r => r.Latency?.P99Ms)),
+            P999Ms = MedianOrNull(runs.Select(r => r.Latency?.P999Ms)),
+            MaxMs = MedianOrNull(runs.Select(r => r.Latency?.MaxMs)),
+            FillMBPerSec = MedianOrNull(runs.Select(r => r.FillMBPerSec)),
+        };
+    }
+
+    private static void AddRatios(PerfSummary summary)
+    {
+        var loopback = summary.Scenarios.FirstOrDefault(s => s.Name == ScenarioCatalog.Loopback)?.Median?.MBPerSec;
+        var sinkBySize = summary.Scenarios.Where(s => s.Kind == nameof(ScenarioKind.Sink) && s.Median is not null)
+            .ToDictionary(s => s.RecordBytes, s => s.Median!.MBPerSec);
+        foreach (var s in summary.Scenarios)
+        {
+            if (s.Median is null || s.Name == ScenarioCatalog.Loopback) continue;
+            var ratios = new Ratios();
+            if (loopback is > 0)
+                ratios.ToLoopback = s.Median.MBPerSec / loopback.Value;
+            if (s.Kind == nameof(ScenarioKind.ProduceConsume) && sinkBySize.TryGetValue(s.RecordBytes, out var sink) && sink > 0)
+                ratios.ToClientCeiling = s.Median.MBPerSec / sink;
+            if (s.TargetMBPerSec is { } target && target > 0)
+                ratios.ToTargetRate = s.Median.MBPerSec / target;
+            s.Ratios = ratios;
+        }
+    }
+
+    private static void PrintTable(PerfSummary summary)
+    {
+        static string F(double? v, string format) => v is { } x && !double.IsNaN(x) ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
+        var e = Console.Error;
+        e.WriteLine();
+        e.WriteLine($"Medians of {summary.Runs} run(s); ratios: MB/s over the client ceiling (ceiling-sink, same record size) and over loopback TCP.");
+        e.WriteLine($"{"scenario",-27} {"rec/s",12} {"MB/s",9} {"xClient",8} {"xLoop",7} {"cons MB/s",9} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"max ms",8}");
+        foreach (var s in summary.Scenarios)
+        {
+            var m = s.Median;
+            if (m is null)
+            {
+                e.WriteLine($"{s.Name,-27} FAILED: {s.Runs.FirstOrDefault(r => !r.Ok)?.Error}");
+                continue;
+            }
+            e.WriteLine($"{s.Name,-27} {F(m.RecordsPerSec, "N0"),12} {F(m.MBPerSec, "F1"),9} {F(s.Ratios?.ToClientCeiling, "P0"),8} " +
+                        $"{F(s.Ratios?.ToLoopback, "P1"),7} {F(m.ConsumerMBPerSec, "F1"),9} {F(m.P50Ms, "F2"),8} {F(m.P99Ms, "F2"),8} " +
+                        $"{F(m.P999Ms, "F2"),9} {F(m.MaxMs, "F2"),8}");
+        }
+        e.WriteLine();
+    }
+}

@@ -1,0 +1,281 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using StreamPlatform.Protos.Kafka;
+using StreamPlatform.Protos.Kafka.Messages;
+using StreamPlatform.Protos.Records;
+
+namespace StreamPlatform.Benchmarks.Perf;
+
+/// <summary>
+/// The smallest Kafka "broker" a producer can run against: it answers ApiVersions, Metadata
+/// (itself as the only broker, leader of every partition of every topic asked for) and Produce
+/// (success, increasing offsets) with our codec, and stores nothing. A Confluent.Kafka producer
+/// against it measures the client's own ceiling on this machine: the cost of librdkafka plus one
+/// cheap decode per request, no disk and no forwarding.
+/// </summary>
+public sealed class SinkKafkaServer : IAsyncDisposable
+{
+    public const int NodeId = 1;
+
+    /// <summary>Kafka's socket.request.max.bytes: a larger frame closes the connection.</summary>
+    public const int FrameBytesMax = 100 * 1024 * 1024;
+
+    private readonly Socket _listener;
+    private readonly int _partitions;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<string, TopicState> _topics = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Task, bool> _connections = new();
+    private readonly Task _acceptLoop;
+    private long _records;
+    private long _recordBytes;
+    private long _requests;
+
+    public SinkKafkaServer(int partitions)
+    {
+        if (partitions is < 1 or > 10_000)
+            throw new ArgumentOutOfRangeException(nameof(partitions), "1..10000 partitions per topic.");
+        _partitions = partitions;
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(64);
+        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    public int Port { get; }
+
+    public string BootstrapServers => $"127.0.0.1:{Port}";
+
+    /// <summary>Records acknowledged so far (counted from the batch headers).</summary>
+    public long Records => Interlocked.Read(ref _records);
+
+    /// <summary>Bytes of record batches received so far.</summary>
+    public long RecordBytes => Interlocked.Read(ref _recordBytes);
+
+    public long Requests => Interlocked.Read(ref _requests);
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            client.NoDelay = true;
+            var task = Task.Run(() => ServeAsync(client));
+            _connections[task] = true;
+            _ = task.ContinueWith(t => _connections.TryRemove(t, out _), TaskScheduler.Default);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        using var _ = socket;
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var sizeBytes = new byte[4];
+        var frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var output = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                await stream.ReadExactlyAsync(sizeBytes, _stop.Token);
+                var size = BinaryPrimitives.ReadInt32BigEndian(sizeBytes);
+                if (size is < 8 or > FrameBytesMax)
+                    return; // malformed: close, as a broker would
+                if (frame.Length < size)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    frame = ArrayPool<byte>.Shared.Rent(size);
+                }
+                await stream.ReadExactlyAsync(frame.AsMemory(0, size), _stop.Token);
+                Interlocked.Increment(ref _requests);
+                var length = Handle(frame.AsMemory(0, size), ref output);
+                if (length < 0)
+                    return;
+                if (length > 0)
+                    await stream.WriteAsync(output.AsMemory(0, length), _stop.Token);
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or EndOfStreamException
+                                      or KafkaProtocolException or ObjectDisposedException)
+        {
+            // Client gone, server stopping, or malformed input: drop the connection.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    /// <summary>Returns the response frame length in <paramref name="output"/>; 0 = no response (acks=0); -1 = close.</summary>
+    private int Handle(ReadOnlyMemory<byte> frame, ref byte[] output)
+    {
+        var reader = new KafkaReader(frame);
+        var header = KafkaFrames.ReadRequestHeader(ref reader);
+        var key = (ApiKey)header.RequestApiKey;
+        var version = header.RequestApiVersion;
+        IKafkaResponse response;
+        switch (key)
+        {
+            case ApiKey.ApiVersions:
+                if (version > ApiVersionsRequest.HighestSupportedVersion)
+                {
+                    // Kafka answers an unknown ApiVersions version with a v0 response and the error,
+                    // so the client can retry with a version both sides know.
+                    response = ApiVersions(ErrorCode.UnsupportedVersion);
+                    version = 0;
+                }
+                else
+                {
+                    new ApiVersionsRequest().Read(ref reader, version);
+                    response = ApiVersions(ErrorCode.None);
+                }
+                break;
+            case ApiKey.Metadata when version <= MetadataRequest.HighestSupportedVersion:
+                var metadata = new MetadataRequest();
+                metadata.Read(ref reader, version);
+                response = Metadata(metadata);
+                break;
+            case ApiKey.Produce when version is >= 3 and <= ProduceRequest.HighestSupportedVersion:
+                var produce = new ProduceRequest();
+                produce.Read(ref reader, version);
+                var produced = Produce(produce);
+                if (produce.Acks == 0)
+                    return 0;
+                response = produced;
+                break;
+            default:
+                return -1; // never advertised: a well-behaved client does not send it
+        }
+
+        var size = KafkaFrames.ComputeResponseFrameSize(key, version, response);
+        if (output.Length < size)
+        {
+            ArrayPool<byte>.Shared.Return(output);
+            output = ArrayPool<byte>.Shared.Rent(size);
+        }
+        var writer = new KafkaWriter(output.AsSpan(0, size));
+        KafkaFrames.WriteResponseFrame(ref writer, key, version, header.CorrelationId, response);
+        return size;
+    }
+
+    private static ApiVersionsResponse ApiVersions(ErrorCode error)
+    {
+        var response = new ApiVersionsResponse { ErrorCode = (short)error };
+        response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion
+        {
+            ApiKey = (short)ApiKey.Produce, MinVersion = 3, MaxVersion = KafkaApis.HighestStableVersion(ApiKey.Produce),
+        });
+        response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion
+        {
+            ApiKey = (short)ApiKey.Metadata, MinVersion = 0, MaxVersion = KafkaApis.HighestStableVersion(ApiKey.Metadata),
+        });
+        response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion
+        {
+            ApiKey = (short)ApiKey.ApiVersions, MinVersion = 0, MaxVersion = KafkaApis.HighestStableVersion(ApiKey.ApiVersions),
+        });
+        return response;
+    }
+
+    private MetadataResponse Metadata(MetadataRequest request)
+    {
+        var response = new MetadataResponse { ClusterId = "benchmark-sink", ControllerId = NodeId };
+        response.Brokers.Add(new MetadataResponse.MetadataResponseBroker { NodeId = NodeId, Host = "127.0.0.1", Port = Port });
+        IEnumerable<string> names = request.Topics is null
+            ? _topics.Keys.ToArray()
+            : request.Topics.Where(t => !string.IsNullOrEmpty(t.Name)).Select(t => t.Name!);
+        foreach (var name in names)
+        {
+            var state = _topics.GetOrAdd(name, _ => new TopicState(_partitions));
+            var topic = new MetadataResponse.MetadataResponseTopic { Name = name, TopicId = state.TopicId };
+            for (var p = 0; p < state.NextOffsets.Length; p++)
+            {
+                topic.Partitions.Add(new MetadataResponse.MetadataResponsePartition
+                {
+                    PartitionIndex = p, LeaderId = NodeId, LeaderEpoch = 0, ReplicaNodes = [NodeId], IsrNodes = [NodeId],
+                });
+            }
+            response.Topics.Add(topic);
+        }
+        return response;
+    }
+
+    private ProduceResponse Produce(ProduceRequest request)
+    {
+        var response = new ProduceResponse();
+        foreach (var topicData in request.TopicData)
+        {
+            var state = _topics.GetOrAdd(topicData.Name, _ => new TopicState(_partitions));
+            var topic = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
+            foreach (var partition in topicData.PartitionData)
+            {
+                var result = new ProduceResponse.PartitionProduceResponse { Index = partition.Index, LogStartOffset = 0 };
+                if (partition.Index < 0 || partition.Index >= state.NextOffsets.Length)
+                {
+                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    result.BaseOffset = -1;
+                }
+                else
+                {
+                    var records = CountRecords(partition.Records is { } blob ? blob.Span : default);
+                    Interlocked.Add(ref _records, records);
+                    Interlocked.Add(ref _recordBytes, partition.Records?.Length ?? 0);
+                    result.BaseOffset = Interlocked.Add(ref state.NextOffsets[partition.Index], records) - records;
+                }
+                topic.PartitionResponses.Add(result);
+            }
+            response.Responses.Add(topic);
+        }
+        return response;
+    }
+
+    /// <summary>Records in the batches, from their headers (nothing is decompressed or checked).</summary>
+    private static long CountRecords(ReadOnlySpan<byte> batches)
+    {
+        long count = 0;
+        while (batches.Length >= RecordBatchHeader.Size && RecordBatchHeader.TryReadTotalSize(batches, out var total)
+               && total >= RecordBatchHeader.Size && total <= batches.Length)
+        {
+            count += new RecordBatchHeader(batches).RecordsCount;
+            batches = batches[total..];
+        }
+        return count;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            await _acceptLoop;
+            await Task.WhenAll(_connections.Keys).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException or SocketException)
+        {
+        }
+        _stop.Dispose();
+    }
+
+    private sealed class TopicState(int partitions)
+    {
+        public Guid TopicId { get; } = Guid.NewGuid();
+
+        public long[] NextOffsets { get; } = new long[partitions];
+    }
+}
