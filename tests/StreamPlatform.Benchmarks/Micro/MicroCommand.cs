@@ -28,7 +28,7 @@ public static class MicroCommand
         (a separate-process job; slower to start).
         Benchmarks: ProduceRequestCodecBenchmarks (ProduceRequest v9, 16 KiB records, decode/encode),
         FetchResponseCodecBenchmarks (FetchResponse v12, 6 x 64 KiB, encode/decode),
-        RecordBatchValidatorBenchmarks (100 records, none/lz4), PartitionLogAppendBenchmarks
+        RecordBatchValidatorBenchmarks (100 records, uncompressed/lz4), PartitionLogAppendBenchmarks
         (Append 16 KiB), PartitionLogReadBenchmarks (Read 1 MiB, locate and copy).
         After the run a table compares each benchmark's allocated bytes per operation with its
         [AllocationBudget]; exit code 1 when a budget is exceeded or a benchmark failed.
@@ -102,7 +102,7 @@ public static class MicroCommand
     }
 
     private static string Parameters(BenchmarkCase benchmarkCase) =>
-        benchmarkCase.HasParameters ? $"({benchmarkCase.Parameters.DisplayInfo})" : "";
+        benchmarkCase.HasParameters ? benchmarkCase.Parameters.DisplayInfo : "";
 
     private static string FormatNs(double ns) => ns switch
     {
