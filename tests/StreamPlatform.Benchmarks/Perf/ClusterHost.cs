@@ -59,7 +59,9 @@ public sealed class ClusterHost : IAsyncDisposable
             await host.DisposeAsync();
             throw;
         }
-        Console.Error.WriteLine($"perf: cluster up, bootstrap {orchestrator.BootstrapServers}");
+        // Process ids, so a profiler (dotnet-trace collect -p PID) can attach during a run.
+        var pids = string.Join(", ", orchestrator.Services.Select(s => $"{s.Name}={s.ProcessId}"));
+        Console.Error.WriteLine($"perf: cluster up, bootstrap {orchestrator.BootstrapServers}; pids {pids}");
         return host;
     }
 
