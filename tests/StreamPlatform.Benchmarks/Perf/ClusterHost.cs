@@ -21,6 +21,10 @@ public sealed class ClusterHost : IAsyncDisposable
 
     public string BootstrapServers => _orchestrator.BootstrapServers;
 
+    /// <summary>Service name -> process id of the services running now.</summary>
+    public IReadOnlyDictionary<string, int> ProcessIds =>
+        _orchestrator.Services.Where(s => s.ProcessId is not null).ToDictionary(s => s.Name, s => s.ProcessId!.Value);
+
     public static async Task<ClusterHost> StartAsync(PerfOptions options)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-bench", Guid.NewGuid().ToString("N"));
@@ -69,9 +73,16 @@ public sealed class ClusterHost : IAsyncDisposable
     {
         var dataDir = _orchestrator.DataDir;
         await _orchestrator.DisposeAsync();
-        var errors = _output.Lines().Where(l => l.Text.Contains("fail:", StringComparison.Ordinal) || l.Text.Contains("crit:", StringComparison.Ordinal)).Take(20).ToList();
-        foreach (var line in errors)
-            Console.Error.WriteLine("cluster: " + line);
+        // Errors the services logged during the run: counted, the first few shown (they may
+        // explain a figure, and logging them cost CPU during the run).
+        var errors = _output.Lines().Where(l => l.Text.Contains(" fail: ", StringComparison.Ordinal) || l.Text.Contains(" crit: ", StringComparison.Ordinal)).ToList();
+        if (errors.Count > 0)
+        {
+            Console.Error.WriteLine($"cluster: the services logged {errors.Count} error line(s); distinct first ones:");
+            foreach (var text in errors.Select(l => $"[{l.Source}] {l.Text}").Select(t => t.Length > 240 ? t[..240] + "..." : t)
+                         .DistinctBy(t => t.Length > 90 ? t[40..90] : t).Take(8))
+                Console.Error.WriteLine("cluster:   " + text);
+        }
         try
         {
             Directory.Delete(dataDir, recursive: true);

@@ -85,7 +85,10 @@ public static class PerfCommand
 
                 for (var run = 1; run <= options.Runs; run++)
                 {
+                    var cpu = CpuUsage.Start(spec.IsCeiling ? null : cluster?.ProcessIds);
                     var result = await RunOnceAsync(spec, options, kafka, bootstrap, run);
+                    result.Cpu = cpu.Stop();
+                    result.LoadAverage1m = MachineInfo.ReadLoadAverage();
                     scenario.Runs.Add(result);
                     Console.Error.WriteLine($"  {spec.Name} run {run}: {Describe(result)}");
                     failed |= !result.Ok;
@@ -169,6 +172,8 @@ public static class PerfCommand
             text += $"; e2e p50 {l.P50Ms:F2} p99 {l.P99Ms:F2} p99.9 {l.P999Ms:F2} max {l.MaxMs:F2} ms";
         if (r.FillMBPerSec is { } f)
             text += $"; fill {f:F1} MB/s";
+        if (r.Cpu is { Count: > 0 } cpu)
+            text += "; cores used " + string.Join(" ", cpu.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value.CoresUsed:F2}"));
         if (r.Error is not null)
             text += $"; ERROR {r.Error}";
         return text;

@@ -31,6 +31,10 @@ public sealed class RunResult
     /// <summary>consume-from-start: bytes filled before consuming, and how fast the fill went.</summary>
     public long? FilledBytes { get; set; }
     public double? FillMBPerSec { get; set; }
+    /// <summary>CPU seconds and cores used during the run, per process (bench = this tool, the cluster's services) and machine-wide.</summary>
+    public Dictionary<string, CpuFigure>? Cpu { get; set; }
+    /// <summary>1-minute load average at the end of the run (other users of the machine show here).</summary>
+    public double? LoadAverage1m { get; set; }
 }
 
 /// <summary>Medians over the runs (each figure separately) and ratios to the ceilings.</summary>
