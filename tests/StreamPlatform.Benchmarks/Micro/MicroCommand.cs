@@ -29,7 +29,8 @@ public static class MicroCommand
         Benchmarks: ProduceRequestCodecBenchmarks (ProduceRequest v9, 16 KiB records, decode/encode),
         FetchResponseCodecBenchmarks (FetchResponse v12, 6 x 64 KiB, encode/decode),
         RecordBatchValidatorBenchmarks (100 records, uncompressed/lz4), PartitionLogAppendBenchmarks
-        (Append 16 KiB), PartitionLogReadBenchmarks (Read 1 MiB, locate and copy).
+        (Append 16 KiB), PartitionLogReadBenchmarks (Read 1 MiB: locate, copy into a buffer, ToArray),
+        GrpcHopBenchmarks (protobuf parse of the broker ProduceRequest 16 KiB / FetchResponse 6 x 64 KiB).
         After the run a table compares each benchmark's allocated bytes per operation with its
         [AllocationBudget]; exit code 1 when a budget is exceeded or a benchmark failed.
         """;

@@ -94,6 +94,10 @@ public class PartitionLogReadBenchmarks
     public int Read1MiBLocate() => _log!.Read(NextOffset(), MaxBytes).Length;
 
     [Benchmark]
+    [AllocationBudget(MaxBytes + 256, Reason = "what BrokerGrpcService.ReadOnce does today: LogReadResult.ToArray, a new 1 MiB (LOH) array per partition per fetch")]
+    public int Read1MiBToArray() => _log!.Read(NextOffset(), MaxBytes).ToArray().Length;
+
+    [Benchmark]
     [AllocationBudget(96, Reason = "one LogReadResult per read; bytes go into the caller's buffer")]
     public int Read1MiBCopy()
     {
