@@ -105,6 +105,11 @@ public static class PerfCommand
         AddRatios(summary);
         summary.FinishedAt = DateTimeOffset.UtcNow;
         PrintTable(summary);
+        if (options.MarkdownFile is { } markdown)
+        {
+            await File.WriteAllTextAsync(markdown, Markdown(summary));
+            Console.Error.WriteLine($"perf: Markdown table written to {markdown}");
+        }
         var json = JsonSerializer.Serialize(summary, JsonOptions);
         if (options.JsonFile is { } file)
         {
@@ -227,6 +232,39 @@ public static class PerfCommand
                 ratios.ToTargetRate = s.Median.MBPerSec / target;
             s.Ratios = ratios;
         }
+    }
+
+    /// <summary>The medians as a Markdown table, with the command and the conditions of the run.</summary>
+    public static string Markdown(PerfSummary summary)
+    {
+        static string F(double? v, string format) => v is { } x && !double.IsNaN(x) ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"Command: `dotnet run -c Release --project tests/StreamPlatform.Benchmarks -- {summary.CommandLine}`  ");
+        sb.AppendLine($"Run {summary.StartedAt:yyyy-MM-dd HH:mm} UTC, target {summary.Target}, medians of {summary.Runs} run(s), " +
+                      $"{summary.DurationSeconds} s measured after {summary.WarmupSeconds} s warmup, load average {F(summary.Machine.LoadAverage1m, "F1")} at start.");
+        sb.AppendLine();
+        sb.AppendLine("| scenario | record | acks | RF | rec/s | MB/s | x client ceiling | x loopback | consumer MB/s | e2e p50 ms | p99 ms | p99.9 ms | max ms | cores used (median run) |");
+        sb.AppendLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var s in summary.Scenarios)
+        {
+            var m = s.Median;
+            var record = s.Kind == nameof(ScenarioKind.Loopback) ? "1 MiB writes" : $"{s.RecordBytes} B";
+            if (m is null)
+            {
+                sb.AppendLine($"| {s.Name} | {record} | {s.Acks} | {s.ReplicationFactor} | failed: {s.Runs.FirstOrDefault(r => !r.Ok)?.Error?.Replace('|', '/')} ||||||||||");
+                continue;
+            }
+            var ok = s.Runs.Where(r => r.Ok).OrderBy(r => r.MBPerSec).ToList();
+            var median = ok[ok.Count / 2];
+            var cores = median.Cpu is { Count: > 0 } cpu
+                ? string.Join(", ", cpu.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value.CoresUsed:F2}"))
+                : "-";
+            var mbs = F(m.MBPerSec, "F1") + (s.TargetMBPerSec is { } t ? $" (target {t})" : "") + (m.FillMBPerSec is { } f ? $" (fill {f:F1})" : "");
+            sb.AppendLine($"| {s.Name} | {record} | {s.Acks} | {(s.ReplicationFactor == 0 ? "-" : s.ReplicationFactor)} | {F(m.RecordsPerSec, "N0")} | {mbs} | " +
+                          $"{F(s.Ratios?.ToClientCeiling, "P0")} | {F(s.Ratios?.ToLoopback, "P1")} | {F(m.ConsumerMBPerSec, "F1")} | " +
+                          $"{F(m.P50Ms, "F1")} | {F(m.P99Ms, "F1")} | {F(m.P999Ms, "F1")} | {F(m.MaxMs, "F1")} | {cores} |");
+        }
+        return sb.ToString();
     }
 
     private static void PrintTable(PerfSummary summary)

@@ -25,6 +25,7 @@ public sealed class PerfOptions
     public long ConsumeBytes { get; private set; } = 1L << 30;
     public int Runs { get; private set; } = 1;
     public string? JsonFile { get; private set; }
+    public string? MarkdownFile { get; private set; }
     public bool Ceilings { get; private set; } = true;
     public double LoopbackSeconds { get; private set; } = 3;
     public bool ShowClusterLog { get; private set; }
@@ -75,6 +76,7 @@ public sealed class PerfOptions
           --consume-size BYTES    bytes to fill for consume-from-start (default 1G; K/M/G suffixes, e.g. 64M)
           --runs N                run each scenario N times and report the median of each figure (default 1)
           --json FILE             write the JSON summary to FILE (default: stdout)
+          --markdown FILE         also write the medians as a Markdown table (for docs/PERFORMANCE.md)
           --no-ceilings           skip ceiling-loopback and ceiling-sink (ratios are then omitted)
           --loopback-seconds S    duration of the loopback measurement (default 3)
           --producer-config K=V   extra librdkafka producer setting (repeatable), e.g. linger.ms=10
@@ -153,6 +155,9 @@ public sealed class PerfOptions
                     break;
                 case "--json":
                     o.JsonFile = Value();
+                    break;
+                case "--markdown":
+                    o.MarkdownFile = Value();
                     break;
                 case "--no-ceilings":
                     o.Ceilings = false;
