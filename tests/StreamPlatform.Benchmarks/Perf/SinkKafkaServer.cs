@@ -12,7 +12,10 @@ namespace StreamPlatform.Benchmarks.Perf;
 /// <summary>
 /// The smallest Kafka "broker" a producer can run against: it answers ApiVersions, Metadata
 /// (itself as the only broker, leader of every partition of every topic asked for) and Produce
-/// (success, increasing offsets) with our codec, and stores nothing. A Confluent.Kafka producer
+/// (success, increasing offsets) with our codec, and stores nothing. It also answers Fetch v4+
+/// (always empty) because librdkafka only writes magic-2 record batches when the broker
+/// advertises Produce v3+ *and* Fetch v4+ (its MsgVer2 feature); without Fetch it falls back to
+/// magic-0 message sets and the ceiling would measure a different client. A Confluent.Kafka producer
 /// against it measures the client's own ceiling on this machine: the cost of librdkafka plus one
 /// cheap decode per request, no disk and no forwarding.
 /// </summary>
@@ -159,6 +162,11 @@ public sealed class SinkKafkaServer : IAsyncDisposable
                     return 0;
                 response = produced;
                 break;
+            case ApiKey.Fetch when version is >= FetchVersionMin and <= FetchVersionMax:
+                var fetch = new FetchRequest();
+                fetch.Read(ref reader, version);
+                response = EmptyFetch(fetch);
+                break;
             default:
                 return -1; // never advertised: a well-behaved client does not send it
         }
@@ -187,8 +195,43 @@ public sealed class SinkKafkaServer : IAsyncDisposable
         });
         response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion
         {
+            ApiKey = (short)ApiKey.Fetch, MinVersion = FetchVersionMin, MaxVersion = FetchVersionMax,
+        });
+        response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion
+        {
             ApiKey = (short)ApiKey.ApiVersions, MinVersion = 0, MaxVersion = KafkaApis.HighestStableVersion(ApiKey.ApiVersions),
         });
+        return response;
+    }
+
+    /// <summary>Fetch v4 (first with magic-2 batches) .. v12 (last with topic names; v13+ uses topic ids).</summary>
+    private const short FetchVersionMin = 4;
+    private const short FetchVersionMax = 12;
+
+    /// <summary>No records, ever: the high watermark is the next offset the sink would give.</summary>
+    private FetchResponse EmptyFetch(FetchRequest request)
+    {
+        var response = new FetchResponse();
+        foreach (var t in request.Topics)
+        {
+            var topic = new FetchResponse.FetchableTopicResponse { Topic = t.Topic };
+            _topics.TryGetValue(t.Topic, out var state);
+            foreach (var p in t.Partitions)
+            {
+                var known = state is not null && p.Partition >= 0 && p.Partition < state.NextOffsets.Length;
+                var next = known ? Interlocked.Read(ref state!.NextOffsets[p.Partition]) : -1;
+                topic.Partitions.Add(new FetchResponse.PartitionData
+                {
+                    PartitionIndex = p.Partition,
+                    ErrorCode = (short)(known ? ErrorCode.None : ErrorCode.UnknownTopicOrPartition),
+                    HighWatermark = next,
+                    LastStableOffset = next,
+                    LogStartOffset = known ? 0 : -1,
+                    Records = ReadOnlyMemory<byte>.Empty,
+                });
+            }
+            response.Responses.Add(topic);
+        }
         return response;
     }
 
