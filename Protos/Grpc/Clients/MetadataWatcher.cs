@@ -130,8 +130,12 @@ public sealed class MetadataWatcher : IAsyncDisposable
         }
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: hosts and DI containers may both dispose it.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stop.Cancel();
         if (_loop is not null)
         {

@@ -1,0 +1,104 @@
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Kafka.Messages;
+using Ctl = StreamPlatform.Protos.Grpc.Controller;
+
+namespace StreamPlatform.Gateway.Cluster;
+
+/// <summary>Topic creation through the controller (CreateTopics and auto-creation) and waiting for the result to appear in metadata.</summary>
+public sealed class TopicAdmin(
+    ControllerConnection controller,
+    MetadataWatcher watcher,
+    IOptions<GatewayOptions> options,
+    TimeProvider time,
+    ILogger<TopicAdmin> logger)
+{
+    /// <summary>
+    /// How long an auto-creating Metadata/Produce waits for the new topic to show up in the
+    /// gateway's metadata before answering LEADER_NOT_AVAILABLE (clients retry on that).
+    /// </summary>
+    public static readonly TimeSpan AutoCreateWaitMax = TimeSpan.FromSeconds(2);
+
+    /// <summary>Largest wait for created topics to appear in metadata after CreateTopics.</summary>
+    public static readonly TimeSpan CreateWaitMax = TimeSpan.FromSeconds(10);
+
+    public MetadataWatcher Watcher => watcher;
+
+    /// <summary>auto.create.topics.enable from the cluster's broker configs, else the catalog default (true).</summary>
+    public static bool AutoCreateEnabled(ClusterMetadata metadata)
+    {
+        const string key = "auto.create.topics.enable";
+        var value = metadata.Snapshot.BrokerConfigs.TryGetValue(key, out var v) ? v : ConfigCatalog.Broker[key].DefaultValue;
+        return string.Equals(value, "true", StringComparison.OrdinalIgnoreCase);
+    }
+
+    public async Task<Ctl.CreateTopicsResponse> CreateAsync(Ctl.CreateTopicsRequest request, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
+        return await controller.Client.CreateTopicsAsync(request,
+            deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Ctl.DeleteTopicsResponse> DeleteAsync(Ctl.DeleteTopicsRequest request, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
+        return await controller.Client.DeleteTopicsAsync(request,
+            deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates missing topics with the cluster defaults (num.partitions, default.replication.factor),
+    /// then waits briefly for them to appear. Returns the per-topic error (None, or why not).
+    /// </summary>
+    public async Task<Dictionary<string, ErrorCode>> AutoCreateAsync(IReadOnlyCollection<string> names, CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, ErrorCode>(StringComparer.Ordinal);
+        if (names.Count == 0) return result;
+        var request = new Ctl.CreateTopicsRequest();
+        foreach (var name in names)
+            request.Topics.Add(new Ctl.CreatableTopic { Name = name, NumPartitions = -1, ReplicationFactor = -1 });
+        try
+        {
+            var response = await CreateAsync(request, 0, cancellationToken).ConfigureAwait(false);
+            foreach (var r in response.Results)
+            {
+                // Created meanwhile by someone else: as good as created by us.
+                var code = (ErrorCode)(short)r.ErrorCode;
+                result[r.Name] = code == ErrorCode.TopicAlreadyExists ? ErrorCode.None : code;
+                if (code is not ErrorCode.None and not ErrorCode.TopicAlreadyExists)
+                    logger.LogInformation("Auto-creating topic {Topic} failed: {Code} {Message}", r.Name, code, r.ErrorMessage);
+            }
+        }
+        catch (RpcException ex)
+        {
+            logger.LogWarning("Auto-creating topics failed: controller unreachable ({Status})", ex.StatusCode);
+            foreach (var name in names) result[name] = ErrorCode.LeaderNotAvailable;
+            return result;
+        }
+        await WaitForAsync(m => names.All(n => m.TopicsByName.ContainsKey(n)), AutoCreateWaitMax, cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Waits until the applied metadata satisfies <paramref name="condition"/> or <paramref name="max"/> passes.</summary>
+    public async Task<ClusterMetadata> WaitForAsync(Func<ClusterMetadata, bool> condition, TimeSpan max, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(max, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        while (true)
+        {
+            var next = watcher.WaitForNextAsync(linked.Token);
+            var current = watcher.Current;
+            if (condition(current)) return current;
+            try
+            {
+                await next.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return watcher.Current;
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using System.Diagnostics.Metrics;
+using StreamPlatform.ServiceDefaults;
+
+namespace StreamPlatform.Gateway;
+
+/// <summary>The "StreamPlatform.Gateway" meter, plus the counters GetStatus reports.</summary>
+public sealed class GatewayMetrics : IDisposable
+{
+    public const string MeterName = "StreamPlatform.Gateway";
+
+    private readonly Meter _meter;
+    private readonly UpDownCounter<long> _connections;
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _latencyMs;
+    private readonly Counter<long> _bytesIn;
+    private readonly Counter<long> _bytesOut;
+    private readonly Counter<long> _rejectedConnections;
+    private int _openConnections;
+    private long _requestsTotal;
+
+    public GatewayMetrics()
+    {
+        _meter = Telemetry.CreateMeter("Gateway");
+        _connections = _meter.CreateUpDownCounter<long>("gateway.connections.open", "{connection}", "Open Kafka client connections.");
+        _requests = _meter.CreateCounter<long>("gateway.requests", "{request}", "Kafka requests handled, by api.");
+        _latencyMs = _meter.CreateHistogram<double>("gateway.request.duration", "ms", "Time from a request frame being read to its response being ready.");
+        _bytesIn = _meter.CreateCounter<long>("gateway.bytes.in", "By", "Request bytes read from clients.");
+        _bytesOut = _meter.CreateCounter<long>("gateway.bytes.out", "By", "Response bytes written to clients.");
+        _rejectedConnections = _meter.CreateCounter<long>("gateway.connections.closed_on_error", "{connection}", "Connections closed for a protocol violation.");
+    }
+
+    public int OpenConnections => Volatile.Read(ref _openConnections);
+    public long RequestsTotal => Interlocked.Read(ref _requestsTotal);
+
+    public void ConnectionOpened() { Interlocked.Increment(ref _openConnections); _connections.Add(1); }
+    public void ConnectionClosed() { Interlocked.Decrement(ref _openConnections); _connections.Add(-1); }
+    public void ConnectionRejected(string reason) => _rejectedConnections.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void RequestCompleted(string api, double elapsedMs)
+    {
+        Interlocked.Increment(ref _requestsTotal);
+        var tag = new KeyValuePair<string, object?>("kafka.api", api);
+        _requests.Add(1, tag);
+        _latencyMs.Record(elapsedMs, tag);
+    }
+
+    public void BytesIn(long bytes) => _bytesIn.Add(bytes);
+    public void BytesOut(long bytes) => _bytesOut.Add(bytes);
+
+    public void Dispose() => _meter.Dispose();
+}

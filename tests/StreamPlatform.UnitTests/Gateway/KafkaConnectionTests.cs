@@ -1,0 +1,239 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using StreamPlatform.Gateway.Apis;
+using StreamPlatform.Protos.Kafka;
+using StreamPlatform.Protos.Kafka.Messages;
+
+namespace StreamPlatform.UnitTests.Gateway;
+
+public class KafkaConnectionTests
+{
+    /// <summary>DescribeCluster whose responses complete when the test says so (by correlation id).</summary>
+    private sealed class GatedHandler(bool sequential = false) : ApiHandler<DescribeClusterRequest>
+    {
+        public override bool Sequential => sequential;
+        public ConcurrentDictionary<int, TaskCompletionSource> Gates { get; } = new();
+        public int Started;
+        public override ApiKey Key => ApiKey.DescribeCluster;
+        public override short MinVersion => 0;
+        public override short MaxVersion => 1;
+
+        protected override async Task<IKafkaResponse?> HandleAsync(DescribeClusterRequest request, RequestContext context, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Started);
+            await Gates.GetOrAdd(context.CorrelationId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            return new DescribeClusterResponse { ClusterId = $"reply-{context.CorrelationId}" };
+        }
+
+        public void Release(int correlationId)
+            => Gates.GetOrAdd(correlationId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).SetResult();
+    }
+
+    [Fact]
+    public async Task ApiVersions_lists_exactly_the_registry()
+    {
+        await using var kit = new GatewayTestKit();
+        var registry = kit.Registry();
+        await using var client = new PipeClient(registry, kit.Options, kit.Metrics);
+        await client.SendAsync(ApiKey.ApiVersions, 3, 42, new ApiVersionsRequest { ClientSoftwareName = "unit", ClientSoftwareVersion = "1" });
+        var (correlationId, response) = await client.ReadAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 3);
+        Assert.Equal(42, correlationId);
+        Assert.Equal((short)ErrorCode.None, response.ErrorCode);
+        var keys = response.ApiKeys.Select(k => (ApiKey)k.ApiKey).ToHashSet();
+        Assert.Equal(registry.Supported.Select(s => (ApiKey)s.ApiKey).ToHashSet(), keys);
+        Assert.Contains(ApiKey.ApiVersions, keys);
+        Assert.DoesNotContain(ApiKey.JoinGroup, keys); // not handled -> never advertised
+        var produce = response.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.Produce);
+        Assert.Equal(3, produce.MinVersion);
+        var fetch = response.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.Fetch);
+        Assert.Equal(4, fetch.MinVersion);
+        Assert.Equal(FetchResponse.HighestSupportedVersion, fetch.MaxVersion);
+    }
+
+    [Fact]
+    public async Task ApiVersions_at_an_unknown_version_gets_unsupported_version_in_a_v0_response()
+    {
+        await using var kit = new GatewayTestKit();
+        await using var client = new PipeClient(kit.Registry(), kit.Options, kit.Metrics);
+        // v99 header: api key, version, correlation id, client id (v1 header layout), empty body.
+        var frame = new byte[4 + 8 + 2];
+        BinaryPrimitives.WriteInt32BigEndian(frame, 10);
+        BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(4), (short)ApiKey.ApiVersions);
+        BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(6), 99);
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(8), 7);
+        BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(12), -1);
+        await client.SendRawAsync(frame);
+        var (correlationId, response) = await client.ReadAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 0);
+        Assert.Equal(7, correlationId);
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, response.ErrorCode);
+        Assert.Contains(response.ApiKeys, k => k.ApiKey == (short)ApiKey.ApiVersions && k.MaxVersion >= 3);
+    }
+
+    [Fact]
+    public async Task Unsupported_version_of_another_api_closes_the_connection()
+    {
+        await using var kit = new GatewayTestKit();
+        await using var client = new PipeClient(kit.Registry(), kit.Options, kit.Metrics);
+        // Produce v2 (below our v3 minimum).
+        await client.SendAsync(ApiKey.Produce, 2, 1, new ProduceRequest { Acks = 1, TimeoutMs = 1000 });
+        Assert.True(await client.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Oversized_frame_closes_the_connection_without_waiting_for_its_body()
+    {
+        await using var kit = new GatewayTestKit();
+        await using var client = new PipeClient(kit.Registry(), kit.Options, kit.Metrics);
+        var prefix = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(prefix, kit.Options.MaxFrameBytes + 1);
+        await client.SendRawAsync(prefix);
+        Assert.True(await client.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Malformed_request_closes_only_after_earlier_responses()
+    {
+        await using var kit = new GatewayTestKit();
+        await using var client = new PipeClient(kit.Registry(), kit.Options, kit.Metrics);
+        var good = PipeClient.EncodeRequest(ApiKey.ApiVersions, 0, 1, new ApiVersionsRequest());
+        // Metadata v1 whose topics array claims 1000 entries but has no bytes for them.
+        var bad = PipeClient.EncodeRequest(ApiKey.Metadata, 1, 2, new MetadataRequest { Topics = [] });
+        bad[^1] = 0xE8; bad[^2] = 0x03; // array length 0x000003E8
+        await client.SendRawAsync(good.Concat(bad).ToArray());
+        var (correlationId, _) = await client.ReadAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 0);
+        Assert.Equal(1, correlationId);
+        Assert.True(await client.IsClosedAsync());
+    }
+
+    [Fact]
+    public async Task Responses_are_written_in_request_order_when_handlers_complete_out_of_order()
+    {
+        await using var kit = new GatewayTestKit();
+        var gated = new GatedHandler();
+        await using var client = new PipeClient(kit.Registry(gated), kit.Options, kit.Metrics);
+        // Three pipelined requests in one write, plus an ApiVersions that completes at once.
+        var bytes = new List<byte>();
+        for (var id = 1; id <= 3; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        bytes.AddRange(PipeClient.EncodeRequest(ApiKey.ApiVersions, 0, 4, new ApiVersionsRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+
+        // All three run concurrently (DescribeCluster is not Sequential).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < 3 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(3, Volatile.Read(ref gated.Started));
+
+        gated.Release(3);
+        gated.Release(2);
+        var early = client.ReadFrameAsync(1);
+        await Task.Delay(100);
+        Assert.False(early.IsCompleted); // 1 is not done: nothing may be written yet
+        gated.Release(1);
+
+        var first = await early;
+        Assert.Equal(1, first!.Value.CorrelationId);
+        var (c2, r2) = await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0);
+        var (c3, r3) = await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0);
+        var (c4, _) = await client.ReadAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 0);
+        Assert.Equal((2, "reply-2"), (c2, r2.ClusterId));
+        Assert.Equal((3, "reply-3"), (c3, r3.ClusterId));
+        Assert.Equal(4, c4);
+    }
+
+    [Fact]
+    public async Task In_flight_limit_stops_reading_until_a_response_is_written()
+    {
+        await using var kit = new GatewayTestKit();
+        var gated = new GatedHandler();
+        await using var client = new PipeClient(kit.Registry(gated), kit.Options, kit.Metrics);
+        var limit = kit.Options.MaxInFlightRequestsPerConnection;
+        var bytes = new List<byte>();
+        for (var id = 1; id <= limit + 2; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+        var started = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < limit && DateTime.UtcNow < started) await Task.Delay(10);
+        await Task.Delay(150); // give a (wrong) reader time to start more
+        Assert.Equal(limit, Volatile.Read(ref gated.Started));
+
+        gated.Release(1);
+        var (c1, _) = await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0);
+        Assert.Equal(1, c1);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < limit + 1 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(limit + 1, Volatile.Read(ref gated.Started));
+        for (var id = 2; id <= limit + 2; id++) gated.Release(id);
+        for (var id = 2; id <= limit + 2; id++)
+            Assert.Equal(id, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+    }
+
+    [Fact]
+    public async Task Acks_zero_produce_gets_no_response()
+    {
+        await using var kit = new GatewayTestKit();
+        kit.Watcher.Apply(GatewayTestKit.Snapshot(autoCreate: false));
+        await using var client = new PipeClient(kit.Registry(), kit.Options, kit.Metrics);
+        var produce = new ProduceRequest { Acks = 0, TimeoutMs = 1000 };
+        produce.TopicData.Add(new ProduceRequest.TopicProduceData
+        {
+            Name = "missing",
+            PartitionData = { new ProduceRequest.PartitionProduceData { Index = 0, Records = new byte[] { 1, 2, 3 } } },
+        });
+        await client.SendAsync(ApiKey.Produce, 7, 1, produce);
+        await client.SendAsync(ApiKey.ApiVersions, 0, 2, new ApiVersionsRequest());
+        var (correlationId, _) = await client.ReadAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 0);
+        Assert.Equal(2, correlationId);
+    }
+
+    [Fact]
+    public async Task Produce_to_unknown_topic_and_partition_answers_per_partition()
+    {
+        await using var kit = new GatewayTestKit();
+        kit.Watcher.Apply(GatewayTestKit.Snapshot(autoCreate: false));
+        await using var client = new PipeClient(kit.Registry(), kit.Options, kit.Metrics);
+        var produce = new ProduceRequest { Acks = -1, TimeoutMs = 1000 };
+        produce.TopicData.Add(new ProduceRequest.TopicProduceData
+        {
+            Name = "missing",
+            PartitionData = { new ProduceRequest.PartitionProduceData { Index = 0, Records = new byte[] { 1 } } },
+        });
+        produce.TopicData.Add(new ProduceRequest.TopicProduceData
+        {
+            Name = "orders",
+            PartitionData =
+            {
+                new ProduceRequest.PartitionProduceData { Index = 7, Records = new byte[] { 1 } },
+                new ProduceRequest.PartitionProduceData { Index = 2, Records = new byte[] { 1 } }, // leader fenced
+            },
+        });
+        await client.SendAsync(ApiKey.Produce, 9, 5, produce);
+        var (_, response) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9);
+        Assert.Equal(["missing", "orders"], response.Responses.Select(r => r.Name));
+        Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, response.Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, response.Responses[1].PartitionResponses[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.NotLeaderOrFollower, response.Responses[1].PartitionResponses[1].ErrorCode);
+    }
+
+    [Fact]
+    public async Task Sequential_requests_start_only_after_the_previous_one_completed()
+    {
+        await using var kit = new GatewayTestKit();
+        var gated = new GatedHandler(sequential: true);
+        await using var client = new PipeClient(kit.Registry(gated), kit.Options, kit.Metrics);
+        var bytes = new List<byte>();
+        for (var id = 1; id <= 3; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+        var first = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < 1 && DateTime.UtcNow < first) await Task.Delay(10);
+        await Task.Delay(150); // give a (wrong) connection time to start the next one
+        Assert.Equal(1, Volatile.Read(ref gated.Started));
+        gated.Release(1);
+        Assert.Equal(1, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Volatile.Read(ref gated.Started) < 2 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        await Task.Delay(100);
+        Assert.Equal(2, Volatile.Read(ref gated.Started));
+        gated.Release(2);
+        gated.Release(3);
+        Assert.Equal(2, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        Assert.Equal(3, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+    }
+}
