@@ -28,6 +28,9 @@ public sealed class KafkaScenarios(PerfOptions options)
 
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>librdkafka statistics every second, for the producer latency breakdown.</summary>
+    private const int StatisticsIntervalMs = 1000;
+
     public static string NewTopicName(string scenario) => $"bench-{scenario}-{Guid.NewGuid().ToString("N")[..8]}";
 
     public async Task CreateTopicAsync(string bootstrap, string topic, int partitions, short replicationFactor)
@@ -100,9 +103,13 @@ public sealed class KafkaScenarios(PerfOptions options)
         var result = new RunResult { Run = run };
         var counters = new Counters();
         var histogram = new LatencyHistogram();
-        using var producer = new ProducerBuilder<Null, byte[]>(ProducerConfig(bootstrap, spec.Acks))
+        var stats = new ProducerStatsCollector();
+        var producerConfig = ProducerConfig(bootstrap, spec.Acks);
+        producerConfig.StatisticsIntervalMs ??= StatisticsIntervalMs;
+        using var producer = new ProducerBuilder<Null, byte[]>(producerConfig)
             .SetErrorHandler((_, e) => counters.ClientError(e))
             .SetLogHandler((_, _) => { })
+            .SetStatisticsHandler((_, json) => stats.Add(json, counters.InMeasuredWindow))
             .Build();
 
         IConsumer<Ignore, Stamp>? consumer = null;
@@ -130,6 +137,7 @@ public sealed class KafkaScenarios(PerfOptions options)
             using (new Progress(label, () => Status(counters, spec.RecordBytes, progressRates.produced, progressRates.consumed, withConsumer, histogram)))
             {
                 ProduceLoop(producer, spec, topic, counters);
+                Volatile.Write(ref counters.ProduceLoopEnded, 1);
                 var flushed = producer.Flush(FlushTimeout);
                 counters.ProduceEndTicks = Stopwatch.GetTimestamp();
                 if (flushed > 0)
@@ -175,6 +183,7 @@ public sealed class KafkaScenarios(PerfOptions options)
         result.MBPerSec = seconds > 0 ? result.Bytes / 1e6 / seconds : 0;
         result.DeliveryErrors = Interlocked.Read(ref counters.Failed);
         result.FirstDeliveryError = counters.FirstError;
+        result.Producer = stats.Summary();
         if (withConsumer)
         {
             var consumed = Interlocked.Read(ref counters.Consumed) - counters.ConsumedAtStart;
@@ -382,7 +391,10 @@ public sealed class KafkaScenarios(PerfOptions options)
         public long AckedAtStart;
         public long ConsumedAtStart;
         public long ProduceEndTicks;
+        public int ProduceLoopEnded;
         public string? FirstError;
+
+        public bool InMeasuredWindow => Volatile.Read(ref MeasureStartPublished) > 0 && Volatile.Read(ref ProduceLoopEnded) == 0;
 
         public void DeliveryFailed(Error error)
         {

@@ -175,6 +175,9 @@ public static class PerfCommand
             text += $"; consumer {c:F1} MB/s";
         if (r.Latency is { } l)
             text += $"; e2e p50 {l.P50Ms:F2} p99 {l.P99Ms:F2} p99.9 {l.P999Ms:F2} max {l.MaxMs:F2} ms";
+        if (r.Producer is { } p)
+            text += $"; producer queue avg {p.QueueLatencyAvgMs:F1} ms, request rtt avg {p.RttAvgMs:F1} p99 {p.RttP99Ms:F1} ms, " +
+                    $"{p.ProduceRequestsPerSec:F0} req/s, batch {p.BatchBytesAvg / 1024:F0} KiB";
         if (r.FillMBPerSec is { } f)
             text += $"; fill {f:F1} MB/s";
         if (r.Cpu is { Count: > 0 } cpu)
@@ -263,6 +266,23 @@ public static class PerfCommand
             sb.AppendLine($"| {s.Name} | {record} | {s.Acks} | {(s.ReplicationFactor == 0 ? "-" : s.ReplicationFactor)} | {F(m.RecordsPerSec, "N0")} | {mbs} | " +
                           $"{F(s.Ratios?.ToClientCeiling, "P0")} | {F(s.Ratios?.ToLoopback, "P1")} | {F(m.ConsumerMBPerSec, "F1")} | " +
                           $"{F(m.P50Ms, "F1")} | {F(m.P99Ms, "F1")} | {F(m.P999Ms, "F1")} | {F(m.MaxMs, "F1")} | {cores} |");
+        }
+        var withStats = summary.Scenarios.Where(s => s.Runs.Any(r => r.Ok && r.Producer is not null)).ToList();
+        if (withStats.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Producer latency breakdown (librdkafka statistics, median run): queue = produce() until in a request; " +
+                          "rtt = request sent until answered (server side as the client sees it); in flight = requests awaiting a response.");
+            sb.AppendLine();
+            sb.AppendLine("| scenario | queue avg ms | queue p99 ms | rtt avg ms | rtt p99 ms | produce req/s | in flight | batch KiB | records/batch |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var s in withStats)
+            {
+                var ok = s.Runs.Where(r => r.Ok && r.Producer is not null).OrderBy(r => r.MBPerSec).ToList();
+                var p = ok[ok.Count / 2].Producer!;
+                sb.AppendLine($"| {s.Name} | {F(p.QueueLatencyAvgMs, "F1")} | {F(p.QueueLatencyP99Ms, "F1")} | {F(p.RttAvgMs, "F1")} | {F(p.RttP99Ms, "F1")} | " +
+                              $"{F(p.ProduceRequestsPerSec, "F0")} | {F(p.InFlightRequestsAvg, "F0")} | {F(p.BatchBytesAvg / 1024, "F0")} | {F(p.RecordsPerBatchAvg, "F0")} |");
+            }
         }
         return sb.ToString();
     }

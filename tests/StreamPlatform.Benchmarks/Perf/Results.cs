@@ -26,6 +26,8 @@ public sealed class RunResult
     public double? ConsumerRecordsPerSec { get; set; }
     public double? ConsumerMBPerSec { get; set; }
     public LatencyFigures? Latency { get; set; }
+    /// <summary>The producer's own latency breakdown and batching (librdkafka statistics).</summary>
+    public ProducerStats? Producer { get; set; }
     public long DeliveryErrors { get; set; }
     public string? FirstDeliveryError { get; set; }
     /// <summary>consume-from-start: bytes filled before consuming, and how fast the fill went.</summary>
