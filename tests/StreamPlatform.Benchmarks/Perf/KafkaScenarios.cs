@@ -232,6 +232,35 @@ public sealed class KafkaScenarios(PerfOptions options)
             return result;
         }
 
+        ConsumeAll(spec, bootstrap, topic, run, filled, result);
+        return result;
+    }
+
+    /// <summary>
+    /// The client's consume ceiling: the same consumer reading --consume-size bytes from the
+    /// in-process sink broker, which serves template batches from memory.
+    /// </summary>
+    public RunResult SinkConsume(ScenarioSpec spec, int run)
+    {
+        var perPartition = Math.Max(1, (options.ConsumeBytes / spec.RecordBytes + options.Partitions - 1) / options.Partitions);
+        var sink = new SinkKafkaServer(options.Partitions, perPartition, spec.RecordBytes);
+        try
+        {
+            var result = new RunResult { Run = run };
+            ConsumeAll(spec, sink.BootstrapServers, NewTopicName(spec.Name), run, sink.FetchRecordsPerPartition * options.Partitions, result);
+            return result;
+        }
+        finally
+        {
+            sink.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>A new consumer reads <paramref name="expected"/> records from the start of every partition.</summary>
+    private void ConsumeAll(ScenarioSpec spec, string bootstrap, string topic, int run, long expected, RunResult result)
+    {
+        var counters = new Counters();
+        var filled = expected;
         using var consumer = new ConsumerBuilder<Ignore, Stamp>(ConsumerConfig(bootstrap))
             .SetValueDeserializer(new StampDeserializer())
             .SetErrorHandler((_, e) => counters.ClientError(e))
@@ -244,7 +273,8 @@ public sealed class KafkaScenarios(PerfOptions options)
         using (new Progress($"{spec.Name} run {run} consume", () =>
                    $"consumed {Interlocked.Read(ref consumed),11:N0}/{filled:N0}  {consumeMeter.PerSecond(Interlocked.Read(ref consumed)) * spec.RecordBytes / 1e6,7:F1} MB/s"))
         {
-            consumer.Assign(Enumerable.Range(0, options.Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+            // Offset 0, not Offset.Beginning: the topic is new (starts at 0), and the sink has no ListOffsets to resolve "beginning".
+            consumer.Assign(Enumerable.Range(0, options.Partitions).Select(p => new TopicPartitionOffset(topic, p, new Offset(0))));
             var idle = Stopwatch.StartNew();
             while (consumed < filled)
             {
@@ -272,7 +302,6 @@ public sealed class KafkaScenarios(PerfOptions options)
         result.MBPerSec = seconds > 0 ? result.Bytes / 1e6 / seconds : 0;
         result.ConsumerRecordsPerSec = result.RecordsPerSec;
         result.ConsumerMBPerSec = result.MBPerSec;
-        return result;
     }
 
     private void ProduceLoop(IProducer<Null, byte[]> producer, ScenarioSpec spec, string topic, Counters counters,

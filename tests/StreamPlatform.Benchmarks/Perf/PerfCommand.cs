@@ -145,6 +145,8 @@ public static class PerfCommand
                     var topic = KafkaScenarios.NewTopicName(spec.Name);
                     return await Task.Run(() => kafka.ProduceConsume(spec, sink.BootstrapServers, topic, run, withConsumer: false));
                 }
+                case ScenarioKind.SinkConsume:
+                    return await Task.Run(() => kafka.SinkConsume(spec, run));
                 case ScenarioKind.ProduceConsume:
                 {
                     var topic = KafkaScenarios.NewTopicName(spec.Name);
@@ -223,6 +225,8 @@ public static class PerfCommand
         var loopback = summary.Scenarios.FirstOrDefault(s => s.Name == ScenarioCatalog.Loopback)?.Median?.MBPerSec;
         var sinkBySize = summary.Scenarios.Where(s => s.Kind == nameof(ScenarioKind.Sink) && s.Median is not null)
             .ToDictionary(s => s.RecordBytes, s => s.Median!.MBPerSec);
+        var sinkConsumeBySize = summary.Scenarios.Where(s => s.Kind == nameof(ScenarioKind.SinkConsume) && s.Median is not null)
+            .ToDictionary(s => s.RecordBytes, s => s.Median!.MBPerSec);
         foreach (var s in summary.Scenarios)
         {
             if (s.Median is null || s.Name == ScenarioCatalog.Loopback) continue;
@@ -231,6 +235,8 @@ public static class PerfCommand
                 ratios.ToLoopback = s.Median.MBPerSec / loopback.Value;
             if (s.Kind == nameof(ScenarioKind.ProduceConsume) && sinkBySize.TryGetValue(s.RecordBytes, out var sink) && sink > 0)
                 ratios.ToClientCeiling = s.Median.MBPerSec / sink;
+            if (s.Kind == nameof(ScenarioKind.ConsumeFromStart) && sinkConsumeBySize.TryGetValue(s.RecordBytes, out var sinkConsume) && sinkConsume > 0)
+                ratios.ToClientCeiling = s.Median.MBPerSec / sinkConsume;
             if (s.TargetMBPerSec is { } target && target > 0)
                 ratios.ToTargetRate = s.Median.MBPerSec / target;
             s.Ratios = ratios;
@@ -292,7 +298,7 @@ public static class PerfCommand
         static string F(double? v, string format) => v is { } x && !double.IsNaN(x) ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
         var e = Console.Error;
         e.WriteLine();
-        e.WriteLine($"Medians of {summary.Runs} run(s); ratios: MB/s over the client ceiling (ceiling-sink, same record size) and over loopback TCP.");
+        e.WriteLine($"Medians of {summary.Runs} run(s); ratios: MB/s over the client ceiling (ceiling-sink / ceiling-sink-consume, same record size) and over loopback TCP.");
         e.WriteLine($"{"scenario",-27} {"rec/s",12} {"MB/s",9} {"xClient",8} {"xLoop",7} {"cons MB/s",9} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"max ms",8}");
         foreach (var s in summary.Scenarios)
         {

@@ -51,7 +51,9 @@ public sealed class PerfOptions
         Scenarios (--scenarios, comma-separated; default: all):
           ceiling-loopback            raw loopback TCP: a socket pair pumping 1 MiB buffers
           ceiling-sink                the same producer against an in-process sink broker (our codec,
-                                      nothing stored): the client's own ceiling, run per record size used
+                                      nothing stored): the client's own ceiling, run per record size used;
+                                      with consume-from-start also ceiling-sink-consume-1k: the consumer
+                                      reading --consume-size bytes the sink serves from memory
           produce-100b                max throughput, 100 B records, acks=1, RF 1, consumer alongside
           produce-1k                  max throughput, 1 KiB records, acks=1, RF 1, consumer alongside
           produce-1k-all-rf3          max throughput, 1 KiB, acks=all, RF 3 (no replication yet: RF 3 is

@@ -6,6 +6,8 @@ public enum ScenarioKind
     Loopback,
     /// <summary>The producer against the in-process sink broker.</summary>
     Sink,
+    /// <summary>The consumer reading from the start of the in-process sink broker's template data.</summary>
+    SinkConsume,
     /// <summary>One producer and one consumer on the cluster at the same time.</summary>
     ProduceConsume,
     /// <summary>Fill a topic, then consume it from the start.</summary>
@@ -22,7 +24,7 @@ public sealed record ScenarioSpec(
     double? RateMBps,
     string Description)
 {
-    public bool IsCeiling => Kind is ScenarioKind.Loopback or ScenarioKind.Sink;
+    public bool IsCeiling => Kind is ScenarioKind.Loopback or ScenarioKind.Sink or ScenarioKind.SinkConsume;
 }
 
 public static class ScenarioCatalog
@@ -83,6 +85,14 @@ public static class ScenarioCatalog
             {
                 result.Add(new ScenarioSpec($"{Sink}-{SizeName(size)}", ScenarioKind.Sink, size, options.Acks ?? "1", 1, null,
                     "producer against the in-process sink broker (client ceiling)"));
+            }
+        }
+        if (wantCeilings && options.Scenarios.Contains(Sink))
+        {
+            foreach (var size in cluster.Where(s => s.Kind == ScenarioKind.ConsumeFromStart).Select(s => s.RecordBytes).Distinct().Order())
+            {
+                result.Add(new ScenarioSpec($"{Sink}-consume-{SizeName(size)}", ScenarioKind.SinkConsume, size, "-", 1, null,
+                    "consumer reading --consume-size bytes from the in-process sink broker (client consume ceiling)"));
             }
         }
         result.AddRange(cluster);

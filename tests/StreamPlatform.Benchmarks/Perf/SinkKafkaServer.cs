@@ -32,15 +32,30 @@ public sealed class SinkKafkaServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, TopicState> _topics = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Task, bool> _connections = new();
     private readonly Task _acceptLoop;
+    private readonly long _fetchRecordsPerPartition;
+    private readonly byte[] _template = [];
+    private readonly int[] _templateBatchStarts = [];
+    private readonly int _recordsPerBatch;
+    private long _fetchedBytes;
     private long _records;
     private long _recordBytes;
     private long _requests;
 
-    public SinkKafkaServer(int partitions)
+    /// <param name="partitions">Partitions of every topic.</param>
+    /// <param name="fetchRecordsPerPartition">0: fetches are always empty (producer ceiling). Otherwise every
+    /// partition of every topic holds this many records (rounded up to whole 64-record batches) of <paramref name="fetchRecordBytes"/> bytes, served
+    /// from one pre-built template (consumer ceiling): no disk, no log, just the wire.</param>
+    public SinkKafkaServer(int partitions, long fetchRecordsPerPartition = 0, int fetchRecordBytes = 1024)
     {
         if (partitions is < 1 or > 10_000)
             throw new ArgumentOutOfRangeException(nameof(partitions), "1..10000 partitions per topic.");
         _partitions = partitions;
+        if (fetchRecordsPerPartition > 0)
+        {
+            (_template, _templateBatchStarts, _recordsPerBatch) = BuildTemplate(fetchRecordBytes);
+            // Whole batches only: the partition ends at a batch boundary, so no fetch runs past it.
+            _fetchRecordsPerPartition = (fetchRecordsPerPartition + _recordsPerBatch - 1) / _recordsPerBatch * _recordsPerBatch;
+        }
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(64);
@@ -59,6 +74,42 @@ public sealed class SinkKafkaServer : IAsyncDisposable
     public long RecordBytes => Interlocked.Read(ref _recordBytes);
 
     public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>Records each partition holds for consumers (the requested count rounded up to whole batches).</summary>
+    public long FetchRecordsPerPartition => _fetchRecordsPerPartition;
+
+    /// <summary>Record bytes served to consumers so far.</summary>
+    public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
+
+    /// <summary>
+    /// About 1 MiB of batches (64 records each) with base offsets 0, 64, 128...: a fetch at offset o
+    /// copies batches of it and rewrites their base offsets (outside the CRC) to o, o+64...
+    /// </summary>
+    private static (byte[] Template, int[] BatchStarts, int RecordsPerBatch) BuildTemplate(int recordBytes)
+    {
+        const int recordsPerBatch = 64;
+        var batchCount = Math.Max(1, (1 << 20) / (recordsPerBatch * (recordBytes + 8)));
+        var value = new byte[recordBytes];
+        var random = new Random(7);
+        using var output = new PooledBufferWriter(1 << 20);
+        var starts = new int[batchCount];
+        for (var b = 0; b < batchCount; b++)
+        {
+            starts[b] = output.WrittenCount;
+            using var builder = new RecordBatchBuilder { BaseOffset = (long)b * recordsPerBatch };
+            for (var r = 0; r < recordsPerBatch; r++)
+            {
+                for (var i = 0; i < value.Length; i++)
+                    value[i] = (byte)('A' + random.Next(26));
+                // Same timestamps in every batch, so every batch has the same size.
+                builder.Append(1_700_000_000_000 + r, null, value);
+            }
+            builder.Build(output);
+        }
+        if (output.WrittenCount != starts.Length * (starts.Length > 1 ? starts[1] : output.WrittenCount))
+            throw new InvalidOperationException("Template batches differ in size.");
+        return (output.ToArray(), starts, recordsPerBatch);
+    }
 
     private async Task AcceptLoopAsync()
     {
@@ -165,6 +216,8 @@ public sealed class SinkKafkaServer : IAsyncDisposable
             case ApiKey.Fetch when version is >= FetchVersionMin and <= FetchVersionMax:
                 var fetch = new FetchRequest();
                 fetch.Read(ref reader, version);
+                if (_fetchRecordsPerPartition > 0)
+                    return WriteDataFetch(fetch, version, header.CorrelationId, ref output);
                 response = EmptyFetch(fetch);
                 break;
             default:
@@ -207,6 +260,77 @@ public sealed class SinkKafkaServer : IAsyncDisposable
     /// <summary>Fetch v4 (first with magic-2 batches) .. v12 (last with topic names; v13+ uses topic ids).</summary>
     private const short FetchVersionMin = 4;
     private const short FetchVersionMax = 12;
+
+    /// <summary>
+    /// Serves template batches: per partition, whole batches from the one holding the fetch offset,
+    /// up to the partition's max bytes (at least one batch) and the request's max bytes, never past
+    /// the partition's end. The records are copied into one scratch buffer with their base offsets
+    /// rewritten, then the response is written.
+    /// </summary>
+    private int WriteDataFetch(FetchRequest request, short version, int correlationId, ref byte[] output)
+    {
+        var batchBytes = _template.Length / _templateBatchStarts.Length; // batches are the same size
+        var response = new FetchResponse();
+        var plan = new List<(FetchResponse.PartitionData Data, long FirstBatchOffset, int Batches)>();
+        long budget = request.MaxBytes > 0 ? request.MaxBytes : int.MaxValue;
+        var scratchBytes = 0;
+        foreach (var t in request.Topics)
+        {
+            var topic = new FetchResponse.FetchableTopicResponse { Topic = t.Topic };
+            response.Responses.Add(topic);
+            foreach (var p in t.Partitions)
+            {
+                var data = new FetchResponse.PartitionData
+                {
+                    PartitionIndex = p.Partition, HighWatermark = _fetchRecordsPerPartition, LastStableOffset = _fetchRecordsPerPartition,
+                    LogStartOffset = 0, Records = ReadOnlyMemory<byte>.Empty,
+                };
+                topic.Partitions.Add(data);
+                if (p.Partition < 0 || p.Partition >= _partitions || p.FetchOffset < 0 || p.FetchOffset > _fetchRecordsPerPartition)
+                {
+                    data.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    continue;
+                }
+                var first = p.FetchOffset / _recordsPerBatch * _recordsPerBatch;
+                var left = (_fetchRecordsPerPartition - first + _recordsPerBatch - 1) / _recordsPerBatch;
+                var byLimit = Math.Max(1, Math.Min(p.PartitionMaxBytes, budget) / batchBytes);
+                var batches = (int)Math.Min(Math.Min(left, byLimit), _templateBatchStarts.Length);
+                if (batches <= 0 || budget <= 0)
+                    continue;
+                plan.Add((data, first, batches));
+                scratchBytes += batches * batchBytes;
+                budget -= batches * batchBytes;
+            }
+        }
+        var scratch = ArrayPool<byte>.Shared.Rent(Math.Max(scratchBytes, 1));
+        try
+        {
+            var at = 0;
+            foreach (var (data, firstOffset, batches) in plan)
+            {
+                var length = batches * batchBytes;
+                _template.AsSpan(0, length).CopyTo(scratch.AsSpan(at));
+                for (var b = 0; b < batches; b++)
+                    RecordBatchHeader.SetBaseOffset(scratch.AsSpan(at + b * batchBytes), firstOffset + (long)b * _recordsPerBatch);
+                data.Records = scratch.AsMemory(at, length);
+                at += length;
+            }
+            Interlocked.Add(ref _fetchedBytes, at);
+            var size = KafkaFrames.ComputeResponseFrameSize(ApiKey.Fetch, version, response);
+            if (output.Length < size)
+            {
+                ArrayPool<byte>.Shared.Return(output);
+                output = ArrayPool<byte>.Shared.Rent(size);
+            }
+            var writer = new KafkaWriter(output.AsSpan(0, size));
+            KafkaFrames.WriteResponseFrame(ref writer, ApiKey.Fetch, version, correlationId, response);
+            return size;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
 
     /// <summary>No records, ever: the high watermark is the next offset the sink would give.</summary>
     private FetchResponse EmptyFetch(FetchRequest request)

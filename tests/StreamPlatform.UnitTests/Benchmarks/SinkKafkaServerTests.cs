@@ -63,6 +63,40 @@ public class SinkKafkaServerTests
     }
 
     [Fact]
+    public async Task Serves_every_record_of_every_partition_in_order_to_a_consumer()
+    {
+        const int partitions = 2;
+        await using var sink = new SinkKafkaServer(partitions, fetchRecordsPerPartition: 1000, fetchRecordBytes: 200);
+        var perPartition = sink.FetchRecordsPerPartition;
+        Assert.Equal(1024, perPartition); // rounded up to whole 64-record batches
+        using var consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = sink.BootstrapServers, GroupId = "unused", EnableAutoCommit = false, EnablePartitionEof = true,
+        }).Build();
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset("sink-topic", p, new Offset(0))));
+        var offsets = Enumerable.Range(0, partitions).ToDictionary(p => p, _ => new List<long>());
+        var eof = new HashSet<int>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (eof.Count < partitions && DateTime.UtcNow < deadline)
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            if (r is null) continue;
+            if (r.IsPartitionEOF)
+            {
+                eof.Add(r.Partition.Value);
+                continue;
+            }
+            Assert.Equal(200, r.Message.Value.Length);
+            offsets[r.Partition.Value].Add(r.Offset.Value);
+        }
+        consumer.Close();
+        Assert.Equal(partitions, eof.Count);
+        foreach (var (_, seen) in offsets)
+            Assert.Equal(Enumerable.Range(0, (int)perPartition).Select(i => (long)i), seen);
+        Assert.True(sink.FetchedBytes >= partitions * perPartition * 200);
+    }
+
+    [Fact]
     public async Task A_malformed_frame_closes_only_that_connection()
     {
         await using var sink = new SinkKafkaServer(partitions: 1);
