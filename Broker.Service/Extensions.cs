@@ -23,6 +23,9 @@ public static class BrokerServiceExtensions
             })
             .Validate(o => o.BrokerId >= 0, "Broker:BrokerId must be set (0 or more).")
             .Validate(o => Uri.TryCreate(o.AdvertisedGrpcEndpoint, UriKind.Absolute, out _), "Broker:AdvertisedGrpcEndpoint (or Kestrel:Endpoints:grpc:Url) must be an absolute URL.")
+            .Validate(o => o.RetentionCheckIntervalMs > 0, "Broker:RetentionCheckIntervalMs must be positive.")
+            .Validate(o => o.CleanerBackoffMs > 0, "Broker:CleanerBackoffMs must be positive.")
+            .Validate(o => o.CleanerOffsetMapBytesMax >= PartitionLog.OffsetMapEntryBytes, "Broker:CleanerOffsetMapBytesMax must hold at least one entry.")
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new LogManager(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.DataDir,
@@ -36,6 +39,15 @@ public static class BrokerServiceExtensions
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
         services.AddHostedService<LogFlushScheduler>();
+        services.AddHostedService(sp => new LogRetentionService(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<TimeProvider>(),
+            TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.RetentionCheckIntervalMs),
+            sp.GetRequiredService<ILogger<LogRetentionService>>()));
+        services.AddHostedService(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<BrokerOptions>>().Value;
+            return new LogCleaner(sp.GetRequiredService<LogManager>(), new LogCleanerOptions(o.CleanerOffsetMapBytesMax, TimeSpan.FromMilliseconds(o.CleanerBackoffMs)),
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
+        });
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
         services.AddGrpc(o =>
         {

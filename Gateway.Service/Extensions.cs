@@ -44,6 +44,11 @@ public static class GatewayExtensions
         services.AddSingleton<IApiHandler, DeleteTopicsApi>();
         services.AddSingleton<IApiHandler, DescribeConfigsApi>();
         services.AddSingleton<IApiHandler, DescribeClusterApi>();
+        services.AddSingleton<ConfigAlterations>();
+        services.AddSingleton<IApiHandler, DeleteRecordsApi>();
+        services.AddSingleton<IApiHandler, AlterConfigsApi>();
+        services.AddSingleton<IApiHandler, IncrementalAlterConfigsApi>();
+        services.AddSingleton<IApiHandler, DescribeLogDirsApi>();
         services.AddSingleton(sp => new ApiRegistry(sp.GetServices<IApiHandler>()));
 
         // The Kafka listener, in addition to the http/grpc endpoints from Kestrel:Endpoints config.

@@ -35,6 +35,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => FetchAsync(request, context.CancellationToken);
     public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
     public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
+    public override Task<DeleteRecordsResponse> DeleteRecords(DeleteRecordsRequest request, ServerCallContext context) => Task.FromResult(DeleteRecords(request));
 
     /// <summary>
     /// Appends each partition's batches; different partitions in parallel, one partition's
@@ -234,6 +235,39 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             result.Offset = found.Offset;
             result.Timestamp = found.Timestamp;
             result.LeaderEpoch = metadata.TryGetPartition(p.Topic, p.Partition, out _, out var info) ? info.LeaderEpoch : -1;
+        }
+        return response;
+    }
+
+    /// <summary>
+    /// Kafka DeleteRecords: each partition's log start offset moves up to the given offset (-1:
+    /// the high watermark) and the segments wholly below it are removed. Synchronous: the
+    /// checkpoint is fsynced before the answer, so the new low watermark survives a crash.
+    /// </summary>
+    public DeleteRecordsResponse DeleteRecords(DeleteRecordsRequest request)
+    {
+        var metadata = _metadata.Current;
+        var response = new DeleteRecordsResponse();
+        foreach (var p in request.Partitions)
+        {
+            var result = new PartitionDeleteRecordsResult { Topic = p.Topic, Partition = p.Partition, LowWatermark = -1 };
+            response.Results.Add(result);
+            var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, -1);
+            if (log is null)
+            {
+                result.ErrorCode = error;
+                continue;
+            }
+            try
+            {
+                var deleted = log.DeleteRecordsBefore(p.Offset);
+                result.ErrorCode = deleted.ErrorCode;
+                result.LowWatermark = deleted.ErrorCode == KafkaErrors.NONE ? deleted.LowWatermark : -1;
+            }
+            catch (IOException)
+            {
+                result.ErrorCode = KafkaErrors.KAFKA_STORAGE_ERROR;
+            }
         }
         return response;
     }

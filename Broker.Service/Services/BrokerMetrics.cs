@@ -18,6 +18,14 @@ public sealed class BrokerMetrics : IDisposable
         _meter.CreateObservableGauge("broker.log_end_offset", () => logs.Logs.Select(l => new Measurement<long>(l.LogEndOffset,
             new KeyValuePair<string, object?>("topic", l.TopicPartition.Topic), new KeyValuePair<string, object?>("partition", l.TopicPartition.Partition))),
             "{offset}", "Log end offset per partition.");
+        _meter.CreateObservableGauge("broker.log_start_offset", () => logs.Logs.Select(l => new Measurement<long>(l.LogStartOffset,
+            new KeyValuePair<string, object?>("topic", l.TopicPartition.Topic), new KeyValuePair<string, object?>("partition", l.TopicPartition.Partition))),
+            "{offset}", "Log start offset per partition (moved by retention and DeleteRecords).");
+        _meter.CreateObservableGauge("broker.log.size", () => logs.Logs.Select(l => new Measurement<long>(l.SizeBytes,
+            new KeyValuePair<string, object?>("topic", l.TopicPartition.Topic), new KeyValuePair<string, object?>("partition", l.TopicPartition.Partition))),
+            "By", "Bytes of segments per partition.");
+        _meter.CreateObservableGauge("broker.partitions.read_only", () => logs.Logs.Count(l => l.ReadOnlyReason is not null),
+            "{partition}", "Partitions refusing appends after a failed write or fsync (disk full, I/O error).");
     }
 
     public Counter<long> BytesIn { get; }

@@ -18,4 +18,17 @@ public sealed class BrokerOptions
     public int FetchMaxWaitMsLimit { get; set; } = 30000;
     /// <summary>Upper bound of a Fetch response's record bytes: stays below the gRPC message limit (64 MiB).</summary>
     public int FetchResponseBytesMax { get; set; } = 60 * 1024 * 1024;
+    /// <summary>
+    /// Broker__RetentionCheckIntervalMs: how often retention runs (Kafka's
+    /// log.retention.check.interval.ms is 300000; a pass is cheap, see LogRetentionService).
+    /// </summary>
+    public int RetentionCheckIntervalMs { get; set; } = 5000;
+    /// <summary>
+    /// Broker__CleanerOffsetMapBytesMax: memory bound of the log cleaner's key -> offset map
+    /// (Kafka: log.cleaner.dedupe.buffer.size, 128 MiB). 40 bytes per key: 16 MiB maps ~420,000
+    /// keys per cleaning; more dirty keys are cleaned over several rounds.
+    /// </summary>
+    public long CleanerOffsetMapBytesMax { get; set; } = 16 * 1024 * 1024;
+    /// <summary>Broker__CleanerBackoffMs: pause between cleaner rounds (Kafka: log.cleaner.backoff.ms, 15000).</summary>
+    public int CleanerBackoffMs { get; set; } = 15000;
 }

@@ -26,8 +26,24 @@ public sealed record LogConfig
     /// <summary>message.timestamp.after.max.ms: furthest accepted CreateTime in the future.</summary>
     public long TimestampAfterMaxMs { get; init; } = long.MaxValue;
 
-    /// <summary>cleanup.policy includes compact: every record needs a key.</summary>
+    /// <summary>cleanup.policy includes compact: every record needs a key, and the cleaner keeps the latest per key.</summary>
     public bool Compacted { get; init; }
+    /// <summary>cleanup.policy includes delete: retention.ms / retention.bytes apply.</summary>
+    public bool DeleteEnabled { get; init; } = true;
+    /// <summary>retention.ms: segments whose newest record is older than this are deleted (-1: forever).</summary>
+    public long RetentionMs { get; init; } = 604800000;
+    /// <summary>retention.bytes: oldest segments are deleted while the log stays at or above this size without them (-1: no limit).</summary>
+    public long RetentionBytes { get; init; } = -1;
+    /// <summary>file.delete.delay.ms: a deleted segment's files stay (renamed .deleted) this long, so reads in flight finish.</summary>
+    public long FileDeleteDelayMs { get; init; } = 60000;
+    /// <summary>delete.retention.ms: how long a tombstone survives after the cleaner first saw it in the cleaned part.</summary>
+    public long DeleteRetentionMs { get; init; } = 86400000;
+    /// <summary>min.cleanable.dirty.ratio: dirty bytes / cleanable bytes before the cleaner runs on a log.</summary>
+    public double MinCleanableDirtyRatio { get; init; } = 0.5;
+    /// <summary>min.compaction.lag.ms: records younger than this are never compacted.</summary>
+    public long MinCompactionLagMs { get; init; }
+    /// <summary>max.compaction.lag.ms: a log whose oldest dirty record is older than this is cleaned whatever its dirty ratio.</summary>
+    public long MaxCompactionLagMs { get; init; } = long.MaxValue;
 
     public static readonly LogConfig Default = new();
 
@@ -58,6 +74,14 @@ public sealed record LogConfig
             FlushMs = L("flush.ms"),
             TimestampBeforeMaxMs = L("message.timestamp.before.max.ms"),
             Compacted = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("compact"),
+            DeleteEnabled = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("delete"),
+            RetentionMs = L("retention.ms", "log.retention.ms"),
+            RetentionBytes = L("retention.bytes"),
+            FileDeleteDelayMs = L("file.delete.delay.ms"),
+            DeleteRetentionMs = L("delete.retention.ms"),
+            MinCleanableDirtyRatio = double.Parse(Get("min.cleanable.dirty.ratio"), CultureInfo.InvariantCulture),
+            MinCompactionLagMs = L("min.compaction.lag.ms"),
+            MaxCompactionLagMs = L("max.compaction.lag.ms"),
             TimestampAfterMaxMs = L("message.timestamp.after.max.ms"),
         };
     }

@@ -27,14 +27,14 @@ internal sealed class LogSegment : IDisposable
     private long _size;
     private long _bytesSinceIndexEntry;
 
-    private LogSegment(string directory, long baseOffset, LogConfig config, long createdMs)
+    private LogSegment(string directory, long baseOffset, LogConfig config, long createdMs, string suffix)
     {
         BaseOffset = baseOffset;
         var stem = Path.Combine(directory, FileStem(baseOffset));
-        LogPath = stem + ".log";
+        LogPath = stem + ".log" + suffix;
         _log = File.OpenHandle(LogPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        Index = new OffsetIndex(stem + ".index", baseOffset, config.SegmentIndexBytes);
-        TimeIndex = new TimeIndex(stem + ".timeindex", baseOffset, config.SegmentIndexBytes);
+        Index = new OffsetIndex(stem + ".index" + suffix, baseOffset, config.SegmentIndexBytes);
+        TimeIndex = new TimeIndex(stem + ".timeindex" + suffix, baseOffset, config.SegmentIndexBytes);
         _indexIntervalBytes = config.IndexIntervalBytes;
         _size = RandomAccess.GetLength(_log);
         NextOffset = baseOffset;
@@ -43,12 +43,18 @@ internal sealed class LogSegment : IDisposable
 
     public static string FileStem(long baseOffset) => baseOffset.ToString("D20", System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>Opens (or creates) the segment files. The caller then loads or recovers it.</summary>
-    public static LogSegment Open(string directory, long baseOffset, LogConfig config, long createdMs)
-        => new(directory, baseOffset, config, createdMs);
+    /// <summary>
+    /// Opens (or creates) the segment files. The caller then loads or recovers it.
+    /// <paramref name="suffix"/> is appended to each file name (".cleaned": a segment the cleaner is writing).
+    /// </summary>
+    public static LogSegment Open(string directory, long baseOffset, LogConfig config, long createdMs, string suffix = "")
+        => new(directory, baseOffset, config, createdMs, suffix);
+
+    /// <summary>The three file extensions of a segment (log first: its name is the segment's identity).</summary>
+    public static readonly string[] Extensions = [".log", ".index", ".timeindex"];
 
     public long BaseOffset { get; }
-    public string LogPath { get; }
+    public string LogPath { get; private set; }
     public OffsetIndex Index { get; }
     public TimeIndex TimeIndex { get; }
     /// <summary>Bytes of whole batches in the file; readers never look past it.</summary>
@@ -65,9 +71,11 @@ internal sealed class LogSegment : IDisposable
     /// Writes validated batches (already given their offsets) with one gather write, then
     /// updates the indexes every index.interval.bytes.
     /// </summary>
-    public void Append(IReadOnlyList<ReadOnlyMemory<byte>> buffers, ReadOnlySpan<BatchSummary> batches)
+    /// <param name="beforeWrite">Fault-injection seam (tests): called with the file path before the write; may throw.</param>
+    public void Append(IReadOnlyList<ReadOnlyMemory<byte>> buffers, ReadOnlySpan<BatchSummary> batches, Action<string>? beforeWrite = null)
     {
         var start = _size;
+        beforeWrite?.Invoke(LogPath);
         RandomAccess.Write(_log, buffers, start);
         long written = 0;
         foreach (var b in batches)
@@ -212,7 +220,12 @@ internal sealed class LogSegment : IDisposable
     /// both indexes, and truncates the file at the first bad or torn batch. Returns the bytes
     /// cut off (0 when the segment was intact).
     /// </summary>
-    public long Recover(long minBaseOffset)
+    /// <param name="gapsAllowedBelow">
+    /// The base offset is outside the CRC, so a damaged one is only caught by continuity: each
+    /// batch must start where the previous one ended, except below this offset (compacted
+    /// segments, where removed records leave gaps: long.MaxValue). 0: no gaps at all.
+    /// </param>
+    public long Recover(long minBaseOffset, long gapsAllowedBelow = 0)
     {
         Index.Reset();
         TimeIndex.Reset();
@@ -237,6 +250,9 @@ internal sealed class LogSegment : IDisposable
                 if (!enumerator.MoveNext()) break;
                 var h = new RecordBatchHeader(batch);
                 if (h.BaseOffset < NextOffset) break;
+                if (h.BaseOffset != NextOffset && h.BaseOffset > gapsAllowedBelow) break;
+                // Index entries hold offsets relative to the segment's base as int32 (Kafka's check too).
+                if (h.LastOffset - BaseOffset > int.MaxValue) break;
                 TrackBatch(position, total, h.LastOffset, h.MaxTimestamp);
             }
             finally
@@ -249,6 +265,36 @@ internal sealed class LogSegment : IDisposable
         if (cut > 0) RandomAccess.SetLength(_log, position);
         Volatile.Write(ref _size, position);
         return cut;
+    }
+
+    /// <summary>
+    /// Cuts the file back to <paramref name="size"/> bytes (undoing a partly failed write, whose
+    /// batches were never published). Index entries are only added after a successful write.
+    /// </summary>
+    public void TruncateTo(long size)
+    {
+        RandomAccess.SetLength(_log, size);
+        Volatile.Write(ref _size, size);
+    }
+
+    /// <summary>
+    /// Renames the three files from <c>name + fromSuffix</c> to <c>name + toSuffix</c>, handles
+    /// open (POSIX rename; readers holding this segment keep reading). Missing files are skipped.
+    /// </summary>
+    /// <remarks>The log file is renamed last: recovery treats <c>BASE.log.swap-END</c> as the sign that every file of a cleaned segment is in place.</remarks>
+    public void RenameFiles(string fromSuffix, string toSuffix)
+    {
+        Index.Path = RenameOne(Index.Path, fromSuffix, toSuffix);
+        TimeIndex.Path = RenameOne(TimeIndex.Path, fromSuffix, toSuffix);
+        LogPath = RenameOne(LogPath, fromSuffix, toSuffix);
+    }
+
+    private static string RenameOne(string path, string fromSuffix, string toSuffix)
+    {
+        if (!path.EndsWith(fromSuffix, StringComparison.Ordinal)) throw new InvalidOperationException($"{path} does not end with '{fromSuffix}'.");
+        var target = path[..^fromSuffix.Length] + toSuffix;
+        if (File.Exists(path)) File.Move(path, target, overwrite: true);
+        return target;
     }
 
     public void Flush()
@@ -269,6 +315,7 @@ internal sealed class LogSegment : IDisposable
     public void Delete()
     {
         Dispose();
+        // File.Delete ignores missing files.
         File.Delete(LogPath);
         File.Delete(Index.Path);
         File.Delete(TimeIndex.Path);

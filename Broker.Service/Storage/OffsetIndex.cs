@@ -32,7 +32,8 @@ internal sealed class OffsetIndex : IDisposable
         _lastOffset = _entries > 0 ? ReadEntry(_entries - 1).Offset : -1;
     }
 
-    public string Path { get; }
+    /// <summary>Current file path (changes when the segment's files are renamed).</summary>
+    public string Path { get; set; }
     public int Entries => _entries;
     public bool IsFull => _entries >= _maxEntries;
     public long SizeBytes => (long)_entries * EntryBytes;
@@ -111,7 +112,8 @@ internal sealed class TimeIndex : IDisposable
         if (_entries > 0) _lastTimestamp = ReadEntry(_entries - 1).Timestamp;
     }
 
-    public string Path { get; }
+    /// <summary>Current file path (changes when the segment's files are renamed).</summary>
+    public string Path { get; set; }
     public int Entries => _entries;
     public bool IsFull => _entries >= _maxEntries;
 

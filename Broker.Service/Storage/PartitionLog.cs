@@ -88,13 +88,31 @@ public sealed class LogReadResult
 /// from the old one), <c>recovery-point</c> (offset below which everything is fsynced) and
 /// <c>clean.shutdown</c> (present only while closed cleanly; removed at open).</para>
 /// </summary>
-public sealed class PartitionLog : IDisposable
+public sealed partial class PartitionLog : IDisposable
 {
     public const string PartitionMetadataFile = "partition.metadata";
     public const string RecoveryPointFile = "recovery-point";
     public const string CleanShutdownFile = "clean.shutdown";
+    /// <summary>Offsets below the value in this file are deleted (retention, DeleteRecords); fsynced before segments go.</summary>
+    public const string LogStartOffsetFile = "log-start-offset";
+    /// <summary>Suffix of segment files removed from the log, deleted after file.delete.delay.ms (or at the next open).</summary>
+    public const string DeletedSuffix = ".deleted";
+    /// <summary>Suffix of a segment the cleaner is still writing; removed at open.</summary>
+    public const string CleanedSuffix = ".cleaned";
+    /// <summary>
+    /// Start of the suffix of a finished cleaned segment, <c>.swap-END</c>: it replaces every
+    /// segment from its base offset up to END (exclusive); completed at open.
+    /// </summary>
+    public const string SwapSuffix = ".swap";
 
     private readonly object _appendLock = new();
+    // Retention, DeleteRecords and the cleaner change which segments exist: one at a time per log.
+    // Taken before _appendLock, never inside it.
+    private readonly object _maintenanceLock = new();
+    // Segments removed from the log whose files (renamed .deleted) go at DueMs. Guarded by _appendLock.
+    private readonly List<(LogSegment Segment, long DueMs)> _pendingDeletes = [];
+    // Set once a write or fsync failed (disk full, I/O error): appends are refused, reads go on.
+    private volatile string? _readOnlyReason;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly List<LogSegment> _segments;
@@ -108,7 +126,7 @@ public sealed class PartitionLog : IDisposable
     private bool _closed;
     private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private PartitionLog(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger, List<LogSegment> segments)
+    private PartitionLog(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger, List<LogSegment> segments, long logStartOffset, long firstDirtyOffset)
     {
         Directory = directory;
         TopicPartition = tp;
@@ -118,8 +136,11 @@ public sealed class PartitionLog : IDisposable
         _logger = logger;
         _segments = segments;
         _segmentsView = [.. segments];
-        _logStartOffset = segments[0].BaseOffset;
         _logEndOffset = segments[^1].NextOffset;
+        // The checkpoint may be ahead of the first segment (DeleteRecords inside it, or a crash
+        // before the segments below it were removed), never past the end of what recovery kept.
+        _logStartOffset = Math.Min(Math.Max(segments[0].BaseOffset, logStartOffset), _logEndOffset);
+        _firstDirtyOffset = Math.Min(firstDirtyOffset, _logEndOffset);
         // Replication factor 1 (no followers yet): everything written is committed.
         _highWatermark = _logEndOffset;
     }
@@ -147,6 +168,15 @@ public sealed class PartitionLog : IDisposable
     /// <summary>A snapshot of the segments, oldest first; the last one is the active segment.</summary>
     public IReadOnlyList<SegmentInfo> Segments => _segmentsView.Select(s => new SegmentInfo(s.BaseOffset, s.NextOffset, s.Size, s.MaxTimestamp, s.CreatedMs)).ToArray();
 
+    /// <summary>Why appends are refused after a failed write or fsync (null while writable). Reads keep working.</summary>
+    public string? ReadOnlyReason => _readOnlyReason;
+
+    /// <summary>
+    /// Fault-injection seam for tests: called with the file path before every segment write;
+    /// an IOException thrown here behaves like the write failing (e.g. ENOSPC).
+    /// </summary>
+    public Action<string>? BeforeWrite { get; set; }
+
     /// <summary>Completes at the next high-watermark advance (or close). Take it before reading to never miss one.</summary>
     public Task AppendedSignal => Volatile.Read(ref _appended).Task;
 
@@ -165,7 +195,12 @@ public sealed class PartitionLog : IDisposable
         var cleanMarker = Path.Combine(directory, CleanShutdownFile);
         var clean = File.Exists(cleanMarker);
         var recoveryPoint = ReadRecoveryPoint(directory);
+        var logStartCheckpoint = ReadOffsetFile(directory, LogStartOffsetFile);
+        var cleanerCheckpoint = ReadOffsetFile(directory, CleanerCheckpointFile);
+        // Written before the cleaner's first swap: absent = no segment has gaps.
+        var everCleaned = File.Exists(Path.Combine(directory, CleanerCheckpointFile));
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var mustRecover = CompleteInterruptedOperations(directory, tp, logger);
 
         var baseOffsets = System.IO.Directory.EnumerateFiles(directory, "*.log")
             .Select(f => Path.GetFileNameWithoutExtension(f))
@@ -190,10 +225,13 @@ public sealed class PartitionLog : IDisposable
                     continue;
                 }
                 var upperBound = i + 1 < baseOffsets.Count ? baseOffsets[i + 1] : long.MaxValue;
-                var trusted = clean || upperBound <= recoveryPoint;
+                var trusted = (clean || upperBound <= recoveryPoint) && !mustRecover.Contains(baseOffsets[i]);
                 if (!trusted || !segment.LoadAfterCleanShutdown())
                 {
-                    var cut = segment.Recover(expectedNext);
+                    // Compaction leaves offset gaps, only ever in segments before the active one;
+                    // elsewhere a gap means a damaged base offset (it is outside the CRC).
+                    var gapsAllowed = mustRecover.Contains(baseOffsets[i]) || (everCleaned && i < baseOffsets.Count - 1);
+                    var cut = segment.Recover(expectedNext, gapsAllowed ? long.MaxValue : 0);
                     if (cut > 0)
                     {
                         logger.LogWarning("Recovery of {Partition} cut {Bytes} bytes of invalid or torn batches at the end of segment {Segment}", tp, cut, baseOffsets[i]);
@@ -212,10 +250,62 @@ public sealed class PartitionLog : IDisposable
         }
         // From here a crash is an unclean shutdown: the marker only exists while closed cleanly.
         if (clean) File.Delete(cleanMarker);
-        var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments);
+        var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments, logStartCheckpoint, cleanerCheckpoint);
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
             tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;
+    }
+
+    /// <summary>
+    /// Finishes what a crash interrupted, before segments are opened: removes <c>.deleted</c>
+    /// files (segments already out of the log) and <c>.cleaned</c> files (a cleaning not
+    /// finished: the originals are intact); completes a swap whose <c>BASE.log.swap-END</c>
+    /// exists (the cleaned segment was complete: it replaces every segment in [BASE, END)).
+    /// Returns the base offsets of swapped-in segments, which are then fully recovered.
+    /// </summary>
+    private static HashSet<long> CompleteInterruptedOperations(string directory, TopicPartition tp, ILogger logger)
+    {
+        var swapped = new HashSet<long>();
+        foreach (var file in System.IO.Directory.EnumerateFiles(directory).ToList())
+        {
+            var name = Path.GetFileName(file);
+            if (name.EndsWith(DeletedSuffix, StringComparison.Ordinal) || name.EndsWith(CleanedSuffix, StringComparison.Ordinal))
+            {
+                File.Delete(file);
+                continue;
+            }
+            // 20-digit base + ".log.swap-" + 20-digit end.
+            var marker = ".log" + SwapSuffix + "-";
+            var at = name.IndexOf(marker, StringComparison.Ordinal);
+            if (at != 20 || name.Length != 20 + marker.Length + 20) continue;
+            var stem = name[..20];
+            var endText = name[(20 + marker.Length)..];
+            if (!stem.All(char.IsAsciiDigit) || !endText.All(char.IsAsciiDigit)) continue;
+            var start = long.Parse(stem, CultureInfo.InvariantCulture);
+            var end = long.Parse(endText, CultureInfo.InvariantCulture);
+            // The log file is renamed to .swap-END last, so its presence means the cleaned segment
+            // is whole: drop the originals in [start, end), move the cleaned files in place.
+            foreach (var log in System.IO.Directory.EnumerateFiles(directory, "*.log").ToList())
+            {
+                var b = Path.GetFileNameWithoutExtension(log);
+                if (b.Length != 20 || !b.All(char.IsAsciiDigit)) continue;
+                var baseOffset = long.Parse(b, CultureInfo.InvariantCulture);
+                if (baseOffset < start || baseOffset >= end) continue;
+                foreach (var ext in LogSegment.Extensions) File.Delete(Path.Combine(directory, b + ext));
+            }
+            foreach (var ext in LogSegment.Extensions)
+            {
+                var swap = Path.Combine(directory, stem + ext + SwapSuffix + "-" + endText);
+                // An index not renamed yet is simply missing: recovery rebuilds it.
+                if (File.Exists(swap)) File.Move(swap, Path.Combine(directory, stem + ext), overwrite: true);
+            }
+            swapped.Add(start);
+            logger.LogWarning("Completed the interrupted swap of cleaned segment {Segment} of {Partition}", stem, tp);
+        }
+        // Index .swap files without their log (crash between the renames): the cleaning did not
+        // finish; the original segment is still whole.
+        foreach (var file in System.IO.Directory.EnumerateFiles(directory, "*" + SwapSuffix + "*").ToList()) File.Delete(file);
+        return swapped;
     }
 
     /// <summary>
@@ -261,10 +351,20 @@ public sealed class PartitionLog : IDisposable
         lock (_appendLock)
         {
             if (_closed) return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, "The log is closed.");
+            if (_readOnlyReason is { } why) return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, why, _logStartOffset);
             var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var totalBytes = span.Length;
             var lastOffsetDeltaSum = summaries.Sum(s => s.LastOffset + 1);
-            var segment = MaybeRoll(config, nowMs, totalBytes, lastOffsetDeltaSum);
+            LogSegment segment;
+            try
+            {
+                segment = MaybeRoll(config, nowMs, totalBytes, lastOffsetDeltaSum);
+            }
+            catch (IOException ex)
+            {
+                // A roll changes nothing visible until its new segment is added last: safe to stop here.
+                return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, GoReadOnly("rolling a segment", ex), _logStartOffset);
+            }
 
             var headers = new byte[summaries.Count * RecordBatchHeader.Size];
             var buffers = new List<ReadOnlyMemory<byte>>(summaries.Count * 2);
@@ -291,18 +391,62 @@ public sealed class PartitionLog : IDisposable
                 placed[i] = new BatchSummary(s.RelativePosition, s.Size, next, next + s.LastOffset, maxTimestamp);
                 next += s.LastOffset + 1;
             }
-            segment.Append(buffers, placed);
+            var sizeBefore = segment.Size;
+            try
+            {
+                segment.Append(buffers, placed, BeforeWrite);
+            }
+            catch (IOException ex)
+            {
+                var message = GoReadOnly("appending", ex);
+                try
+                {
+                    // Part of the write may have landed; nothing of it was published. Cut it so
+                    // the file ends with whole batches (recovery would cut it too).
+                    segment.TruncateTo(sizeBefore);
+                }
+                catch (IOException)
+                {
+                    // Recovery at the next open cuts the torn tail.
+                }
+                return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, message, _logStartOffset);
+            }
             var first = _logEndOffset;
             Interlocked.Exchange(ref _logEndOffset, next);
             // One replica: the high watermark follows the log end offset at once.
             Interlocked.Exchange(ref _highWatermark, next);
-            MaybeFlush(messages, nowMs);
+            try
+            {
+                MaybeFlush(messages, nowMs);
+            }
+            catch (IOException ex)
+            {
+                // The batches are written and visible; only their fsync failed. The append stands
+                // (answering an error would invite a duplicate retry); later appends are refused.
+                GoReadOnly("flushing", ex);
+            }
             signal = _appended;
             _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             result = new LogAppendResult(KafkaErrors.NONE, null, first, next - 1, config.LogAppendTime ? nowMs : -1, _logStartOffset, summaries.Count, totalBytes);
         }
         signal.TrySetResult();
         return result;
+    }
+
+    /// <summary>
+    /// After a failed write or fsync the partition refuses appends until the broker restarts
+    /// (and recovery checks the files): retrying on a full disk or a failing device would only
+    /// tear more batches, and after a failed fsync the page cache may no longer match the disk.
+    /// Kafka takes the whole log directory offline; we keep serving reads of what was written.
+    /// </summary>
+    private string GoReadOnly(string operation, IOException ex)
+    {
+        var reason = StorageErrors.IsDiskFull(ex)
+            ? $"Partition {TopicPartition} is read-only: the disk is full ({operation} failed: {ex.Message})."
+            : $"Partition {TopicPartition} is read-only: {operation} failed ({ex.Message}).";
+        if (_readOnlyReason is null) _logger.LogError(ex, "{Reason}", reason);
+        _readOnlyReason = reason;
+        return reason;
     }
 
     /// <summary>
@@ -370,14 +514,36 @@ public sealed class PartitionLog : IDisposable
     {
         lock (_appendLock)
         {
-            if (_closed || _firstUnflushedMs < 0) return;
-            if (_time.GetUtcNow().ToUnixTimeMilliseconds() - _firstUnflushedMs >= Config.FlushMs) FlushLocked();
+            // Read-only after a failed write or fsync: retrying an fsync that failed proves nothing.
+            if (_closed || _firstUnflushedMs < 0 || _readOnlyReason is not null) return;
+            if (_time.GetUtcNow().ToUnixTimeMilliseconds() - _firstUnflushedMs < Config.FlushMs) return;
+            try
+            {
+                FlushLocked();
+            }
+            catch (IOException ex)
+            {
+                GoReadOnly("flushing", ex);
+                throw;
+            }
         }
     }
 
     public void Flush()
     {
-        lock (_appendLock) if (!_closed) FlushLocked();
+        lock (_appendLock)
+        {
+            if (_closed) return;
+            try
+            {
+                FlushLocked();
+            }
+            catch (IOException ex)
+            {
+                GoReadOnly("flushing", ex);
+                throw;
+            }
+        }
     }
 
     private void FlushLocked()
@@ -421,6 +587,9 @@ public sealed class PartitionLog : IDisposable
                 if (length + h.TotalSize > maxBytes && !(length == 0 && minOneBatch)) break;
                 length += h.TotalSize;
             }
+            // Retention may have removed older segments meanwhile: an offset now below the log
+            // start is out of range, not silently answered with later batches.
+            if (fetchOffset < LogStartOffset) return new LogReadResult(KafkaErrors.OFFSET_OUT_OF_RANGE, hw, LogStartOffset, leo);
             return new LogReadResult(KafkaErrors.NONE, hw, start, leo, segment, position, checked((int)length));
         }
         return new LogReadResult(KafkaErrors.NONE, hw, start, leo);
@@ -486,9 +655,18 @@ public sealed class PartitionLog : IDisposable
         lock (_appendLock)
         {
             if (_closed) return;
-            FlushLocked();
-            _closed = true;
-            foreach (var s in _segments) s.Dispose();
+            try
+            {
+                FlushLocked();
+            }
+            finally
+            {
+                _closed = true;
+                foreach (var s in _segments) s.Dispose();
+                // Their .deleted files are removed at the next open.
+                foreach (var (s, _) in _pendingDeletes) s.Dispose();
+                _pendingDeletes.Clear();
+            }
             File.WriteAllText(Path.Combine(Directory, CleanShutdownFile), "");
             signal = _appended;
         }
@@ -503,6 +681,8 @@ public sealed class PartitionLog : IDisposable
         {
             _closed = true;
             foreach (var s in _segments) s.Dispose();
+            foreach (var (s, _) in _pendingDeletes) s.Dispose();
+            _pendingDeletes.Clear();
             signal = _appended;
         }
         signal.TrySetResult();
@@ -530,10 +710,13 @@ public sealed class PartitionLog : IDisposable
     internal static void WriteTopicId(string directory, Guid topicId)
         => AtomicWrite(Path.Combine(directory, PartitionMetadataFile), $"version: 0\ntopic_id: {topicId:D}\n");
 
-    private static long ReadRecoveryPoint(string directory)
+    private static long ReadRecoveryPoint(string directory) => ReadOffsetFile(directory, RecoveryPointFile);
+
+    /// <summary>An offset checkpoint file; 0 when missing or unreadable (both files only ever move the log forward from 0).</summary>
+    private static long ReadOffsetFile(string directory, string name)
     {
-        var path = Path.Combine(directory, RecoveryPointFile);
-        return File.Exists(path) && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
+        var path = Path.Combine(directory, name);
+        return File.Exists(path) && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : 0;
     }
 
     private static void WriteRecoveryPoint(string directory, long offset)

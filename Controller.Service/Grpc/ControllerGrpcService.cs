@@ -44,6 +44,9 @@ public sealed class ControllerGrpcService(
     public override Task<DeleteTopicsResponse> DeleteTopics(DeleteTopicsRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.DeleteTopics(request)));
 
+    public override Task<AlterConfigsResponse> AlterConfigs(AlterConfigsRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.AlterConfigs(request)));
+
     public override Task<MetadataSnapshot> GetMetadata(GetMetadataRequest request, ServerCallContext context)
         => Task.FromResult(Guard(controller.GetMetadata));
 

@@ -21,7 +21,7 @@ namespace StreamPlatform.Controller.Metadata;
 /// Liveness (heartbeat deadlines) is in memory only: it is not metadata, and after a restart
 /// every registered, unfenced broker and gateway gets one full session timeout of grace.
 /// </summary>
-public sealed class MetadataController : IDisposable
+public sealed partial class MetadataController : IDisposable
 {
     private readonly ControllerOptions _options;
     private readonly TimeProvider _time;
@@ -94,11 +94,12 @@ public sealed class MetadataController : IDisposable
             // configured values go through the log like any other change.
             var stage = new Stage(_state);
             var desired = DesiredBrokerConfigs();
+            // Values set through AlterConfigs (dynamic) win over the static ones, as in Kafka.
             foreach (var (name, value) in desired)
-                if (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value)
+                if (!_state.DynamicBrokerConfigs.Contains(name) && (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value))
                     stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value } });
             // A key configured before (e.g. log.dirs, which has no default) and no longer configured.
-            foreach (var name in _state.BrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
+            foreach (var name in _state.BrokerConfigs.Keys.Where(k => !desired.ContainsKey(k) && !_state.DynamicBrokerConfigs.Contains(k)))
                 stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true } });
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();

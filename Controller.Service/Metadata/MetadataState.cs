@@ -33,7 +33,8 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 /// gateway: absent|fenced|unfenced --RegisterGateway--> unfenced; unfenced --FenceGateway--> fenced.
 /// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent.
 /// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1.
-/// broker config: --SetBrokerConfig(catalog key, valid value)--> set; set --SetBrokerConfig(remove)--> unset.
+/// broker config: --SetBrokerConfig(catalog key, valid value, dynamic?)--> set (dynamic or static); set --SetBrokerConfig(remove)--> unset.
+/// topic config: present topic --SetTopicConfig(catalog key, valid value)--> set; set --SetTopicConfig(remove)--> unset.
 /// </summary>
 public sealed class MetadataState
 {
@@ -43,7 +44,8 @@ public sealed class MetadataState
         ImmutableSortedDictionary<int, GatewayState>.Empty,
         ImmutableSortedDictionary.Create<string, TopicState>(StringComparer.Ordinal),
         ImmutableDictionary<Guid, string>.Empty,
-        ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal));
+        ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
+        ImmutableSortedSet.Create<string>(StringComparer.Ordinal));
 
     private MetadataState(
         long epoch,
@@ -51,7 +53,8 @@ public sealed class MetadataState
         ImmutableSortedDictionary<int, GatewayState> gateways,
         ImmutableSortedDictionary<string, TopicState> topics,
         ImmutableDictionary<Guid, string> topicNamesById,
-        ImmutableSortedDictionary<string, string> brokerConfigs)
+        ImmutableSortedDictionary<string, string> brokerConfigs,
+        ImmutableSortedSet<string> dynamicBrokerConfigs)
     {
         Epoch = epoch;
         Brokers = brokers;
@@ -59,6 +62,7 @@ public sealed class MetadataState
         Topics = topics;
         TopicNamesById = topicNamesById;
         BrokerConfigs = brokerConfigs;
+        DynamicBrokerConfigs = dynamicBrokerConfigs;
     }
 
     /// <summary>Number of records applied since the empty state.</summary>
@@ -70,6 +74,8 @@ public sealed class MetadataState
     public ImmutableDictionary<Guid, string> TopicNamesById { get; }
     /// <summary>Cluster-wide broker configs as recorded (the controller records every catalog key's effective value).</summary>
     public ImmutableSortedDictionary<string, string> BrokerConfigs { get; }
+    /// <summary>Keys of <see cref="BrokerConfigs"/> set through AlterConfigs: controller restarts keep them over static values.</summary>
+    public ImmutableSortedSet<string> DynamicBrokerConfigs { get; }
 
     public bool TryGetTopic(Guid id, out TopicState topic)
     {
@@ -98,6 +104,7 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.DeleteTopic => DeleteTopic(record.DeleteTopic),
         MetadataRecord.KindOneofCase.ChangePartitionLeader => ChangePartitionLeader(record.ChangePartitionLeader),
         MetadataRecord.KindOneofCase.SetBrokerConfig => SetBrokerConfig(record.SetBrokerConfig),
+        MetadataRecord.KindOneofCase.SetTopicConfig => SetTopicConfig(record.SetTopicConfig),
         _ => throw Illegal(KafkaErrors.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
@@ -106,8 +113,10 @@ public sealed class MetadataState
         ImmutableSortedDictionary<int, GatewayState>? gateways = null,
         ImmutableSortedDictionary<string, TopicState>? topics = null,
         ImmutableDictionary<Guid, string>? topicNamesById = null,
-        ImmutableSortedDictionary<string, string>? brokerConfigs = null)
-        => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs);
+        ImmutableSortedDictionary<string, string>? brokerConfigs = null,
+        ImmutableSortedSet<string>? dynamicBrokerConfigs = null)
+        => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs,
+            dynamicBrokerConfigs ?? DynamicBrokerConfigs);
 
     private static MetadataStateException Illegal(short code, string message) => new(code, message);
 
@@ -247,10 +256,26 @@ public sealed class MetadataState
         if (r.Remove)
         {
             if (!BrokerConfigs.ContainsKey(r.Name)) throw Illegal(KafkaErrors.InvalidConfig, $"Broker config '{r.Name}' is not set.");
-            return With(brokerConfigs: BrokerConfigs.Remove(r.Name));
+            return With(brokerConfigs: BrokerConfigs.Remove(r.Name), dynamicBrokerConfigs: DynamicBrokerConfigs.Remove(r.Name));
         }
         if (def.Validate(r.Value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
-        return With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value));
+        if (r.Dynamic && def.ReadOnly) throw Illegal(KafkaErrors.InvalidConfig, $"Broker config '{r.Name}' is read-only: it cannot be altered dynamically.");
+        return With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value),
+            dynamicBrokerConfigs: r.Dynamic ? DynamicBrokerConfigs.Add(r.Name) : DynamicBrokerConfigs.Remove(r.Name));
+    }
+
+    private MetadataState SetTopicConfig(SetTopicConfigRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(KafkaErrors.UnknownTopicId, $"Topic id {id} does not exist.");
+        if (!ConfigCatalog.Topic.TryGetValue(r.Name, out var def)) throw Illegal(KafkaErrors.InvalidConfig, $"Unknown topic config '{r.Name}'.");
+        if (r.Remove)
+        {
+            if (!topic.Configs.ContainsKey(r.Name)) throw Illegal(KafkaErrors.InvalidConfig, $"Topic '{topic.Name}' has no config '{r.Name}' set.");
+            return With(topics: Topics.SetItem(topic.Name, topic with { Configs = topic.Configs.Remove(r.Name) }));
+        }
+        if (def.Validate(r.Value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
+        return With(topics: Topics.SetItem(topic.Name, topic with { Configs = topic.Configs.SetItem(r.Name, r.Value) }));
     }
 
     /// <summary>Rebuilds the state a snapshot file captured (the inverse of <see cref="ToSnapshot"/>).</summary>
@@ -272,7 +297,8 @@ public sealed class MetadataState
             gateways,
             topics.ToImmutableSortedDictionary(t => t.Name, t => t, StringComparer.Ordinal),
             topics.ToImmutableDictionary(t => t.TopicId, t => t.Name),
-            s.BrokerConfigs.ToImmutableSortedDictionary(StringComparer.Ordinal));
+            s.BrokerConfigs.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            s.DynamicBrokerConfigs.ToImmutableSortedSet(StringComparer.Ordinal));
     }
 
     /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>
@@ -297,6 +323,7 @@ public sealed class MetadataState
             snapshot.Topics.Add(info);
         }
         snapshot.BrokerConfigs.Add(BrokerConfigs);
+        snapshot.DynamicBrokerConfigs.AddRange(DynamicBrokerConfigs);
         return snapshot;
     }
 }

@@ -287,4 +287,78 @@ public sealed class BrokerServiceTests : IAsyncDisposable
         Assert.Equal(new OffsetAndTimestamp(1, T0 + 50), log.LookupOffset(-3));
         Assert.Equal(new OffsetAndTimestamp(1, T0 + 50), log.LookupOffset(T0 + 6));
     }
+
+    private PartitionLog LogOf(string topic, int partition) => _logs.Logs.Single(l => l.TopicPartition == new TopicPartition(topic, partition));
+
+    [Fact]
+    public async Task DeleteRecords_moves_the_low_watermark_and_reads_below_it_are_out_of_range()
+    {
+        for (var i = 0; i < 5; i++) await Produce("a", 0, TestBatches.Build(T0, $"v{i}"));
+        DeleteRecordsResponse Delete(params (string Topic, int Partition, long Offset)[] parts)
+        {
+            var request = new DeleteRecordsRequest { TimeoutMs = 1000 };
+            foreach (var (t, p, o) in parts) request.Partitions.Add(new PartitionDeleteRecords { Topic = t, Partition = p, Offset = o });
+            return _service.DeleteRecords(request);
+        }
+        var response = Delete(("a", 0, 3), ("a", 0, 6), ("a", 2, 0), ("zz", 0, 0));
+        Assert.Equal([(0, 3L), (1, -1L), (6, -1L), (3, -1L)], response.Results.Select(r => (r.ErrorCode, r.LowWatermark)));
+        var fetch = await _service.FetchAsync(FetchOf(0, 1, ("a", 0, 2), ("a", 0, 3)), default);
+        Assert.Equal((1, 3L), (fetch.Results[0].ErrorCode, fetch.Results[0].LogStartOffset));
+        Assert.Equal(0, fetch.Results[1].ErrorCode);
+        Assert.Equal(3, new RecordBatchHeader(fetch.Results[1].Records.Span).BaseOffset);
+        Assert.Equal(3, _service.ListOffsets(new ListOffsetsRequest { Partitions = { new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = -2, CurrentLeaderEpoch = -1 } } }).Results[0].Offset);
+        Assert.Equal((0, 5L), Delete(("a", 0, -1)).Results.Select(r => (r.ErrorCode, r.LowWatermark)).Single());
+        Assert.Equal(5, Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "after"))).Results).BaseOffset);
+    }
+
+    [Fact]
+    public async Task Full_disk_makes_the_partition_read_only_with_storage_errors_while_reads_go_on()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, "kept"));
+        var log = LogOf("a", 0);
+        var sizeBefore = log.SizeBytes;
+        // ENOSPC as .NET reports it on Unix (errno in HResult); the seam throws before the write.
+        log.BeforeWrite = _ => throw new IOException("No space left on device", 28);
+        var failed = Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "lost"))).Results);
+        Assert.Equal(56, failed.ErrorCode);
+        Assert.Contains("disk is full", failed.ErrorMessage, StringComparison.Ordinal);
+        log.BeforeWrite = null; // space is back, but the partition stays read-only until a restart
+        Assert.Equal(56, Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "still refused"))).Results).ErrorCode);
+        Assert.Equal(sizeBefore, log.SizeBytes);
+        Assert.NotNull(log.ReadOnlyReason);
+        var fetch = (await _service.FetchAsync(FetchOf(0, 1, ("a", 0, 0)), default)).Results[0];
+        Assert.Equal((0, 1L), (fetch.ErrorCode, fetch.HighWatermark));
+        Assert.Equal("kept", TestBatches.Parse(fetch.Records.ToByteArray())[0].FirstValue);
+        // Other partitions are unaffected.
+        Assert.Equal(0, Assert.Single((await Produce("a", 1, TestBatches.Build(T0, "fine"))).Results).ErrorCode);
+    }
+
+    [Fact]
+    public async Task A_write_failing_midway_leaves_no_torn_batch_behind()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, "kept"));
+        var log = LogOf("a", 0);
+        var sizeBefore = log.SizeBytes;
+        // Half a batch reaches the file before the device fails.
+        log.BeforeWrite = path =>
+        {
+            using (var f = new FileStream(path, FileMode.Append)) f.Write(new byte[30]);
+            throw new IOException("Input/output error", 5);
+        };
+        var failed = Assert.Single((await Produce("a", 0, TestBatches.Build(T0, "torn"))).Results);
+        Assert.Equal(56, failed.ErrorCode);
+        Assert.DoesNotContain("disk is full", failed.ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(sizeBefore, new FileInfo(Path.Combine(log.Directory, "00000000000000000000.log")).Length);
+    }
+
+    [Fact]
+    public async Task Topic_config_changes_in_metadata_reach_the_log_without_a_restart()
+    {
+        await Produce("a", 0, TestBatches.Build(T0, "x"));
+        var log = LogOf("a", 0);
+        Assert.Equal(604800000, log.Config.RetentionMs);
+        Publish(Topic("a", TopicA, [Me, Me, 2], 3, configs: new() { ["retention.ms"] = "1000", ["retention.bytes"] = "5000", ["cleanup.policy"] = "compact,delete" }));
+        Assert.Same(log, LogOf("a", 0));
+        Assert.Equal((1000L, 5000L, true, true), (log.Config.RetentionMs, log.Config.RetentionBytes, log.Config.Compacted, log.Config.DeleteEnabled));
+    }
 }

@@ -306,6 +306,7 @@ public sealed class PartitionLogTests : IDisposable
     {
         using var log = _dir.Open(new LogConfig { SegmentBytes = 2000, IndexIntervalBytes = 200 });
         using var stop = new CancellationTokenSource();
+        var readerStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reader = Task.Run(() =>
         {
             var reads = 0;
@@ -316,9 +317,12 @@ public sealed class PartitionLogTests : IDisposable
                 Assert.Equal(0, r.ErrorCode);
                 if (r.Length > 0) TestBatches.Parse(r.ToArray()); // always whole, valid batches
                 reads++;
+                readerStarted.TrySetResult();
             }
             return reads;
         });
+        // On a busy machine the pool may run the writers to completion before the reader starts.
+        await readerStarted.Task;
         var writers = Enumerable.Range(0, 4).Select(w => Task.Run(() =>
             Enumerable.Range(0, 50).Select(i => log.Append(TestBatches.Build(T0, $"w{w}-{i}", "second")).FirstOffset).ToList())).ToArray();
         var offsets = (await Task.WhenAll(writers)).SelectMany(o => o).Order().ToList();

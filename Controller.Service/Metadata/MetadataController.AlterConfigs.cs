@@ -1,0 +1,177 @@
+using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Controller;
+using StreamPlatform.Protos.Grpc.Metadata;
+
+namespace StreamPlatform.Controller.Metadata;
+
+/// <summary>Kafka's IncrementalAlterConfigs operation codes.</summary>
+public enum AlterConfigOp { Set = 0, Delete = 1, Append = 2, Subtract = 3 }
+
+public sealed partial class MetadataController
+{
+    /// <summary>Kafka ConfigResource.Type codes this controller alters.</summary>
+    public const int TopicResource = 2;
+    public const int BrokerResource = 4;
+
+    /// <summary>Most config entries one resource may carry (a bound on the work of one request).</summary>
+    public const int MaxConfigsPerResource = 1000;
+
+    /// <summary>
+    /// AlterConfigs / IncrementalAlterConfigs. Each resource is all or nothing: its new explicit
+    /// configs are computed and validated against <see cref="ConfigCatalog"/>, then turned into
+    /// SetTopicConfig / SetBrokerConfig records; all resources that pass go into one log entry.
+    /// Brokers and gateways get the change with the next metadata snapshot and apply it without
+    /// a restart. Broker resources: only the cluster-wide default (empty name); values set here are
+    /// dynamic and survive controller restarts over Controller:BrokerConfigs.
+    /// </summary>
+    public AlterConfigsResponse AlterConfigs(AlterConfigsRequest request)
+    {
+        var response = new AlterConfigsResponse();
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new Stage(_state);
+            var duplicates = request.Resources.GroupBy(r => (r.ResourceType, r.ResourceName)).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
+            var changed = new List<AlterConfigsResourceResult>();
+            foreach (var resource in request.Resources)
+            {
+                var result = new AlterConfigsResourceResult { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
+                response.Results.Add(result);
+                try
+                {
+                    if (duplicates.Contains((resource.ResourceType, resource.ResourceName)))
+                        throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Resource {resource.ResourceType}/'{resource.ResourceName}' appears more than once in the request.");
+                    if (resource.Configs.Count > MaxConfigsPerResource)
+                        throw new MetadataStateException(KafkaErrors.InvalidRequest, $"More than {MaxConfigsPerResource} configs for one resource.");
+                    var records = resource.ResourceType switch
+                    {
+                        TopicResource => TopicConfigRecords(stage.State, resource),
+                        BrokerResource => BrokerConfigRecords(stage.State, resource),
+                        _ => throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Resource type {resource.ResourceType} cannot be altered (2 topic, 4 broker)."),
+                    };
+                    // Applied to a trial state first, so a resource is staged whole or not at all.
+                    var trial = stage.State;
+                    foreach (var r in records) trial = trial.Apply(r);
+                    foreach (var r in records) stage.Add(r);
+                    changed.Add(result);
+                }
+                catch (MetadataStateException ex)
+                {
+                    result.ErrorCode = ex.ErrorCode;
+                    result.ErrorMessage = ex.Message;
+                }
+            }
+            response.MetadataEpoch = _state.Epoch;
+            if (request.ValidateOnly) return response;
+            try
+            {
+                Commit(stage);
+                response.MetadataEpoch = _state.Epoch;
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in changed)
+                {
+                    r.ErrorCode = KafkaErrors.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                }
+            }
+            return response;
+        }
+    }
+
+    private static List<MetadataRecord> TopicConfigRecords(MetadataState state, AlterConfigsResource resource)
+    {
+        if (!state.Topics.TryGetValue(resource.ResourceName, out var topic))
+            throw new MetadataStateException(KafkaErrors.UnknownTopicOrPartition, $"Topic '{resource.ResourceName}' does not exist.");
+        var effective = TopicConfigs.Effective(topic.Configs, state.BrokerConfigs);
+        var updated = NewExplicitConfigs(topic.Configs, effective, resource, ConfigCatalog.Topic);
+        var id = TopicIds.ToByteString(topic.TopicId);
+        var records = new List<MetadataRecord>();
+        foreach (var (name, value) in updated)
+            if (!topic.Configs.TryGetValue(name, out var old) || old != value)
+                records.Add(new MetadataRecord { SetTopicConfig = new SetTopicConfigRecord { TopicId = id, Name = name, Value = value } });
+        foreach (var name in topic.Configs.Keys.Where(k => !updated.ContainsKey(k)))
+            records.Add(new MetadataRecord { SetTopicConfig = new SetTopicConfigRecord { TopicId = id, Name = name, Remove = true } });
+        return records;
+    }
+
+    private List<MetadataRecord> BrokerConfigRecords(MetadataState state, AlterConfigsResource resource)
+    {
+        // Kafka keeps per-broker and cluster-default dynamic configs; this cluster has one set
+        // of broker configs for all brokers (the "default" entity, empty name).
+        if (resource.ResourceName.Length > 0)
+            throw new MetadataStateException(KafkaErrors.InvalidRequest,
+                $"Per-broker configs (broker '{resource.ResourceName}') are not supported; alter the cluster-wide default (empty broker name).");
+        var dynamic = state.DynamicBrokerConfigs.ToDictionary(k => k, k => state.BrokerConfigs[k], StringComparer.Ordinal);
+        var updated = NewExplicitConfigs(dynamic, state.BrokerConfigs, resource, ConfigCatalog.Broker);
+        var staticValues = DesiredBrokerConfigs();
+        var records = new List<MetadataRecord>();
+        foreach (var (name, value) in updated)
+            if (!dynamic.TryGetValue(name, out var old) || old != value)
+                records.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value, Dynamic = true } });
+        // A dynamic value deleted: back to the static (configured or default) value.
+        foreach (var name in dynamic.Keys.Where(k => !updated.ContainsKey(k)))
+            records.Add(new MetadataRecord
+            {
+                SetBrokerConfig = staticValues.TryGetValue(name, out var value)
+                    ? new SetBrokerConfigRecord { Name = name, Value = value }
+                    : new SetBrokerConfigRecord { Name = name, Remove = true },
+            });
+        return records;
+    }
+
+    /// <summary>
+    /// The resource's explicit configs after the request: <paramref name="current"/> with each
+    /// op applied in order (or, for replace_all, only the listed SETs). APPEND/SUBTRACT start
+    /// from the effective value and work on comma-separated list configs only.
+    /// </summary>
+    private static SortedDictionary<string, string> NewExplicitConfigs(IReadOnlyDictionary<string, string> current, IReadOnlyDictionary<string, string> effective,
+        AlterConfigsResource resource, IReadOnlyDictionary<string, ConfigDefinition> catalog)
+    {
+        var result = resource.ReplaceAll
+            ? new SortedDictionary<string, string>(StringComparer.Ordinal)
+            : new SortedDictionary<string, string>(current.ToDictionary(), StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var config in resource.Configs)
+        {
+            if (!seen.Add(config.Name)) throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Config '{config.Name}' appears more than once.");
+            if (!catalog.TryGetValue(config.Name, out var def)) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Unknown config '{config.Name}'.");
+            if (def.ReadOnly) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Config '{config.Name}' is read-only: it cannot be altered dynamically.");
+            var op = (AlterConfigOp)config.Op;
+            if (resource.ReplaceAll && op != AlterConfigOp.Set)
+                throw new MetadataStateException(KafkaErrors.InvalidRequest, "AlterConfigs (replace_all) takes SET entries only.");
+            if (op is not (AlterConfigOp.Set or AlterConfigOp.Delete or AlterConfigOp.Append or AlterConfigOp.Subtract))
+                throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Unknown config operation {config.Op} for '{config.Name}'.");
+            if (op != AlterConfigOp.Delete && !config.HasValue)
+                throw new MetadataStateException(KafkaErrors.InvalidRequest, $"A null value is only allowed with DELETE ('{config.Name}').");
+            switch (op)
+            {
+                case AlterConfigOp.Set:
+                    result[config.Name] = config.Value;
+                    break;
+                case AlterConfigOp.Delete:
+                    result.Remove(config.Name);
+                    break;
+                default:
+                    if (def.Type != ConfigType.List)
+                        throw new MetadataStateException(KafkaErrors.InvalidConfig, $"APPEND and SUBTRACT apply to list configs; '{config.Name}' is a {def.Type}.");
+                    var items = ListItems(result.TryGetValue(config.Name, out var own) ? own : effective.TryGetValue(config.Name, out var eff) ? eff : def.DefaultValue);
+                    foreach (var item in ListItems(config.Value))
+                    {
+                        if (op == AlterConfigOp.Append && !items.Contains(item)) items.Add(item);
+                        else if (op == AlterConfigOp.Subtract) items.Remove(item);
+                    }
+                    result[config.Name] = string.Join(',', items);
+                    break;
+            }
+        }
+        foreach (var (name, value) in result)
+            if (catalog[name].Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Config '{name}': {why}");
+        return result;
+    }
+
+    private static List<string> ListItems(string? value)
+        => string.IsNullOrWhiteSpace(value) ? [] : value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+}

@@ -1,0 +1,189 @@
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging.Abstractions;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Controller.Metadata;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Controller;
+using StreamPlatform.UnitTests.Storage;
+
+namespace StreamPlatform.UnitTests.Controller;
+
+public class AlterConfigsTests
+{
+    private static ControllerHarness WithTopic(Action<ControllerOptions>? configure = null, Dictionary<string, string>? configs = null)
+    {
+        var h = new ControllerHarness(configure);
+        h.RegisterBroker(1);
+        Assert.Equal(0, h.CreateTopic("t", 2, 1, configs ?? new Dictionary<string, string> { ["retention.ms"] = "1000" }).ErrorCode);
+        return h;
+    }
+
+    private static AlterableConfig Op(string name, AlterConfigOp op, string? value = null)
+    {
+        var c = new AlterableConfig { Name = name, Op = (int)op };
+        if (value is not null) c.Value = value;
+        return c;
+    }
+
+    private static AlterConfigsResource Resource(int type, string name, params AlterableConfig[] configs)
+    {
+        var r = new AlterConfigsResource { ResourceType = type, ResourceName = name };
+        r.Configs.AddRange(configs);
+        return r;
+    }
+
+    private static AlterConfigsResponse Alter(ControllerHarness h, bool validateOnly = false, params AlterConfigsResource[] resources)
+    {
+        var request = new AlterConfigsRequest { ValidateOnly = validateOnly };
+        request.Resources.AddRange(resources);
+        return h.Controller.AlterConfigs(request);
+    }
+
+    private static IReadOnlyDictionary<string, string> TopicConfigs(ControllerHarness h, string topic = "t")
+        => h.Controller.GetMetadata().Topics.Single(t => t.Name == topic).Configs;
+
+    [Fact]
+    public void Incremental_set_delete_append_subtract_on_a_topic()
+    {
+        using var h = WithTopic();
+        var epoch = h.Controller.State.Epoch;
+        var response = Alter(h, false, Resource(MetadataController.TopicResource, "t",
+            Op("retention.bytes", AlterConfigOp.Set, "5000"),
+            Op("retention.ms", AlterConfigOp.Delete),
+            Op("cleanup.policy", AlterConfigOp.Append, "compact"),
+            Op("min.compaction.lag.ms", AlterConfigOp.Delete))); // not set: nothing to do
+        Assert.Equal(0, Assert.Single(response.Results).ErrorCode);
+        Assert.Equal(new Dictionary<string, string> { ["cleanup.policy"] = "delete,compact", ["retention.bytes"] = "5000" }, TopicConfigs(h));
+        Assert.Equal(epoch + 3, h.Controller.State.Epoch); // one record per changed key, one entry
+
+        Assert.Equal(0, Alter(h, false, Resource(2, "t", Op("cleanup.policy", AlterConfigOp.Subtract, "delete"))).Results[0].ErrorCode);
+        Assert.Equal("compact", TopicConfigs(h)["cleanup.policy"]);
+        Assert.Equal(0, Alter(h, false, Resource(2, "t", Op("cleanup.policy", AlterConfigOp.Append, "compact,delete"))).Results[0].ErrorCode);
+        Assert.Equal("compact,delete", TopicConfigs(h)["cleanup.policy"]);
+
+        // The change is in the log: a restarted controller replays it.
+        h.Restart();
+        Assert.Equal(new Dictionary<string, string> { ["cleanup.policy"] = "compact,delete", ["retention.bytes"] = "5000" }, TopicConfigs(h));
+    }
+
+    [Theory]
+    [InlineData(2, "nope", "retention.ms", AlterConfigOp.Set, "1", KafkaErrors.UnknownTopicOrPartition)]
+    [InlineData(2, "t", "no.such.config", AlterConfigOp.Set, "1", KafkaErrors.InvalidConfig)]
+    [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, "-7", KafkaErrors.InvalidConfig)]
+    [InlineData(2, "t", "cleanup.policy", AlterConfigOp.Set, "shred", KafkaErrors.InvalidConfig)]
+    [InlineData(2, "t", "retention.ms", AlterConfigOp.Append, "5", KafkaErrors.InvalidConfig)]
+    [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, null, KafkaErrors.InvalidRequest)]
+    [InlineData(2, "t", "retention.ms", (AlterConfigOp)9, "1", KafkaErrors.InvalidRequest)]
+    [InlineData(8, "1", "log4j.logger.x", AlterConfigOp.Set, "DEBUG", KafkaErrors.InvalidRequest)]
+    [InlineData(4, "1", "log.retention.ms", AlterConfigOp.Set, "5", KafkaErrors.InvalidRequest)]
+    [InlineData(4, "", "socket.request.max.bytes", AlterConfigOp.Set, "5", KafkaErrors.InvalidConfig)]
+    [InlineData(4, "", "retention.ms", AlterConfigOp.Set, "5", KafkaErrors.InvalidConfig)]
+    public void Invalid_alterations_get_kafka_error_codes_and_change_nothing(int type, string name, string key, AlterConfigOp op, string? value, short expected)
+    {
+        using var h = WithTopic();
+        var epoch = h.Controller.State.Epoch;
+        var result = Assert.Single(Alter(h, false, Resource(type, name, Op(key, op, value))).Results);
+        Assert.Equal(expected, result.ErrorCode);
+        Assert.False(string.IsNullOrEmpty(result.ErrorMessage));
+        Assert.Equal(epoch, h.Controller.State.Epoch);
+    }
+
+    [Fact]
+    public void Each_resource_is_all_or_nothing_and_duplicates_are_invalid_requests()
+    {
+        using var h = WithTopic();
+        Assert.Equal(0, h.CreateTopic("u", 1, 1).ErrorCode);
+        var response = Alter(h, false,
+            Resource(2, "t", Op("retention.bytes", AlterConfigOp.Set, "1"), Op("retention.ms", AlterConfigOp.Set, "oops")),
+            Resource(2, "u", Op("retention.bytes", AlterConfigOp.Set, "2")),
+            Resource(2, "t2", Op("retention.ms", AlterConfigOp.Set, "1")));
+        Assert.Equal([KafkaErrors.InvalidConfig, KafkaErrors.None, KafkaErrors.UnknownTopicOrPartition], response.Results.Select(r => (short)r.ErrorCode));
+        Assert.Equal(new Dictionary<string, string> { ["retention.ms"] = "1000" }, TopicConfigs(h));
+        Assert.Equal("2", TopicConfigs(h, "u")["retention.bytes"]);
+
+        var twice = Alter(h, false, Resource(2, "u", Op("segment.ms", AlterConfigOp.Set, "5")), Resource(2, "u", Op("segment.ms", AlterConfigOp.Set, "6")));
+        Assert.All(twice.Results, r => Assert.Equal(KafkaErrors.InvalidRequest, r.ErrorCode));
+        var sameKey = Alter(h, false, Resource(2, "u", Op("segment.ms", AlterConfigOp.Set, "5"), Op("segment.ms", AlterConfigOp.Delete)));
+        Assert.Equal(KafkaErrors.InvalidRequest, sameKey.Results[0].ErrorCode);
+        Assert.False(TopicConfigs(h, "u").ContainsKey("segment.ms"));
+    }
+
+    [Fact]
+    public void Validate_only_checks_without_writing()
+    {
+        using var h = WithTopic();
+        var epoch = h.Controller.State.Epoch;
+        Assert.Equal(0, Alter(h, true, Resource(2, "t", Op("retention.ms", AlterConfigOp.Set, "2000"))).Results[0].ErrorCode);
+        Assert.Equal(KafkaErrors.InvalidConfig, Alter(h, true, Resource(2, "t", Op("retention.ms", AlterConfigOp.Set, "x"))).Results[0].ErrorCode);
+        Assert.Equal(epoch, h.Controller.State.Epoch);
+        Assert.Equal("1000", TopicConfigs(h)["retention.ms"]);
+    }
+
+    [Fact]
+    public void Legacy_alter_configs_replaces_every_explicit_config()
+    {
+        using var h = WithTopic(configs: new() { ["retention.ms"] = "1000", ["segment.bytes"] = "100000" });
+        var resource = Resource(2, "t", Op("cleanup.policy", AlterConfigOp.Set, "compact"));
+        resource.ReplaceAll = true;
+        Assert.Equal(0, Alter(h, false, resource).Results[0].ErrorCode);
+        Assert.Equal(new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, TopicConfigs(h));
+        var withDelete = Resource(2, "t", Op("cleanup.policy", AlterConfigOp.Delete));
+        withDelete.ReplaceAll = true;
+        Assert.Equal(KafkaErrors.InvalidRequest, Alter(h, false, withDelete).Results[0].ErrorCode);
+    }
+
+    [Fact]
+    public void Dynamic_broker_defaults_win_over_static_ones_across_restarts_and_snapshots_until_deleted()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            void Static(ControllerOptions o)
+            {
+                o.BrokerConfigs["log.retention.ms"] = "999";
+                o.SnapshotLogBytes = 1; // snapshot after every commit
+            }
+            using (var h = new ControllerHarness(Static, dataDir: dir))
+            {
+                Assert.Equal("999", h.Controller.State.BrokerConfigs["log.retention.ms"]);
+                Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.retention.ms", AlterConfigOp.Set, "1234"))).Results[0].ErrorCode);
+                Assert.Equal("1234", h.Controller.GetMetadata().BrokerConfigs["log.retention.ms"]);
+                Assert.Contains("log.retention.ms", h.Controller.GetMetadata().DynamicBrokerConfigs);
+
+                h.Restart();
+                Assert.Equal("1234", h.Controller.State.BrokerConfigs["log.retention.ms"]);
+                Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.retention.ms", AlterConfigOp.Delete))).Results[0].ErrorCode);
+                Assert.Equal("999", h.Controller.State.BrokerConfigs["log.retention.ms"]);
+                Assert.Empty(h.Controller.State.DynamicBrokerConfigs);
+                h.Restart();
+                Assert.Equal("999", h.Controller.State.BrokerConfigs["log.retention.ms"]);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_topic_config_change_reaches_the_broker_log_through_metadata_without_a_restart()
+    {
+        using var h = WithTopic();
+        using var dir = new TempDir();
+        using var channel = GrpcChannel.ForAddress("http://127.0.0.1:9"); // never called: the watcher is fed by Apply
+        await using var watcher = new MetadataWatcher(channel, "test", NullLogger.Instance, h.Time);
+        using var logs = new LogManager(dir.Path, h.Time, NullLogger<LogManager>.Instance);
+        logs.LoadAll();
+        watcher.Applied += m => logs.ApplyMetadata(m, 1);
+        watcher.Apply(h.Controller.GetMetadata());
+        var log = logs.Logs.Single(l => l.TopicPartition == new TopicPartition("t", 0));
+        Assert.Equal((1000L, -1L, false), (log.Config.RetentionMs, log.Config.RetentionBytes, log.Config.Compacted));
+
+        Alter(h, false, Resource(2, "t", Op("retention.bytes", AlterConfigOp.Set, "4096"), Op("cleanup.policy", AlterConfigOp.Set, "compact,delete"), Op("retention.ms", AlterConfigOp.Delete)));
+        Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.retention.ms", AlterConfigOp.Set, "7777"))).Results[0].ErrorCode);
+        watcher.Apply(h.Controller.GetMetadata());
+        Assert.Same(log, logs.Logs.Single(l => l.TopicPartition == new TopicPartition("t", 0)));
+        // retention.ms deleted on the topic: the broker-wide log.retention.ms (dynamic) applies.
+        Assert.Equal((7777L, 4096L, true, true), (log.Config.RetentionMs, log.Config.RetentionBytes, log.Config.Compacted, log.Config.DeleteEnabled));
+    }
+}

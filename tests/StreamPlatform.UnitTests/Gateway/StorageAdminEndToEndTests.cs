@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Gateway.Cluster;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Kafka.Messages;
+using StreamPlatform.UnitTests.Storage;
+
+namespace StreamPlatform.UnitTests.Gateway;
+
+/// <summary>
+/// DeleteRecords, AlterConfigs, IncrementalAlterConfigs and DescribeLogDirs through the real
+/// gateway over TCP, with the real controller and two real brokers in process (wired as in
+/// GatewayEndToEndTests).
+/// </summary>
+public sealed class StorageAdminEndToEndTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sp-gw-storage-" + Guid.NewGuid().ToString("N"));
+    private readonly List<WebApplication> _apps = [];
+    private readonly List<WebApplication> _brokers = [];
+    private int _kafkaPort;
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    private static WebApplicationBuilder Builder(Dictionary<string, string?> config)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.Configuration.AddInMemoryCollection(config);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        return builder;
+    }
+
+    public async Task InitializeAsync()
+    {
+        var controllerBuilder = Builder(new() { ["Controller:DataDir"] = Path.Combine(_dir, "controller") });
+        controllerBuilder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        controllerBuilder.AddServiceDefaults();
+        StreamPlatform.Controller.ControllerServiceExtensions.AddApplicationServices(controllerBuilder);
+        var controller = controllerBuilder.Build();
+        controller.MapGrpcService<StreamPlatform.Controller.Grpc.ControllerGrpcService>();
+        await controller.StartAsync();
+        _apps.Add(controller);
+        var controllerUrl = controller.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+
+        foreach (var brokerId in new[] { 1, 2 })
+        {
+            var port = FreePort();
+            var b = Builder(new()
+            {
+                ["Broker:BrokerId"] = brokerId.ToString(),
+                ["Broker:DataDir"] = Path.Combine(_dir, $"broker-{brokerId}"),
+                ["Broker:AdvertisedGrpcEndpoint"] = $"http://127.0.0.1:{port}",
+                ["services:controller:grpc:0"] = controllerUrl,
+            });
+            b.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
+            b.AddServiceDefaults();
+            StreamPlatform.Broker.BrokerServiceExtensions.AddApplicationServices(b);
+            var broker = b.Build();
+            broker.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>();
+            await broker.StartAsync();
+            _apps.Add(broker);
+            _brokers.Add(broker);
+        }
+
+        _kafkaPort = FreePort();
+        var g = Builder(new()
+        {
+            ["Gateway:NodeId"] = "0",
+            ["Gateway:KafkaPort"] = _kafkaPort.ToString(),
+            ["services:controller:grpc:0"] = controllerUrl,
+        });
+        g.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1));
+        g.AddServiceDefaults();
+        StreamPlatform.Gateway.GatewayExtensions.AddApplicationServices(g);
+        var gateway = g.Build();
+        gateway.MapGrpcService<StreamPlatform.Gateway.GatewayStatusService>();
+        await gateway.StartAsync();
+        _apps.Add(gateway);
+
+        var registration = gateway.Services.GetRequiredService<GatewayRegistration>();
+        var watcher = gateway.Services.GetRequiredService<MetadataWatcher>();
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            var health = await registration.CheckHealthAsync(new HealthCheckContext());
+            var m = watcher.Current;
+            if (health.Status == HealthStatus.Healthy && m.BrokersById.Values.Count(x => !x.Fenced) == 2 && m.LiveGateways.Count == 1) return;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("cluster did not become ready");
+    }
+
+    public async Task DisposeAsync()
+    {
+        for (var i = _apps.Count - 1; i >= 0; i--)
+        {
+            await _apps[i].StopAsync();
+            await _apps[i].DisposeAsync();
+        }
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private async Task<PipeClient> ConnectAsync()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(IPAddress.Loopback, _kafkaPort);
+        return new PipeClient(socket);
+    }
+
+    private PartitionLog BrokerLog(string topic, int partition)
+        => _brokers.Select(b => b.Services.GetRequiredService<LogManager>())
+            .SelectMany(m => m.Logs).Single(l => l.TopicPartition == new TopicPartition(topic, partition));
+
+    private static async Task<Dictionary<string, string?>> DescribeAsync(PipeClient client, int correlationId, string topic)
+    {
+        var describe = new DescribeConfigsRequest();
+        describe.Resources.Add(new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 2, ResourceName = topic, ConfigurationKeys = null });
+        await client.SendAsync(ApiKey.DescribeConfigs, 4, correlationId, describe);
+        var (_, configs) = await client.ReadAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4);
+        return configs.Results[0].Configs.ToDictionary(c => c.Name, c => c.Value);
+    }
+
+    [Fact]
+    public async Task Delete_records_alter_configs_and_describe_log_dirs_through_the_gateway()
+    {
+        await using var client = await ConnectAsync();
+        await client.SendAsync(ApiKey.ApiVersions, 3, 1, new ApiVersionsRequest { ClientSoftwareName = "t", ClientSoftwareVersion = "1" });
+        var (_, versions) = await client.ReadAsync<ApiVersionsResponse>(ApiKey.ApiVersions, 3);
+        Assert.Equal((short)2, versions.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.DeleteRecords).MaxVersion);
+        Assert.Equal((short)2, versions.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.AlterConfigs).MaxVersion);
+        Assert.Equal((short)1, versions.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.IncrementalAlterConfigs).MaxVersion);
+        Assert.Equal((short)4, versions.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.DescribeLogDirs).MaxVersion);
+
+        var create = new CreateTopicsRequest { timeoutMs = 10_000 };
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "logs", NumPartitions = 2, ReplicationFactor = 1 });
+        await client.SendAsync(ApiKey.CreateTopics, 7, 2, create);
+        Assert.Equal((short)0, (await client.ReadAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7)).Body.Topics[0].ErrorCode);
+        for (var i = 0; i < 5; i++)
+        {
+            var produce = new ProduceRequest { Acks = -1, TimeoutMs = 5000 };
+            produce.TopicData.Add(new ProduceRequest.TopicProduceData
+            {
+                Name = "logs",
+                PartitionData = { new ProduceRequest.PartitionProduceData { Index = 0, Records = TestBatches.Build(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), $"v{i}") } },
+            });
+            await client.SendAsync(ApiKey.Produce, 9, 10 + i, produce);
+            Assert.Equal((short)0, (await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9)).Body.Responses[0].PartitionResponses[0].ErrorCode);
+        }
+
+        // DeleteRecords v2: below offset 3; above the high watermark; unknown partition and topic.
+        var delete = new DeleteRecordsRequest { TimeoutMs = 5000 };
+        delete.Topics.Add(new DeleteRecordsRequest.DeleteRecordsTopic
+        {
+            Name = "logs",
+            Partitions = { new() { PartitionIndex = 0, Offset = 3 }, new() { PartitionIndex = 1, Offset = 100 }, new() { PartitionIndex = 9, Offset = 0 } },
+        });
+        delete.Topics.Add(new DeleteRecordsRequest.DeleteRecordsTopic { Name = "nope", Partitions = { new() { PartitionIndex = 0, Offset = 0 } } });
+        await client.SendAsync(ApiKey.DeleteRecords, 2, 20, delete);
+        var (_, deleted) = await client.ReadAsync<DeleteRecordsResponse>(ApiKey.DeleteRecords, 2);
+        Assert.Equal([((short)0, 3L), ((short)ErrorCode.OffsetOutOfRange, -1L), ((short)ErrorCode.UnknownTopicOrPartition, -1L)],
+            deleted.Topics[0].Partitions.Select(p => (p.ErrorCode, p.LowWatermark)));
+        Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, deleted.Topics[1].Partitions[0].ErrorCode);
+        var list = new ListOffsetsRequest { ReplicaId = -1 };
+        list.Topics.Add(new ListOffsetsRequest.ListOffsetsTopic { Name = "logs", Partitions = { new() { PartitionIndex = 0, Timestamp = -2, CurrentLeaderEpoch = -1 } } });
+        await client.SendAsync(ApiKey.ListOffsets, 7, 21, list);
+        Assert.Equal(3, (await client.ReadAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7)).Body.Topics[0].Partitions[0].Offset);
+
+        // IncrementalAlterConfigs v1: the broker's log picks the change up without a restart.
+        var incremental = new IncrementalAlterConfigsRequest();
+        incremental.Resources.Add(new IncrementalAlterConfigsRequest.AlterConfigsResource
+        {
+            ResourceType = 2, ResourceName = "logs",
+            Configs =
+            {
+                new() { Name = "retention.ms", ConfigOperation = 0, Value = "1234" },
+                new() { Name = "cleanup.policy", ConfigOperation = 2, Value = "compact" },
+            },
+        });
+        incremental.Resources.Add(new IncrementalAlterConfigsRequest.AlterConfigsResource
+        {
+            ResourceType = 2, ResourceName = "logs2", Configs = { new() { Name = "retention.ms", ConfigOperation = 0, Value = "1" } },
+        });
+        await client.SendAsync(ApiKey.IncrementalAlterConfigs, 1, 30, incremental);
+        var (_, altered) = await client.ReadAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1);
+        Assert.Equal([(short)0, (short)ErrorCode.UnknownTopicOrPartition], altered.Responses.Select(r => r.ErrorCode));
+        Assert.Equal(("logs", (sbyte)2), (altered.Responses[0].ResourceName, altered.Responses[0].ResourceType));
+        var configs = await DescribeAsync(client, 31, "logs");
+        Assert.Equal(("1234", "delete,compact"), (configs["retention.ms"], configs["cleanup.policy"]));
+        var deadline = Stopwatch.StartNew();
+        while (BrokerLog("logs", 0).Config.RetentionMs != 1234 && deadline.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        Assert.Equal((1234L, true, true), (BrokerLog("logs", 0).Config.RetentionMs, BrokerLog("logs", 0).Config.Compacted, BrokerLog("logs", 0).Config.DeleteEnabled));
+
+        // AlterConfigs v2 replaces the explicit set; an unknown key fails that resource only.
+        var replace = new AlterConfigsRequest();
+        replace.Resources.Add(new AlterConfigsRequest.AlterConfigsResource { ResourceType = 2, ResourceName = "logs", Configs = { new() { Name = "segment.bytes", Value = "100000" } } });
+        await client.SendAsync(ApiKey.AlterConfigs, 2, 40, replace);
+        Assert.Equal((short)0, (await client.ReadAsync<AlterConfigsResponse>(ApiKey.AlterConfigs, 2)).Body.Responses[0].ErrorCode);
+        configs = await DescribeAsync(client, 41, "logs");
+        Assert.Equal(("604800000", "delete", "100000"), (configs["retention.ms"], configs["cleanup.policy"], configs["segment.bytes"]));
+        var bad = new AlterConfigsRequest();
+        bad.Resources.Add(new AlterConfigsRequest.AlterConfigsResource { ResourceType = 2, ResourceName = "logs", Configs = { new() { Name = "no.such", Value = "1" } } });
+        await client.SendAsync(ApiKey.AlterConfigs, 0, 42, bad);
+        Assert.Equal((short)ErrorCode.InvalidConfig, (await client.ReadAsync<AlterConfigsResponse>(ApiKey.AlterConfigs, 0)).Body.Responses[0].ErrorCode);
+
+        // DescribeLogDirs v4: every broker's directory; then only logs-0.
+        await client.SendAsync(ApiKey.DescribeLogDirs, 4, 50, new DescribeLogDirsRequest { Topics = null });
+        var (_, dirs) = await client.ReadAsync<DescribeLogDirsResponse>(ApiKey.DescribeLogDirs, 4);
+        Assert.Equal(2, dirs.Results.Count);
+        Assert.All(dirs.Results, d => Assert.Equal((short)0, d.ErrorCode));
+        var all = dirs.Results.SelectMany(d => d.Topics).Where(t => t.Name == "logs").SelectMany(t => t.Partitions).OrderBy(p => p.PartitionIndex).ToList();
+        Assert.Equal([0, 1], all.Select(p => p.PartitionIndex));
+        Assert.True(all[0].PartitionSize > 0);
+        await client.SendAsync(ApiKey.DescribeLogDirs, 1, 51, new DescribeLogDirsRequest { Topics = [new() { Topic = "logs", Partitions = [0] }] });
+        var (_, one) = await client.ReadAsync<DescribeLogDirsResponse>(ApiKey.DescribeLogDirs, 1);
+        var only = Assert.Single(one.Results.SelectMany(d => d.Topics));
+        Assert.Equal(("logs", 0), (only.Name, Assert.Single(only.Partitions).PartitionIndex));
+    }
+}
