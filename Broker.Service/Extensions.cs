@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -48,6 +49,7 @@ public static class BrokerServiceExtensions
             return new LogCleaner(sp.GetRequiredService<LogManager>(), new LogCleanerOptions(o.CleanerOffsetMapBytesMax, TimeSpan.FromMilliseconds(o.CleanerBackoffMs)),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
         });
+        services.AddGroupCoordinator();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
         services.AddGrpc(o =>
         {

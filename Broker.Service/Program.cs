@@ -6,5 +6,6 @@ builder.AddServiceDefaults();
 builder.AddApplicationServices();
 var app = builder.Build();
 app.MapGrpcService<BrokerGrpcService>();
+app.MapGrpcService<StreamPlatform.Broker.Groups.GroupCoordinatorGrpcService>();
 app.MapDefaultEndpoints();
 app.Run();

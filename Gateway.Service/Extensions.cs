@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Apis;
 using StreamPlatform.Gateway.Cluster;
+using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Gateway.Kafka;
 using StreamPlatform.Gateway.Routing;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -49,6 +50,7 @@ public static class GatewayExtensions
         services.AddSingleton<IApiHandler, AlterConfigsApi>();
         services.AddSingleton<IApiHandler, IncrementalAlterConfigsApi>();
         services.AddSingleton<IApiHandler, DescribeLogDirsApi>();
+        services.AddGroupApis();
         services.AddSingleton(sp => new ApiRegistry(sp.GetServices<IApiHandler>()));
 
         // The Kafka listener, in addition to the http/grpc endpoints from Kestrel:Endpoints config.

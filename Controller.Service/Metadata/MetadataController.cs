@@ -521,7 +521,7 @@ public sealed partial class MetadataController : IDisposable
             if (def.Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, why);
         }
 
-        var record = new CreateTopicRecord { Name = topic.Name, TopicId = TopicIds.ToByteString(NewTopicId(state)) };
+        var record = new CreateTopicRecord { Name = topic.Name, TopicId = TopicIds.ToByteString(NewTopicId(state)), Internal = topic.Internal && topic.Name.StartsWith("__", StringComparison.Ordinal) };
         record.Configs.Add(topic.Configs);
         for (var p = 0; p < assignment.Length; p++)
         {

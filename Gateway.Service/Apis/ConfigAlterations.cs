@@ -42,7 +42,7 @@ public sealed class ConfigAlterations(ControllerConnection controller, TopicAdmi
         catch (RpcException ex)
         {
             logger.LogWarning("AlterConfigs on the controller failed: {Status} {Detail}", ex.StatusCode, ex.Status.Detail);
-            var code = ex.StatusCode == StatusCode.DeadlineExceeded ? ErrorCode.RequestTimedOut : ErrorCode.NotController;
+            var code = ControllerConnection.ErrorFor(ex);
             Array.Fill(results, new ConfigAlterationResult((short)code, ex.Status.Detail));
         }
         return results;

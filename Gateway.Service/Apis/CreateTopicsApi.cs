@@ -90,7 +90,7 @@ public sealed class CreateTopicsApi(TopicAdmin admin, ILogger<CreateTopicsApi> l
         catch (RpcException ex)
         {
             logger.LogWarning("CreateTopics on the controller failed: {Status} {Detail}", ex.StatusCode, ex.Status.Detail);
-            var code = ex.StatusCode == StatusCode.DeadlineExceeded ? ErrorCode.RequestTimedOut : ErrorCode.NotController;
+            var code = ControllerConnection.ErrorFor(ex);
             foreach (var target in results.Values) target.ErrorCode = (short)code;
         }
         return response;

@@ -1,8 +1,6 @@
-using Grpc.Core;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Cluster;
 using StreamPlatform.Gateway.Routing;
-using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 using Brk = StreamPlatform.Protos.Grpc.Broker;
@@ -29,13 +27,11 @@ public sealed class DeleteRecordsApi(
     // Deleting is a write: keep the client's order, like Produce.
     public override bool Sequential => true;
 
-    private sealed record Slot(DeleteRecordsResponse.DeleteRecordsPartitionResult Response, string Topic);
-
     protected override async Task<IKafkaResponse?> HandleAsync(DeleteRecordsRequest request, RequestContext context, CancellationToken cancellationToken)
     {
-        var metadata = admin.Watcher.Current;
         var response = new DeleteRecordsResponse();
-        var groups = new Dictionary<int, (BrokerInfo Broker, Brk.DeleteRecordsRequest Request, List<Slot> Slots)>();
+        var fanOut = new LeaderFanOut<Brk.DeleteRecordsRequest, DeleteRecordsResponse.DeleteRecordsPartitionResult>(admin.Watcher.Current,
+            () => new Brk.DeleteRecordsRequest { TimeoutMs = request.TimeoutMs }, (r, error) => r.ErrorCode = (short)error);
         foreach (var topic in request.Topics)
         {
             var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = topic.Name };
@@ -44,58 +40,19 @@ public sealed class DeleteRecordsApi(
             {
                 var r = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(r);
-                if (!metadata.TryGetPartition(topic.Name, p.PartitionIndex, out _, out var partition))
-                {
-                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                    continue;
-                }
-                var leader = metadata.LeaderOf(partition);
-                if (leader is null)
-                {
-                    r.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-                    continue;
-                }
-                if (!groups.TryGetValue(leader.BrokerId, out var g))
-                {
-                    g = (leader, new Brk.DeleteRecordsRequest { TimeoutMs = request.TimeoutMs }, []);
-                    groups[leader.BrokerId] = g;
-                }
-                g.Request.Partitions.Add(new Brk.PartitionDeleteRecords { Topic = topic.Name, Partition = p.PartitionIndex, Offset = p.Offset });
-                g.Slots.Add(new Slot(r, topic.Name));
+                fanOut.Route(topic.Name, p.PartitionIndex, r)?.Partitions.Add(
+                    new Brk.PartitionDeleteRecords { Topic = topic.Name, Partition = p.PartitionIndex, Offset = p.Offset });
             }
         }
-        await Task.WhenAll(groups.Values.Select(g => CallAsync(g.Broker, g.Request, g.Slots, request.TimeoutMs, cancellationToken))).ConfigureAwait(false);
-        return response;
-    }
-
-    private async Task CallAsync(BrokerInfo broker, Brk.DeleteRecordsRequest request, List<Slot> slots, int timeoutMs, CancellationToken cancellationToken)
-    {
-        var client = brokers.GetClient(broker);
-        try
-        {
-            if (client is null) throw new RpcException(new Status(StatusCode.Unavailable, $"bad endpoint {broker.GrpcEndpoint}"));
-            var waitMs = timeoutMs > 0 ? timeoutMs : options.Value.ControllerCallTimeoutMs;
-            var result = await client.DeleteRecordsAsync(request,
-                deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(waitMs + options.Value.BrokerCallMarginMs),
-                cancellationToken: cancellationToken).ConfigureAwait(false);
-            var byKey = new Dictionary<(string, int), Brk.PartitionDeleteRecordsResult>();
-            foreach (var r in result.Results) byKey[(r.Topic, r.Partition)] = r;
-            foreach (var slot in slots)
+        var waitMs = request.TimeoutMs > 0 ? request.TimeoutMs : options.Value.ControllerCallTimeoutMs;
+        await fanOut.SendAllAsync(new BrokerCaller(brokers, time, logger, "DeleteRecords"), (long)waitMs + options.Value.BrokerCallMarginMs,
+            (client, forward, deadline, ct) => client.DeleteRecordsAsync(forward, deadline: deadline, cancellationToken: ct),
+            (batch, answer) => batch.Apply(answer.Results, r => (r.Topic, r.Partition), (slot, r) =>
             {
-                if (!byKey.TryGetValue((slot.Topic, slot.Response.PartitionIndex), out var r))
-                {
-                    slot.Response.ErrorCode = (short)ErrorCode.UnknownServerError;
-                    continue;
-                }
-                slot.Response.ErrorCode = (short)r.ErrorCode;
-                slot.Response.LowWatermark = r.LowWatermark;
-            }
-        }
-        catch (RpcException ex)
-        {
-            logger.LogWarning("DeleteRecords on broker {BrokerId} failed: {Status} {Detail}", broker.BrokerId, ex.StatusCode, ex.Status.Detail);
-            var code = ex.StatusCode == StatusCode.DeadlineExceeded ? ErrorCode.RequestTimedOut : ErrorCode.NotLeaderOrFollower;
-            foreach (var slot in slots) slot.Response.ErrorCode = (short)code;
-        }
+                slot.ErrorCode = (short)r.ErrorCode;
+                slot.LowWatermark = r.LowWatermark;
+            }),
+            cancellationToken).ConfigureAwait(false);
+        return response;
     }
 }

@@ -69,7 +69,7 @@ public sealed class DeleteTopicsApi(TopicAdmin admin, ILogger<DeleteTopicsApi> l
         catch (RpcException ex)
         {
             logger.LogWarning("DeleteTopics on the controller failed: {Status} {Detail}", ex.StatusCode, ex.Status.Detail);
-            var code = ex.StatusCode == StatusCode.DeadlineExceeded ? ErrorCode.RequestTimedOut : ErrorCode.NotController;
+            var code = ControllerConnection.ErrorFor(ex);
             foreach (var target in response.Responses) target.ErrorCode = (short)code;
         }
         return response;

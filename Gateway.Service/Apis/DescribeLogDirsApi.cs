@@ -45,7 +45,8 @@ public sealed class DescribeLogDirsApi(
         // Nothing asked for: no broker call (an empty topics list means all to the broker).
         if (wanted is { Count: 0 }) return response;
         var live = metadata.BrokersById.Values.Where(b => !b.Fenced).OrderBy(b => b.BrokerId).ToList();
-        var answers = await Task.WhenAll(live.Select(b => CallAsync(b, forward, cancellationToken))).ConfigureAwait(false);
+        var caller = new BrokerCaller(brokers, time, logger, "DescribeLogDirs");
+        var answers = await Task.WhenAll(live.Select(b => CallAsync(caller, b, forward, cancellationToken))).ConfigureAwait(false);
         foreach (var dirs in answers)
         {
             foreach (var dir in dirs)
@@ -73,19 +74,17 @@ public sealed class DescribeLogDirsApi(
         return response;
     }
 
-    private async Task<IReadOnlyList<Brk.LogDir>> CallAsync(BrokerInfo broker, Brk.DescribeLogDirsRequest request, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<Brk.LogDir>> CallAsync(BrokerCaller caller, BrokerInfo broker, Brk.DescribeLogDirsRequest request, CancellationToken cancellationToken)
     {
-        var client = brokers.GetClient(broker);
         try
         {
-            if (client is null) throw new RpcException(new Status(StatusCode.Unavailable, $"bad endpoint {broker.GrpcEndpoint}"));
-            var answer = await client.DescribeLogDirsAsync(request,
-                deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(options.Value.ControllerCallTimeoutMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var answer = await caller.CallAsync(broker, options.Value.ControllerCallTimeoutMs,
+                (client, deadline, ct) => client.DescribeLogDirsAsync(request, deadline: deadline, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
             return answer.Dirs;
         }
         catch (RpcException ex)
         {
-            logger.LogWarning("DescribeLogDirs on broker {BrokerId} failed: {Status} {Detail}", broker.BrokerId, ex.StatusCode, ex.Status.Detail);
+            caller.LogFailure(broker, ex);
             return [new Brk.LogDir { Path = broker.GrpcEndpoint, ErrorCode = (int)ErrorCode.KafkaStorageError, TotalBytes = -1, UsableBytes = -1 }];
         }
     }

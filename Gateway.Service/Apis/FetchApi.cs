@@ -7,6 +7,7 @@ using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 using Brk = StreamPlatform.Protos.Grpc.Broker;
+using FetchFanOut = StreamPlatform.Gateway.Routing.LeaderFanOut<StreamPlatform.Protos.Grpc.Broker.FetchRequest, StreamPlatform.Protos.Kafka.Messages.FetchResponse.PartitionData>;
 
 namespace StreamPlatform.Gateway.Apis;
 
@@ -34,27 +35,20 @@ public sealed class FetchApi(
     public override short MinVersion => 4;
     public override short MaxVersion => Math.Min((short)17, FetchResponse.HighestSupportedVersion);
 
-    private sealed class Target(FetchResponse.PartitionData data, string topic, int partitionMaxBytes)
-    {
-        public FetchResponse.PartitionData Data { get; } = data;
-        public string Topic { get; } = topic;
-        public int PartitionMaxBytes { get; } = partitionMaxBytes;
-    }
-
-    private sealed class BrokerFetch(BrokerInfo broker, Brk.FetchRequest request, List<Target> targets)
-    {
-        public BrokerInfo Broker { get; } = broker;
-        public Brk.FetchRequest Request { get; } = request;
-        public List<Target> Targets { get; } = targets;
-    }
-
     protected override async Task<IKafkaResponse?> HandleAsync(FetchRequest request, RequestContext context, CancellationToken cancellationToken)
     {
         var version = context.ApiVersion;
         var metadata = admin.Watcher.Current;
         var response = new FetchResponse { SessionId = 0 };
         var maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, MaxWaitMsLimit);
-        var groups = new Dictionary<int, BrokerFetch>();
+        var fanOut = new FetchFanOut(metadata, () => new Brk.FetchRequest
+        {
+            MaxWaitMs = maxWaitMs,
+            MinBytes = request.MinBytes,
+            MaxBytes = request.MaxBytes,
+            IsolationLevel = request.IsolationLevel,
+            ReplicaId = -1,
+        }, (data, error) => data.ErrorCode = (short)error);
 
         foreach (var topic in request.Topics)
         {
@@ -75,30 +69,7 @@ public sealed class FetchApi(
                 var data = ErrorResponses.FetchError(p.Partition, (short)topicError);
                 topicResponse.Partitions.Add(data);
                 if (info is null) continue;
-                if ((uint)p.Partition >= (uint)info.Partitions.Count)
-                {
-                    data.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                    continue;
-                }
-                var leader = metadata.LeaderOf(info.Partitions[p.Partition]);
-                if (leader is null)
-                {
-                    data.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-                    continue;
-                }
-                if (!groups.TryGetValue(leader.BrokerId, out var group))
-                {
-                    group = new BrokerFetch(leader, new Brk.FetchRequest
-                    {
-                        MaxWaitMs = maxWaitMs,
-                        MinBytes = request.MinBytes,
-                        MaxBytes = request.MaxBytes,
-                        IsolationLevel = request.IsolationLevel,
-                        ReplicaId = -1,
-                    }, []);
-                    groups[leader.BrokerId] = group;
-                }
-                group.Request.Partitions.Add(new Brk.PartitionFetch
+                fanOut.Route(info, p.Partition, data)?.Partitions.Add(new Brk.PartitionFetch
                 {
                     Topic = info.Name,
                     Partition = p.Partition,
@@ -106,26 +77,28 @@ public sealed class FetchApi(
                     PartitionMaxBytes = p.PartitionMaxBytes,
                     CurrentLeaderEpoch = p.CurrentLeaderEpoch,
                 });
-                group.Targets.Add(new Target(data, info.Name, p.PartitionMaxBytes));
             }
         }
 
-        if (groups.Count > 0)
-            await FetchAllAsync(groups.Values.ToList(), maxWaitMs, cancellationToken).ConfigureAwait(false);
+        if (fanOut.Batches.Count > 0)
+            await FetchAllAsync(fanOut.Batches.ToList(), maxWaitMs, cancellationToken).ConfigureAwait(false);
 
         EnforceMaxBytes(response, request.MaxBytes);
         return response;
     }
 
-    private async Task FetchAllAsync(List<BrokerFetch> groups, int maxWaitMs, CancellationToken cancellationToken)
+    // Not LeaderFanOut.SendAllAsync: the long-poll short-circuit below needs each broker's call
+    // as its own task that can be cancelled and replaced.
+    private async Task FetchAllAsync(List<FetchFanOut.Batch> groups, int maxWaitMs, CancellationToken cancellationToken)
     {
-        var pending = new Dictionary<Task<Brk.FetchResponse?>, (BrokerFetch Group, CancellationTokenSource Cts)>();
+        var caller = new BrokerCaller(brokers, time, logger, "Fetch");
+        var pending = new Dictionary<Task<Brk.FetchResponse?>, (FetchFanOut.Batch Group, CancellationTokenSource Cts)>();
         try
         {
             foreach (var g in groups)
             {
                 var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                pending[CallAsync(g, g.Request, maxWaitMs, cts.Token)] = (g, cts);
+                pending[CallAsync(caller, g, g.Request, maxWaitMs, cts.Token)] = (g, cts);
             }
             var shortCircuited = false;
             while (pending.Count > 0)
@@ -141,7 +114,7 @@ public sealed class FetchApi(
                     // Someone has data: the client should get it now, not after the other
                     // brokers' long polls time out. Replace each long poll by an immediate fetch.
                     shortCircuited = true;
-                    var replacements = new Dictionary<Task<Brk.FetchResponse?>, (BrokerFetch, CancellationTokenSource)>();
+                    var replacements = new Dictionary<Task<Brk.FetchResponse?>, (FetchFanOut.Batch, CancellationTokenSource)>();
                     foreach (var (_, (g, cts)) in pending)
                     {
                         cts.Cancel();
@@ -150,7 +123,7 @@ public sealed class FetchApi(
                         immediate.MaxWaitMs = 0;
                         immediate.MinBytes = 0;
                         var newCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                        replacements[CallAsync(g, immediate, 0, newCts.Token)] = (g, newCts);
+                        replacements[CallAsync(caller, g, immediate, 0, newCts.Token)] = (g, newCts);
                     }
                     pending.Clear();
                     foreach (var (t, v) in replacements) pending[t] = v;
@@ -163,52 +136,44 @@ public sealed class FetchApi(
         }
     }
 
-    /// <summary>The broker's answer, or null when the call failed (its partitions already marked).</summary>
-    private async Task<Brk.FetchResponse?> CallAsync(BrokerFetch group, Brk.FetchRequest request, int maxWaitMs, CancellationToken cancellationToken)
+    /// <summary>The broker's answer, or null when the call failed (its partitions then get NOT_LEADER_OR_FOLLOWER).</summary>
+    private async Task<Brk.FetchResponse?> CallAsync(BrokerCaller caller, FetchFanOut.Batch group, Brk.FetchRequest request, int maxWaitMs,
+        CancellationToken cancellationToken)
     {
-        var client = brokers.GetClient(group.Broker);
-        if (client is null) return null;
         try
         {
-            return await client.FetchAsync(request,
-                deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(maxWaitMs + options.Value.BrokerCallMarginMs),
-                cancellationToken: cancellationToken).ConfigureAwait(false);
+            return await caller.CallAsync(group.Broker, (long)maxWaitMs + options.Value.BrokerCallMarginMs,
+                (client, deadline, ct) => client.FetchAsync(request, deadline: deadline, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
-            if (ex.StatusCode != StatusCode.Cancelled)
-                logger.LogWarning("Fetch from broker {BrokerId} at {Endpoint} failed: {Status} {Detail}",
-                    group.Broker.BrokerId, group.Broker.GrpcEndpoint, ex.StatusCode, ex.Status.Detail);
+            // Cancelled: a long poll this handler replaced, or the client went away; not a fault.
+            if (ex.StatusCode != StatusCode.Cancelled) caller.LogFailure(group.Broker, ex);
             return null;
         }
     }
 
     /// <summary>Copies a broker's results into the response; true when any partition got records or an error.</summary>
-    private static bool Apply(BrokerFetch group, Brk.FetchResponse? result)
+    private static bool Apply(FetchFanOut.Batch group, Brk.FetchResponse? result)
     {
         if (result is null)
         {
-            foreach (var t in group.Targets) t.Data.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+            // Any failure, the deadline included, is NOT_LEADER_OR_FOLLOWER for Fetch: the
+            // client refreshes metadata and fetches again from the same offset.
+            group.Fail(ErrorCode.NotLeaderOrFollower);
             return false;
         }
-        var byKey = new Dictionary<(string, int), Brk.PartitionFetchResult>();
-        foreach (var r in result.Results) byKey[(r.Topic, r.Partition)] = r;
         var any = false;
-        foreach (var t in group.Targets)
+        group.Apply(result.Results, r => (r.Topic, r.Partition), (data, r) =>
         {
-            if (!byKey.TryGetValue((t.Topic, t.Data.PartitionIndex), out var r))
-            {
-                t.Data.ErrorCode = (short)ErrorCode.UnknownServerError;
-                continue;
-            }
-            t.Data.ErrorCode = (short)r.ErrorCode;
-            t.Data.HighWatermark = r.HighWatermark;
-            t.Data.LastStableOffset = r.LastStableOffset;
-            t.Data.LogStartOffset = r.LogStartOffset;
+            data.ErrorCode = (short)r.ErrorCode;
+            data.HighWatermark = r.HighWatermark;
+            data.LastStableOffset = r.LastStableOffset;
+            data.LogStartOffset = r.LogStartOffset;
             // ByteString.Memory: the gRPC message's own buffer, no copy.
-            t.Data.Records = r.Records.Memory;
+            data.Records = r.Records.Memory;
             any |= r.Records.Length > 0 || r.ErrorCode != 0;
-        }
+        });
         return any;
     }
 

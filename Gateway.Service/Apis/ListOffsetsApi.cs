@@ -1,8 +1,6 @@
-using Grpc.Core;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Routing;
 using StreamPlatform.Gateway.Cluster;
-using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 using Brk = StreamPlatform.Protos.Grpc.Broker;
@@ -26,13 +24,11 @@ public sealed class ListOffsetsApi(
     public override short MinVersion => 1;
     public override short MaxVersion => Math.Min((short)10, ListOffsetsResponse.HighestSupportedVersion);
 
-    private sealed record Slot(ListOffsetsResponse.ListOffsetsPartitionResponse Response, string Topic);
-
     protected override async Task<IKafkaResponse?> HandleAsync(ListOffsetsRequest request, RequestContext context, CancellationToken cancellationToken)
     {
-        var metadata = admin.Watcher.Current;
         var response = new ListOffsetsResponse();
-        var groups = new Dictionary<int, (BrokerInfo Broker, Brk.ListOffsetsRequest Request, List<Slot> Slots)>();
+        var fanOut = new LeaderFanOut<Brk.ListOffsetsRequest, ListOffsetsResponse.ListOffsetsPartitionResponse>(admin.Watcher.Current,
+            () => new Brk.ListOffsetsRequest { IsolationLevel = request.IsolationLevel }, (r, error) => r.ErrorCode = (short)error);
         foreach (var topic in request.Topics)
         {
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = topic.Name };
@@ -44,61 +40,25 @@ public sealed class ListOffsetsApi(
                     PartitionIndex = p.PartitionIndex, Timestamp = -1, Offset = -1, LeaderEpoch = -1,
                 };
                 topicResponse.Partitions.Add(r);
-                if (!metadata.TryGetPartition(topic.Name, p.PartitionIndex, out _, out var partition))
-                {
-                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                    continue;
-                }
-                var leader = metadata.LeaderOf(partition);
-                if (leader is null)
-                {
-                    r.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-                    continue;
-                }
-                if (!groups.TryGetValue(leader.BrokerId, out var g))
-                {
-                    g = (leader, new Brk.ListOffsetsRequest { IsolationLevel = request.IsolationLevel }, []);
-                    groups[leader.BrokerId] = g;
-                }
-                g.Request.Partitions.Add(new Brk.PartitionListOffsets
+                fanOut.Route(topic.Name, p.PartitionIndex, r)?.Partitions.Add(new Brk.PartitionListOffsets
                 {
                     Topic = topic.Name, Partition = p.PartitionIndex, Timestamp = p.Timestamp, CurrentLeaderEpoch = p.CurrentLeaderEpoch,
                 });
-                g.Slots.Add(new Slot(r, topic.Name));
             }
         }
-        await Task.WhenAll(groups.Values.Select(g => CallAsync(g.Broker, g.Request, g.Slots, cancellationToken))).ConfigureAwait(false);
-        return response;
-    }
-
-    private async Task CallAsync(BrokerInfo broker, Brk.ListOffsetsRequest request, List<Slot> slots, CancellationToken cancellationToken)
-    {
-        var client = brokers.GetClient(broker);
-        try
-        {
-            if (client is null) throw new RpcException(new Status(StatusCode.Unavailable, $"bad endpoint {broker.GrpcEndpoint}"));
-            var result = await client.ListOffsetsAsync(request,
-                deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(options.Value.BrokerCallMarginMs + options.Value.ControllerCallTimeoutMs),
-                cancellationToken: cancellationToken).ConfigureAwait(false);
-            var byKey = new Dictionary<(string, int), Brk.PartitionListOffsetsResult>();
-            foreach (var r in result.Results) byKey[(r.Topic, r.Partition)] = r;
-            foreach (var slot in slots)
+        // ListOffsets has no timeout of its own: a broker missing the deadline counts as
+        // unreachable (NOT_LEADER_OR_FOLLOWER), not REQUEST_TIMED_OUT.
+        await fanOut.SendAllAsync(new BrokerCaller(brokers, time, logger, "ListOffsets"),
+            options.Value.BrokerCallMarginMs + options.Value.ControllerCallTimeoutMs,
+            (client, forward, deadline, ct) => client.ListOffsetsAsync(forward, deadline: deadline, cancellationToken: ct),
+            (batch, answer) => batch.Apply(answer.Results, r => (r.Topic, r.Partition), (slot, r) =>
             {
-                if (!byKey.TryGetValue((slot.Topic, slot.Response.PartitionIndex), out var r))
-                {
-                    slot.Response.ErrorCode = (short)ErrorCode.UnknownServerError;
-                    continue;
-                }
-                slot.Response.ErrorCode = (short)r.ErrorCode;
-                slot.Response.Timestamp = r.Timestamp;
-                slot.Response.Offset = r.Offset;
-                slot.Response.LeaderEpoch = r.LeaderEpoch;
-            }
-        }
-        catch (RpcException ex)
-        {
-            logger.LogWarning("ListOffsets on broker {BrokerId} failed: {Status} {Detail}", broker.BrokerId, ex.StatusCode, ex.Status.Detail);
-            foreach (var slot in slots) slot.Response.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-        }
+                slot.ErrorCode = (short)r.ErrorCode;
+                slot.Timestamp = r.Timestamp;
+                slot.Offset = r.Offset;
+                slot.LeaderEpoch = r.LeaderEpoch;
+            }),
+            cancellationToken, onDeadline: ErrorCode.NotLeaderOrFollower).ConfigureAwait(false);
+        return response;
     }
 }

@@ -1,9 +1,7 @@
 using Google.Protobuf;
-using Grpc.Core;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Cluster;
 using StreamPlatform.Gateway.Routing;
-using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 using Brk = StreamPlatform.Protos.Grpc.Broker;
@@ -32,8 +30,6 @@ public sealed class ProduceApi(
     public override short MaxVersion => Math.Min((short)11, ProduceResponse.HighestSupportedVersion);
     public override bool Sequential => true;
 
-    private sealed record Slot(ProduceResponse.PartitionProduceResponse Response, string Topic);
-
     protected override async Task<IKafkaResponse?> HandleAsync(ProduceRequest request, RequestContext context, CancellationToken cancellationToken)
     {
         if (request.Acks is not (0 or 1 or -1))
@@ -56,7 +52,13 @@ public sealed class ProduceApi(
         // One gRPC request per leading broker. The record bytes are wrapped, not copied: they are
         // slices of the pooled request frame, which KafkaConnection returns to the pool only after
         // this handler (and so every call below) has completed.
-        var byBroker = new Dictionary<int, (BrokerInfo Broker, Brk.ProduceRequest Request, List<Slot> Slots)>();
+        var fanOut = new LeaderFanOut<Brk.ProduceRequest, ProduceResponse.PartitionProduceResponse>(metadata,
+            () => new Brk.ProduceRequest { Acks = request.Acks, TimeoutMs = request.TimeoutMs, TransactionalId = request.TransactionalId ?? "" },
+            (target, error) =>
+            {
+                target.ErrorCode = (short)error;
+                target.BaseOffset = -1;
+            });
         foreach (var topic in request.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topic.Name };
@@ -65,92 +67,35 @@ public sealed class ProduceApi(
             {
                 var partitionResponse = new ProduceResponse.PartitionProduceResponse { Index = p.Index, BaseOffset = -1 };
                 topicResponse.PartitionResponses.Add(partitionResponse);
-                if (!metadata.TryGetPartition(topic.Name, p.Index, out _, out var partition))
-                {
-                    partitionResponse.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                    continue;
-                }
-                var leader = metadata.LeaderOf(partition);
-                if (leader is null)
-                {
-                    partitionResponse.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-                    continue;
-                }
-                if (!byBroker.TryGetValue(leader.BrokerId, out var group))
-                {
-                    group = (leader, new Brk.ProduceRequest
-                    {
-                        Acks = request.Acks,
-                        TimeoutMs = request.TimeoutMs,
-                        TransactionalId = request.TransactionalId ?? "",
-                    }, new List<Slot>());
-                    byBroker[leader.BrokerId] = group;
-                }
-                group.Request.Partitions.Add(new Brk.PartitionProduce
+                fanOut.Route(topic.Name, p.Index, partitionResponse)?.Partitions.Add(new Brk.PartitionProduce
                 {
                     Topic = topic.Name,
                     Partition = p.Index,
                     Records = p.Records is { } records ? UnsafeByteOperations.UnsafeWrap(records) : ByteString.Empty,
                 });
-                group.Slots.Add(new Slot(partitionResponse, topic.Name));
             }
         }
 
-        if (byBroker.Count > 0)
-            await Task.WhenAll(byBroker.Values.Select(g => SendAsync(g.Broker, g.Request, g.Slots, cancellationToken))).ConfigureAwait(false);
+        var deadlineMs = (long)Math.Max(request.TimeoutMs, 0) + options.Value.BrokerCallMarginMs;
+        await fanOut.SendAllAsync(new BrokerCaller(brokers, time, logger, "Produce"), deadlineMs,
+            (client, forward, deadline, ct) => client.ProduceAsync(forward, deadline: deadline, cancellationToken: ct),
+            (batch, answer) => batch.Apply(answer.Results, r => (r.Topic, r.Partition), Apply),
+            cancellationToken).ConfigureAwait(false);
 
         return request.Acks == 0 ? null : response;
     }
 
-    private async Task SendAsync(BrokerInfo broker, Brk.ProduceRequest request, List<Slot> slots, CancellationToken cancellationToken)
+    private static void Apply(ProduceResponse.PartitionProduceResponse target, Brk.PartitionProduceResult r)
     {
-        var client = brokers.GetClient(broker);
-        if (client is null)
-        {
-            SetAll(slots, ErrorCode.NotLeaderOrFollower);
-            return;
-        }
-        var deadlineMs = (long)Math.Max(request.TimeoutMs, 0) + options.Value.BrokerCallMarginMs;
-        try
-        {
-            var result = await client.ProduceAsync(request, deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs),
-                cancellationToken: cancellationToken).ConfigureAwait(false);
-            var byKey = new Dictionary<(string, int), Brk.PartitionProduceResult>();
-            foreach (var r in result.Results) byKey[(r.Topic, r.Partition)] = r;
-            foreach (var slot in slots)
+        target.ErrorCode = (short)r.ErrorCode;
+        target.ErrorMessage = string.IsNullOrEmpty(r.ErrorMessage) ? null : r.ErrorMessage;
+        target.BaseOffset = r.ErrorCode == 0 ? r.BaseOffset : -1;
+        target.LogAppendTimeMs = r.ErrorCode == 0 ? r.LogAppendTimeMs : -1;
+        target.LogStartOffset = r.LogStartOffset;
+        foreach (var e in r.RecordErrors)
+            target.RecordErrors.Add(new ProduceResponse.BatchIndexAndErrorMessage
             {
-                var target = slot.Response;
-                if (!byKey.TryGetValue((slot.Topic, target.Index), out var r))
-                {
-                    target.ErrorCode = (short)ErrorCode.UnknownServerError;
-                    continue;
-                }
-                target.ErrorCode = (short)r.ErrorCode;
-                target.ErrorMessage = string.IsNullOrEmpty(r.ErrorMessage) ? null : r.ErrorMessage;
-                target.BaseOffset = r.ErrorCode == 0 ? r.BaseOffset : -1;
-                target.LogAppendTimeMs = r.ErrorCode == 0 ? r.LogAppendTimeMs : -1;
-                target.LogStartOffset = r.LogStartOffset;
-                foreach (var e in r.RecordErrors)
-                    target.RecordErrors.Add(new ProduceResponse.BatchIndexAndErrorMessage
-                    {
-                        BatchIndex = e.BatchIndex, BatchIndexErrorMessage = string.IsNullOrEmpty(e.Message) ? null : e.Message,
-                    });
-            }
-        }
-        catch (RpcException ex)
-        {
-            logger.LogWarning("Produce to broker {BrokerId} at {Endpoint} failed: {Status} {Detail}",
-                broker.BrokerId, broker.GrpcEndpoint, ex.StatusCode, ex.Status.Detail);
-            SetAll(slots, ex.StatusCode == StatusCode.DeadlineExceeded ? ErrorCode.RequestTimedOut : ErrorCode.NotLeaderOrFollower);
-        }
-    }
-
-    private static void SetAll(List<Slot> slots, ErrorCode error)
-    {
-        foreach (var slot in slots)
-        {
-            slot.Response.ErrorCode = (short)error;
-            slot.Response.BaseOffset = -1;
-        }
+                BatchIndex = e.BatchIndex, BatchIndexErrorMessage = string.IsNullOrEmpty(e.Message) ? null : e.Message,
+            });
     }
 }

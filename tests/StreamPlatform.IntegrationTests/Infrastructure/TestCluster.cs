@@ -46,6 +46,11 @@ public sealed class TestCluster : IAsyncDisposable
         var ownsDataDir = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
         var options = new ClusterOptions { DataDir = dataDir, Ports = PortLayout.DynamicPorts };
+        // Consumer groups on a 2-core machine: 6 offsets partitions instead of Kafka's 50 (fewer
+        // logs to open), and a short first-rebalance delay instead of 3 s so tests do not idle.
+        options.BrokerConfigs["offsets.topic.num.partitions"] = "6";
+        options.BrokerConfigs["group.initial.rebalance.delay.ms"] = "300";
+        options.BrokerConfigs["group.consumer.heartbeat.interval.ms"] = "500";
         configure?.Invoke(options);
         var memory = new MemoryOutputSink();
         TestCluster? cluster = null;

@@ -1,17 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using StreamPlatform.Gateway.Cluster;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka.Messages;
 using StreamPlatform.UnitTests.Storage;
@@ -24,109 +13,18 @@ namespace StreamPlatform.UnitTests.Gateway;
 /// </summary>
 public sealed class GatewayEndToEndTests : IAsyncLifetime
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sp-gw-e2e-" + Guid.NewGuid().ToString("N"));
-    private readonly List<WebApplication> _apps = [];
+    private InProcessCluster _cluster = null!;
     private WebApplication _gateway = null!;
-    private int _kafkaPort;
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    private static WebApplicationBuilder Builder(Dictionary<string, string?> config)
-    {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
-        builder.Configuration.AddInMemoryCollection(config);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        return builder;
-    }
 
     public async Task InitializeAsync()
     {
-        var controllerBuilder = Builder(new()
-        {
-            ["Controller:DataDir"] = Path.Combine(_dir, "controller"),
-            ["Controller:BrokerConfigs:num.partitions"] = "2",
-        });
-        controllerBuilder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-        controllerBuilder.AddServiceDefaults();
-        StreamPlatform.Controller.ControllerServiceExtensions.AddApplicationServices(controllerBuilder);
-        var controller = controllerBuilder.Build();
-        controller.MapGrpcService<StreamPlatform.Controller.Grpc.ControllerGrpcService>();
-        await controller.StartAsync();
-        _apps.Add(controller);
-        var controllerUrl = controller.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-
-        foreach (var brokerId in new[] { 1, 2 })
-        {
-            var port = FreePort();
-            var b = Builder(new()
-            {
-                ["Broker:BrokerId"] = brokerId.ToString(),
-                ["Broker:DataDir"] = Path.Combine(_dir, $"broker-{brokerId}"),
-                ["Broker:AdvertisedGrpcEndpoint"] = $"http://127.0.0.1:{port}",
-                ["services:controller:grpc:0"] = controllerUrl,
-            });
-            b.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
-            b.AddServiceDefaults();
-            StreamPlatform.Broker.BrokerServiceExtensions.AddApplicationServices(b);
-            var broker = b.Build();
-            broker.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>();
-            await broker.StartAsync();
-            _apps.Add(broker);
-        }
-
-        _kafkaPort = FreePort();
-        var g = Builder(new()
-        {
-            ["Gateway:NodeId"] = "0",
-            ["Gateway:KafkaPort"] = _kafkaPort.ToString(),
-            ["services:controller:grpc:0"] = controllerUrl,
-        });
-        g.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1));
-        g.AddServiceDefaults();
-        StreamPlatform.Gateway.GatewayExtensions.AddApplicationServices(g);
-        _gateway = g.Build();
-        _gateway.MapGrpcService<StreamPlatform.Gateway.GatewayStatusService>();
-        _gateway.MapDefaultEndpoints();
-        await _gateway.StartAsync();
-        _apps.Add(_gateway);
-
-        // Ready: registered, metadata applied, both brokers and this gateway in it.
-        var registration = _gateway.Services.GetRequiredService<GatewayRegistration>();
-        var watcher = _gateway.Services.GetRequiredService<MetadataWatcher>();
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            var health = await registration.CheckHealthAsync(new HealthCheckContext());
-            var m = watcher.Current;
-            if (health.Status == HealthStatus.Healthy && m.BrokersById.Values.Count(x => !x.Fenced) == 2 && m.LiveGateways.Count == 1) return;
-            await Task.Delay(50);
-        }
-        throw new TimeoutException("cluster did not become ready");
+        _cluster = await InProcessCluster.StartAsync("sp-gw-e2e-", new Dictionary<string, string?> { ["Controller:BrokerConfigs:num.partitions"] = "2" });
+        _gateway = _cluster.Gateway;
     }
 
-    public async Task DisposeAsync()
-    {
-        for (var i = _apps.Count - 1; i >= 0; i--)
-        {
-            await _apps[i].StopAsync();
-            await _apps[i].DisposeAsync();
-        }
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
-    private async Task<PipeClient> ConnectAsync()
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(IPAddress.Loopback, _kafkaPort);
-        return new PipeClient(socket);
-    }
+    private Task<PipeClient> ConnectAsync() => _cluster.ConnectAsync();
 
     private static ProduceRequest Produce(string topic, int partition, params string[] values)
     {

@@ -1,19 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using StreamPlatform.Broker.Storage;
-using StreamPlatform.Gateway.Cluster;
-using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka.Messages;
 using StreamPlatform.UnitTests.Storage;
 
@@ -21,112 +8,20 @@ namespace StreamPlatform.UnitTests.Gateway;
 
 /// <summary>
 /// DeleteRecords, AlterConfigs, IncrementalAlterConfigs and DescribeLogDirs through the real
-/// gateway over TCP, with the real controller and two real brokers in process (wired as in
-/// GatewayEndToEndTests).
+/// gateway over TCP, with the real controller and two real brokers in process (<see cref="InProcessCluster"/>).
 /// </summary>
 public sealed class StorageAdminEndToEndTests : IAsyncLifetime
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sp-gw-storage-" + Guid.NewGuid().ToString("N"));
-    private readonly List<WebApplication> _apps = [];
-    private readonly List<WebApplication> _brokers = [];
-    private int _kafkaPort;
+    private InProcessCluster _cluster = null!;
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    public async Task InitializeAsync() => _cluster = await InProcessCluster.StartAsync("sp-gw-storage-");
 
-    private static WebApplicationBuilder Builder(Dictionary<string, string?> config)
-    {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
-        builder.Configuration.AddInMemoryCollection(config);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        return builder;
-    }
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
-    public async Task InitializeAsync()
-    {
-        var controllerBuilder = Builder(new() { ["Controller:DataDir"] = Path.Combine(_dir, "controller") });
-        controllerBuilder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-        controllerBuilder.AddServiceDefaults();
-        StreamPlatform.Controller.ControllerServiceExtensions.AddApplicationServices(controllerBuilder);
-        var controller = controllerBuilder.Build();
-        controller.MapGrpcService<StreamPlatform.Controller.Grpc.ControllerGrpcService>();
-        await controller.StartAsync();
-        _apps.Add(controller);
-        var controllerUrl = controller.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-
-        foreach (var brokerId in new[] { 1, 2 })
-        {
-            var port = FreePort();
-            var b = Builder(new()
-            {
-                ["Broker:BrokerId"] = brokerId.ToString(),
-                ["Broker:DataDir"] = Path.Combine(_dir, $"broker-{brokerId}"),
-                ["Broker:AdvertisedGrpcEndpoint"] = $"http://127.0.0.1:{port}",
-                ["services:controller:grpc:0"] = controllerUrl,
-            });
-            b.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
-            b.AddServiceDefaults();
-            StreamPlatform.Broker.BrokerServiceExtensions.AddApplicationServices(b);
-            var broker = b.Build();
-            broker.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>();
-            await broker.StartAsync();
-            _apps.Add(broker);
-            _brokers.Add(broker);
-        }
-
-        _kafkaPort = FreePort();
-        var g = Builder(new()
-        {
-            ["Gateway:NodeId"] = "0",
-            ["Gateway:KafkaPort"] = _kafkaPort.ToString(),
-            ["services:controller:grpc:0"] = controllerUrl,
-        });
-        g.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1));
-        g.AddServiceDefaults();
-        StreamPlatform.Gateway.GatewayExtensions.AddApplicationServices(g);
-        var gateway = g.Build();
-        gateway.MapGrpcService<StreamPlatform.Gateway.GatewayStatusService>();
-        await gateway.StartAsync();
-        _apps.Add(gateway);
-
-        var registration = gateway.Services.GetRequiredService<GatewayRegistration>();
-        var watcher = gateway.Services.GetRequiredService<MetadataWatcher>();
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            var health = await registration.CheckHealthAsync(new HealthCheckContext());
-            var m = watcher.Current;
-            if (health.Status == HealthStatus.Healthy && m.BrokersById.Values.Count(x => !x.Fenced) == 2 && m.LiveGateways.Count == 1) return;
-            await Task.Delay(50);
-        }
-        throw new TimeoutException("cluster did not become ready");
-    }
-
-    public async Task DisposeAsync()
-    {
-        for (var i = _apps.Count - 1; i >= 0; i--)
-        {
-            await _apps[i].StopAsync();
-            await _apps[i].DisposeAsync();
-        }
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
-    }
-
-    private async Task<PipeClient> ConnectAsync()
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(IPAddress.Loopback, _kafkaPort);
-        return new PipeClient(socket);
-    }
+    private Task<PipeClient> ConnectAsync() => _cluster.ConnectAsync();
 
     private PartitionLog BrokerLog(string topic, int partition)
-        => _brokers.Select(b => b.Services.GetRequiredService<LogManager>())
+        => _cluster.Brokers.Select(b => b.Services.GetRequiredService<LogManager>())
             .SelectMany(m => m.Logs).Single(l => l.TopicPartition == new TopicPartition(topic, partition));
 
     private static async Task<Dictionary<string, string?>> DescribeAsync(PipeClient client, int correlationId, string topic)

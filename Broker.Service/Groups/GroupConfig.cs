@@ -1,0 +1,47 @@
+using System.Globalization;
+using StreamPlatform.Protos.Configs;
+
+namespace StreamPlatform.Broker.Groups;
+
+/// <summary>The broker configs the group coordinator uses (cluster-wide, from the controller's metadata).</summary>
+public sealed record GroupConfig
+{
+    public int OffsetsTopicPartitions { get; init; } = 50;
+    public int OffsetsTopicReplicationFactor { get; init; } = 1;
+    public int InitialRebalanceDelayMs { get; init; } = 3000;
+    public int MinSessionTimeoutMs { get; init; } = 6000;
+    public int MaxSessionTimeoutMs { get; init; } = 1_800_000;
+    public int GroupMaxSize { get; init; } = int.MaxValue;
+    public long OffsetsRetentionMs { get; init; } = 10080L * 60_000;
+    public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
+    public int OffsetMetadataMaxBytes { get; init; } = 4096;
+    public int ConsumerSessionTimeoutMs { get; init; } = 45_000;
+    public int ConsumerHeartbeatIntervalMs { get; init; } = 5_000;
+    public int ConsumerGroupMaxSize { get; init; } = int.MaxValue;
+
+    public static GroupConfig From(IReadOnlyDictionary<string, string> brokerConfigs)
+    {
+        long Get(string name)
+        {
+            var value = brokerConfigs.TryGetValue(name, out var v) ? v : ConfigCatalog.Broker[name].DefaultValue!;
+            return long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed)
+                ? parsed
+                : long.Parse(ConfigCatalog.Broker[name].DefaultValue!, CultureInfo.InvariantCulture);
+        }
+        return new GroupConfig
+        {
+            OffsetsTopicPartitions = (int)Math.Clamp(Get("offsets.topic.num.partitions"), 1, 10_000),
+            OffsetsTopicReplicationFactor = (int)Math.Clamp(Get("offsets.topic.replication.factor"), 1, 100),
+            InitialRebalanceDelayMs = (int)Math.Clamp(Get("group.initial.rebalance.delay.ms"), 0, int.MaxValue),
+            MinSessionTimeoutMs = (int)Math.Clamp(Get("group.min.session.timeout.ms"), 1, int.MaxValue),
+            MaxSessionTimeoutMs = (int)Math.Clamp(Get("group.max.session.timeout.ms"), 1, int.MaxValue),
+            GroupMaxSize = (int)Math.Clamp(Get("group.max.size"), 1, int.MaxValue),
+            OffsetsRetentionMs = Math.Clamp(Get("offsets.retention.minutes"), 1, long.MaxValue / 60_000) * 60_000,
+            OffsetsRetentionCheckIntervalMs = Math.Max(1, Get("offsets.retention.check.interval.ms")),
+            OffsetMetadataMaxBytes = (int)Math.Clamp(Get("offset.metadata.max.bytes"), 0, int.MaxValue),
+            ConsumerSessionTimeoutMs = (int)Math.Clamp(Get("group.consumer.session.timeout.ms"), 1, int.MaxValue),
+            ConsumerHeartbeatIntervalMs = (int)Math.Clamp(Get("group.consumer.heartbeat.interval.ms"), 1, int.MaxValue),
+            ConsumerGroupMaxSize = (int)Math.Clamp(Get("group.consumer.max.size"), 1, int.MaxValue),
+        };
+    }
+}

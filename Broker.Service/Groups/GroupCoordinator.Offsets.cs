@@ -1,0 +1,394 @@
+using StreamPlatform.Protos.Kafka;
+using StreamPlatform.Protos.Kafka.Messages;
+
+namespace StreamPlatform.Broker.Groups;
+
+// OffsetCommit, OffsetFetch, OffsetDelete, ListGroups, DescribeGroups, DeleteGroups, expiry.
+public sealed partial class GroupCoordinator
+{
+    /// <summary>Most partitions one OffsetCommit may carry: one batch written to the log.</summary>
+    public const int CommitPartitionsMax = 100_000;
+
+    public OffsetCommitResponse OffsetCommit(OffsetCommitRequest request, short version)
+    {
+        var response = new OffsetCommitResponse();
+        var slots = new List<(OffsetCommitResponse.OffsetCommitResponsePartition Result, string Topic, OffsetCommitRequest.OffsetCommitRequestPartition Partition)>();
+        foreach (var t in request.Topics)
+        {
+            var rt = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = t.Name };
+            response.Topics.Add(rt);
+            foreach (var p in t.Partitions)
+            {
+                var rp = new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex };
+                rt.Partitions.Add(rp);
+                slots.Add((rp, t.Name, p));
+            }
+        }
+        void FailAll(ErrorCode e)
+        {
+            foreach (var s in slots) s.Result.ErrorCode = (short)e;
+        }
+        if (string.IsNullOrEmpty(request.GroupId)) { FailAll(ErrorCode.InvalidGroupId); return response; }
+        if (slots.Count > CommitPartitionsMax) { FailAll(ErrorCode.InvalidRequest); return response; }
+        var shard = ShardFor(request.GroupId, out var error);
+        if (shard is null) { FailAll(error); return response; }
+        var config = _config();
+        lock (shard.Gate)
+        {
+            if (shard.Unloaded) { FailAll(ErrorCode.NotCoordinator); return response; }
+            var generation = request.GenerationIdOrMemberEpoch;
+            shard.Groups.TryGetValue(request.GroupId, out var group);
+            var created = false;
+            if (group is null)
+            {
+                // A commit without a generation: a "simple" consumer that assigns partitions itself.
+                if (generation >= 0) { FailAll(ErrorCode.IllegalGeneration); return response; }
+                group = new ClassicGroup(request.GroupId, NowMs);
+                created = true;
+            }
+            else if (group.Is(GroupState.Dead)) { FailAll(ErrorCode.CoordinatorNotAvailable); return response; }
+            else if (group.Consumer is { Members.Count: > 0 } consumerGroup)
+            {
+                // Consumer protocol: the field is the member epoch. Epoch -1 without a member id
+                // is an admin or manually assigned consumer's commit, allowed as in Kafka.
+                if (!(generation < 0 && request.MemberId.Length == 0))
+                {
+                    var check = ValidateConsumerMemberEpoch(consumerGroup, request.MemberId, generation, version);
+                    if (check != ErrorCode.None) { FailAll(check); return response; }
+                }
+            }
+            else if (generation < 0 && group.Is(GroupState.Empty))
+            {
+                // Simple commit into a group without members: allowed.
+            }
+            else
+            {
+                var check = ValidateMember(group, request.MemberId, request.GroupInstanceId);
+                if (check == ErrorCode.None && generation != group.GenerationId) check = ErrorCode.IllegalGeneration;
+                if (check == ErrorCode.None && group.Is(GroupState.CompletingRebalance)) check = ErrorCode.RebalanceInProgress;
+                if (check != ErrorCode.None) { FailAll(check); return response; }
+                ScheduleSession(shard, group, group.Members[request.MemberId]);
+            }
+
+            var now = NowMs;
+            var records = new List<(byte[] Key, byte[]? Value)>();
+            var accepted = new List<((string, int) Tp, CommittedOffset Offset)>();
+            foreach (var (result, topic, p) in slots)
+            {
+                if (Utf8Length(p.CommittedMetadata) > config.OffsetMetadataMaxBytes) { result.ErrorCode = (short)ErrorCode.OffsetMetadataTooLarge; continue; }
+                if (!_partitionExists(topic, p.PartitionIndex)) { result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                // v1 carries a commit timestamp (-1: now); v2-4 a retention (-1: the broker's).
+                var commitTs = version == 1 && p.CommitTimestamp >= 0 ? p.CommitTimestamp : now;
+                var expireTs = version is >= 2 and <= 4 && request.RetentionTimeMs > 0 ? commitTs + request.RetentionTimeMs : -1;
+                var offset = new CommittedOffset(p.CommittedOffset, version >= 6 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata, commitTs, expireTs);
+                records.Add((GroupRecords.EncodeOffsetKey(request.GroupId, topic, p.PartitionIndex), GroupRecords.EncodeValue(GroupRecords.ToValue(offset))));
+                accepted.Add(((topic, p.PartitionIndex), offset));
+            }
+            var writeError = Append(shard, records);
+            if (writeError != ErrorCode.None)
+            {
+                foreach (var (result, _, _) in slots.Where(s => s.Result.ErrorCode == 0)) result.ErrorCode = (short)writeError;
+                return response;
+            }
+            if (created && accepted.Count > 0) shard.Groups[request.GroupId] = group;
+            foreach (var (tp, offset) in accepted) group.Offsets[tp] = offset;
+        }
+        return response;
+    }
+
+    public OffsetFetchResponse OffsetFetch(OffsetFetchRequest request, short version)
+    {
+        var response = new OffsetFetchResponse();
+        if (version >= 8)
+        {
+            foreach (var g in request.Groups)
+            {
+                var rg = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId };
+                response.Groups.Add(rg);
+                var requested = g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
+                var (error, offsets) = FetchGroupOffsets(g.GroupId, requested, version >= 9 ? g.MemberId : null, g.MemberEpoch, version);
+                rg.ErrorCode = (short)error;
+                if (error != ErrorCode.None) continue;
+                foreach (var (topic, partitions) in offsets)
+                {
+                    var rt = new OffsetFetchResponse.OffsetFetchResponseTopics { Name = topic };
+                    rg.Topics.Add(rt);
+                    foreach (var (partition, o) in partitions)
+                        rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartitions
+                        {
+                            PartitionIndex = partition, CommittedOffset = o?.Offset ?? -1, CommittedLeaderEpoch = o?.LeaderEpoch ?? -1, Metadata = o is null ? "" : o.Metadata,
+                        });
+                }
+            }
+            return response;
+        }
+        var topics = request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
+        var (err, result) = FetchGroupOffsets(request.GroupId, topics);
+        if (err != ErrorCode.None)
+        {
+            if (version >= 2)
+            {
+                response.ErrorCode = (short)err;
+                return response;
+            }
+            // v0-1 have no top-level error: every requested partition carries it.
+            foreach (var t in request.Topics ?? [])
+            {
+                var rt = new OffsetFetchResponse.OffsetFetchResponseTopic { Name = t.Name };
+                response.Topics.Add(rt);
+                foreach (var p in t.PartitionIndexes)
+                    rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartition { PartitionIndex = p, CommittedOffset = -1, CommittedLeaderEpoch = -1, Metadata = "", ErrorCode = (short)err });
+            }
+            return response;
+        }
+        foreach (var (topic, partitions) in result)
+        {
+            var rt = new OffsetFetchResponse.OffsetFetchResponseTopic { Name = topic };
+            response.Topics.Add(rt);
+            foreach (var (partition, o) in partitions)
+                rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartition
+                {
+                    PartitionIndex = partition, CommittedOffset = o?.Offset ?? -1, CommittedLeaderEpoch = o?.LeaderEpoch ?? -1, Metadata = o is null ? "" : o.Metadata,
+                });
+        }
+        return response;
+    }
+
+    /// <summary>
+    /// Committed offsets of the requested partitions (null: all the group has), -1 where none.
+    /// require_stable has nothing to wait for: there are no transactional offset commits yet.
+    /// </summary>
+    private (ErrorCode, List<(string Topic, List<(int Partition, CommittedOffset? Offset)>)>) FetchGroupOffsets(string groupId, List<(string Name, IReadOnlyList<int> Partitions)>? topics,
+        string? memberId = null, int memberEpoch = -1, short version = 0)
+    {
+        var result = new List<(string, List<(int, CommittedOffset?)>)>();
+        if (string.IsNullOrEmpty(groupId)) return (ErrorCode.InvalidGroupId, result);
+        var shard = ShardFor(groupId, out var error);
+        if (shard is null) return (error, result);
+        lock (shard.Gate)
+        {
+            if (shard.Unloaded) return (ErrorCode.NotCoordinator, result);
+            shard.Groups.TryGetValue(groupId, out var group);
+            if (group is not null && group.Is(GroupState.Dead)) group = null;
+            // v9: a consumer-protocol member fetching its offsets must be current (KIP-848).
+            if (!string.IsNullOrEmpty(memberId) && memberEpoch >= 0)
+            {
+                if (group?.Consumer is not { } cg) return (ErrorCode.UnknownMemberId, result);
+                var check = ValidateConsumerMemberEpoch(cg, memberId, memberEpoch, version);
+                if (check != ErrorCode.None) return (check, result);
+            }
+            if (topics is null)
+            {
+                if (group is null) return (ErrorCode.None, result);
+                foreach (var byTopic in group.Offsets.GroupBy(kv => kv.Key.Topic).OrderBy(g => g.Key, StringComparer.Ordinal))
+                    result.Add((byTopic.Key, byTopic.OrderBy(kv => kv.Key.Partition).Select(kv => (kv.Key.Partition, (CommittedOffset?)kv.Value)).ToList()));
+                return (ErrorCode.None, result);
+            }
+            foreach (var (name, partitions) in topics)
+            {
+                var list = new List<(int, CommittedOffset?)>();
+                foreach (var p in partitions)
+                    list.Add((p, group is not null && group.Offsets.TryGetValue((name, p), out var o) ? o : null));
+                result.Add((name, list));
+            }
+            return (ErrorCode.None, result);
+        }
+    }
+
+    public OffsetDeleteResponse OffsetDelete(OffsetDeleteRequest request, short version)
+    {
+        var response = new OffsetDeleteResponse();
+        if (string.IsNullOrEmpty(request.GroupId)) { response.ErrorCode = (short)ErrorCode.InvalidGroupId; return response; }
+        var shard = ShardFor(request.GroupId, out var error);
+        if (shard is null) { response.ErrorCode = (short)error; return response; }
+        lock (shard.Gate)
+        {
+            if (shard.Unloaded) { response.ErrorCode = (short)ErrorCode.NotCoordinator; return response; }
+            if (!shard.Groups.TryGetValue(request.GroupId, out var group) || group.Is(GroupState.Dead))
+            {
+                response.ErrorCode = (short)ErrorCode.GroupIdNotFound;
+                return response;
+            }
+            HashSet<string>? subscribed = null;
+            if (group.Consumer is { Members.Count: > 0 } cgroup)
+                subscribed = cgroup.Members.Values.SelectMany(m => m.SubscribedTopics).ToHashSet(StringComparer.Ordinal);
+            else if (!group.Is(GroupState.Empty))
+            {
+                // Only a consumer group's subscriptions can be read; any other active group keeps its offsets.
+                subscribed = group.SubscribedTopics();
+                if (subscribed is null) { response.ErrorCode = (short)ErrorCode.NonEmptyGroup; return response; }
+            }
+            var records = new List<(byte[] Key, byte[]? Value)>();
+            var removed = new List<(string, int)>();
+            foreach (var t in request.Topics)
+            {
+                var rt = new OffsetDeleteResponse.OffsetDeleteResponseTopic { Name = t.Name };
+                response.Topics.Add(rt);
+                foreach (var p in t.Partitions)
+                {
+                    var rp = new OffsetDeleteResponse.OffsetDeleteResponsePartition { PartitionIndex = p.PartitionIndex };
+                    rt.Partitions.Add(rp);
+                    if (subscribed is not null && subscribed.Contains(t.Name)) { rp.ErrorCode = (short)ErrorCode.GroupSubscribedToTopic; continue; }
+                    if (group.Offsets.ContainsKey((t.Name, p.PartitionIndex)))
+                    {
+                        records.Add((GroupRecords.EncodeOffsetKey(group.GroupId, t.Name, p.PartitionIndex), null));
+                        removed.Add((t.Name, p.PartitionIndex));
+                    }
+                }
+            }
+            var writeError = Append(shard, records);
+            if (writeError != ErrorCode.None) { response.ErrorCode = (short)writeError; response.Topics.Clear(); return response; }
+            foreach (var tp in removed) group.Offsets.Remove(tp);
+        }
+        return response;
+    }
+
+    public ListGroupsResponse ListGroups(ListGroupsRequest request, short version)
+    {
+        var response = new ListGroupsResponse();
+        var states = version >= 4 ? request.StatesFilter.Select(s => s.ToLowerInvariant()).ToHashSet() : [];
+        var types = version >= 5 ? request.TypesFilter.Select(s => s.ToLowerInvariant()).ToHashSet() : [];
+        foreach (var shard in _shards.Values)
+        {
+            if (!shard.Loaded)
+            {
+                response.ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress;
+                continue;
+            }
+            lock (shard.Gate)
+            {
+                if (shard.Unloaded) continue;
+                foreach (var group in shard.Groups.Values)
+                {
+                    if (group.Is(GroupState.Dead)) continue;
+                    var isConsumer = group.Consumer is not null;
+                    var state = group.Consumer?.StateName ?? GroupStates.Name(group.State);
+                    var type = isConsumer ? "consumer" : "classic";
+                    if (states.Count > 0 && !states.Contains(state.ToLowerInvariant())) continue;
+                    if (types.Count > 0 && !types.Contains(type)) continue;
+                    response.Groups.Add(new ListGroupsResponse.ListedGroup
+                    {
+                        GroupId = group.GroupId, ProtocolType = group.ProtocolType ?? "", GroupState = state, GroupType = type,
+                    });
+                }
+            }
+        }
+        return response;
+    }
+
+    public DescribeGroupsResponse DescribeGroups(DescribeGroupsRequest request, short version)
+    {
+        var response = new DescribeGroupsResponse();
+        foreach (var groupId in request.Groups.Take(GroupsPerRequestMax))
+        {
+            var described = new DescribeGroupsResponse.DescribedGroup
+            {
+                GroupId = groupId, GroupState = GroupStates.Name(GroupState.Dead), ProtocolType = "", ProtocolData = "",
+                // No ACLs: a requester may do everything a group allows (Read 3, Describe 8, Delete 6).
+                AuthorizedOperations = request.IncludeAuthorizedOperations ? (1 << 3) | (1 << 6) | (1 << 8) : int.MinValue,
+            };
+            response.Groups.Add(described);
+            if (string.IsNullOrEmpty(groupId)) { described.ErrorCode = (short)ErrorCode.InvalidGroupId; continue; }
+            var shard = ShardFor(groupId, out var error);
+            if (shard is null) { described.ErrorCode = (short)error; continue; }
+            lock (shard.Gate)
+            {
+                if (shard.Unloaded) { described.ErrorCode = (short)ErrorCode.NotCoordinator; continue; }
+                if (!shard.Groups.TryGetValue(groupId, out var group) || group.Is(GroupState.Dead)) continue;
+                described.GroupState = group.Consumer?.StateName ?? GroupStates.Name(group.State);
+                described.ProtocolType = group.ProtocolType ?? "";
+                var stable = group.Is(GroupState.Stable);
+                // As Kafka: protocol, metadata and assignments only once the group is Stable.
+                described.ProtocolData = stable ? group.ProtocolName ?? "" : "";
+                foreach (var m in group.Members.Values)
+                    described.Members.Add(new DescribeGroupsResponse.DescribedGroupMember
+                    {
+                        MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId, ClientId = m.ClientId, ClientHost = m.ClientHost,
+                        MemberMetadata = stable ? m.MetadataFor(group.ProtocolName!) ?? [] : ReadOnlyMemory<byte>.Empty,
+                        MemberAssignment = stable ? m.Assignment : ReadOnlyMemory<byte>.Empty,
+                    });
+            }
+        }
+        return response;
+    }
+
+    public DeleteGroupsResponse DeleteGroups(DeleteGroupsRequest request, short version)
+    {
+        var response = new DeleteGroupsResponse();
+        foreach (var groupId in request.GroupsNames.Take(GroupsPerRequestMax))
+        {
+            var result = new DeleteGroupsResponse.DeletableGroupResult { GroupId = groupId };
+            response.Results.Add(result);
+            result.ErrorCode = (short)DeleteGroup(groupId);
+        }
+        return response;
+    }
+
+    private ErrorCode DeleteGroup(string groupId)
+    {
+        if (string.IsNullOrEmpty(groupId)) return ErrorCode.InvalidGroupId;
+        var shard = ShardFor(groupId, out var error);
+        if (shard is null) return error;
+        lock (shard.Gate)
+        {
+            if (shard.Unloaded) return ErrorCode.NotCoordinator;
+            if (!shard.Groups.TryGetValue(groupId, out var group) || group.Is(GroupState.Dead)) return ErrorCode.GroupIdNotFound;
+            if (!group.IsEmptyOfMembers) return ErrorCode.NonEmptyGroup;
+            return RemoveGroup(shard, group, group.Offsets.Keys.ToList());
+        }
+    }
+
+    /// <summary>Tombstones for the offsets (and, when none remain, the group), then the in-memory removal.</summary>
+    private ErrorCode RemoveGroup(Shard shard, ClassicGroup group, List<(string Topic, int Partition)> offsets)
+    {
+        var records = offsets.Select(tp => (GroupRecords.EncodeOffsetKey(group.GroupId, tp.Topic, tp.Partition), (byte[]?)null)).ToList();
+        var removeGroup = group.Offsets.Count == offsets.Count;
+        if (removeGroup) records.Add((GroupRecords.EncodeGroupKey(group.GroupId), null));
+        if (removeGroup && group.Consumer is not null) records.Add((GroupRecords.EncodeConsumerGroupKey(group.GroupId), null));
+        var error = Append(shard, records);
+        if (error != ErrorCode.None) return error;
+        foreach (var tp in offsets) group.Offsets.Remove(tp);
+        if (removeGroup)
+        {
+            CancelPhaseTimer(group);
+            group.TransitionTo(GroupState.Dead, NowMs);
+            shard.Groups.Remove(group.GroupId);
+        }
+        return ErrorCode.None;
+    }
+
+    /// <summary>
+    /// offsets.retention.minutes: an Empty group's offsets expire that long after it became
+    /// empty; a group that never had members (simple commits) expires offset by offset from its
+    /// commit time; an explicit v2-4 retention sets its own expiry. A group left without
+    /// offsets or members is deleted.
+    /// </summary>
+    public int ExpireOffsets()
+    {
+        var now = NowMs;
+        var retention = _config().OffsetsRetentionMs;
+        var expiredCount = 0;
+        foreach (var shard in _shards.Values)
+        {
+            if (!shard.Loaded) continue;
+            lock (shard.Gate)
+            {
+                if (shard.Unloaded) continue;
+                foreach (var group in shard.Groups.Values.ToList())
+                {
+                    if (!group.IsEmptyOfMembers) continue;
+                    var simple = string.IsNullOrEmpty(group.ProtocolType);
+                    var expired = group.Offsets.Where(kv =>
+                            kv.Value.ExpireTimestampMs >= 0 ? kv.Value.ExpireTimestampMs <= now
+                            : simple ? kv.Value.CommitTimestampMs + retention <= now
+                            : group.CurrentStateTimestampMs + retention <= now)
+                        .Select(kv => kv.Key).ToList();
+                    if (expired.Count == 0 && group.Offsets.Count > 0) continue;
+                    if (expired.Count == 0 && group.CurrentStateTimestampMs + retention > now) continue;
+                    if (RemoveGroup(shard, group, expired) == ErrorCode.None) expiredCount += expired.Count;
+                }
+            }
+        }
+        return expiredCount;
+    }
+}

@@ -1,0 +1,534 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Google.Protobuf;
+using StreamPlatform.Protos.Groups;
+using StreamPlatform.Protos.Grpc.Groups;
+using StreamPlatform.Protos.Kafka;
+using StreamPlatform.Protos.Kafka.Messages;
+
+namespace StreamPlatform.Broker.Groups;
+
+/// <summary>
+/// The classic group coordinator of one broker. It coordinates the groups that hash to the
+/// partitions of __consumer_offsets this broker leads (<see cref="LoadAsync"/> when leadership
+/// arrives, <see cref="Unload"/> when it leaves); every change of a group (assignment, members,
+/// committed offsets, deletion) is written to that partition first and applied after the
+/// write succeeded, so a restart or a new leader rebuilds exactly what clients were told.
+/// <para>One lock per partition guards its groups: operations are short (an append of a few
+/// records), and waits (JoinGroup, SyncGroup) are TaskCompletionSources completed later under
+/// the same lock. Timers come from the injected <see cref="TimeProvider"/>.</para>
+/// </summary>
+public sealed partial class GroupCoordinator : IDisposable
+{
+    private readonly TimeProvider _time;
+    private readonly Func<GroupConfig> _config;
+    private readonly ILogger _logger;
+    private readonly Func<string, int, bool> _partitionExists;
+    private readonly ConcurrentDictionary<int, Shard> _shards = new();
+    private readonly ITimer _expiryTimer;
+
+    /// <summary>Most groups one DescribeGroups/DeleteGroups may name: bounds the work of one request.</summary>
+    public const int GroupsPerRequestMax = 10_000;
+
+    /// <summary>The groups of one __consumer_offsets partition this broker leads.</summary>
+    public sealed class Shard(int partition, int leaderEpoch, OffsetsPartitionStore store)
+    {
+        public int Partition { get; } = partition;
+        public int LeaderEpoch { get; } = leaderEpoch;
+        public OffsetsPartitionStore Store { get; } = store;
+        public object Gate { get; } = new();
+        public volatile bool Loaded;
+        public bool Unloaded;
+        public Dictionary<string, ClassicGroup> Groups { get; } = new(StringComparer.Ordinal);
+        public CancellationTokenSource LoadCancellation { get; } = new();
+    }
+
+    /// <param name="partitionExists">Whether a topic partition exists (commits to others get UNKNOWN_TOPIC_OR_PARTITION).</param>
+    public GroupCoordinator(TimeProvider time, Func<GroupConfig> config, ILogger logger, Func<string, int, bool>? partitionExists = null)
+    {
+        _time = time;
+        _config = config;
+        _logger = logger;
+        _partitionExists = partitionExists ?? ((_, _) => true);
+        var interval = TimeSpan.FromMilliseconds(Math.Clamp(config().OffsetsRetentionCheckIntervalMs, 1, int.MaxValue));
+        _expiryTimer = CreateTimer(time, logger, _ => ExpireOffsets(), null, interval, interval);
+    }
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public IReadOnlyCollection<int> Partitions => _shards.Keys.ToArray();
+
+    public bool IsLoaded(int partition) => _shards.TryGetValue(partition, out var s) && s.Loaded;
+
+    public int? LeaderEpochOf(int partition) => _shards.TryGetValue(partition, out var s) ? s.LeaderEpoch : null;
+
+    // ---------------------------------------------------------------- loading
+
+    /// <summary>
+    /// Takes over a partition: until its log has been read, requests for its groups answer
+    /// COORDINATOR_LOAD_IN_PROGRESS. A partition already held with another epoch is unloaded first.
+    /// </summary>
+    public Task LoadAsync(int partition, int leaderEpoch, OffsetsPartitionStore store)
+    {
+        var shard = new Shard(partition, leaderEpoch, store);
+        if (_shards.TryGetValue(partition, out var existing))
+        {
+            if (existing.LeaderEpoch == leaderEpoch && ReferenceEquals(existing.Store.Log, store.Log)) return Task.CompletedTask;
+            Unload(partition);
+        }
+        if (!_shards.TryAdd(partition, shard)) return Task.CompletedTask;
+        return LoadRunner(() => LoadShard(shard));
+    }
+
+    /// <summary>Runs a partition's load off the caller's thread (tests take control of when it runs).</summary>
+    internal Func<Action, Task> LoadRunner { get; init; } = action => Task.Run(action);
+
+    private void LoadShard(Shard shard)
+    {
+        var started = NowMs;
+        var offsets = new Dictionary<string, Dictionary<(string, int), CommittedOffset>>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, GroupMetadataValue?>(StringComparer.Ordinal);
+        var consumerGroups = new Dictionary<string, ConsumerGroupValue?>(StringComparer.Ordinal);
+        var consumerMembers = new Dictionary<string, Dictionary<string, ConsumerMemberValue>>(StringComparer.Ordinal);
+        try
+        {
+            lock (shard.Gate)
+            {
+                shard.Store.ReadAll((keyBytes, valueBytes) =>
+                {
+                    switch (GroupRecords.DecodeKey(keyBytes.Span))
+                    {
+                        case GroupRecords.OffsetKey k:
+                            if (!offsets.TryGetValue(k.Group, out var byPartition)) offsets[k.Group] = byPartition = [];
+                            if (valueBytes is { } ov && GroupRecords.DecodeValue(ov.Span, OffsetCommitValue.Parser) is { } offset)
+                                byPartition[(k.Topic, k.Partition)] = GroupRecords.FromValue(offset);
+                            else
+                                byPartition.Remove((k.Topic, k.Partition));
+                            break;
+                        case GroupRecords.GroupKey g:
+                            metadata[g.Group] = valueBytes is { } gv ? GroupRecords.DecodeValue(gv.Span, GroupMetadataValue.Parser) : null;
+                            break;
+                        case GroupRecords.ConsumerGroupKey cgk:
+                            consumerGroups[cgk.Group] = valueBytes is { } cgv ? GroupRecords.DecodeValue(cgv.Span, ConsumerGroupValue.Parser) : null;
+                            break;
+                        case GroupRecords.ConsumerMemberKey cmk:
+                            if (!consumerMembers.TryGetValue(cmk.Group, out var byMember)) consumerMembers[cmk.Group] = byMember = new(StringComparer.Ordinal);
+                            if (valueBytes is { } cmv && GroupRecords.DecodeValue(cmv.Span, ConsumerMemberValue.Parser) is { } member) byMember[cmk.MemberId] = member;
+                            else byMember.Remove(cmk.MemberId);
+                            break;
+                    }
+                }, shard.LoadCancellation.Token);
+                if (shard.Unloaded) return;
+                foreach (var (groupId, value) in metadata)
+                {
+                    if (value is null) continue;
+                    shard.Groups[groupId] = Restore(shard, groupId, value);
+                }
+                foreach (var (groupId, value) in consumerGroups)
+                {
+                    if (value is null) continue;
+                    if (!shard.Groups.TryGetValue(groupId, out var group))
+                        shard.Groups[groupId] = group = new ClassicGroup(groupId, NowMs);
+                    // A classic group with members wins: the two protocols never share a group.
+                    if (group.Members.Count > 0) continue;
+                    RestoreConsumer(shard, group, value, consumerMembers.GetValueOrDefault(groupId) ?? new(StringComparer.Ordinal));
+                }
+                foreach (var (groupId, byPartition) in offsets)
+                {
+                    if (byPartition.Count == 0) continue;
+                    if (!shard.Groups.TryGetValue(groupId, out var group))
+                        shard.Groups[groupId] = group = new ClassicGroup(groupId, NowMs);
+                    foreach (var (tp, o) in byPartition) group.Offsets[tp] = o;
+                }
+                shard.Loaded = true;
+            }
+            _logger.LogInformation("Loaded __consumer_offsets-{Partition} (epoch {Epoch}): {Groups} groups in {Ms} ms",
+                shard.Partition, shard.LeaderEpoch, shard.Groups.Count, NowMs - started);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The partition stays "loading": clients retry, and the next metadata change (or
+            // restart) tries again. Never half-loaded state served as if complete.
+            _logger.LogError(ex, "Loading __consumer_offsets-{Partition} failed", shard.Partition);
+            _shards.TryRemove(new KeyValuePair<int, Shard>(shard.Partition, shard));
+        }
+    }
+
+    private ClassicGroup Restore(Shard shard, string groupId, GroupMetadataValue value)
+    {
+        var group = new ClassicGroup(groupId, value.CurrentStateTimestampMs)
+        {
+            GenerationId = value.Generation,
+            ProtocolType = value.ProtocolType.Length == 0 ? null : value.ProtocolType,
+            ProtocolName = value.ProtocolName.Length == 0 ? null : value.ProtocolName,
+            LeaderId = value.Leader.Length == 0 ? null : value.Leader,
+        };
+        foreach (var m in value.Members)
+        {
+            var member = new GroupMember
+            {
+                MemberId = m.MemberId,
+                GroupInstanceId = m.HasGroupInstanceId ? m.GroupInstanceId : null,
+                ClientId = m.ClientId,
+                ClientHost = m.ClientHost,
+                RebalanceTimeoutMs = m.RebalanceTimeoutMs,
+                SessionTimeoutMs = m.SessionTimeoutMs,
+                ProtocolType = value.ProtocolType,
+                Protocols = m.Protocols.Select(p => (p.Name, p.Metadata.ToByteArray())).ToList(),
+                Assignment = m.Assignment.ToByteArray(),
+            };
+            group.Members[member.MemberId] = member;
+            if (member.GroupInstanceId is { } instance) group.StaticMembers[instance] = member.MemberId;
+        }
+        // As Kafka: a group with members comes back Stable (they resume heartbeating, or their
+        // sessions expire and the group rebalances); without members, Empty.
+        group.RestoreState(group.Members.Count > 0 ? GroupState.Stable : GroupState.Empty, value.CurrentStateTimestampMs);
+        foreach (var member in group.Members.Values) ScheduleSession(shard, group, member);
+        return group;
+    }
+
+    /// <summary>Gives up a partition (leadership moved): its groups become Dead here and waiting requests get NOT_COORDINATOR.</summary>
+    public void Unload(int partition)
+    {
+        if (!_shards.TryRemove(partition, out var shard)) return;
+        shard.LoadCancellation.Cancel();
+        lock (shard.Gate)
+        {
+            shard.Unloaded = true;
+            foreach (var group in shard.Groups.Values)
+            {
+                CancelPhaseTimer(group);
+                foreach (var pending in group.PendingMembers.Values) pending.Dispose();
+                group.PendingMembers.Clear();
+                foreach (var m in group.Members.Values)
+                {
+                    m.SessionTimer?.Dispose();
+                    m.AwaitingJoin?.TrySetResult(JoinError(ErrorCode.NotCoordinator, m.MemberId));
+                    m.AwaitingJoin = null;
+                    m.AwaitingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.NotCoordinator });
+                    m.AwaitingSync = null;
+                }
+                if (group.Consumer is { } cg)
+                    foreach (var m in cg.Members.Values)
+                    {
+                        m.SessionTimer?.Dispose();
+                        m.RevocationTimer?.Dispose();
+                        m.TimerEpoch++;
+                    }
+                group.TransitionTo(GroupState.Dead, NowMs);
+            }
+            shard.Groups.Clear();
+        }
+        _logger.LogInformation("Unloaded __consumer_offsets-{Partition}", partition);
+    }
+
+    /// <summary>The shard of a group, or the error a client must see (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).</summary>
+    private Shard? ShardFor(string groupId, out ErrorCode error)
+    {
+        // The id must fit a record key (int16 length); longer ids could never be stored.
+        if (Utf8Length(groupId) > GroupRecords.KeyStringBytesMax)
+        {
+            error = ErrorCode.InvalidGroupId;
+            return null;
+        }
+        var partition = OffsetsTopic.PartitionFor(groupId, _config().OffsetsTopicPartitions);
+        if (!_shards.TryGetValue(partition, out var shard))
+        {
+            error = ErrorCode.NotCoordinator;
+            return null;
+        }
+        if (!shard.Loaded)
+        {
+            error = ErrorCode.CoordinatorLoadInProgress;
+            return null;
+        }
+        error = ErrorCode.None;
+        return shard;
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    private void ScheduleSession(Shard shard, ClassicGroup group, GroupMember member)
+    {
+        member.SessionTimer?.Dispose();
+        var epoch = ++member.SessionEpoch;
+        var memberId = member.MemberId;
+        member.SessionTimer = CreateTimer(_time, _logger, _ => OnSessionExpired(shard, group, memberId, epoch), null,
+            TimeSpan.FromMilliseconds(Math.Max(1, member.SessionTimeoutMs)), Timeout.InfiniteTimeSpan);
+    }
+
+    private void OnSessionExpired(Shard shard, ClassicGroup group, string memberId, long epoch)
+    {
+        lock (shard.Gate)
+        {
+            if (shard.Unloaded || group.Is(GroupState.Dead) || !group.Members.TryGetValue(memberId, out var member) || member.SessionEpoch != epoch) return;
+            // A member waiting in JoinGroup or SyncGroup is alive by definition (Kafka's shouldKeepAlive).
+            if (member.AwaitingJoin is not null || member.AwaitingSync is not null)
+            {
+                ScheduleSession(shard, group, member);
+                return;
+            }
+            _logger.LogInformation("Group {Group}: member {Member} session expired", group.GroupId, memberId);
+            RemoveMemberAndUpdate(shard, group, member);
+        }
+    }
+
+    private void SchedulePhase(Shard shard, ClassicGroup group, int delayMs, Action<Shard, ClassicGroup> onExpired)
+    {
+        group.PhaseTimer?.Dispose();
+        var epoch = ++group.PhaseEpoch;
+        group.PhaseTimer = CreateTimer(_time, _logger, _ =>
+        {
+            lock (shard.Gate)
+            {
+                if (shard.Unloaded || group.PhaseEpoch != epoch || group.Is(GroupState.Dead)) return;
+                onExpired(shard, group);
+            }
+        }, null, TimeSpan.FromMilliseconds(Math.Max(0, delayMs)), Timeout.InfiniteTimeSpan);
+    }
+
+    private static void CancelPhaseTimer(ClassicGroup group)
+    {
+        group.PhaseTimer?.Dispose();
+        group.PhaseTimer = null;
+        group.PhaseEpoch++;
+        group.InInitialDelay = false;
+    }
+
+    // ---------------------------------------------------------------- rebalance core
+
+    private void PrepareRebalance(Shard shard, ClassicGroup group, string reason)
+    {
+        if (group.Is(GroupState.CompletingRebalance))
+        {
+            // The leader's assignment never came (or a member changed): everybody waiting in
+            // SyncGroup learns the generation is over and rejoins.
+            foreach (var m in group.Members.Values)
+            {
+                m.Assignment = [];
+                m.AwaitingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.RebalanceInProgress });
+                m.AwaitingSync = null;
+            }
+        }
+        var wasEmpty = group.Is(GroupState.Empty);
+        group.TransitionTo(GroupState.PreparingRebalance, NowMs);
+        CancelPhaseTimer(group);
+        var config = _config();
+        var rebalanceTimeoutMs = group.MaxRebalanceTimeoutMs;
+        _logger.LogInformation("Group {Group}: preparing rebalance (generation {Generation}): {Reason}", group.GroupId, group.GenerationId, reason);
+        if (wasEmpty && config.InitialRebalanceDelayMs > 0)
+        {
+            // group.initial.rebalance.delay.ms: the first members of a new group get a moment
+            // for the others to arrive, so they do not rebalance once per member.
+            group.InInitialDelay = true;
+            group.NewMemberJoinedDuringDelay = false;
+            var delay = Math.Min(config.InitialRebalanceDelayMs, Math.Max(rebalanceTimeoutMs, 1));
+            group.InitialDelayRemainingMs = Math.Max(rebalanceTimeoutMs - delay, 0);
+            SchedulePhase(shard, group, delay, OnInitialDelayExpired);
+            group.InInitialDelay = true;
+            return;
+        }
+        SchedulePhase(shard, group, rebalanceTimeoutMs, (s, g) => CompleteJoin(s, g));
+        MaybeCompleteJoin(shard, group);
+    }
+
+    private void OnInitialDelayExpired(Shard shard, ClassicGroup group)
+    {
+        if (!group.Is(GroupState.PreparingRebalance)) return;
+        if (group.NewMemberJoinedDuringDelay && group.InitialDelayRemainingMs > 0)
+        {
+            var delay = Math.Min(_config().InitialRebalanceDelayMs, group.InitialDelayRemainingMs);
+            group.InitialDelayRemainingMs -= delay;
+            group.NewMemberJoinedDuringDelay = false;
+            SchedulePhase(shard, group, delay, OnInitialDelayExpired);
+            group.InInitialDelay = true;
+            return;
+        }
+        CompleteJoin(shard, group);
+    }
+
+    private void MaybeCompleteJoin(Shard shard, ClassicGroup group)
+    {
+        if (group.Is(GroupState.PreparingRebalance) && !group.InInitialDelay && group.AllMembersJoined) CompleteJoin(shard, group);
+    }
+
+    /// <summary>Ends the join phase: members that did not rejoin are removed, a new generation starts.</summary>
+    private void CompleteJoin(Shard shard, ClassicGroup group)
+    {
+        if (!group.Is(GroupState.PreparingRebalance)) return;
+        CancelPhaseTimer(group);
+        foreach (var m in group.Members.Values.Where(m => m.AwaitingJoin is null).ToList())
+        {
+            _logger.LogInformation("Group {Group}: member {Member} did not rejoin in time", group.GroupId, m.MemberId);
+            RemoveMember(group, m);
+        }
+        var now = NowMs;
+        group.GenerationId++;
+        if (group.Members.Count == 0)
+        {
+            group.ProtocolName = null;
+            group.LeaderId = null;
+            group.TransitionTo(GroupState.Empty, now);
+            var error = PersistGroup(shard, group);
+            if (error != ErrorCode.None)
+                _logger.LogWarning("Group {Group}: writing the empty group failed with {Error}", group.GroupId, error);
+            return;
+        }
+        group.ProtocolName = group.SelectProtocol();
+        if (group.LeaderId is null || !group.HasMember(group.LeaderId)) group.LeaderId = group.Members.Keys.First();
+        group.TransitionTo(GroupState.CompletingRebalance, now);
+        _logger.LogInformation("Group {Group}: generation {Generation} with {Members} members, protocol {Protocol}, leader {Leader}",
+            group.GroupId, group.GenerationId, group.Members.Count, group.ProtocolName, group.LeaderId);
+        foreach (var m in group.Members.Values)
+        {
+            var response = CurrentJoinResponse(group, m, includeMembers: m.MemberId == group.LeaderId);
+            m.AwaitingJoin?.TrySetResult(response);
+            m.AwaitingJoin = null;
+            ScheduleSession(shard, group, m);
+        }
+        // The leader has the rebalance timeout to send its assignment.
+        SchedulePhase(shard, group, group.MaxRebalanceTimeoutMs, OnSyncTimeout);
+    }
+
+    private void OnSyncTimeout(Shard shard, ClassicGroup group)
+    {
+        if (!group.Is(GroupState.CompletingRebalance)) return;
+        foreach (var m in group.Members.Values.Where(m => m.AwaitingSync is null).ToList())
+        {
+            _logger.LogInformation("Group {Group}: member {Member} did not sync in time", group.GroupId, m.MemberId);
+            RemoveMember(group, m);
+        }
+        PrepareRebalance(shard, group, "SyncGroup timed out");
+    }
+
+    private static JoinGroupResponse CurrentJoinResponse(ClassicGroup group, GroupMember member, bool includeMembers, bool skipAssignment = false)
+    {
+        var response = new JoinGroupResponse
+        {
+            GenerationId = group.GenerationId,
+            ProtocolType = group.ProtocolType,
+            ProtocolName = group.ProtocolName,
+            Leader = group.LeaderId ?? "",
+            MemberId = member.MemberId,
+            SkipAssignment = skipAssignment,
+        };
+        if (includeMembers)
+        {
+            foreach (var m in group.Members.Values)
+                response.Members.Add(new JoinGroupResponse.JoinGroupResponseMember
+                {
+                    MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId, Metadata = m.MetadataFor(group.ProtocolName!) ?? [],
+                });
+        }
+        return response;
+    }
+
+    private static JoinGroupResponse JoinError(ErrorCode error, string memberId) => new()
+    {
+        ErrorCode = (short)error, GenerationId = -1, MemberId = memberId, Leader = "", ProtocolName = null,
+    };
+
+    /// <summary>Removes a member without deciding what the group does next.</summary>
+    private static void RemoveMember(ClassicGroup group, GroupMember member)
+    {
+        member.SessionTimer?.Dispose();
+        member.SessionTimer = null;
+        member.SessionEpoch++;
+        group.Members.Remove(member.MemberId);
+        if (member.GroupInstanceId is { } instance && group.StaticMembers.TryGetValue(instance, out var id) && id == member.MemberId)
+            group.StaticMembers.Remove(instance);
+        member.AwaitingJoin?.TrySetResult(JoinError(ErrorCode.UnknownMemberId, member.MemberId));
+        member.AwaitingJoin = null;
+        member.AwaitingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.UnknownMemberId });
+        member.AwaitingSync = null;
+        if (group.LeaderId == member.MemberId) group.LeaderId = group.Members.Keys.FirstOrDefault();
+    }
+
+    private void RemoveMemberAndUpdate(Shard shard, ClassicGroup group, GroupMember member)
+    {
+        RemoveMember(group, member);
+        switch (group.State)
+        {
+            case GroupState.Stable or GroupState.CompletingRebalance:
+                PrepareRebalance(shard, group, $"member {member.MemberId} left");
+                break;
+            case GroupState.PreparingRebalance:
+                MaybeCompleteJoin(shard, group);
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- persistence
+
+    private ErrorCode PersistGroup(Shard shard, ClassicGroup group)
+    {
+        var value = new GroupMetadataValue
+        {
+            ProtocolType = group.ProtocolType ?? "",
+            Generation = group.GenerationId,
+            ProtocolName = group.ProtocolName ?? "",
+            Leader = group.LeaderId ?? "",
+            CurrentStateTimestampMs = group.CurrentStateTimestampMs,
+        };
+        foreach (var m in group.Members.Values)
+        {
+            var mv = new GroupMemberValue
+            {
+                MemberId = m.MemberId,
+                GroupInstanceId = m.GroupInstanceId ?? "",
+                HasGroupInstanceId = m.GroupInstanceId is not null,
+                ClientId = m.ClientId,
+                ClientHost = m.ClientHost,
+                RebalanceTimeoutMs = m.RebalanceTimeoutMs,
+                SessionTimeoutMs = m.SessionTimeoutMs,
+                Subscription = ByteString.CopyFrom(group.ProtocolName is { } p ? m.MetadataFor(p) ?? [] : []),
+                Assignment = ByteString.CopyFrom(m.Assignment),
+            };
+            foreach (var (name, metadata) in m.Protocols) mv.Protocols.Add(new GroupProtocolValue { Name = name, Metadata = ByteString.CopyFrom(metadata) });
+            value.Members.Add(mv);
+        }
+        return Append(shard, [(GroupRecords.EncodeGroupKey(group.GroupId), GroupRecords.EncodeValue(value))]);
+    }
+
+    private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records)
+    {
+        var code = shard.Store.Append(records, NowMs);
+        return code == 0 ? ErrorCode.None : code switch
+        {
+            // The partition's leadership moved under us: the client must find the coordinator again.
+            6 => ErrorCode.NotCoordinator,
+            // Kafka maps log failures to COORDINATOR_NOT_AVAILABLE for group writes.
+            _ => ErrorCode.CoordinatorNotAvailable,
+        };
+    }
+
+    public void Dispose()
+    {
+        _expiryTimer.Dispose();
+        foreach (var partition in _shards.Keys.ToArray()) Unload(partition);
+    }
+
+    /// <summary>
+    /// A timer whose callback can never take the broker down: an exception escaping a timer
+    /// callback would end the process, so it is logged instead (it would be a coordinator bug).
+    /// </summary>
+    private static ITimer CreateTimer(TimeProvider time, ILogger logger, TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        => time.CreateTimer(s =>
+        {
+            try
+            {
+                callback(s);
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Group coordinator timer failed");
+            }
+        }, state, dueTime, period);
+
+    internal static string ClientMemberId(string prefix) => $"{prefix}-{Guid.NewGuid():D}";
+
+    internal static int Utf8Length(string? s) => s is null ? 0 : Encoding.UTF8.GetByteCount(s);
+}

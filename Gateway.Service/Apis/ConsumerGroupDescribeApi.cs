@@ -1,0 +1,44 @@
+using StreamPlatform.Gateway.Groups;
+using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Protos.Kafka;
+using StreamPlatform.Protos.Kafka.Messages;
+
+namespace StreamPlatform.Gateway.Apis;
+
+// ConsumerGroupDescribe v0 (KIP-848): split by coordinator broker, one call per broker in
+// parallel, merged in request order. A group without a reachable coordinator: COORDINATOR_NOT_AVAILABLE.
+public sealed class ConsumerGroupDescribeApi(GroupRouter router) : ApiHandler<ConsumerGroupDescribeRequest>
+{
+    public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
+    public override short MinVersion => 0;
+    public override short MaxVersion => ConsumerGroupDescribeRequest.HighestSupportedVersion;
+
+    protected override async Task<IKafkaResponse?> HandleAsync(ConsumerGroupDescribeRequest request, RequestContext context, CancellationToken cancellationToken)
+    {
+        var metadata = router.Watcher.Current;
+        var merged = new ConsumerGroupDescribeResponse();
+        var byBroker = new Dictionary<int, (BrokerInfo Broker, ConsumerGroupDescribeRequest Request, List<int> Slots)>();
+        for (var i = 0; i < request.GroupIds.Count; i++)
+        {
+            var groupId = request.GroupIds[i];
+            merged.Groups.Add(new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = groupId, GroupState = "Dead" });
+            var (error, broker) = string.IsNullOrEmpty(groupId) ? (ErrorCode.InvalidGroupId, null) : router.Coordinator(metadata, groupId);
+            if (broker is null) { merged.Groups[i].ErrorCode = (short)error; continue; }
+            if (!byBroker.TryGetValue(broker.BrokerId, out var entry))
+                byBroker[broker.BrokerId] = entry = (broker, new ConsumerGroupDescribeRequest { IncludeAuthorizedOperations = request.IncludeAuthorizedOperations }, []);
+            entry.Request.GroupIds.Add(groupId);
+            entry.Slots.Add(i);
+        }
+        await Task.WhenAll(byBroker.Values.Select(async entry =>
+        {
+            var answer = await router.ForwardAsync<ConsumerGroupDescribeResponse>(entry.Broker, (c, r, o) => c.ConsumerGroupDescribeAsync(r, o), entry.Request, context,
+                SingleGroupApi<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>.PlainCallWaitMs, cancellationToken).ConfigureAwait(false);
+            for (var j = 0; j < entry.Slots.Count; j++)
+            {
+                if (answer is not null && j < answer.Groups.Count) merged.Groups[entry.Slots[j]] = answer.Groups[j];
+                else merged.Groups[entry.Slots[j]].ErrorCode = (short)ErrorCode.CoordinatorNotAvailable;
+            }
+        })).ConfigureAwait(false);
+        return merged;
+    }
+}
