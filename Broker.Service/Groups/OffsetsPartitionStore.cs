@@ -1,5 +1,6 @@
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Records;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Groups;
 
@@ -31,7 +32,7 @@ public sealed class OffsetsPartitionStore(PartitionLog log)
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
-            return KafkaErrors.KAFKA_STORAGE_ERROR;
+            return ErrorCodes.KafkaStorageError;
         }
     }
 

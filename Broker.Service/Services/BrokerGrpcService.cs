@@ -6,6 +6,7 @@ using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Records;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Services;
 
@@ -99,7 +100,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         }
         catch (IOException ex)
         {
-            result.ErrorCode = KafkaErrors.KAFKA_STORAGE_ERROR;
+            result.ErrorCode = ErrorCodes.KafkaStorageError;
             result.ErrorMessage = ex.Message;
             return result;
         }
@@ -108,7 +109,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         result.BaseOffset = appended.FirstOffset;
         result.LogAppendTimeMs = appended.LogAppendTimeMs;
         result.LogStartOffset = appended.LogStartOffset;
-        if (appended.ErrorCode == KafkaErrors.NONE) _metrics.BytesIn.Add(appended.Bytes);
+        if (appended.ErrorCode == ErrorCodes.None) _metrics.BytesIn.Add(appended.Bytes);
         return result;
     }
 
@@ -119,17 +120,17 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     private (PartitionLog? Log, short Error) LeaderLog(ClusterMetadata metadata, string topic, int partition, int currentLeaderEpoch)
     {
         if (!metadata.TryGetPartition(topic, partition, out var topicInfo, out var partitionInfo))
-            return (null, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
-        if (currentLeaderEpoch != -1 && currentLeaderEpoch < partitionInfo.LeaderEpoch) return (null, KafkaErrors.FENCED_LEADER_EPOCH);
-        if (currentLeaderEpoch != -1 && currentLeaderEpoch > partitionInfo.LeaderEpoch) return (null, KafkaErrors.UNKNOWN_LEADER_EPOCH);
-        if (partitionInfo.Leader != _options.BrokerId) return (null, KafkaErrors.NOT_LEADER_OR_FOLLOWER);
+            return (null, ErrorCodes.UnknownTopicOrPartition);
+        if (currentLeaderEpoch != -1 && currentLeaderEpoch < partitionInfo.LeaderEpoch) return (null, ErrorCodes.FencedLeaderEpoch);
+        if (currentLeaderEpoch != -1 && currentLeaderEpoch > partitionInfo.LeaderEpoch) return (null, ErrorCodes.UnknownLeaderEpoch);
+        if (partitionInfo.Leader != _options.BrokerId) return (null, ErrorCodes.NotLeaderOrFollower);
         try
         {
-            return (_logs.GetOrCreate(metadata, topicInfo, partitionInfo), KafkaErrors.NONE);
+            return (_logs.GetOrCreate(metadata, topicInfo, partitionInfo), ErrorCodes.None);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
-            return (null, KafkaErrors.KAFKA_STORAGE_ERROR);
+            return (null, ErrorCodes.KafkaStorageError);
         }
     }
 
@@ -190,7 +191,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             // No transactions yet: nothing is pending, so the last stable offset is the high watermark.
             result.LastStableOffset = read.HighWatermark;
             result.LogStartOffset = read.LogStartOffset;
-            if (read.ErrorCode != KafkaErrors.NONE)
+            if (read.ErrorCode != ErrorCodes.None)
             {
                 anyError = true;
                 continue;
@@ -205,7 +206,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
                 catch (ObjectDisposedException)
                 {
                     // The segment was closed meanwhile (log deleted or shut down).
-                    result.ErrorCode = KafkaErrors.NOT_LEADER_OR_FOLLOWER;
+                    result.ErrorCode = ErrorCodes.NotLeaderOrFollower;
                     anyError = true;
                     continue;
                 }
@@ -262,11 +263,11 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             {
                 var deleted = log.DeleteRecordsBefore(p.Offset);
                 result.ErrorCode = deleted.ErrorCode;
-                result.LowWatermark = deleted.ErrorCode == KafkaErrors.NONE ? deleted.LowWatermark : -1;
+                result.LowWatermark = deleted.ErrorCode == ErrorCodes.None ? deleted.LowWatermark : -1;
             }
             catch (IOException)
             {
-                result.ErrorCode = KafkaErrors.KAFKA_STORAGE_ERROR;
+                result.ErrorCode = ErrorCodes.KafkaStorageError;
             }
         }
         return response;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Services;
 
@@ -71,7 +72,7 @@ public sealed class BrokerRegistration : BackgroundService
                         Rack = _options.Rack,
                         IncarnationId = _incarnationId,
                     }, deadline: Deadline(), cancellationToken: stoppingToken).ConfigureAwait(false);
-                    if (reply.ErrorCode != KafkaErrors.NONE)
+                    if (reply.ErrorCode != ErrorCodes.None)
                     {
                         _logger.LogWarning("Registration refused by the controller: error {Code} {Message}", reply.ErrorCode, reply.ErrorMessage);
                         await Delay(backoff, stoppingToken).ConfigureAwait(false);
@@ -91,7 +92,7 @@ public sealed class BrokerRegistration : BackgroundService
                     BrokerEpoch = BrokerEpoch,
                     MetadataEpoch = _metadata.Current.Epoch,
                 }, deadline: Deadline(), cancellationToken: stoppingToken).ConfigureAwait(false);
-                if (beat.Fenced || beat.ErrorCode != KafkaErrors.NONE)
+                if (beat.Fenced || beat.ErrorCode != ErrorCodes.None)
                 {
                     _logger.LogWarning("Controller answered the heartbeat with fenced={Fenced} error={Code}: registering again", beat.Fenced, beat.ErrorCode);
                     _registered = false;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Storage;
 
@@ -74,10 +75,10 @@ public sealed partial class PartitionLog
         {
             lock (_appendLock)
             {
-                if (_closed) return new DeleteRecordsResult(KafkaErrors.KAFKA_STORAGE_ERROR, -1);
+                if (_closed) return new DeleteRecordsResult(ErrorCodes.KafkaStorageError, -1);
                 var hw = _highWatermark;
                 if (offset == -1) offset = hw;
-                if (offset < 0 || offset > hw) return new DeleteRecordsResult(KafkaErrors.OFFSET_OUT_OF_RANGE, _logStartOffset);
+                if (offset < 0 || offset > hw) return new DeleteRecordsResult(ErrorCodes.OffsetOutOfRange, _logStartOffset);
                 if (offset > _logStartOffset)
                 {
                     try
@@ -89,7 +90,7 @@ public sealed partial class PartitionLog
                     catch (IOException ex)
                     {
                         _logger.LogError(ex, "Could not write the log start offset of {Partition}", TopicPartition);
-                        return new DeleteRecordsResult(KafkaErrors.KAFKA_STORAGE_ERROR, _logStartOffset);
+                        return new DeleteRecordsResult(ErrorCodes.KafkaStorageError, _logStartOffset);
                     }
                     Interlocked.Exchange(ref _logStartOffset, offset);
                 }
@@ -99,7 +100,7 @@ public sealed partial class PartitionLog
             var count = 0;
             while (count < segments.Length - 1 && segments[count + 1].BaseOffset <= start) count++;
             if (count > 0) RemoveOldestSegments(count, SegmentDeletionReason.LogStartOffset, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            return new DeleteRecordsResult(KafkaErrors.NONE, start);
+            return new DeleteRecordsResult(ErrorCodes.None, start);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using StreamPlatform.Protos.Records;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Storage;
 
@@ -328,11 +329,11 @@ public sealed partial class PartitionLog : IDisposable
         {
             var h = new RecordBatchHeader(enumerator.Current);
             if (h.TotalSize > config.MaxMessageBytes)
-                return LogAppendResult.Error(KafkaErrors.MESSAGE_TOO_LARGE, $"Batch {summaries.Count} is {h.TotalSize} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
+                return LogAppendResult.Error(ErrorCodes.MessageTooLarge, $"Batch {summaries.Count} is {h.TotalSize} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
             if (h.RecordsCount == 0)
-                return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, $"Batch {summaries.Count} has no records.", LogStartOffset);
+                return LogAppendResult.Error(ErrorCodes.CorruptMessage, $"Batch {summaries.Count} has no records.", LogStartOffset);
             if (!config.LogAppendTime && TimestampOutOfBounds(h, config, _time.GetUtcNow().ToUnixTimeMilliseconds()))
-                return LogAppendResult.Error(KafkaErrors.INVALID_TIMESTAMP, $"Batch {summaries.Count} has a timestamp outside message.timestamp.before.max.ms/after.max.ms.", LogStartOffset);
+                return LogAppendResult.Error(ErrorCodes.InvalidTimestamp, $"Batch {summaries.Count} has a timestamp outside message.timestamp.before.max.ms/after.max.ms.", LogStartOffset);
             summaries.Add(new BatchSummary(enumerator.BatchStart, h.TotalSize, 0, h.LastOffsetDelta, h.MaxTimestamp));
             messages += h.RecordsCount;
         }
@@ -340,18 +341,18 @@ public sealed partial class PartitionLog : IDisposable
         {
             // A batch declaring more than max.message.bytes is "too large" even when cut short.
             if (RecordBatchHeader.TryReadTotalSize(span[enumerator.BatchStart..], out var declared) && declared > config.MaxMessageBytes)
-                return LogAppendResult.Error(KafkaErrors.MESSAGE_TOO_LARGE, $"Batch {summaries.Count} declares {declared} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
-            return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, $"Batch {summaries.Count} at byte {enumerator.BatchStart} is invalid: {enumerator.Error}.", LogStartOffset);
+                return LogAppendResult.Error(ErrorCodes.MessageTooLarge, $"Batch {summaries.Count} declares {declared} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
+            return LogAppendResult.Error(ErrorCodes.CorruptMessage, $"Batch {summaries.Count} at byte {enumerator.BatchStart} is invalid: {enumerator.Error}.", LogStartOffset);
         }
         if (summaries.Count == 0)
-            return LogAppendResult.Error(KafkaErrors.CORRUPT_MESSAGE, "No record batches in the request.", LogStartOffset);
+            return LogAppendResult.Error(ErrorCodes.CorruptMessage, "No record batches in the request.", LogStartOffset);
 
         TaskCompletionSource signal;
         LogAppendResult result;
         lock (_appendLock)
         {
-            if (_closed) return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, "The log is closed.");
-            if (_readOnlyReason is { } why) return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, why, _logStartOffset);
+            if (_closed) return LogAppendResult.Error(ErrorCodes.KafkaStorageError, "The log is closed.");
+            if (_readOnlyReason is { } why) return LogAppendResult.Error(ErrorCodes.KafkaStorageError, why, _logStartOffset);
             var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var totalBytes = span.Length;
             var lastOffsetDeltaSum = summaries.Sum(s => s.LastOffset + 1);
@@ -363,7 +364,7 @@ public sealed partial class PartitionLog : IDisposable
             catch (IOException ex)
             {
                 // A roll changes nothing visible until its new segment is added last: safe to stop here.
-                return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, GoReadOnly("rolling a segment", ex), _logStartOffset);
+                return LogAppendResult.Error(ErrorCodes.KafkaStorageError, GoReadOnly("rolling a segment", ex), _logStartOffset);
             }
 
             var headers = new byte[summaries.Count * RecordBatchHeader.Size];
@@ -409,7 +410,7 @@ public sealed partial class PartitionLog : IDisposable
                 {
                     // Recovery at the next open cuts the torn tail.
                 }
-                return LogAppendResult.Error(KafkaErrors.KAFKA_STORAGE_ERROR, message, _logStartOffset);
+                return LogAppendResult.Error(ErrorCodes.KafkaStorageError, message, _logStartOffset);
             }
             var first = _logEndOffset;
             Interlocked.Exchange(ref _logEndOffset, next);
@@ -427,7 +428,7 @@ public sealed partial class PartitionLog : IDisposable
             }
             signal = _appended;
             _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            result = new LogAppendResult(KafkaErrors.NONE, null, first, next - 1, config.LogAppendTime ? nowMs : -1, _logStartOffset, summaries.Count, totalBytes);
+            result = new LogAppendResult(ErrorCodes.None, null, first, next - 1, config.LogAppendTime ? nowMs : -1, _logStartOffset, summaries.Count, totalBytes);
         }
         signal.TrySetResult();
         return result;
@@ -569,8 +570,8 @@ public sealed partial class PartitionLog : IDisposable
         var leo = LogEndOffset;
         var segments = _segmentsView;
         var limit = maxOffsetExclusive < 0 ? hw : Math.Min(maxOffsetExclusive, leo);
-        if (fetchOffset < start || fetchOffset > leo) return new LogReadResult(KafkaErrors.OFFSET_OUT_OF_RANGE, hw, start, leo);
-        if (fetchOffset >= limit) return new LogReadResult(KafkaErrors.NONE, hw, start, leo);
+        if (fetchOffset < start || fetchOffset > leo) return new LogReadResult(ErrorCodes.OffsetOutOfRange, hw, start, leo);
+        if (fetchOffset >= limit) return new LogReadResult(ErrorCodes.None, hw, start, leo);
         var index = FloorSegment(segments, fetchOffset);
         Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
         for (var i = Math.Max(index, 0); i < segments.Length; i++)
@@ -589,10 +590,10 @@ public sealed partial class PartitionLog : IDisposable
             }
             // Retention may have removed older segments meanwhile: an offset now below the log
             // start is out of range, not silently answered with later batches.
-            if (fetchOffset < LogStartOffset) return new LogReadResult(KafkaErrors.OFFSET_OUT_OF_RANGE, hw, LogStartOffset, leo);
-            return new LogReadResult(KafkaErrors.NONE, hw, start, leo, segment, position, checked((int)length));
+            if (fetchOffset < LogStartOffset) return new LogReadResult(ErrorCodes.OffsetOutOfRange, hw, LogStartOffset, leo);
+            return new LogReadResult(ErrorCodes.None, hw, start, leo, segment, position, checked((int)length));
         }
-        return new LogReadResult(KafkaErrors.NONE, hw, start, leo);
+        return new LogReadResult(ErrorCodes.None, hw, start, leo);
     }
 
     private static int FloorSegment(LogSegment[] segments, long offset)

@@ -2,6 +2,7 @@ using StreamPlatform.Protos.Configs;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using StreamPlatform.Protos.Grpc.Metadata;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Controller.Metadata;
 
@@ -41,14 +42,14 @@ public sealed partial class MetadataController
                 try
                 {
                     if (duplicates.Contains((resource.ResourceType, resource.ResourceName)))
-                        throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Resource {resource.ResourceType}/'{resource.ResourceName}' appears more than once in the request.");
+                        throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Resource {resource.ResourceType}/'{resource.ResourceName}' appears more than once in the request.");
                     if (resource.Configs.Count > MaxConfigsPerResource)
-                        throw new MetadataStateException(KafkaErrors.InvalidRequest, $"More than {MaxConfigsPerResource} configs for one resource.");
+                        throw new MetadataStateException(ErrorCodes.InvalidRequest, $"More than {MaxConfigsPerResource} configs for one resource.");
                     var records = resource.ResourceType switch
                     {
                         TopicResource => TopicConfigRecords(stage.State, resource),
                         BrokerResource => BrokerConfigRecords(stage.State, resource),
-                        _ => throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Resource type {resource.ResourceType} cannot be altered (2 topic, 4 broker)."),
+                        _ => throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Resource type {resource.ResourceType} cannot be altered (2 topic, 4 broker)."),
                     };
                     // Applied to a trial state first, so a resource is staged whole or not at all.
                     var trial = stage.State;
@@ -73,7 +74,7 @@ public sealed partial class MetadataController
             {
                 foreach (var r in changed)
                 {
-                    r.ErrorCode = KafkaErrors.KafkaStorageError;
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
                     r.ErrorMessage = ex.Message;
                 }
             }
@@ -84,7 +85,7 @@ public sealed partial class MetadataController
     private static List<MetadataRecord> TopicConfigRecords(MetadataState state, AlterConfigsResource resource)
     {
         if (!state.Topics.TryGetValue(resource.ResourceName, out var topic))
-            throw new MetadataStateException(KafkaErrors.UnknownTopicOrPartition, $"Topic '{resource.ResourceName}' does not exist.");
+            throw new MetadataStateException(ErrorCodes.UnknownTopicOrPartition, $"Topic '{resource.ResourceName}' does not exist.");
         var effective = TopicConfigs.Effective(topic.Configs, state.BrokerConfigs);
         var updated = NewExplicitConfigs(topic.Configs, effective, resource, ConfigCatalog.Topic);
         var id = TopicIds.ToByteString(topic.TopicId);
@@ -102,7 +103,7 @@ public sealed partial class MetadataController
         // Kafka keeps per-broker and cluster-default dynamic configs; this cluster has one set
         // of broker configs for all brokers (the "default" entity, empty name).
         if (resource.ResourceName.Length > 0)
-            throw new MetadataStateException(KafkaErrors.InvalidRequest,
+            throw new MetadataStateException(ErrorCodes.InvalidRequest,
                 $"Per-broker configs (broker '{resource.ResourceName}') are not supported; alter the cluster-wide default (empty broker name).");
         var dynamic = state.DynamicBrokerConfigs.ToDictionary(k => k, k => state.BrokerConfigs[k], StringComparer.Ordinal);
         var updated = NewExplicitConfigs(dynamic, state.BrokerConfigs, resource, ConfigCatalog.Broker);
@@ -136,16 +137,16 @@ public sealed partial class MetadataController
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var config in resource.Configs)
         {
-            if (!seen.Add(config.Name)) throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Config '{config.Name}' appears more than once.");
-            if (!catalog.TryGetValue(config.Name, out var def)) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Unknown config '{config.Name}'.");
-            if (def.ReadOnly) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Config '{config.Name}' is read-only: it cannot be altered dynamically.");
+            if (!seen.Add(config.Name)) throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Config '{config.Name}' appears more than once.");
+            if (!catalog.TryGetValue(config.Name, out var def)) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Unknown config '{config.Name}'.");
+            if (def.ReadOnly) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Config '{config.Name}' is read-only: it cannot be altered dynamically.");
             var op = (AlterConfigOp)config.Op;
             if (resource.ReplaceAll && op != AlterConfigOp.Set)
-                throw new MetadataStateException(KafkaErrors.InvalidRequest, "AlterConfigs (replace_all) takes SET entries only.");
+                throw new MetadataStateException(ErrorCodes.InvalidRequest, "AlterConfigs (replace_all) takes SET entries only.");
             if (op is not (AlterConfigOp.Set or AlterConfigOp.Delete or AlterConfigOp.Append or AlterConfigOp.Subtract))
-                throw new MetadataStateException(KafkaErrors.InvalidRequest, $"Unknown config operation {config.Op} for '{config.Name}'.");
+                throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Unknown config operation {config.Op} for '{config.Name}'.");
             if (op != AlterConfigOp.Delete && !config.HasValue)
-                throw new MetadataStateException(KafkaErrors.InvalidRequest, $"A null value is only allowed with DELETE ('{config.Name}').");
+                throw new MetadataStateException(ErrorCodes.InvalidRequest, $"A null value is only allowed with DELETE ('{config.Name}').");
             switch (op)
             {
                 case AlterConfigOp.Set:
@@ -156,7 +157,7 @@ public sealed partial class MetadataController
                     break;
                 default:
                     if (def.Type != ConfigType.List)
-                        throw new MetadataStateException(KafkaErrors.InvalidConfig, $"APPEND and SUBTRACT apply to list configs; '{config.Name}' is a {def.Type}.");
+                        throw new MetadataStateException(ErrorCodes.InvalidConfig, $"APPEND and SUBTRACT apply to list configs; '{config.Name}' is a {def.Type}.");
                     var items = ListItems(result.TryGetValue(config.Name, out var own) ? own : effective.TryGetValue(config.Name, out var eff) ? eff : def.DefaultValue);
                     foreach (var item in ListItems(config.Value))
                     {
@@ -168,7 +169,7 @@ public sealed partial class MetadataController
             }
         }
         foreach (var (name, value) in result)
-            if (catalog[name].Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Config '{name}': {why}");
+            if (catalog[name].Validate(value) is { } why) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Config '{name}': {why}");
         return result;
     }
 

@@ -7,6 +7,7 @@ using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using StreamPlatform.Protos.Grpc.Metadata;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Controller.Metadata;
 
@@ -212,10 +213,10 @@ public sealed partial class MetadataController : IDisposable
         lock (_gate)
         {
             EnsureReady();
-            if (request.BrokerId < 0) return Fail(response, KafkaErrors.InvalidRequest, $"Broker id {request.BrokerId} is negative.");
-            if (string.IsNullOrWhiteSpace(request.GrpcEndpoint)) return Fail(response, KafkaErrors.InvalidRequest, "grpc_endpoint is empty.");
+            if (request.BrokerId < 0) return Fail(response, ErrorCodes.InvalidRequest, $"Broker id {request.BrokerId} is negative.");
+            if (string.IsNullOrWhiteSpace(request.GrpcEndpoint)) return Fail(response, ErrorCodes.InvalidRequest, "grpc_endpoint is empty.");
             if (TooLong(request.GrpcEndpoint, request.Rack, request.IncarnationId))
-                return Fail(response, KafkaErrors.InvalidRequest, $"A registration string is longer than {MaxStringChars} characters.");
+                return Fail(response, ErrorCodes.InvalidRequest, $"A registration string is longer than {MaxStringChars} characters.");
 
             // A retry of a registration that already succeeded (same process, same address)
             // must not mint a new epoch: the broker may already be using the first one.
@@ -259,7 +260,7 @@ public sealed partial class MetadataController : IDisposable
             }
             catch (IOException ex)
             {
-                return Fail(response, KafkaErrors.KafkaStorageError, ex.Message);
+                return Fail(response, ErrorCodes.KafkaStorageError, ex.Message);
             }
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
             response.BrokerEpoch = brokerEpoch;
@@ -281,11 +282,11 @@ public sealed partial class MetadataController : IDisposable
         {
             EnsureReady();
             if (!_state.Brokers.TryGetValue(request.BrokerId, out var broker))
-                return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.BrokerIdNotRegistered, Fenced = true };
+                return new BrokerHeartbeatResponse { ErrorCode = ErrorCodes.BrokerIdNotRegistered, Fenced = true };
             if (broker.BrokerEpoch != request.BrokerEpoch)
-                return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.StaleBrokerEpoch, Fenced = true };
+                return new BrokerHeartbeatResponse { ErrorCode = ErrorCodes.StaleBrokerEpoch, Fenced = true };
             if (broker.Fenced)
-                return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.None, Fenced = true, ShouldShutDown = request.WantShutdown };
+                return new BrokerHeartbeatResponse { ErrorCode = ErrorCodes.None, Fenced = true, ShouldShutDown = request.WantShutdown };
             if (request.WantShutdown)
             {
                 // Controlled shutdown: move its leaderships away now instead of after the session timeout.
@@ -297,7 +298,7 @@ public sealed partial class MetadataController : IDisposable
                 }
                 catch (IOException)
                 {
-                    return new BrokerHeartbeatResponse { ErrorCode = KafkaErrors.KafkaStorageError };
+                    return new BrokerHeartbeatResponse { ErrorCode = ErrorCodes.KafkaStorageError };
                 }
                 _brokerDeadlines.Remove(request.BrokerId);
                 _logger.LogInformation("Broker {BrokerId} fenced for controlled shutdown", request.BrokerId);
@@ -318,7 +319,7 @@ public sealed partial class MetadataController : IDisposable
             EnsureReady();
             if (TooLong(request.KafkaHost, request.Rack))
             {
-                response.ErrorCode = KafkaErrors.InvalidRequest;
+                response.ErrorCode = ErrorCodes.InvalidRequest;
                 response.ErrorMessage = $"A registration string is longer than {MaxStringChars} characters.";
                 return response;
             }
@@ -343,7 +344,7 @@ public sealed partial class MetadataController : IDisposable
                 }
                 catch (IOException ex)
                 {
-                    response.ErrorCode = KafkaErrors.KafkaStorageError;
+                    response.ErrorCode = ErrorCodes.KafkaStorageError;
                     response.ErrorMessage = ex.Message;
                     return response;
                 }
@@ -360,7 +361,7 @@ public sealed partial class MetadataController : IDisposable
         {
             EnsureReady();
             if (!_state.Gateways.TryGetValue(request.NodeId, out var g))
-                return new GatewayHeartbeatResponse { ErrorCode = KafkaErrors.BrokerIdNotRegistered, Fenced = true };
+                return new GatewayHeartbeatResponse { ErrorCode = ErrorCodes.BrokerIdNotRegistered, Fenced = true };
             if (g.Fenced) return new GatewayHeartbeatResponse { Fenced = true };
             _gatewayDeadlines[request.NodeId] = _time.GetUtcNow() + GatewaySessionTimeout;
             return new GatewayHeartbeatResponse();
@@ -434,7 +435,7 @@ public sealed partial class MetadataController : IDisposable
                 response.Results.Add(result);
                 if (duplicates.Contains(topic.Name))
                 {
-                    result.ErrorCode = KafkaErrors.InvalidRequest;
+                    result.ErrorCode = ErrorCodes.InvalidRequest;
                     result.ErrorMessage = $"Topic '{topic.Name}' appears more than once in the request.";
                     continue;
                 }
@@ -445,7 +446,7 @@ public sealed partial class MetadataController : IDisposable
                         : topic.NumPartitions == -1 ? int.Parse(BrokerConfig(stage.State, "num.partitions"), CultureInfo.InvariantCulture)
                         : Math.Max(topic.NumPartitions, 0);
                     if (partitionsStaged + requested > _options.MaxPartitionsPerRequest)
-                        throw new MetadataStateException(KafkaErrors.ThrottlingQuotaExceeded,
+                        throw new MetadataStateException(ErrorCodes.ThrottlingQuotaExceeded,
                             $"The request creates more than {_options.MaxPartitionsPerRequest} partitions; create the rest in another request.");
                     var record = BuildCreateTopic(stage.State, topic);
                     partitionsStaged += record.Partitions.Count;
@@ -471,7 +472,7 @@ public sealed partial class MetadataController : IDisposable
             {
                 foreach (var r in created)
                 {
-                    r.ErrorCode = KafkaErrors.KafkaStorageError;
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
                     r.ErrorMessage = ex.Message;
                     r.TopicId = ByteString.Empty;
                     r.Configs.Clear();
@@ -485,40 +486,40 @@ public sealed partial class MetadataController : IDisposable
 
     private CreateTopicRecord BuildCreateTopic(MetadataState state, CreatableTopic topic)
     {
-        if (TopicNames.Validate(topic.Name) is { } bad) throw new MetadataStateException(KafkaErrors.InvalidTopicException, bad);
-        if (state.Topics.ContainsKey(topic.Name)) throw new MetadataStateException(KafkaErrors.TopicAlreadyExists, $"Topic '{topic.Name}' already exists.");
+        if (TopicNames.Validate(topic.Name) is { } bad) throw new MetadataStateException(ErrorCodes.InvalidTopicException, bad);
+        if (state.Topics.ContainsKey(topic.Name)) throw new MetadataStateException(ErrorCodes.TopicAlreadyExists, $"Topic '{topic.Name}' already exists.");
         var key = TopicNames.CollisionKey(topic.Name);
         foreach (var existing in state.Topics.Keys)
             if (TopicNames.CollisionKey(existing) == key)
-                throw new MetadataStateException(KafkaErrors.InvalidTopicException, $"Topic '{topic.Name}' collides with existing topic '{existing}': '.' and '_' are interchangeable in metric names.");
+                throw new MetadataStateException(ErrorCodes.InvalidTopicException, $"Topic '{topic.Name}' collides with existing topic '{existing}': '.' and '_' are interchangeable in metric names.");
 
         var live = state.Brokers.Values.Where(b => !b.Fenced).Select(b => b.BrokerId).ToArray();
         int[][] assignment;
         if (topic.Assignments.Count > 0)
         {
             if (topic.NumPartitions != -1 || topic.ReplicationFactor != -1)
-                throw new MetadataStateException(KafkaErrors.InvalidRequest, "num_partitions and replication_factor must be -1 when an explicit assignment is given.");
+                throw new MetadataStateException(ErrorCodes.InvalidRequest, "num_partitions and replication_factor must be -1 when an explicit assignment is given.");
             assignment = ValidateAssignment(state, topic);
         }
         else
         {
             var partitions = topic.NumPartitions == -1 ? int.Parse(BrokerConfig(state, "num.partitions"), CultureInfo.InvariantCulture) : topic.NumPartitions;
-            if (partitions <= 0) throw new MetadataStateException(KafkaErrors.InvalidPartitions, "Number of partitions must be larger than 0, or -1 to use the default.");
+            if (partitions <= 0) throw new MetadataStateException(ErrorCodes.InvalidPartitions, "Number of partitions must be larger than 0, or -1 to use the default.");
             if (partitions > _options.MaxPartitionsPerTopic)
-                throw new MetadataStateException(KafkaErrors.InvalidPartitions, $"Number of partitions {partitions} is above the limit of {_options.MaxPartitionsPerTopic}.");
+                throw new MetadataStateException(ErrorCodes.InvalidPartitions, $"Number of partitions {partitions} is above the limit of {_options.MaxPartitionsPerTopic}.");
             var rf = topic.ReplicationFactor == -1 ? int.Parse(BrokerConfig(state, "default.replication.factor"), CultureInfo.InvariantCulture) : topic.ReplicationFactor;
-            if (rf <= 0) throw new MetadataStateException(KafkaErrors.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default.");
+            if (rf <= 0) throw new MetadataStateException(ErrorCodes.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default.");
             if (rf > live.Length)
-                throw new MetadataStateException(KafkaErrors.InvalidReplicationFactor,
+                throw new MetadataStateException(ErrorCodes.InvalidReplicationFactor,
                     $"Unable to replicate the partition {rf} time(s): only {live.Length} broker(s) are live.");
             assignment = ReplicaAssigner.Assign(live, partitions, rf, _random);
         }
 
         foreach (var (name, value) in topic.Configs)
         {
-            if (!ConfigCatalog.Topic.TryGetValue(name, out var def)) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Unknown topic config '{name}'.");
-            if (value.Length > MaxStringChars) throw new MetadataStateException(KafkaErrors.InvalidConfig, $"Value of '{name}' is longer than {MaxStringChars} characters.");
-            if (def.Validate(value) is { } why) throw new MetadataStateException(KafkaErrors.InvalidConfig, why);
+            if (!ConfigCatalog.Topic.TryGetValue(name, out var def)) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Unknown topic config '{name}'.");
+            if (value.Length > MaxStringChars) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Value of '{name}' is longer than {MaxStringChars} characters.");
+            if (def.Validate(value) is { } why) throw new MetadataStateException(ErrorCodes.InvalidConfig, why);
         }
 
         var record = new CreateTopicRecord { Name = topic.Name, TopicId = TopicIds.ToByteString(NewTopicId(state)), Internal = topic.Internal && topic.Name.StartsWith("__", StringComparison.Ordinal) };
@@ -538,25 +539,25 @@ public sealed partial class MetadataController : IDisposable
     {
         var n = topic.Assignments.Count;
         if (n > _options.MaxPartitionsPerTopic)
-            throw new MetadataStateException(KafkaErrors.InvalidPartitions, $"Number of partitions {n} is above the limit of {_options.MaxPartitionsPerTopic}.");
+            throw new MetadataStateException(ErrorCodes.InvalidPartitions, $"Number of partitions {n} is above the limit of {_options.MaxPartitionsPerTopic}.");
         var result = new int[n][];
         int? rf = null;
         for (var p = 0; p < n; p++)
         {
             if (!topic.Assignments.TryGetValue(p, out var list))
-                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partitions must be numbered 0 to {n - 1}; partition {p} is missing.");
+                throw new MetadataStateException(ErrorCodes.InvalidReplicaAssignment, $"Partitions must be numbered 0 to {n - 1}; partition {p} is missing.");
             var replicas = list.BrokerIds.ToArray();
-            if (replicas.Length == 0) throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partition {p} has no replicas.");
+            if (replicas.Length == 0) throw new MetadataStateException(ErrorCodes.InvalidReplicaAssignment, $"Partition {p} has no replicas.");
             if (rf is not null && replicas.Length != rf)
-                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, "All partitions must have the same number of replicas.");
+                throw new MetadataStateException(ErrorCodes.InvalidReplicaAssignment, "All partitions must have the same number of replicas.");
             rf = replicas.Length;
             if (replicas.Distinct().Count() != replicas.Length)
-                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partition {p} lists a broker more than once.");
+                throw new MetadataStateException(ErrorCodes.InvalidReplicaAssignment, $"Partition {p} lists a broker more than once.");
             foreach (var b in replicas)
                 if (!state.Brokers.ContainsKey(b))
-                    throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"Partition {p} names broker {b}, which is not registered.");
+                    throw new MetadataStateException(ErrorCodes.InvalidReplicaAssignment, $"Partition {p} names broker {b}, which is not registered.");
             if (!replicas.Any(state.IsLive))
-                throw new MetadataStateException(KafkaErrors.InvalidReplicaAssignment, $"All brokers of partition {p} are fenced.");
+                throw new MetadataStateException(ErrorCodes.InvalidReplicaAssignment, $"All brokers of partition {p} are fenced.");
             result[p] = replicas;
         }
         return result;
@@ -590,7 +591,7 @@ public sealed partial class MetadataController : IDisposable
                 response.Results.Add(result);
                 if (disabled)
                 {
-                    result.ErrorCode = KafkaErrors.TopicDeletionDisabled;
+                    result.ErrorCode = ErrorCodes.TopicDeletionDisabled;
                     result.ErrorMessage = "Topic deletion is disabled (delete.topic.enable=false).";
                     continue;
                 }
@@ -601,14 +602,14 @@ public sealed partial class MetadataController : IDisposable
                 {
                     if (target.TopicId.Length != 16 || !stage.State.TryGetTopic(TopicIds.ToGuid(target.TopicId), out topic))
                     {
-                        result.ErrorCode = KafkaErrors.UnknownTopicId;
+                        result.ErrorCode = ErrorCodes.UnknownTopicId;
                         result.ErrorMessage = "This server does not host this topic id.";
                         continue;
                     }
                 }
                 else if (!stage.State.Topics.TryGetValue(target.Name, out topic))
                 {
-                    result.ErrorCode = KafkaErrors.UnknownTopicOrPartition;
+                    result.ErrorCode = ErrorCodes.UnknownTopicOrPartition;
                     result.ErrorMessage = "This server does not host this topic-partition.";
                     continue;
                 }
@@ -625,7 +626,7 @@ public sealed partial class MetadataController : IDisposable
             {
                 foreach (var r in deleted)
                 {
-                    r.ErrorCode = KafkaErrors.KafkaStorageError;
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
                     r.ErrorMessage = ex.Message;
                 }
             }

@@ -4,6 +4,7 @@ using StreamPlatform.Protos.Configs;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Metadata;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Controller.Metadata;
 
@@ -105,7 +106,7 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.ChangePartitionLeader => ChangePartitionLeader(record.ChangePartitionLeader),
         MetadataRecord.KindOneofCase.SetBrokerConfig => SetBrokerConfig(record.SetBrokerConfig),
         MetadataRecord.KindOneofCase.SetTopicConfig => SetTopicConfig(record.SetTopicConfig),
-        _ => throw Illegal(KafkaErrors.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
+        _ => throw Illegal(ErrorCodes.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
     private MetadataState With(
@@ -122,87 +123,87 @@ public sealed class MetadataState
 
     private MetadataState RegisterBroker(RegisterBrokerRecord r)
     {
-        if (r.BrokerId < 0) throw Illegal(KafkaErrors.InvalidRequest, $"Broker id {r.BrokerId} is negative.");
-        if (string.IsNullOrWhiteSpace(r.GrpcEndpoint)) throw Illegal(KafkaErrors.InvalidRequest, $"Broker {r.BrokerId} has no grpc endpoint.");
-        if (r.BrokerEpoch <= 0) throw Illegal(KafkaErrors.InvalidRequest, $"Broker epoch {r.BrokerEpoch} is not positive.");
+        if (r.BrokerId < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Broker id {r.BrokerId} is negative.");
+        if (string.IsNullOrWhiteSpace(r.GrpcEndpoint)) throw Illegal(ErrorCodes.InvalidRequest, $"Broker {r.BrokerId} has no grpc endpoint.");
+        if (r.BrokerEpoch <= 0) throw Illegal(ErrorCodes.InvalidRequest, $"Broker epoch {r.BrokerEpoch} is not positive.");
         if (Brokers.TryGetValue(r.BrokerId, out var old) && r.BrokerEpoch <= old.BrokerEpoch)
-            throw Illegal(KafkaErrors.StaleBrokerEpoch, $"Broker {r.BrokerId} epoch {r.BrokerEpoch} is not above its current epoch {old.BrokerEpoch}.");
+            throw Illegal(ErrorCodes.StaleBrokerEpoch, $"Broker {r.BrokerId} epoch {r.BrokerEpoch} is not above its current epoch {old.BrokerEpoch}.");
         var broker = new BrokerState(r.BrokerId, r.GrpcEndpoint, r.Rack, r.IncarnationId, r.BrokerEpoch, Fenced: false);
         return With(brokers: Brokers.SetItem(r.BrokerId, broker));
     }
 
     private BrokerState CurrentBroker(int brokerId, long brokerEpoch)
     {
-        if (!Brokers.TryGetValue(brokerId, out var b)) throw Illegal(KafkaErrors.BrokerIdNotRegistered, $"Broker {brokerId} is not registered.");
+        if (!Brokers.TryGetValue(brokerId, out var b)) throw Illegal(ErrorCodes.BrokerIdNotRegistered, $"Broker {brokerId} is not registered.");
         if (b.BrokerEpoch != brokerEpoch)
-            throw Illegal(KafkaErrors.StaleBrokerEpoch, $"Broker {brokerId} epoch {brokerEpoch} is not its current epoch {b.BrokerEpoch}.");
+            throw Illegal(ErrorCodes.StaleBrokerEpoch, $"Broker {brokerId} epoch {brokerEpoch} is not its current epoch {b.BrokerEpoch}.");
         return b;
     }
 
     private MetadataState FenceBroker(FenceBrokerRecord r)
     {
         var b = CurrentBroker(r.BrokerId, r.BrokerEpoch);
-        if (b.Fenced) throw Illegal(KafkaErrors.InvalidRequest, $"Broker {r.BrokerId} is already fenced.");
+        if (b.Fenced) throw Illegal(ErrorCodes.InvalidRequest, $"Broker {r.BrokerId} is already fenced.");
         return With(brokers: Brokers.SetItem(r.BrokerId, b with { Fenced = true }));
     }
 
     private MetadataState UnfenceBroker(UnfenceBrokerRecord r)
     {
         var b = CurrentBroker(r.BrokerId, r.BrokerEpoch);
-        if (!b.Fenced) throw Illegal(KafkaErrors.InvalidRequest, $"Broker {r.BrokerId} is not fenced.");
+        if (!b.Fenced) throw Illegal(ErrorCodes.InvalidRequest, $"Broker {r.BrokerId} is not fenced.");
         return With(brokers: Brokers.SetItem(r.BrokerId, b with { Fenced = false }));
     }
 
     private MetadataState RegisterGateway(RegisterGatewayRecord r)
     {
-        if (r.NodeId < 0) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway node id {r.NodeId} is negative.");
-        if (string.IsNullOrWhiteSpace(r.KafkaHost)) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} has no Kafka host.");
-        if (r.KafkaPort is <= 0 or > 65535) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} Kafka port {r.KafkaPort} is out of range.");
+        if (r.NodeId < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Gateway node id {r.NodeId} is negative.");
+        if (string.IsNullOrWhiteSpace(r.KafkaHost)) throw Illegal(ErrorCodes.InvalidRequest, $"Gateway {r.NodeId} has no Kafka host.");
+        if (r.KafkaPort is <= 0 or > 65535) throw Illegal(ErrorCodes.InvalidRequest, $"Gateway {r.NodeId} Kafka port {r.KafkaPort} is out of range.");
         return With(gateways: Gateways.SetItem(r.NodeId, new GatewayState(r.NodeId, r.KafkaHost, r.KafkaPort, r.Rack, Fenced: false)));
     }
 
     private MetadataState FenceGateway(FenceGatewayRecord r)
     {
-        if (!Gateways.TryGetValue(r.NodeId, out var g)) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} is not registered.");
-        if (g.Fenced) throw Illegal(KafkaErrors.InvalidRequest, $"Gateway {r.NodeId} is already fenced.");
+        if (!Gateways.TryGetValue(r.NodeId, out var g)) throw Illegal(ErrorCodes.InvalidRequest, $"Gateway {r.NodeId} is not registered.");
+        if (g.Fenced) throw Illegal(ErrorCodes.InvalidRequest, $"Gateway {r.NodeId} is already fenced.");
         return With(gateways: Gateways.SetItem(r.NodeId, g with { Fenced = true }));
     }
 
     private static Guid ParseTopicId(ByteString bytes)
     {
-        if (bytes.Length != 16) throw Illegal(KafkaErrors.InvalidRequest, $"Topic id has {bytes.Length} bytes, not 16.");
+        if (bytes.Length != 16) throw Illegal(ErrorCodes.InvalidRequest, $"Topic id has {bytes.Length} bytes, not 16.");
         var id = TopicIds.ToGuid(bytes);
-        if (id == Guid.Empty) throw Illegal(KafkaErrors.InvalidRequest, "Topic id is the zero uuid.");
+        if (id == Guid.Empty) throw Illegal(ErrorCodes.InvalidRequest, "Topic id is the zero uuid.");
         return id;
     }
 
     private MetadataState CreateTopic(CreateTopicRecord r)
     {
-        if (TopicNames.Validate(r.Name) is { } why) throw Illegal(KafkaErrors.InvalidTopicException, why);
-        if (Topics.ContainsKey(r.Name)) throw Illegal(KafkaErrors.TopicAlreadyExists, $"Topic '{r.Name}' already exists.");
+        if (TopicNames.Validate(r.Name) is { } why) throw Illegal(ErrorCodes.InvalidTopicException, why);
+        if (Topics.ContainsKey(r.Name)) throw Illegal(ErrorCodes.TopicAlreadyExists, $"Topic '{r.Name}' already exists.");
         var id = ParseTopicId(r.TopicId);
-        if (TopicNamesById.ContainsKey(id)) throw Illegal(KafkaErrors.TopicAlreadyExists, $"Topic id {id} is already used.");
-        if (r.Partitions.Count == 0) throw Illegal(KafkaErrors.InvalidPartitions, $"Topic '{r.Name}' has no partitions.");
+        if (TopicNamesById.ContainsKey(id)) throw Illegal(ErrorCodes.TopicAlreadyExists, $"Topic id {id} is already used.");
+        if (r.Partitions.Count == 0) throw Illegal(ErrorCodes.InvalidPartitions, $"Topic '{r.Name}' has no partitions.");
         foreach (var (key, value) in r.Configs)
         {
-            if (!ConfigCatalog.Topic.TryGetValue(key, out var def)) throw Illegal(KafkaErrors.InvalidConfig, $"Unknown topic config '{key}'.");
-            if (def.Validate(value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
+            if (!ConfigCatalog.Topic.TryGetValue(key, out var def)) throw Illegal(ErrorCodes.InvalidConfig, $"Unknown topic config '{key}'.");
+            if (def.Validate(value) is { } bad) throw Illegal(ErrorCodes.InvalidConfig, bad);
         }
         var partitions = ImmutableArray.CreateBuilder<PartitionState>(r.Partitions.Count);
         var rf = r.Partitions[0].Replicas.Count;
         for (var i = 0; i < r.Partitions.Count; i++)
         {
             var p = r.Partitions[i];
-            if (p.Partition != i) throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {i}.");
+            if (p.Partition != i) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {i}.");
             var replicas = p.Replicas.ToImmutableArray();
             if (replicas.Length == 0 || replicas.Length != rf)
-                throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {i} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
-            if (replicas.Distinct().Count() != replicas.Length) throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {i} lists a replica twice.");
+                throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
+            if (replicas.Distinct().Count() != replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} lists a replica twice.");
             foreach (var b in replicas)
-                if (!Brokers.ContainsKey(b)) throw Illegal(KafkaErrors.InvalidReplicaAssignment, $"Partition {i} replica {b} is not a registered broker.");
+                if (!Brokers.ContainsKey(b)) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} replica {b} is not a registered broker.");
             var isr = CheckIsr(p.Isr, replicas, i);
             CheckLeader(p.Leader, isr, i);
-            if (p.LeaderEpoch < 0) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {i} leader epoch {p.LeaderEpoch} is negative.");
+            if (p.LeaderEpoch < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {i} leader epoch {p.LeaderEpoch} is negative.");
             partitions.Add(new PartitionState(i, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0));
         }
         var topic = new TopicState(r.Name, id, partitions.MoveToImmutable(),
@@ -213,36 +214,36 @@ public sealed class MetadataState
     private static ImmutableArray<int> CheckIsr(IEnumerable<int> isrIn, ImmutableArray<int> replicas, int partition)
     {
         var isr = isrIn.ToImmutableArray();
-        if (isr.IsEmpty) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} has an empty ISR.");
-        if (isr.Distinct().Count() != isr.Length) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} ISR lists a broker twice.");
+        if (isr.IsEmpty) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {partition} has an empty ISR.");
+        if (isr.Distinct().Count() != isr.Length) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {partition} ISR lists a broker twice.");
         foreach (var b in isr)
-            if (!replicas.Contains(b)) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} ISR member {b} is not a replica.");
+            if (!replicas.Contains(b)) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {partition} ISR member {b} is not a replica.");
         return isr;
     }
 
     private void CheckLeader(int leader, ImmutableArray<int> isr, int partition)
     {
         if (leader == -1) return;
-        if (!isr.Contains(leader)) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} leader {leader} is not in the ISR.");
-        if (!IsLive(leader)) throw Illegal(KafkaErrors.InvalidRequest, $"Partition {partition} leader {leader} is not a live broker.");
+        if (!isr.Contains(leader)) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {partition} leader {leader} is not in the ISR.");
+        if (!IsLive(leader)) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {partition} leader {leader} is not a live broker.");
     }
 
     private MetadataState DeleteTopic(DeleteTopicRecord r)
     {
         var id = ParseTopicId(r.TopicId);
-        if (!TryGetTopic(id, out var topic)) throw Illegal(KafkaErrors.UnknownTopicId, $"Topic id {id} does not exist.");
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
         return With(topics: Topics.Remove(topic.Name), topicNamesById: TopicNamesById.Remove(id));
     }
 
     private MetadataState ChangePartitionLeader(ChangePartitionLeaderRecord r)
     {
         var id = ParseTopicId(r.TopicId);
-        if (!TryGetTopic(id, out var topic)) throw Illegal(KafkaErrors.UnknownTopicId, $"Topic id {id} does not exist.");
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
         if ((uint)r.Partition >= (uint)topic.Partitions.Length)
-            throw Illegal(KafkaErrors.UnknownTopicOrPartition, $"Topic '{topic.Name}' has no partition {r.Partition}.");
+            throw Illegal(ErrorCodes.UnknownTopicOrPartition, $"Topic '{topic.Name}' has no partition {r.Partition}.");
         var p = topic.Partitions[r.Partition];
         if (r.NewLeaderEpoch != p.LeaderEpoch + 1)
-            throw Illegal(KafkaErrors.InvalidRequest, $"Partition {topic.Name}-{r.Partition} new leader epoch {r.NewLeaderEpoch} is not {p.LeaderEpoch + 1}.");
+            throw Illegal(ErrorCodes.InvalidRequest, $"Partition {topic.Name}-{r.Partition} new leader epoch {r.NewLeaderEpoch} is not {p.LeaderEpoch + 1}.");
         var isr = r.NewIsr is null ? p.Isr : CheckIsr(r.NewIsr.BrokerIds, p.Replicas, r.Partition);
         CheckLeader(r.NewLeader, isr, r.Partition);
         var changed = p with { Leader = r.NewLeader, LeaderEpoch = r.NewLeaderEpoch, Isr = isr, PartitionEpoch = p.PartitionEpoch + 1 };
@@ -252,14 +253,14 @@ public sealed class MetadataState
 
     private MetadataState SetBrokerConfig(SetBrokerConfigRecord r)
     {
-        if (!ConfigCatalog.Broker.TryGetValue(r.Name, out var def)) throw Illegal(KafkaErrors.InvalidConfig, $"Unknown broker config '{r.Name}'.");
+        if (!ConfigCatalog.Broker.TryGetValue(r.Name, out var def)) throw Illegal(ErrorCodes.InvalidConfig, $"Unknown broker config '{r.Name}'.");
         if (r.Remove)
         {
-            if (!BrokerConfigs.ContainsKey(r.Name)) throw Illegal(KafkaErrors.InvalidConfig, $"Broker config '{r.Name}' is not set.");
+            if (!BrokerConfigs.ContainsKey(r.Name)) throw Illegal(ErrorCodes.InvalidConfig, $"Broker config '{r.Name}' is not set.");
             return With(brokerConfigs: BrokerConfigs.Remove(r.Name), dynamicBrokerConfigs: DynamicBrokerConfigs.Remove(r.Name));
         }
-        if (def.Validate(r.Value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
-        if (r.Dynamic && def.ReadOnly) throw Illegal(KafkaErrors.InvalidConfig, $"Broker config '{r.Name}' is read-only: it cannot be altered dynamically.");
+        if (def.Validate(r.Value) is { } bad) throw Illegal(ErrorCodes.InvalidConfig, bad);
+        if (r.Dynamic && def.ReadOnly) throw Illegal(ErrorCodes.InvalidConfig, $"Broker config '{r.Name}' is read-only: it cannot be altered dynamically.");
         return With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value),
             dynamicBrokerConfigs: r.Dynamic ? DynamicBrokerConfigs.Add(r.Name) : DynamicBrokerConfigs.Remove(r.Name));
     }
@@ -267,14 +268,14 @@ public sealed class MetadataState
     private MetadataState SetTopicConfig(SetTopicConfigRecord r)
     {
         var id = ParseTopicId(r.TopicId);
-        if (!TryGetTopic(id, out var topic)) throw Illegal(KafkaErrors.UnknownTopicId, $"Topic id {id} does not exist.");
-        if (!ConfigCatalog.Topic.TryGetValue(r.Name, out var def)) throw Illegal(KafkaErrors.InvalidConfig, $"Unknown topic config '{r.Name}'.");
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
+        if (!ConfigCatalog.Topic.TryGetValue(r.Name, out var def)) throw Illegal(ErrorCodes.InvalidConfig, $"Unknown topic config '{r.Name}'.");
         if (r.Remove)
         {
-            if (!topic.Configs.ContainsKey(r.Name)) throw Illegal(KafkaErrors.InvalidConfig, $"Topic '{topic.Name}' has no config '{r.Name}' set.");
+            if (!topic.Configs.ContainsKey(r.Name)) throw Illegal(ErrorCodes.InvalidConfig, $"Topic '{topic.Name}' has no config '{r.Name}' set.");
             return With(topics: Topics.SetItem(topic.Name, topic with { Configs = topic.Configs.Remove(r.Name) }));
         }
-        if (def.Validate(r.Value) is { } bad) throw Illegal(KafkaErrors.InvalidConfig, bad);
+        if (def.Validate(r.Value) is { } bad) throw Illegal(ErrorCodes.InvalidConfig, bad);
         return With(topics: Topics.SetItem(topic.Name, topic with { Configs = topic.Configs.SetItem(r.Name, r.Value) }));
     }
 

@@ -5,6 +5,7 @@ using K4os.Compression.LZ4;
 using K4os.Compression.LZ4.Streams;
 using Snappier;
 using ZstdSharp;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Protos.Records;
 
@@ -82,7 +83,7 @@ public static class CompressionCodecs
                 return written;
             }
             default:
-                throw new RecordBatchFormatException($"Unsupported compression type {(int)type}.", KafkaErrorCodes.UnsupportedCompressionType);
+                throw new RecordBatchFormatException($"Unsupported compression type {(int)type}.", ErrorCodes.UnsupportedCompressionType);
         }
     }
 
@@ -136,7 +137,7 @@ public static class CompressionCodecs
                 case CompressionType.Zstd:
                     return DecompressStream(input, output, decompressedBytesMax, static s => new DecompressionStream(s, leaveOpen: true));
                 default:
-                    throw new RecordBatchFormatException($"Unsupported compression type {(int)type}.", KafkaErrorCodes.UnsupportedCompressionType);
+                    throw new RecordBatchFormatException($"Unsupported compression type {(int)type}.", ErrorCodes.UnsupportedCompressionType);
             }
         }
         catch (RecordBatchFormatException)
@@ -147,7 +148,7 @@ public static class CompressionCodecs
         {
             // Codec libraries throw a zoo of types for corrupt input (InvalidDataException,
             // ArgumentException, even IndexOutOfRange); all mean the same thing to us.
-            throw new RecordBatchFormatException($"Corrupt {type} data: {ex.Message}", KafkaErrorCodes.CorruptMessage, ex);
+            throw new RecordBatchFormatException($"Corrupt {type} data: {ex.Message}", ErrorCodes.CorruptMessage, ex);
         }
     }
 
@@ -171,7 +172,7 @@ public static class CompressionCodecs
     private static void CheckLimit(long bytes, int decompressedBytesMax)
     {
         if (bytes > decompressedBytesMax)
-            throw new RecordBatchFormatException($"Decompressed records exceed the limit of {decompressedBytesMax} bytes.", KafkaErrorCodes.MessageTooLarge);
+            throw new RecordBatchFormatException($"Decompressed records exceed the limit of {decompressedBytesMax} bytes.", ErrorCodes.MessageTooLarge);
     }
 
     private static int DecompressSnappyBlock(ReadOnlySpan<byte> input, IBufferWriter<byte> output, int decompressedBytesMax)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Protos.Records;
 
@@ -71,18 +72,18 @@ public readonly record struct ControlRecord(short KeyVersion, ControlRecordType 
     public static ControlRecord Parse(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool valueIsNull = false)
     {
         if (key.Length < KeySizeBytes)
-            throw new RecordBatchFormatException($"Control record key needs {KeySizeBytes} bytes, got {key.Length}.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Control record key needs {KeySizeBytes} bytes, got {key.Length}.", ErrorCodes.InvalidRecord);
         var keyVersion = BinaryPrimitives.ReadInt16BigEndian(key);
         if (keyVersion < 0)
-            throw new RecordBatchFormatException($"Invalid control record key version {keyVersion}.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Invalid control record key version {keyVersion}.", ErrorCodes.InvalidRecord);
         var type = BinaryPrimitives.ReadInt16BigEndian(key[2..]);
         if (type is not ((short)ControlRecordType.Abort or (short)ControlRecordType.Commit))
-            throw new RecordBatchFormatException($"Unknown control record type {type}.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Unknown control record type {type}.", ErrorCodes.InvalidRecord);
         if (valueIsNull || value.Length < EndTxnMarkerSizeBytes)
-            throw new RecordBatchFormatException($"End transaction marker needs {EndTxnMarkerSizeBytes} bytes, got {(valueIsNull ? -1 : value.Length)}.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"End transaction marker needs {EndTxnMarkerSizeBytes} bytes, got {(valueIsNull ? -1 : value.Length)}.", ErrorCodes.InvalidRecord);
         var valueVersion = BinaryPrimitives.ReadInt16BigEndian(value);
         if (valueVersion < 0)
-            throw new RecordBatchFormatException($"Invalid end transaction marker version {valueVersion}.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Invalid end transaction marker version {valueVersion}.", ErrorCodes.InvalidRecord);
         // Later marker versions may append fields; version 0 fields are a prefix of all of them.
         return new ControlRecord(keyVersion, (ControlRecordType)type, valueVersion, BinaryPrimitives.ReadInt32BigEndian(value[2..]));
     }
@@ -90,7 +91,7 @@ public readonly record struct ControlRecord(short KeyVersion, ControlRecordType 
     public static ControlRecord Parse(in Record record)
     {
         if (record.Key is not { } key)
-            throw new RecordBatchFormatException("Control record without a key.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException("Control record without a key.", ErrorCodes.InvalidRecord);
         return Parse(key.Span, record.Value is { } v ? v.Span : default, record.Value is null);
     }
 

@@ -1,3 +1,5 @@
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
+
 namespace StreamPlatform.Protos.Records;
 
 /// <summary>
@@ -6,12 +8,20 @@ namespace StreamPlatform.Protos.Records;
 /// </summary>
 public sealed class RecordBatchFormatException : Exception
 {
-    public RecordBatchFormatException(string message, short errorCode = KafkaErrorCodes.CorruptMessage, Exception? inner = null)
+    public RecordBatchFormatException(string message, short errorCode = ErrorCodes.CorruptMessage, Exception? inner = null)
         : base(message, inner)
     {
         ErrorCode = errorCode;
     }
 
-    /// <summary>The Kafka error code a broker answers with (see <see cref="KafkaErrorCodes"/>).</summary>
+    /// <summary>
+    /// The Kafka error code a broker answers with (an <see cref="ErrorCodes"/> value). The record layer
+    /// uses: CorruptMessage for a CRC mismatch, torn batch, bad varint or sizes that do not add up;
+    /// MessageTooLarge for a batch over max.message.bytes (Java: RecordTooLargeException);
+    /// InvalidTimestamp for a timestamp outside message.timestamp.before/after.max.ms;
+    /// UnsupportedCompressionType for an unknown codec id, or zstd on a produce request older than v7;
+    /// InvalidRecord for well-formed bytes breaking a rule (null key on a compacted topic, count
+    /// mismatch, control batch from a client).
+    /// </summary>
     public short ErrorCode { get; }
 }

@@ -1,3 +1,5 @@
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
+
 namespace StreamPlatform.Protos.Records;
 
 /// <summary>Limits and checks applied while decoding.</summary>
@@ -161,8 +163,8 @@ public static class RecordBatchReader
         BatchValidationError.InvalidLength => new("Record batch length invalid or above the limit."),
         BatchValidationError.UnsupportedMagic => new("Record batch magic is not 2."),
         BatchValidationError.CrcMismatch => new("Record batch CRC-32C mismatch."),
-        BatchValidationError.InvalidRecordCount => new("Record batch record count and offset delta disagree.", KafkaErrorCodes.InvalidRecord),
-        BatchValidationError.UnsupportedCompression => new("Record batch compression type unknown.", KafkaErrorCodes.UnsupportedCompressionType),
+        BatchValidationError.InvalidRecordCount => new("Record batch record count and offset delta disagree.", ErrorCodes.InvalidRecord),
+        BatchValidationError.UnsupportedCompression => new("Record batch compression type unknown.", ErrorCodes.UnsupportedCompressionType),
         _ => new($"Record batch invalid: {error}."),
     };
 
@@ -174,7 +176,7 @@ public static class RecordBatchReader
         var body = batch[RecordBatchHeader.Size..];
         // Checked before decompressing: the header's count is enough to refuse.
         if (count > options.RecordsCountMax)
-            throw new RecordBatchFormatException($"Record batch declares {count} records, above the limit of {options.RecordsCountMax}.", KafkaErrorCodes.MessageTooLarge);
+            throw new RecordBatchFormatException($"Record batch declares {count} records, above the limit of {options.RecordsCountMax}.", ErrorCodes.MessageTooLarge);
         PooledBufferWriter? decompressed = null;
         try
         {
@@ -201,13 +203,13 @@ public static class RecordBatchReader
     {
         // Bound the count by the bytes present before allocating anything sized by it.
         if (count < 0 || count > records.Length / RecordParser.RecordBytesMin)
-            throw new RecordBatchFormatException($"Record count {count} impossible in {records.Length} bytes of records.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Record count {count} impossible in {records.Length} bytes of records.", ErrorCodes.InvalidRecord);
         var result = new Record[count];
         var cursor = new SpanCursor(records.Span);
         for (var i = 0; i < count; i++)
         {
             if (cursor.Remaining == 0)
-                throw new RecordBatchFormatException($"Record batch declares {count} records but holds {i}.", KafkaErrorCodes.InvalidRecord);
+                throw new RecordBatchFormatException($"Record batch declares {count} records but holds {i}.", ErrorCodes.InvalidRecord);
             var raw = RecordParser.ParseOne(ref cursor);
             result[i] = new Record(
                 baseOffset + raw.OffsetDelta,
@@ -220,7 +222,7 @@ public static class RecordBatchReader
                 RecordParser.ReadHeaders(records, raw));
         }
         if (cursor.Remaining != 0)
-            throw new RecordBatchFormatException($"Record batch has {cursor.Remaining} bytes after its {count} declared records.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Record batch has {cursor.Remaining} bytes after its {count} declared records.", ErrorCodes.InvalidRecord);
         return result;
     }
 }

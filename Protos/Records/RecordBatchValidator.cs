@@ -1,3 +1,5 @@
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
+
 namespace StreamPlatform.Protos.Records;
 
 /// <summary>What the broker's append path checks, mirroring Kafka's produce validation.</summary>
@@ -34,7 +36,7 @@ public sealed record RecordBatchValidationOptions
 /// <summary>Outcome of <see cref="RecordBatchValidator.Validate"/>: a Kafka error code (0 = valid) and why.</summary>
 public readonly record struct RecordBatchValidationResult(short ErrorCode, string? Message, int BatchCount, int RecordCount, int ValidBytes)
 {
-    public bool IsValid => ErrorCode == KafkaErrorCodes.None;
+    public bool IsValid => ErrorCode == ErrorCodes.None;
 }
 
 /// <summary>
@@ -64,10 +66,10 @@ public static class RecordBatchValidator
         {
             var start = validBytes = enumerator.ValidBytes;
             if (RecordBatchHeader.TryReadTotalSize(batches[start..], out var declared) && declared > options.MaxMessageBytes)
-                return Fail(KafkaErrorCodes.MessageTooLarge, $"Batch at byte {start} is {declared} bytes, above max.message.bytes {options.MaxMessageBytes}.");
+                return Fail(ErrorCodes.MessageTooLarge, $"Batch at byte {start} is {declared} bytes, above max.message.bytes {options.MaxMessageBytes}.");
             if (!enumerator.MoveNext()) break;
             if (batchCount == 1 && options.SingleBatchRequired)
-                return Fail(KafkaErrorCodes.InvalidRecord, "Produce requests may carry exactly one record batch per partition.");
+                return Fail(ErrorCodes.InvalidRecord, "Produce requests may carry exactly one record batch per partition.");
             var error = ValidateBatch(enumerator.Current, options, nowMs, out var records);
             if (error is { } e) return Fail(e.Code, $"Batch at byte {start}: {e.Message}");
             batchCount++;
@@ -77,12 +79,12 @@ public static class RecordBatchValidator
         if (enumerator.Error != BatchValidationError.None)
         {
             var ex = RecordBatchReader.Describe(enumerator.Error);
-            var code = enumerator.Error == BatchValidationError.UnsupportedMagic ? KafkaErrorCodes.InvalidRecord : ex.ErrorCode;
+            var code = enumerator.Error == BatchValidationError.UnsupportedMagic ? ErrorCodes.InvalidRecord : ex.ErrorCode;
             return Fail(code, $"Batch at byte {enumerator.BatchStart}: {ex.Message}");
         }
         if (batchCount == 0 && options.SingleBatchRequired)
-            return Fail(KafkaErrorCodes.InvalidRecord, "Produce request carries no record batch.");
-        return new RecordBatchValidationResult(KafkaErrorCodes.None, null, batchCount, recordCount, enumerator.ValidBytes);
+            return Fail(ErrorCodes.InvalidRecord, "Produce request carries no record batch.");
+        return new RecordBatchValidationResult(ErrorCodes.None, null, batchCount, recordCount, enumerator.ValidBytes);
 
         RecordBatchValidationResult Fail(short code, string message) =>
             new(code, message, batchCount, recordCount, validBytes);
@@ -94,17 +96,17 @@ public static class RecordBatchValidator
         var header = new RecordBatchHeader(batch);
         var compression = header.Compression;
         if (compression == CompressionType.Zstd && !options.ZstdAllowed)
-            return (KafkaErrorCodes.UnsupportedCompressionType, "zstd needs produce request v7 or later.");
+            return (ErrorCodes.UnsupportedCompressionType, "zstd needs produce request v7 or later.");
         if (options.FromClient)
         {
-            if (header.IsControl) return (KafkaErrorCodes.InvalidRecord, "Clients may not write control batches.");
+            if (header.IsControl) return (ErrorCodes.InvalidRecord, "Clients may not write control batches.");
             // Producers send 0; the broker assigns offsets. Kafka refuses anything else too.
-            if (header.BaseOffset != 0) return (KafkaErrorCodes.InvalidRecord, $"Base offset {header.BaseOffset} from a client; it must be 0.");
-            if (header.RecordsCount <= 0) return (KafkaErrorCodes.InvalidRecord, $"Record count {header.RecordsCount} is not positive.");
+            if (header.BaseOffset != 0) return (ErrorCodes.InvalidRecord, $"Base offset {header.BaseOffset} from a client; it must be 0.");
+            if (header.RecordsCount <= 0) return (ErrorCodes.InvalidRecord, $"Record count {header.RecordsCount} is not positive.");
             if ((long)header.LastOffsetDelta + 1 != header.RecordsCount)
-                return (KafkaErrorCodes.InvalidRecord, $"Offset range {header.LastOffsetDelta + 1} differs from record count {header.RecordsCount}.");
+                return (ErrorCodes.InvalidRecord, $"Offset range {header.LastOffsetDelta + 1} differs from record count {header.RecordsCount}.");
             if (header.ProducerId >= 0 && header.BaseSequence < 0)
-                return (KafkaErrorCodes.InvalidRecord, $"Idempotent batch (producer {header.ProducerId}) without a base sequence.");
+                return (ErrorCodes.InvalidRecord, $"Idempotent batch (producer {header.ProducerId}) without a base sequence.");
         }
         var checkTimestamps = header.TimestampType == TimestampType.CreateTime
             && (options.TimestampBeforeMaxMs is not null || options.TimestampAfterMaxMs is not null);
@@ -121,28 +123,28 @@ public static class RecordBatchValidator
             }
             var count = header.RecordsCount;
             if (count < 0 || count > region.Length / RecordParser.RecordBytesMin)
-                return (KafkaErrorCodes.InvalidRecord, $"Record count {count} impossible in {region.Length} bytes of records.");
+                return (ErrorCodes.InvalidRecord, $"Record count {count} impossible in {region.Length} bytes of records.");
             var cursor = new SpanCursor(region);
             for (var i = 0; i < count; i++)
             {
                 if (cursor.Remaining == 0)
-                    return (KafkaErrorCodes.InvalidRecord, $"Batch declares {count} records but holds {i}.");
+                    return (ErrorCodes.InvalidRecord, $"Batch declares {count} records but holds {i}.");
                 var raw = RecordParser.ParseOne(ref cursor);
                 if (options.FromClient && raw.OffsetDelta != i)
-                    return (KafkaErrorCodes.InvalidRecord, $"Record {i} has offset delta {raw.OffsetDelta}, expected {i}.");
+                    return (ErrorCodes.InvalidRecord, $"Record {i} has offset delta {raw.OffsetDelta}, expected {i}.");
                 if (options.RequireKeys && raw.KeyLength < 0)
-                    return (KafkaErrorCodes.InvalidRecord, $"Record {i} has no key; compacted topics need one.");
+                    return (ErrorCodes.InvalidRecord, $"Record {i} has no key; compacted topics need one.");
                 if (checkTimestamps)
                 {
                     var ts = header.BaseTimestamp + raw.TimestampDelta;
                     if (options.TimestampBeforeMaxMs is { } before && nowMs - ts > before)
-                        return (KafkaErrorCodes.InvalidTimestamp, $"Record {i} timestamp {ts} is more than {before} ms before now ({nowMs}).");
+                        return (ErrorCodes.InvalidTimestamp, $"Record {i} timestamp {ts} is more than {before} ms before now ({nowMs}).");
                     if (options.TimestampAfterMaxMs is { } after && ts - nowMs > after)
-                        return (KafkaErrorCodes.InvalidTimestamp, $"Record {i} timestamp {ts} is more than {after} ms after now ({nowMs}).");
+                        return (ErrorCodes.InvalidTimestamp, $"Record {i} timestamp {ts} is more than {after} ms after now ({nowMs}).");
                 }
             }
             if (cursor.Remaining != 0)
-                return (KafkaErrorCodes.InvalidRecord, $"{cursor.Remaining} bytes follow the {count} declared records.");
+                return (ErrorCodes.InvalidRecord, $"{cursor.Remaining} bytes follow the {count} declared records.");
             records = count;
             return null;
         }

@@ -1,4 +1,5 @@
 using System.Text;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Protos.Records;
 
@@ -93,7 +94,7 @@ public ref struct RecordViewEnumerator
     internal RecordViewEnumerator(ReadOnlySpan<byte> records, int count, long baseOffset, long baseTimestamp, long? logAppendTime)
     {
         if (count < 0 || count > records.Length / RecordParser.RecordBytesMin)
-            throw new RecordBatchFormatException($"Record count {count} impossible in {records.Length} bytes of records.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Record count {count} impossible in {records.Length} bytes of records.", ErrorCodes.InvalidRecord);
         _records = records;
         _count = count;
         _baseOffset = baseOffset;
@@ -112,12 +113,12 @@ public ref struct RecordViewEnumerator
         if (_index == _count)
         {
             if (_cursor.Remaining != 0)
-                throw new RecordBatchFormatException($"Record batch has {_cursor.Remaining} bytes after its {_count} declared records.", KafkaErrorCodes.InvalidRecord);
+                throw new RecordBatchFormatException($"Record batch has {_cursor.Remaining} bytes after its {_count} declared records.", ErrorCodes.InvalidRecord);
             Current = default;
             return false;
         }
         if (_cursor.Remaining == 0)
-            throw new RecordBatchFormatException($"Record batch declares {_count} records but holds {_index}.", KafkaErrorCodes.InvalidRecord);
+            throw new RecordBatchFormatException($"Record batch declares {_count} records but holds {_index}.", ErrorCodes.InvalidRecord);
         var raw = RecordParser.ParseOne(ref _cursor);
         _index++;
         Current = new RecordView(_records, raw, _baseOffset, _logAppendTime ?? _baseTimestamp + raw.TimestampDelta);

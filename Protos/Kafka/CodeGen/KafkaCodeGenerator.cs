@@ -26,7 +26,9 @@ public static class KafkaCodeGenerator
         var requests = messages.Where(m => m.Kind == "request" && m.ApiKey is not null).OrderBy(m => m.ApiKey).ToList();
         var responses = messages.Where(m => m.Kind == "response" && m.ApiKey is not null).ToDictionary(m => m.ApiKey!.Value);
         files.Add("ApiKey.cs", GenerateApiKey(requests));
-        files.Add("ErrorCode.cs", GenerateErrorCode(Path.Combine(schemaDirectory, "errors.tsv")));
+        var errors = ReadErrors(Path.Combine(schemaDirectory, "errors.tsv"));
+        files.Add("ErrorCode.cs", GenerateErrorCode(errors));
+        files.Add("ErrorCodes.cs", GenerateErrorCodes(errors));
         files.Add("KafkaApis.cs", GenerateKafkaApis(requests, responses));
         files.Add("KafkaMessages.cs", GenerateKafkaMessages(messages, requests, responses));
         return files;
@@ -51,13 +53,10 @@ public static class KafkaCodeGenerator
         return Header + w;
     }
 
-    private static string GenerateErrorCode(string errorsPath)
+    /// <summary>The (code, PascalCase name) rows of errors.tsv, in file order.</summary>
+    private static List<(short Code, string Name)> ReadErrors(string errorsPath)
     {
-        var w = new CodeWriter();
-        w.Line("namespace StreamPlatform.Protos.Kafka.Messages;");
-        w.Line();
-        w.Line("/// <summary>Kafka protocol error codes (Schema/errors.tsv).</summary>");
-        w.Open("public enum ErrorCode : short");
+        var errors = new List<(short Code, string Name)>();
         foreach (var line in File.ReadAllLines(errorsPath).Skip(1))
         {
             var parts = line.Split('\t');
@@ -66,7 +65,42 @@ public static class KafkaCodeGenerator
                 continue;
             }
 
-            w.Line($"{PascalCase(parts[1].Trim())} = {code},");
+            errors.Add((code, PascalCase(parts[1].Trim())));
+        }
+
+        return errors;
+    }
+
+    private static string GenerateErrorCode(List<(short Code, string Name)> errors)
+    {
+        var w = new CodeWriter();
+        w.Line("namespace StreamPlatform.Protos.Kafka.Messages;");
+        w.Line();
+        w.Line("/// <summary>Kafka protocol error codes (Schema/errors.tsv).</summary>");
+        w.Open("public enum ErrorCode : short");
+        foreach (var (code, name) in errors)
+        {
+            w.Line($"{name} = {code},");
+        }
+
+        w.Close();
+        return Header + w;
+    }
+
+    /// <summary>
+    /// The same codes as <c>ErrorCode</c>, as <c>const short</c>: Kafka message fields are short and
+    /// proto fields int32, so call sites that store a code in either read without an enum cast.
+    /// </summary>
+    private static string GenerateErrorCodes(List<(short Code, string Name)> errors)
+    {
+        var w = new CodeWriter();
+        w.Line("namespace StreamPlatform.Protos.Kafka.Messages;");
+        w.Line();
+        w.Line("/// <summary>Kafka protocol error codes as <c>const short</c> (Schema/errors.tsv); the same values as <see cref=\"ErrorCode\"/>.</summary>");
+        w.Open("public static class ErrorCodes");
+        foreach (var (code, name) in errors)
+        {
+            w.Line($"public const short {name} = {code};");
         }
 
         w.Close();

@@ -5,6 +5,7 @@ using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using StreamPlatform.UnitTests.Storage;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -67,17 +68,17 @@ public class AlterConfigsTests
     }
 
     [Theory]
-    [InlineData(2, "nope", "retention.ms", AlterConfigOp.Set, "1", KafkaErrors.UnknownTopicOrPartition)]
-    [InlineData(2, "t", "no.such.config", AlterConfigOp.Set, "1", KafkaErrors.InvalidConfig)]
-    [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, "-7", KafkaErrors.InvalidConfig)]
-    [InlineData(2, "t", "cleanup.policy", AlterConfigOp.Set, "shred", KafkaErrors.InvalidConfig)]
-    [InlineData(2, "t", "retention.ms", AlterConfigOp.Append, "5", KafkaErrors.InvalidConfig)]
-    [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, null, KafkaErrors.InvalidRequest)]
-    [InlineData(2, "t", "retention.ms", (AlterConfigOp)9, "1", KafkaErrors.InvalidRequest)]
-    [InlineData(8, "1", "log4j.logger.x", AlterConfigOp.Set, "DEBUG", KafkaErrors.InvalidRequest)]
-    [InlineData(4, "1", "log.retention.ms", AlterConfigOp.Set, "5", KafkaErrors.InvalidRequest)]
-    [InlineData(4, "", "socket.request.max.bytes", AlterConfigOp.Set, "5", KafkaErrors.InvalidConfig)]
-    [InlineData(4, "", "retention.ms", AlterConfigOp.Set, "5", KafkaErrors.InvalidConfig)]
+    [InlineData(2, "nope", "retention.ms", AlterConfigOp.Set, "1", ErrorCodes.UnknownTopicOrPartition)]
+    [InlineData(2, "t", "no.such.config", AlterConfigOp.Set, "1", ErrorCodes.InvalidConfig)]
+    [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, "-7", ErrorCodes.InvalidConfig)]
+    [InlineData(2, "t", "cleanup.policy", AlterConfigOp.Set, "shred", ErrorCodes.InvalidConfig)]
+    [InlineData(2, "t", "retention.ms", AlterConfigOp.Append, "5", ErrorCodes.InvalidConfig)]
+    [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, null, ErrorCodes.InvalidRequest)]
+    [InlineData(2, "t", "retention.ms", (AlterConfigOp)9, "1", ErrorCodes.InvalidRequest)]
+    [InlineData(8, "1", "log4j.logger.x", AlterConfigOp.Set, "DEBUG", ErrorCodes.InvalidRequest)]
+    [InlineData(4, "1", "log.retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
+    [InlineData(4, "", "socket.request.max.bytes", AlterConfigOp.Set, "5", ErrorCodes.InvalidConfig)]
+    [InlineData(4, "", "retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidConfig)]
     public void Invalid_alterations_get_kafka_error_codes_and_change_nothing(int type, string name, string key, AlterConfigOp op, string? value, short expected)
     {
         using var h = WithTopic();
@@ -97,14 +98,14 @@ public class AlterConfigsTests
             Resource(2, "t", Op("retention.bytes", AlterConfigOp.Set, "1"), Op("retention.ms", AlterConfigOp.Set, "oops")),
             Resource(2, "u", Op("retention.bytes", AlterConfigOp.Set, "2")),
             Resource(2, "t2", Op("retention.ms", AlterConfigOp.Set, "1")));
-        Assert.Equal([KafkaErrors.InvalidConfig, KafkaErrors.None, KafkaErrors.UnknownTopicOrPartition], response.Results.Select(r => (short)r.ErrorCode));
+        Assert.Equal([ErrorCodes.InvalidConfig, ErrorCodes.None, ErrorCodes.UnknownTopicOrPartition], response.Results.Select(r => (short)r.ErrorCode));
         Assert.Equal(new Dictionary<string, string> { ["retention.ms"] = "1000" }, TopicConfigs(h));
         Assert.Equal("2", TopicConfigs(h, "u")["retention.bytes"]);
 
         var twice = Alter(h, false, Resource(2, "u", Op("segment.ms", AlterConfigOp.Set, "5")), Resource(2, "u", Op("segment.ms", AlterConfigOp.Set, "6")));
-        Assert.All(twice.Results, r => Assert.Equal(KafkaErrors.InvalidRequest, r.ErrorCode));
+        Assert.All(twice.Results, r => Assert.Equal(ErrorCodes.InvalidRequest, r.ErrorCode));
         var sameKey = Alter(h, false, Resource(2, "u", Op("segment.ms", AlterConfigOp.Set, "5"), Op("segment.ms", AlterConfigOp.Delete)));
-        Assert.Equal(KafkaErrors.InvalidRequest, sameKey.Results[0].ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, sameKey.Results[0].ErrorCode);
         Assert.False(TopicConfigs(h, "u").ContainsKey("segment.ms"));
     }
 
@@ -114,7 +115,7 @@ public class AlterConfigsTests
         using var h = WithTopic();
         var epoch = h.Controller.State.Epoch;
         Assert.Equal(0, Alter(h, true, Resource(2, "t", Op("retention.ms", AlterConfigOp.Set, "2000"))).Results[0].ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidConfig, Alter(h, true, Resource(2, "t", Op("retention.ms", AlterConfigOp.Set, "x"))).Results[0].ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidConfig, Alter(h, true, Resource(2, "t", Op("retention.ms", AlterConfigOp.Set, "x"))).Results[0].ErrorCode);
         Assert.Equal(epoch, h.Controller.State.Epoch);
         Assert.Equal("1000", TopicConfigs(h)["retention.ms"]);
     }
@@ -129,7 +130,7 @@ public class AlterConfigsTests
         Assert.Equal(new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, TopicConfigs(h));
         var withDelete = Resource(2, "t", Op("cleanup.policy", AlterConfigOp.Delete));
         withDelete.ReplaceAll = true;
-        Assert.Equal(KafkaErrors.InvalidRequest, Alter(h, false, withDelete).Results[0].ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, Alter(h, false, withDelete).Results[0].ErrorCode);
     }
 
     [Fact]

@@ -12,6 +12,7 @@ using StreamPlatform.Controller;
 using StreamPlatform.Controller.Grpc;
 using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Controller;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -71,7 +72,7 @@ public sealed class ControllerGrpcTests : IAsyncLifetime
         Assert.Equal((0, 500, 6000), (reg.ErrorCode, reg.HeartbeatIntervalMs, reg.SessionTimeoutMs));
         Assert.Equal(0, (await client.BrokerHeartbeatAsync(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = reg.BrokerEpoch })).ErrorCode);
         var stale = await client.BrokerHeartbeatAsync(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = reg.BrokerEpoch - 1 });
-        Assert.Equal((KafkaErrors.StaleBrokerEpoch, true), ((short)stale.ErrorCode, stale.Fenced));
+        Assert.Equal((ErrorCodes.StaleBrokerEpoch, true), ((short)stale.ErrorCode, stale.Fenced));
         Assert.Equal(0, (await client.RegisterGatewayAsync(new RegisterGatewayRequest { NodeId = 0, KafkaHost = "127.0.0.1", KafkaPort = 9092 })).ErrorCode);
 
         var created = await client.CreateTopicsAsync(new CreateTopicsRequest { Topics = { new CreatableTopic { Name = "orders", NumPartitions = -1, ReplicationFactor = -1 } } });
@@ -101,8 +102,8 @@ public sealed class ControllerGrpcTests : IAsyncLifetime
     {
         var client = new ControllerService.ControllerServiceClient(_channel);
         var response = await client.DeleteTopicsAsync(new DeleteTopicsRequest { Topics = { new TopicRef { Name = "missing" } } });
-        Assert.Equal(KafkaErrors.UnknownTopicOrPartition, (short)response.Results[0].ErrorCode);
+        Assert.Equal(ErrorCodes.UnknownTopicOrPartition, (short)response.Results[0].ErrorCode);
         var invalid = await client.CreateTopicsAsync(new CreateTopicsRequest { Topics = { new CreatableTopic { Name = "bad/name", NumPartitions = 1, ReplicationFactor = 1 } } });
-        Assert.Equal(KafkaErrors.InvalidTopicException, (short)invalid.Results[0].ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTopicException, (short)invalid.Results[0].ErrorCode);
     }
 }

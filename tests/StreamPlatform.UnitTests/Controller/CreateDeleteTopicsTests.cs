@@ -2,6 +2,7 @@ using Google.Protobuf;
 using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -15,12 +16,12 @@ public class CreateDeleteTopicsTests
     }
 
     [Theory]
-    [InlineData("", KafkaErrors.InvalidTopicException)]
-    [InlineData(".", KafkaErrors.InvalidTopicException)]
-    [InlineData("..", KafkaErrors.InvalidTopicException)]
-    [InlineData("has space", KafkaErrors.InvalidTopicException)]
-    [InlineData("ünïcode", KafkaErrors.InvalidTopicException)]
-    [InlineData("ok.name_with-chars9", KafkaErrors.None)]
+    [InlineData("", ErrorCodes.InvalidTopicException)]
+    [InlineData(".", ErrorCodes.InvalidTopicException)]
+    [InlineData("..", ErrorCodes.InvalidTopicException)]
+    [InlineData("has space", ErrorCodes.InvalidTopicException)]
+    [InlineData("ünïcode", ErrorCodes.InvalidTopicException)]
+    [InlineData("ok.name_with-chars9", ErrorCodes.None)]
     public void Topic_names_are_validated_like_kafka(string name, short expected)
     {
         using var h = WithBrokers(1);
@@ -31,27 +32,27 @@ public class CreateDeleteTopicsTests
     public void Name_length_limit_is_249()
     {
         using var h = WithBrokers(1);
-        Assert.Equal(KafkaErrors.None, h.CreateTopic(new string('a', 249), 1, 1).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidTopicException, h.CreateTopic(new string('b', 250), 1, 1).ErrorCode);
+        Assert.Equal(ErrorCodes.None, h.CreateTopic(new string('a', 249), 1, 1).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTopicException, h.CreateTopic(new string('b', 250), 1, 1).ErrorCode);
     }
 
     [Fact]
     public void Validation_codes_for_exists_partitions_replication_and_configs()
     {
         using var h = WithBrokers(2);
-        Assert.Equal(KafkaErrors.None, h.CreateTopic("t", 3, 2).ErrorCode);
-        Assert.Equal(KafkaErrors.TopicAlreadyExists, h.CreateTopic("t", 3, 2).ErrorCode);
-        Assert.Equal(KafkaErrors.None, h.CreateTopic("my.topic", 1, 1).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidTopicException, h.CreateTopic("my_topic", 1, 1).ErrorCode); // collides with my.topic
-        Assert.Equal(KafkaErrors.InvalidPartitions, h.CreateTopic("p0", 0, 1).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidPartitions, h.CreateTopic("pneg", -2, 1).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidPartitions, h.CreateTopic("phuge", 10_001, 1).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("r3", 1, 3).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("r0", 1, 0).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("rneg", 1, -5).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c1", 1, 1, new Dictionary<string, string> { ["no.such"] = "1" }).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c2", 1, 1, new Dictionary<string, string> { ["cleanup.policy"] = "shred" }).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c3", 1, 1, new Dictionary<string, string> { ["retention.ms"] = "-2" }).ErrorCode);
+        Assert.Equal(ErrorCodes.None, h.CreateTopic("t", 3, 2).ErrorCode);
+        Assert.Equal(ErrorCodes.TopicAlreadyExists, h.CreateTopic("t", 3, 2).ErrorCode);
+        Assert.Equal(ErrorCodes.None, h.CreateTopic("my.topic", 1, 1).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTopicException, h.CreateTopic("my_topic", 1, 1).ErrorCode); // collides with my.topic
+        Assert.Equal(ErrorCodes.InvalidPartitions, h.CreateTopic("p0", 0, 1).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidPartitions, h.CreateTopic("pneg", -2, 1).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidPartitions, h.CreateTopic("phuge", 10_001, 1).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicationFactor, h.CreateTopic("r3", 1, 3).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicationFactor, h.CreateTopic("r0", 1, 0).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicationFactor, h.CreateTopic("rneg", 1, -5).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidConfig, h.CreateTopic("c1", 1, 1, new Dictionary<string, string> { ["no.such"] = "1" }).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidConfig, h.CreateTopic("c2", 1, 1, new Dictionary<string, string> { ["cleanup.policy"] = "shred" }).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidConfig, h.CreateTopic("c3", 1, 1, new Dictionary<string, string> { ["retention.ms"] = "-2" }).ErrorCode);
         Assert.DoesNotContain("c1", h.Controller.State.Topics.Keys);
     }
 
@@ -104,7 +105,7 @@ public class CreateDeleteTopicsTests
         request.Topics.Add(new CreatableTopic { Name = "v2", NumPartitions = 2, ReplicationFactor = 9 });
         var results = h.Controller.CreateTopics(request).Results;
         Assert.Equal((0, 2), (results[0].ErrorCode, results[0].NumPartitions));
-        Assert.Equal(KafkaErrors.InvalidReplicationFactor, results[1].ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicationFactor, results[1].ErrorCode);
         Assert.Equal(epoch, h.Controller.State.Epoch);
         Assert.Empty(h.Controller.State.Topics);
     }
@@ -123,15 +124,15 @@ public class CreateDeleteTopicsTests
         var ok = Create("ok", -1, -1, [3, 1], [2, 3]);
         Assert.Equal(0, ok.ErrorCode);
         Assert.Equal([3, 2], h.Controller.State.Topics["ok"].Partitions.Select(p => p.Leader));
-        Assert.Equal(KafkaErrors.InvalidRequest, Create("a1", 2, -1, [1], [2]).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a2", -1, -1, [1, 1]).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a3", -1, -1, [1, 9]).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a4", -1, -1, [1, 2], [3]).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Create("a5", -1, -1, [1], []).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, Create("a1", 2, -1, [1], [2]).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Create("a2", -1, -1, [1, 1]).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Create("a3", -1, -1, [1, 9]).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Create("a4", -1, -1, [1, 2], [3]).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Create("a5", -1, -1, [1], []).ErrorCode);
         var gap = new CreatableTopic { Name = "a6", NumPartitions = -1, ReplicationFactor = -1 };
         gap.Assignments[0] = new ReplicaList { BrokerIds = { 1 } };
         gap.Assignments[2] = new ReplicaList { BrokerIds = { 2 } };
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, h.Controller.CreateTopics(new CreateTopicsRequest { Topics = { gap } }).Results[0].ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, h.Controller.CreateTopics(new CreateTopicsRequest { Topics = { gap } }).Results[0].ErrorCode);
     }
 
     [Fact]
@@ -141,7 +142,7 @@ public class CreateDeleteTopicsTests
         var request = new CreateTopicsRequest();
         request.Topics.Add(new CreatableTopic { Name = "dup", NumPartitions = 1, ReplicationFactor = 1 });
         request.Topics.Add(new CreatableTopic { Name = "dup", NumPartitions = 1, ReplicationFactor = 1 });
-        Assert.All(h.Controller.CreateTopics(request).Results, r => Assert.Equal(KafkaErrors.InvalidRequest, r.ErrorCode));
+        Assert.All(h.Controller.CreateTopics(request).Results, r => Assert.Equal(ErrorCodes.InvalidRequest, r.ErrorCode));
     }
 
     [Fact]
@@ -162,7 +163,7 @@ public class CreateDeleteTopicsTests
             },
         };
         var results = h.Controller.DeleteTopics(request).Results;
-        Assert.Equal([0, 0, KafkaErrors.UnknownTopicOrPartition, KafkaErrors.UnknownTopicId, KafkaErrors.UnknownTopicId], results.Select(r => (short)r.ErrorCode));
+        Assert.Equal([0, 0, ErrorCodes.UnknownTopicOrPartition, ErrorCodes.UnknownTopicId, ErrorCodes.UnknownTopicId], results.Select(r => (short)r.ErrorCode));
         Assert.Equal("a", results[1].Name);
         Assert.Empty(h.Controller.State.Topics);
         var zeroIdWithName = h.CreateTopic("z", 1, 1);
@@ -178,7 +179,7 @@ public class CreateDeleteTopicsTests
         using var h = WithBrokers(1, o => o.BrokerConfigs["delete.topic.enable"] = "false");
         h.CreateTopic("a", 1, 1);
         var result = h.Controller.DeleteTopics(new DeleteTopicsRequest { Topics = { new TopicRef { Name = "a" } } }).Results.Single();
-        Assert.Equal(KafkaErrors.TopicDeletionDisabled, result.ErrorCode);
+        Assert.Equal(ErrorCodes.TopicDeletionDisabled, result.ErrorCode);
         Assert.Single(h.Controller.State.Topics);
     }
 
@@ -190,7 +191,7 @@ public class CreateDeleteTopicsTests
         h.Heartbeat(1, h.Controller.State.Brokers[1].BrokerEpoch);
         h.Time.Advance(TimeSpan.FromMilliseconds(3000));
         h.Controller.ExpireSessions();
-        Assert.Equal(KafkaErrors.InvalidReplicationFactor, h.CreateTopic("x", 1, 2).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicationFactor, h.CreateTopic("x", 1, 2).ErrorCode);
         Assert.Equal(0, h.CreateTopic("y", 4, 1).ErrorCode);
         Assert.All(h.Controller.State.Topics["y"].Partitions, p => Assert.Equal(1, p.Leader));
     }
@@ -206,14 +207,14 @@ public class RequestLimitTests
         var request = new CreateTopicsRequest();
         for (var i = 0; i < 3; i++) request.Topics.Add(new CreatableTopic { Name = $"t{i}", NumPartitions = 7, ReplicationFactor = 1 });
         var results = h.Controller.CreateTopics(request).Results;
-        Assert.Equal([0, 0, KafkaErrors.ThrottlingQuotaExceeded], results.Select(r => (short)r.ErrorCode));
+        Assert.Equal([0, 0, ErrorCodes.ThrottlingQuotaExceeded], results.Select(r => (short)r.ErrorCode));
         Assert.Equal(2, h.Controller.State.Topics.Count);
 
         var longValue = new string('x', MetadataController.MaxStringChars + 1);
         // A valid list, just too long to keep in every snapshot.
         var longPolicy = string.Join(",", Enumerable.Repeat("delete", 700));
-        Assert.Equal(KafkaErrors.InvalidConfig, h.CreateTopic("c", 1, 1, new Dictionary<string, string> { ["cleanup.policy"] = longPolicy }).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidRequest, h.Controller.RegisterBroker(new RegisterBrokerRequest { BrokerId = 2, GrpcEndpoint = longValue }).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidRequest, h.Controller.RegisterGateway(new RegisterGatewayRequest { NodeId = 2, KafkaHost = longValue, KafkaPort = 1 }).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidConfig, h.CreateTopic("c", 1, 1, new Dictionary<string, string> { ["cleanup.policy"] = longPolicy }).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, h.Controller.RegisterBroker(new RegisterBrokerRequest { BrokerId = 2, GrpcEndpoint = longValue }).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, h.Controller.RegisterGateway(new RegisterGatewayRequest { NodeId = 2, KafkaHost = longValue, KafkaPort = 1 }).ErrorCode);
     }
 }

@@ -1,5 +1,6 @@
 using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Controller;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -44,7 +45,7 @@ public class FencingTests
         Assert.True(e1b > e1);
         Assert.False(h.Controller.State.Brokers[1].Fenced);
         var stale = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1 });
-        Assert.Equal(KafkaErrors.StaleBrokerEpoch, stale.ErrorCode);
+        Assert.Equal(ErrorCodes.StaleBrokerEpoch, stale.ErrorCode);
         Assert.True(stale.Fenced);
     }
 
@@ -84,7 +85,7 @@ public class FencingTests
     {
         using var h = new ControllerHarness();
         var unknown = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 9, BrokerEpoch = 1 });
-        Assert.Equal(KafkaErrors.BrokerIdNotRegistered, unknown.ErrorCode);
+        Assert.Equal(ErrorCodes.BrokerIdNotRegistered, unknown.ErrorCode);
         Assert.True(unknown.Fenced);
 
         var e1 = h.RegisterBroker(1);
@@ -107,7 +108,7 @@ public class FencingTests
         Assert.True(e2 > e);
         Assert.True(h.Controller.State.Epoch > epochBefore);
         var bad = h.Controller.RegisterBroker(new RegisterBrokerRequest { BrokerId = 2, GrpcEndpoint = "" });
-        Assert.Equal(KafkaErrors.InvalidRequest, bad.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, bad.ErrorCode);
     }
 
     [Fact]
@@ -127,10 +128,10 @@ public class FencingTests
         Assert.False(h.Controller.State.Gateways[0].Fenced);
         Assert.True(h.Controller.State.Gateways[1].Fenced);
         Assert.True(h.Controller.GatewayHeartbeat(new GatewayHeartbeatRequest { NodeId = 1 }).Fenced);
-        Assert.Equal(KafkaErrors.BrokerIdNotRegistered, h.Controller.GatewayHeartbeat(new GatewayHeartbeatRequest { NodeId = 7 }).ErrorCode);
+        Assert.Equal(ErrorCodes.BrokerIdNotRegistered, h.Controller.GatewayHeartbeat(new GatewayHeartbeatRequest { NodeId = 7 }).ErrorCode);
         Assert.Equal(0, h.Controller.RegisterGateway(new RegisterGatewayRequest { NodeId = 1, KafkaHost = "127.0.0.1", KafkaPort = 9093 }).ErrorCode);
         Assert.False(h.Controller.State.Gateways[1].Fenced);
-        Assert.Equal(KafkaErrors.InvalidRequest, h.Controller.RegisterGateway(new RegisterGatewayRequest { NodeId = 2, KafkaHost = "", KafkaPort = 9 }).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, h.Controller.RegisterGateway(new RegisterGatewayRequest { NodeId = 2, KafkaHost = "", KafkaPort = 9 }).ErrorCode);
     }
 
     [Fact]

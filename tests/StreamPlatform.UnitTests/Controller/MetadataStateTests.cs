@@ -2,6 +2,7 @@ using Google.Protobuf;
 using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Metadata;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -68,9 +69,9 @@ public class MetadataStateTests
     public void Illegal_broker_transitions_are_rejected_and_change_nothing()
     {
         var s = MetadataState.Empty.Apply(Register(1, 3));
-        Assert.Equal(KafkaErrors.BrokerIdNotRegistered, Assert.Throws<MetadataStateException>(() => s.Apply(Fence(9, 1))).ErrorCode);
-        Assert.Equal(KafkaErrors.StaleBrokerEpoch, Assert.Throws<MetadataStateException>(() => s.Apply(Fence(1, 2))).ErrorCode);
-        Assert.Equal(KafkaErrors.StaleBrokerEpoch, Assert.Throws<MetadataStateException>(() => s.Apply(Register(1, 3))).ErrorCode);
+        Assert.Equal(ErrorCodes.BrokerIdNotRegistered, Assert.Throws<MetadataStateException>(() => s.Apply(Fence(9, 1))).ErrorCode);
+        Assert.Equal(ErrorCodes.StaleBrokerEpoch, Assert.Throws<MetadataStateException>(() => s.Apply(Fence(1, 2))).ErrorCode);
+        Assert.Equal(ErrorCodes.StaleBrokerEpoch, Assert.Throws<MetadataStateException>(() => s.Apply(Register(1, 3))).ErrorCode);
         Assert.Throws<MetadataStateException>(() => s.Apply(Fence(1, 3)).Apply(Fence(1, 3)));
         Assert.Throws<MetadataStateException>(() => s.Apply(new MetadataRecord { UnfenceBroker = new UnfenceBrokerRecord { BrokerId = 1, BrokerEpoch = 3 } }));
         Assert.Throws<MetadataStateException>(() => s.Apply(new MetadataRecord { RegisterBroker = new RegisterBrokerRecord { BrokerId = -1, GrpcEndpoint = "x", BrokerEpoch = 9 } }));
@@ -97,15 +98,15 @@ public class MetadataStateTests
     public void Illegal_topic_creations_are_rejected()
     {
         var s = TwoBrokersOneTopic();
-        Assert.Equal(KafkaErrors.TopicAlreadyExists, Assert.Throws<MetadataStateException>(() => s.Apply(Create("a", Guid.NewGuid(), [1]))).ErrorCode);
-        Assert.Equal(KafkaErrors.TopicAlreadyExists, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", TopicA, [1]))).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidTopicException, Assert.Throws<MetadataStateException>(() => s.Apply(Create("bad name", Guid.NewGuid(), [1]))).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", Guid.NewGuid(), [1, 7]))).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", Guid.NewGuid(), [1, 1]))).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", Guid.NewGuid(), [1, 2], [1]))).ErrorCode);
+        Assert.Equal(ErrorCodes.TopicAlreadyExists, Assert.Throws<MetadataStateException>(() => s.Apply(Create("a", Guid.NewGuid(), [1]))).ErrorCode);
+        Assert.Equal(ErrorCodes.TopicAlreadyExists, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", TopicA, [1]))).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTopicException, Assert.Throws<MetadataStateException>(() => s.Apply(Create("bad name", Guid.NewGuid(), [1]))).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", Guid.NewGuid(), [1, 7]))).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", Guid.NewGuid(), [1, 1]))).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Create("b", Guid.NewGuid(), [1, 2], [1]))).ErrorCode);
         var withConfig = Create("b", Guid.NewGuid(), [1]);
         withConfig.CreateTopic.Configs["retention.ms"] = "soon";
-        Assert.Equal(KafkaErrors.InvalidConfig, Assert.Throws<MetadataStateException>(() => s.Apply(withConfig)).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidConfig, Assert.Throws<MetadataStateException>(() => s.Apply(withConfig)).ErrorCode);
         var zeroId = Create("b", Guid.Empty, [1]);
         Assert.Throws<MetadataStateException>(() => s.Apply(zeroId));
         // Leader on a fenced broker.
@@ -141,16 +142,16 @@ public class MetadataStateTests
         var deleted = s.Apply(new MetadataRecord { DeleteTopic = new DeleteTopicRecord { TopicId = TopicIds.ToByteString(TopicA) } });
         Assert.Empty(deleted.Topics);
         Assert.Empty(deleted.TopicNamesById);
-        Assert.Equal(KafkaErrors.UnknownTopicId, Assert.Throws<MetadataStateException>(() =>
+        Assert.Equal(ErrorCodes.UnknownTopicId, Assert.Throws<MetadataStateException>(() =>
             deleted.Apply(new MetadataRecord { DeleteTopic = new DeleteTopicRecord { TopicId = TopicIds.ToByteString(TopicA) } })).ErrorCode);
         Assert.Throws<MetadataStateException>(() => s.Apply(new MetadataRecord { DeleteTopic = new DeleteTopicRecord { TopicId = ByteString.CopyFrom(1, 2, 3) } }));
 
         var c = s.Apply(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = "num.partitions", Value = "4" } });
         Assert.Equal("4", c.BrokerConfigs["num.partitions"]);
         Assert.Equal("4", c.ToSnapshot("x", 0).BrokerConfigs["num.partitions"]);
-        Assert.Equal(KafkaErrors.InvalidConfig, Assert.Throws<MetadataStateException>(() =>
+        Assert.Equal(ErrorCodes.InvalidConfig, Assert.Throws<MetadataStateException>(() =>
             s.Apply(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = "num.partitions", Value = "0" } })).ErrorCode);
-        Assert.Equal(KafkaErrors.InvalidConfig, Assert.Throws<MetadataStateException>(() =>
+        Assert.Equal(ErrorCodes.InvalidConfig, Assert.Throws<MetadataStateException>(() =>
             s.Apply(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = "no.such.config", Value = "1" } })).ErrorCode);
         var removed = c.Apply(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = "num.partitions", Remove = true } });
         Assert.False(removed.BrokerConfigs.ContainsKey("num.partitions"));

@@ -40,4 +40,18 @@ public sealed class GeneratedCodeTests
         Assert.Equal(186, definitions.Count);
         Assert.Equal(definitions, KafkaMessages.All.Select(m => m.Name).Order(StringComparer.Ordinal).ToList());
     }
+
+    [Fact]
+    public void ErrorCodesConstantsMatchTheErrorCodeEnum()
+    {
+        var constants = typeof(ErrorCodes).GetFields()
+            .Where(f => f.IsLiteral)
+            .ToDictionary(f => f.Name, f => (short)f.GetRawConstantValue()!);
+        var members = Enum.GetValues<ErrorCode>().ToDictionary(e => e.ToString(), e => (short)e);
+
+        Assert.Equal(members.Count, constants.Count);
+        Assert.All(members, m => Assert.Equal(m.Value, constants[m.Key]));
+        Assert.Equal(3, ErrorCodes.UnknownTopicOrPartition);
+        Assert.Equal(-1, ErrorCodes.UnknownServerError);
+    }
 }

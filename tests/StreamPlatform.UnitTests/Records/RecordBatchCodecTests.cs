@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using StreamPlatform.Protos.Records;
 using static StreamPlatform.UnitTests.Records.RecordTestData;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Records;
 
@@ -121,7 +122,7 @@ public class RecordBatchCodecTests
         var result = RecordBatchValidator.Validate(bytes, new() { FromClient = false });
         Assert.True(result.IsValid, result.Message);
         Assert.Equal(5, result.RecordCount);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
         RecordBatchHeader.SetBaseOffset(bytes, 0);
         Assert.True(RecordBatchValidator.Validate(bytes).IsValid);
     }
@@ -153,7 +154,7 @@ public class RecordBatchCodecTests
         var bytes = builder.ToArray();
         RecordBatchHeader.SetBaseOffset(bytes, 0);
         var result = RecordBatchValidator.Validate(bytes);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, result.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, result.ErrorCode);
         Assert.Contains("Offset range", result.Message);
         Assert.True(RecordBatchValidator.Validate(bytes, new() { FromClient = false }).IsValid);
     }
@@ -259,7 +260,7 @@ public class RecordBatchCodecTests
         Assert.Equal("00000001", Convert.ToHexString(decoded.Records[0].Key!.Value.Span));
         Assert.Equal("00000000000C", Convert.ToHexString(decoded.Records[0].Value!.Value.Span));
 
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
         Assert.True(RecordBatchValidator.Validate(bytes, new() { FromClient = false }).IsValid);
     }
 
@@ -272,7 +273,7 @@ public class RecordBatchCodecTests
     public void Malformed_control_records_are_invalid_record(string key, string value)
     {
         var ex = Assert.Throws<RecordBatchFormatException>(() => ControlRecord.Parse(Convert.FromHexString(key), Convert.FromHexString(value)));
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, ex.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, ex.ErrorCode);
     }
 
     [Fact]

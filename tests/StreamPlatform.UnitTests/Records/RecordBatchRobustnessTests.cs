@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using StreamPlatform.Protos.Records;
 using static StreamPlatform.UnitTests.Records.RecordTestData;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Records;
 
@@ -23,9 +24,9 @@ public class RecordBatchRobustnessTests
         Assert.True(bytes.Length < 2 * OneMiB);
 
         var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes, new() { DecompressedBytesMax = OneMiB }));
-        Assert.Equal(KafkaErrorCodes.MessageTooLarge, ex.ErrorCode);
+        Assert.Equal(ErrorCodes.MessageTooLarge, ex.ErrorCode);
         var result = RecordBatchValidator.Validate(bytes, new() { DecompressedBytesMax = OneMiB, MaxMessageBytes = 4 * OneMiB });
-        Assert.Equal(KafkaErrorCodes.MessageTooLarge, result.ErrorCode);
+        Assert.Equal(ErrorCodes.MessageTooLarge, result.ErrorCode);
 
         // The same bytes are fine under a limit that fits them.
         using var decoded = RecordBatchReader.Read(bytes, new() { DecompressedBytesMax = 17 * OneMiB });
@@ -39,7 +40,7 @@ public class RecordBatchRobustnessTests
         for (var i = 0; i < 10; i++) builder.Append(T, null, Array.Empty<byte>());
         var bytes = builder.ToArray();
         var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes, new() { RecordsCountMax = 9 }));
-        Assert.Equal(KafkaErrorCodes.MessageTooLarge, ex.ErrorCode);
+        Assert.Equal(ErrorCodes.MessageTooLarge, ex.ErrorCode);
         using var decoded = RecordBatchReader.Read(bytes, new() { RecordsCountMax = 10 });
         Assert.Equal(10, decoded.Records.Count);
     }
@@ -51,7 +52,7 @@ public class RecordBatchRobustnessTests
         byte[] snappy = [0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x00];
         using var output = new PooledBufferWriter();
         var ex = Assert.Throws<RecordBatchFormatException>(() => CompressionCodecs.Decompress(CompressionType.Snappy, snappy, output, OneMiB));
-        Assert.Contains(ex.ErrorCode, new[] { KafkaErrorCodes.MessageTooLarge, KafkaErrorCodes.CorruptMessage });
+        Assert.Contains(ex.ErrorCode, new[] { ErrorCodes.MessageTooLarge, ErrorCodes.CorruptMessage });
         Assert.Equal(0, output.WrittenCount);
     }
 
@@ -96,7 +97,7 @@ public class RecordBatchRobustnessTests
             }
             catch (RecordBatchFormatException ex)
             {
-                Assert.NotEqual(KafkaErrorCodes.None, ex.ErrorCode);
+                Assert.NotEqual(ErrorCodes.None, ex.ErrorCode);
                 readerOk = false;
             }
             if (!validation.IsValid) rejected++;

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Microsoft.Extensions.Time.Testing;
 using StreamPlatform.Protos.Records;
 using static StreamPlatform.UnitTests.Records.RecordTestData;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Records;
 
@@ -21,7 +22,7 @@ public class RecordBatchValidatorTests
         var bytes = Batch();
         var result = RecordBatchValidator.Validate(bytes);
         Assert.True(result.IsValid, result.Message);
-        Assert.Equal(KafkaErrorCodes.None, result.ErrorCode);
+        Assert.Equal(ErrorCodes.None, result.ErrorCode);
         Assert.Equal(1, result.BatchCount);
         Assert.Equal(2, result.RecordCount);
         Assert.Equal(bytes.Length, result.ValidBytes);
@@ -33,7 +34,7 @@ public class RecordBatchValidatorTests
         var bytes = Batch();
         bytes[^2] ^= 0x40;
         var result = RecordBatchValidator.Validate(bytes);
-        Assert.Equal(KafkaErrorCodes.CorruptMessage, result.ErrorCode);
+        Assert.Equal(ErrorCodes.CorruptMessage, result.ErrorCode);
         Assert.Contains("CRC", result.Message);
         Assert.Equal(0, result.ValidBytes);
     }
@@ -42,8 +43,8 @@ public class RecordBatchValidatorTests
     public void Truncated_batch_is_corrupt_message()
     {
         var bytes = Batch();
-        Assert.Equal(KafkaErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes.AsSpan(0, bytes.Length - 1)).ErrorCode);
-        Assert.Equal(KafkaErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes.AsSpan(0, 30)).ErrorCode);
+        Assert.Equal(ErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes.AsSpan(0, bytes.Length - 1)).ErrorCode);
+        Assert.Equal(ErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes.AsSpan(0, 30)).ErrorCode);
     }
 
     [Fact]
@@ -51,7 +52,7 @@ public class RecordBatchValidatorTests
     {
         var bytes = Batch();
         var result = RecordBatchValidator.Validate(bytes, new() { MaxMessageBytes = bytes.Length - 1 });
-        Assert.Equal(KafkaErrorCodes.MessageTooLarge, result.ErrorCode);
+        Assert.Equal(ErrorCodes.MessageTooLarge, result.ErrorCode);
         Assert.True(RecordBatchValidator.Validate(bytes, new() { MaxMessageBytes = bytes.Length }).IsValid);
     }
 
@@ -61,7 +62,7 @@ public class RecordBatchValidatorTests
     public void Null_key_on_compacted_topic_is_invalid_record(CompressionType codec)
     {
         var compacted = new RecordBatchValidationOptions { RequireKeys = true };
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(Batch(codec, nullKey: true), compacted).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(Batch(codec, nullKey: true), compacted).ErrorCode);
         Assert.True(RecordBatchValidator.Validate(Batch(codec), compacted).IsValid);
         Assert.True(RecordBatchValidator.Validate(Batch(codec, nullKey: true)).IsValid);
     }
@@ -70,7 +71,7 @@ public class RecordBatchValidatorTests
     public void Zstd_before_produce_v7_is_unsupported_compression()
     {
         var result = RecordBatchValidator.Validate(Batch(CompressionType.Zstd), new() { ZstdAllowed = false });
-        Assert.Equal(KafkaErrorCodes.UnsupportedCompressionType, result.ErrorCode);
+        Assert.Equal(ErrorCodes.UnsupportedCompressionType, result.ErrorCode);
     }
 
     [Fact]
@@ -79,9 +80,9 @@ public class RecordBatchValidatorTests
         var bytes = Batch();
         bytes[22] |= 0x06; // compression bits = 6
         FixCrc(bytes);
-        Assert.Equal(KafkaErrorCodes.UnsupportedCompressionType, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.UnsupportedCompressionType, RecordBatchValidator.Validate(bytes).ErrorCode);
         var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes));
-        Assert.Equal(KafkaErrorCodes.UnsupportedCompressionType, ex.ErrorCode);
+        Assert.Equal(ErrorCodes.UnsupportedCompressionType, ex.ErrorCode);
     }
 
     [Fact]
@@ -90,10 +91,10 @@ public class RecordBatchValidatorTests
         var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T));
         var options = new RecordBatchValidationOptions { TimeProvider = clock, TimestampBeforeMaxMs = 3_600_000, TimestampAfterMaxMs = 3_600_000 };
         Assert.True(RecordBatchValidator.Validate(Batch(timestamp: T - 3_600_000), options).IsValid);
-        Assert.Equal(KafkaErrorCodes.InvalidTimestamp, RecordBatchValidator.Validate(Batch(timestamp: T - 3_600_001), options).ErrorCode);
-        Assert.Equal(KafkaErrorCodes.InvalidTimestamp, RecordBatchValidator.Validate(Batch(CompressionType.Gzip, timestamp: T + 3_600_001), options).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTimestamp, RecordBatchValidator.Validate(Batch(timestamp: T - 3_600_001), options).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTimestamp, RecordBatchValidator.Validate(Batch(CompressionType.Gzip, timestamp: T + 3_600_001), options).ErrorCode);
         clock.Advance(TimeSpan.FromHours(2));
-        Assert.Equal(KafkaErrorCodes.InvalidTimestamp, RecordBatchValidator.Validate(Batch(timestamp: T), options).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidTimestamp, RecordBatchValidator.Validate(Batch(timestamp: T), options).ErrorCode);
         // No window configured: anything goes (Kafka's defaults are unlimited before 4.0).
         Assert.True(RecordBatchValidator.Validate(Batch(timestamp: 0), new() { TimeProvider = clock }).IsValid);
     }
@@ -103,7 +104,7 @@ public class RecordBatchValidatorTests
     {
         var two = Batch().Concat(Batch(CompressionType.Snappy)).ToArray();
         var result = RecordBatchValidator.Validate(two);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, result.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, result.ErrorCode);
         var relaxed = RecordBatchValidator.Validate(two, new() { SingleBatchRequired = false });
         Assert.True(relaxed.IsValid, relaxed.Message);
         Assert.Equal(2, relaxed.BatchCount);
@@ -113,7 +114,7 @@ public class RecordBatchValidatorTests
     [Fact]
     public void Empty_produce_input_is_invalid_record()
     {
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate([]).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate([]).ErrorCode);
         Assert.True(RecordBatchValidator.Validate([], new() { SingleBatchRequired = false }).IsValid);
     }
 
@@ -121,17 +122,17 @@ public class RecordBatchValidatorTests
     public void Declared_count_above_records_present_is_invalid_record()
     {
         var bytes = Wrap(FixtureRecords, CompressionType.None, count: 5, lastOffsetDelta: 4, T, T + 9);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
         var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes));
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, ex.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, ex.ErrorCode);
     }
 
     [Fact]
     public void Records_beyond_the_declared_count_are_invalid_record()
     {
         var bytes = Wrap(FixtureRecords, CompressionType.None, count: 3, lastOffsetDelta: 2, T, T + 9);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes)).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes)).ErrorCode);
         // Without decoding records the header alone looks fine.
         Assert.True(RecordBatchValidator.Validate(bytes, new() { VerifyRecords = false }).IsValid);
     }
@@ -140,7 +141,7 @@ public class RecordBatchValidatorTests
     public void Offset_range_not_matching_count_from_a_client_is_invalid_record()
     {
         var bytes = Wrap(FixtureRecords, CompressionType.None, count: 4, lastOffsetDelta: 9, T, T + 9);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
     }
 
     [Fact]
@@ -149,7 +150,7 @@ public class RecordBatchValidatorTests
         var bytes = Batch();
         RecordBatchHeader.SetBaseOffset(bytes, 5);
         var result = RecordBatchValidator.Validate(bytes);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, result.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, result.ErrorCode);
         Assert.Contains("Base offset", result.Message);
         Assert.True(RecordBatchValidator.Validate(bytes, new() { FromClient = false }).IsValid);
     }
@@ -159,7 +160,7 @@ public class RecordBatchValidatorTests
     {
         var bytes = Batch();
         bytes[16] = 1;
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
         Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes));
     }
 
@@ -167,7 +168,7 @@ public class RecordBatchValidatorTests
     public void Idempotent_batch_without_sequence_is_invalid_record()
     {
         var bytes = Wrap(FixtureRecords, CompressionType.None, 4, 3, T, T + 9, producerId: 7, baseSequence: -1);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
         var ok = Wrap(FixtureRecords, CompressionType.None, 4, 3, T, T + 9, producerId: 7, baseSequence: 0);
         Assert.True(RecordBatchValidator.Validate(ok).IsValid);
     }
@@ -178,8 +179,8 @@ public class RecordBatchValidatorTests
         var records = (byte[])FixtureRecords.Clone();
         records[0] = 0x38; // first record claims 28 bytes, its fields take 27
         var bytes = Wrap(records, CompressionType.None, 4, 3, T, T + 9);
-        Assert.Equal(KafkaErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes).ErrorCode);
-        Assert.Equal(KafkaErrorCodes.CorruptMessage, Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes)).ErrorCode);
+        Assert.Equal(ErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.CorruptMessage, Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes)).ErrorCode);
     }
 
     [Fact]
@@ -191,6 +192,6 @@ public class RecordBatchValidatorTests
         var bytes = Wrap(records, CompressionType.None, 1, 0, T, T);
         var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes));
         Assert.Contains("Varint", ex.Message);
-        Assert.Equal(KafkaErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes).ErrorCode);
+        Assert.Equal(ErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes).ErrorCode);
     }
 }

@@ -1,5 +1,6 @@
 using StreamPlatform.Protos.Records;
 using static StreamPlatform.UnitTests.Records.RecordTestData;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.UnitTests.Records;
 
@@ -59,6 +60,6 @@ public class RecordViewTests
             foreach (var view in RecordBatchReader.EnumerateRecords(bytes, out _)) seen++;
         });
         Assert.Equal(3, seen);
-        Assert.Equal(KafkaErrorCodes.InvalidRecord, ex.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRecord, ex.ErrorCode);
     }
 }
