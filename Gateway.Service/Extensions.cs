@@ -31,7 +31,8 @@ public static class GatewayExtensions
             $"gateway-{sp.GetRequiredService<IOptions<GatewayOptions>>().Value.NodeId}",
             sp.GetRequiredService<ILogger<MetadataWatcher>>(),
             sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<BrokerClientPool>();
+        services.AddSingleton(sp => new BrokerClientPool(
+            time: sp.GetRequiredService<TimeProvider>(), logger: sp.GetRequiredService<ILogger<BrokerClientPool>>()));
         services.AddSingleton<TopicAdmin>();
         services.AddSingleton<GatewayRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<GatewayRegistration>());

@@ -33,6 +33,8 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     }
 
     public override Task<ProduceResponse> Produce(ProduceRequest request, ServerCallContext context) => ProduceAsync(request, context.CancellationToken);
+    public override Task ProduceStream(IAsyncStreamReader<ProduceStreamRequest> requestStream, IServerStreamWriter<ProduceStreamResponse> responseStream, ServerCallContext context)
+        => ProduceStreamAsync(requestStream, responseStream, context.CancellationToken);
     public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => FetchAsync(request, context.CancellationToken);
     public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
     public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
@@ -63,6 +65,42 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             // gives up does not leave an arbitrary subset unwritten.
             results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), CancellationToken.None))).ConfigureAwait(false);
         response.Results.AddRange(results);
+        return response;
+    }
+
+    /// <summary>
+    /// The pipelined produce stream: one message at a time, in the order the caller wrote them.
+    /// Every partition of a message is appended (or refused) before the next message is read,
+    /// which is what keeps per-partition append order equal to the caller's order; the answer
+    /// goes back right after. Partitions of one message are appended one after the other on this
+    /// call's task (appends are page-cache writes; the parallelism comes from the many streams
+    /// and connections, not from a Task.Run per partition). A caller that goes away ends the
+    /// loop between messages, never inside one.
+    /// </summary>
+    public async Task ProduceStreamAsync(IAsyncStreamReader<ProduceStreamRequest> requests, IAsyncStreamWriter<ProduceStreamResponse> responses,
+        CancellationToken cancellationToken)
+    {
+        while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            var message = requests.Current;
+            var response = ProduceInOrder(message.Request ?? new ProduceRequest());
+            await responses.WriteAsync(new ProduceStreamResponse { RequestId = message.RequestId, Response = response }).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Appends the request's partitions one after the other, results in request order.</summary>
+    public ProduceResponse ProduceInOrder(ProduceRequest request)
+    {
+        _metrics.ProduceRequests.Add(1);
+        var response = new ProduceResponse();
+        if (request.Acks is not (0 or 1 or -1))
+        {
+            foreach (var p in request.Partitions)
+                response.Results.Add(new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, ErrorCode = InvalidRequiredAcks, ErrorMessage = $"acks must be 0, 1 or -1, not {request.Acks}.", BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 });
+            return response;
+        }
+        var metadata = _metadata.Current;
+        foreach (var p in request.Partitions) response.Results.Add(ProducePartition(metadata, p));
         return response;
     }
 

@@ -4,7 +4,19 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Gateway.Apis;
 
 /// <summary>What a handler knows about the request beyond its body.</summary>
-public sealed record RequestContext(short ApiVersion, int CorrelationId, string? ClientId, string ConnectionId);
+public sealed record RequestContext(short ApiVersion, int CorrelationId, string? ClientId, string ConnectionId)
+{
+    /// <summary>Completed by <see cref="Dispatched"/> or when the handler returns; set by the connection for <see cref="IApiHandler.OrderedAtDispatch"/> handlers.</summary>
+    internal TaskCompletionSource? DispatchedSignal { get; init; }
+
+    /// <summary>
+    /// An <see cref="IApiHandler.OrderedAtDispatch"/> handler calls this once its effects are
+    /// ordered (Produce: every broker's share enqueued on the broker streams): the connection's
+    /// next Sequential request may start from then on. Harmless for other handlers and when
+    /// called twice.
+    /// </summary>
+    public void Dispatched() => DispatchedSignal?.TrySetResult();
+}
 
 /// <summary>One Kafka API. Implementations live one per file in this folder.</summary>
 public interface IApiHandler
@@ -20,6 +32,15 @@ public interface IApiHandler
     /// </summary>
     bool Sequential { get; }
 
+    /// <summary>
+    /// For a <see cref="Sequential"/> handler: true when the next Sequential request of the
+    /// connection may start as soon as this one calls <see cref="RequestContext.Dispatched"/>
+    /// (or returns), rather than when it completes. Produce: once a request is enqueued on the
+    /// ordered broker streams its append order is fixed, so the next one can be enqueued behind
+    /// it while the first is still being answered (pipelining, as Kafka clients expect).
+    /// </summary>
+    bool OrderedAtDispatch { get; }
+
     /// <summary>Decodes the body synchronously; malformed input throws <see cref="KafkaProtocolException"/>.</summary>
     IKafkaRequest Decode(ReadOnlyMemory<byte> body, short version);
 
@@ -34,6 +55,7 @@ public abstract class ApiHandler<TRequest> : IApiHandler where TRequest : class,
     public abstract short MinVersion { get; }
     public abstract short MaxVersion { get; }
     public virtual bool Sequential => false;
+    public virtual bool OrderedAtDispatch => false;
 
     public IKafkaRequest Decode(ReadOnlyMemory<byte> body, short version)
     {

@@ -11,24 +11,28 @@ namespace StreamPlatform.Gateway.Apis;
 // Produce v3-v11 (up to the codec's highest): v3 is the first with magic-2 record batches, the
 // only format StreamPlatform stores. Partitions are grouped by the broker that leads them and
 // sent as one gRPC Produce per broker, all brokers in parallel; results are mapped back in
-// request order. Unknown topic or partition out of range: UNKNOWN_TOPIC_OR_PARTITION (3), after
+// request order. The requests go on each broker's long-lived produce stream
+// (Routing/BrokerProduceStream), which keeps the order they were enqueued in; the connection's
+// next produce starts as soon as this one is enqueued (OrderedAtDispatch), not when it is
+// answered, so a pipelining client's requests overlap. Unknown topic or partition out of range: UNKNOWN_TOPIC_OR_PARTITION (3), after
 // auto-creating missing topics when auto.create.topics.enable is true. No live leader or the
 // broker unreachable: NOT_LEADER_OR_FOLLOWER (6) so the client refreshes metadata and retries;
 // the gateway itself never retries a produce (it could duplicate records). A gRPC deadline
 // (timeout_ms + margin) passing: REQUEST_TIMED_OUT (7). Batch size limits (MESSAGE_TOO_LARGE)
 // and record validation are the broker's. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS 21);
-// acks=0 gets no response at all. Produce is Sequential per connection (see IApiHandler).
+// acks=0 gets no response at all (but is ordered the same way). Produce is Sequential and
+// OrderedAtDispatch per connection (see IApiHandler).
 public sealed class ProduceApi(
     TopicAdmin admin,
     BrokerClientPool brokers,
     IOptions<GatewayOptions> options,
-    TimeProvider time,
     ILogger<ProduceApi> logger) : ApiHandler<ProduceRequest>
 {
     public override ApiKey Key => ApiKey.Produce;
     public override short MinVersion => 3;
     public override short MaxVersion => Math.Min((short)11, ProduceResponse.HighestSupportedVersion);
     public override bool Sequential => true;
+    public override bool OrderedAtDispatch => true;
 
     protected override async Task<IKafkaResponse?> HandleAsync(ProduceRequest request, RequestContext context, CancellationToken cancellationToken)
     {
@@ -49,9 +53,10 @@ public sealed class ProduceApi(
         }
 
         var response = new ProduceResponse();
-        // One gRPC request per leading broker. The record bytes are wrapped, not copied: they are
+        // One stream request per leading broker. The record bytes are wrapped, not copied: they are
         // slices of the pooled request frame, which KafkaConnection returns to the pool only after
-        // this handler (and so every call below) has completed.
+        // this handler has completed, and this handler awaits every request's Completion, which
+        // completes only once its stream no longer references the bytes.
         var fanOut = new LeaderFanOut<Brk.ProduceRequest, ProduceResponse.PartitionProduceResponse>(metadata,
             () => new Brk.ProduceRequest { Acks = request.Acks, TimeoutMs = request.TimeoutMs, TransactionalId = request.TransactionalId ?? "" },
             (target, error) =>
@@ -77,10 +82,31 @@ public sealed class ProduceApi(
         }
 
         var deadlineMs = (long)Math.Max(request.TimeoutMs, 0) + options.Value.BrokerCallMarginMs;
-        await fanOut.SendAllAsync(new BrokerCaller(brokers, time, logger, "Produce"), deadlineMs,
-            (client, forward, deadline, ct) => client.ProduceAsync(forward, deadline: deadline, cancellationToken: ct),
-            (batch, answer) => batch.Apply(answer.Results, r => (r.Topic, r.Partition), Apply),
-            cancellationToken).ConfigureAwait(false);
+        // Enqueued broker by broker, in this order, before the connection's next produce may
+        // enqueue anything (it waits for Dispatched): each broker stream appends in enqueue order,
+        // so per-partition order is the connection's request order. No cancellation: once
+        // enqueued, a request must be awaited anyway (its bytes are slices of the frame), and the
+        // deadline bounds every wait.
+        var sent = new List<(LeaderFanOut<Brk.ProduceRequest, ProduceResponse.PartitionProduceResponse>.Batch Batch, Task<BrokerProduceOutcome> Outcome)>(fanOut.Batches.Count);
+        foreach (var batch in fanOut.Batches)
+        {
+            if (brokers.GetProduceStream(batch.Broker) is not { } stream)
+            {
+                logger.LogWarning("Produce to broker {BrokerId}: unusable endpoint {Endpoint}", batch.Broker.BrokerId, batch.Broker.GrpcEndpoint);
+                batch.Fail(ErrorCode.NotLeaderOrFollower);
+                continue;
+            }
+            var pending = await stream.EnqueueAsync(batch.Request, deadlineMs).ConfigureAwait(false);
+            sent.Add((batch, pending.Completion));
+        }
+        context.Dispatched();
+
+        foreach (var (batch, outcomeTask) in sent)
+        {
+            var outcome = await outcomeTask.ConfigureAwait(false);
+            if (outcome.Response is { } answer) batch.Apply(answer.Results, r => (r.Topic, r.Partition), Apply);
+            else batch.Fail(outcome.Error);
+        }
 
         return request.Acks == 0 ? null : response;
     }

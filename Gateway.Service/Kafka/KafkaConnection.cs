@@ -27,8 +27,12 @@ public sealed class KafkaConnection
     private readonly string _connectionId;
     private readonly SemaphoreSlim _slots;
     private readonly Channel<Task<Outgoing?>> _queue;
-    // The last Sequential request's task: the next Sequential one starts when it is done.
+    // The next Sequential request starts when this is done: the last Sequential request's task,
+    // or its dispatch signal when its handler is OrderedAtDispatch (pipelined Produce).
     private Task _sequentialTail = Task.CompletedTask;
+    // Completes when every Sequential request so far has completed: what a Sequential request
+    // that is not OrderedAtDispatch (topic admin) waits for, as before pipelining.
+    private Task _sequentialDone = Task.CompletedTask;
     // Fires when the client goes away: its long polls and pending calls are abandoned.
     private CancellationToken _clientGone;
 
@@ -178,17 +182,29 @@ public sealed class KafkaConnection
         if (_logger.IsEnabled(LogLevel.Debug))
             _logger.LogDebug("Connection {ConnectionId}: {Api} v{Version} correlation {CorrelationId} from {ClientId}",
                 _connectionId, handler.Key, apiVersion, correlationId, header.ClientId);
-        var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
         var responseHeaderVersion = KafkaApis.ResponseHeaderVersion((ApiKey)apiKey, apiVersion);
         Task<Outgoing?> task;
-        if (handler.Sequential)
+        if (handler.Sequential && handler.OrderedAtDispatch)
         {
-            var previous = _sequentialTail;
-            task = RunAfterAsync(previous, handler, request, context, responseHeaderVersion, rented, started);
+            // Continuations asynchronous: a handler signalling from inside its own call must not
+            // run the next request's handler inline (a chain of ~100 pipelined produces would
+            // nest that deep).
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal };
+            task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, started);
+            _sequentialTail = signal.Task;
+            _sequentialDone = _sequentialDone.IsCompleted ? task : Task.WhenAll(_sequentialDone, task);
+        }
+        else if (handler.Sequential)
+        {
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            task = RunAfterAsync(_sequentialDone, handler, request, context, responseHeaderVersion, rented, started);
             _sequentialTail = task;
+            _sequentialDone = task;
         }
         else
         {
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
             task = RunAsync(handler, request, context, responseHeaderVersion, rented, started);
         }
         return task;
@@ -238,6 +254,8 @@ public sealed class KafkaConnection
         }
         finally
         {
+            // A handler that returned (or failed) without signalling releases the next request too.
+            context.Dispatched();
             ArrayPool<byte>.Shared.Return(frame);
         }
     }

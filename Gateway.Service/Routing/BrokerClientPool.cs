@@ -11,35 +11,72 @@ namespace StreamPlatform.Gateway.Routing;
 /// One gRPC channel per broker endpoint, shared by every client connection (HTTP/2 multiplexes
 /// the calls). Channels are made by <see cref="GrpcChannels.Create"/>: no resilience handler, so a
 /// Produce is never retried behind the client's back. <see cref="Refresh"/> runs on each metadata
-/// snapshot and disposes channels of endpoints no broker advertises any more.
+/// snapshot and disposes channels of endpoints no broker advertises any more. Each channel also
+/// carries the broker's <see cref="BrokerProduceStream"/> (made on first produce), which is
+/// disposed with it: its pending requests fail rather than wait on a channel that is gone.
 /// </summary>
 public sealed class BrokerClientPool : IDisposable
 {
     private readonly ConcurrentDictionary<string, Entry> _byEndpoint = new(StringComparer.Ordinal);
     private readonly Func<Uri, GrpcChannel> _channelFactory;
     private readonly object _refreshGate = new();
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly int _produceOutstandingMax;
 
-    private sealed record Entry(GrpcChannel Channel, BrokerService.BrokerServiceClient Client);
+    private sealed class Entry(GrpcChannel channel, BrokerService.BrokerServiceClient client)
+    {
+        public GrpcChannel Channel { get; } = channel;
+        public BrokerService.BrokerServiceClient Client { get; } = client;
+        public BrokerProduceStream? ProduceStream;
 
-    public BrokerClientPool(Func<Uri, GrpcChannel>? channelFactory = null)
+        public void Dispose()
+        {
+            // The stream first: its pending requests are answered before the channel's calls die.
+            ProduceStream?.Dispose();
+            Channel.Dispose();
+        }
+    }
+
+    public BrokerClientPool(Func<Uri, GrpcChannel>? channelFactory = null, TimeProvider? time = null, ILogger<BrokerClientPool>? logger = null,
+        int produceOutstandingMax = BrokerProduceStream.OutstandingRequestsMax)
     {
         _channelFactory = channelFactory ?? (uri => GrpcChannels.Create(uri));
+        _time = time ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _produceOutstandingMax = produceOutstandingMax;
     }
 
     public int ChannelCount => _byEndpoint.Count;
 
     /// <summary>The client for a broker, creating its channel on first use. Null when the endpoint is unusable.</summary>
-    public BrokerService.BrokerServiceClient? GetClient(BrokerInfo broker)
+    public BrokerService.BrokerServiceClient? GetClient(BrokerInfo broker) => GetEntry(broker)?.Client;
+
+    /// <summary>The broker's produce stream, creating it (and its channel) on first use. Null when the endpoint is unusable.</summary>
+    public BrokerProduceStream? GetProduceStream(BrokerInfo broker)
     {
-        if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var entry)) return entry.Client;
+        var entry = GetEntry(broker);
+        if (entry is null) return null;
+        if (Volatile.Read(ref entry.ProduceStream) is { } stream) return stream;
+        lock (_refreshGate)
+        {
+            // Removed by Refresh meanwhile: a stream made now would never be disposed.
+            if (!_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var current) || !ReferenceEquals(current, entry)) return null;
+            return entry.ProduceStream ??= new BrokerProduceStream(entry.Client, broker.GrpcEndpoint, _time, _logger, _produceOutstandingMax);
+        }
+    }
+
+    private Entry? GetEntry(BrokerInfo broker)
+    {
+        if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var entry)) return entry;
         if (!Uri.TryCreate(broker.GrpcEndpoint, UriKind.Absolute, out var uri)) return null;
         lock (_refreshGate)
         {
-            if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out entry)) return entry.Client;
+            if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out entry)) return entry;
             var channel = _channelFactory(uri);
             entry = new Entry(channel, new BrokerService.BrokerServiceClient(channel));
             _byEndpoint[broker.GrpcEndpoint] = entry;
-            return entry.Client;
+            return entry;
         }
     }
 
@@ -53,14 +90,17 @@ public sealed class BrokerClientPool : IDisposable
             {
                 if (live.Contains(endpoint)) continue;
                 if (_byEndpoint.TryRemove(endpoint, out _))
-                    entry.Channel.Dispose(); // in-flight calls on it fail and map to NOT_LEADER_OR_FOLLOWER
+                    entry.Dispose(); // in-flight calls and produce requests on it fail: NOT_LEADER_OR_FOLLOWER
             }
         }
     }
 
     public void Dispose()
     {
-        foreach (var entry in _byEndpoint.Values) entry.Channel.Dispose();
-        _byEndpoint.Clear();
+        lock (_refreshGate)
+        {
+            foreach (var entry in _byEndpoint.Values) entry.Dispose();
+            _byEndpoint.Clear();
+        }
     }
 }
