@@ -29,6 +29,102 @@ public class KafkaConnectionTests
             => Gates.GetOrAdd(correlationId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).SetResult();
     }
 
+    /// <summary>
+    /// DescribeCluster standing in for Produce (Sequential, OrderedAtDispatch): each request says
+    /// it is dispatched when the test releases <see cref="Dispatch"/> for it, and completes when the
+    /// test releases <see cref="Complete"/> for it (a handler returning without dispatching
+    /// releases the next request as well).
+    /// </summary>
+    private sealed class DispatchingHandler : ApiHandler<DescribeClusterRequest>
+    {
+        public override bool Sequential => true;
+        public override bool OrderedAtDispatch => true;
+        public override ApiKey Key => ApiKey.DescribeCluster;
+        public override short MinVersion => 0;
+        public override short MaxVersion => 1;
+        public ConcurrentDictionary<int, TaskCompletionSource> Dispatch { get; } = new();
+        public ConcurrentDictionary<int, TaskCompletionSource> Complete { get; } = new();
+        public ConcurrentQueue<int> Started { get; } = new();
+
+        private static TaskCompletionSource Gate(ConcurrentDictionary<int, TaskCompletionSource> gates, int id)
+            => gates.GetOrAdd(id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        public void ReleaseDispatch(int id) => Gate(Dispatch, id).TrySetResult();
+        public void ReleaseComplete(int id) => Gate(Complete, id).TrySetResult();
+
+        protected override async Task<IKafkaResponse?> HandleAsync(DescribeClusterRequest request, RequestContext context, CancellationToken cancellationToken)
+        {
+            Started.Enqueue(context.CorrelationId);
+            await Gate(Dispatch, context.CorrelationId).Task;
+            context.Dispatched();
+            await Gate(Complete, context.CorrelationId).Task;
+            return new DescribeClusterResponse { ClusterId = $"reply-{context.CorrelationId}" };
+        }
+    }
+
+    /// <summary>A Sequential handler that is not OrderedAtDispatch (like topic admin).</summary>
+    private sealed class AdminHandler : ApiHandler<CreateTopicsRequest>
+    {
+        public override bool Sequential => true;
+        public override ApiKey Key => ApiKey.CreateTopics;
+        public override short MinVersion => 2;
+        public override short MaxVersion => 2;
+        public int Started;
+
+        protected override Task<IKafkaResponse?> HandleAsync(CreateTopicsRequest request, RequestContext context, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Started);
+            return Task.FromResult<IKafkaResponse?>(new CreateTopicsResponse());
+        }
+    }
+
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(10);
+    }
+
+    [Fact]
+    public async Task Dispatched_requests_let_the_next_one_start_before_they_complete_and_answers_stay_in_order()
+    {
+        await using var kit = new GatewayTestKit();
+        var handler = new DispatchingHandler();
+        var admin = new AdminHandler();
+        await using var client = new PipeClient(kit.Registry(handler, admin), kit.Options, kit.Metrics);
+        var bytes = new List<byte>();
+        for (var id = 1; id <= 3; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        bytes.AddRange(PipeClient.EncodeRequest(ApiKey.CreateTopics, 2, 4, new CreateTopicsRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+
+        await UntilAsync(() => handler.Started.Count >= 1);
+        await Task.Delay(100); // give a (wrong) connection time to start the next one
+        Assert.Equal([1], handler.Started);
+
+        // Dispatched, not completed: the next one starts.
+        handler.ReleaseDispatch(1);
+        await UntilAsync(() => handler.Started.Count >= 2);
+        Assert.Equal([1, 2], handler.Started);
+        handler.ReleaseDispatch(2);
+        await UntilAsync(() => handler.Started.Count >= 3);
+        Assert.Equal([1, 2, 3], handler.Started);
+        handler.ReleaseDispatch(3);
+
+        // The admin request waits for every earlier Sequential request to complete, not only to be dispatched.
+        handler.ReleaseComplete(3);
+        handler.ReleaseComplete(2);
+        var early = client.ReadFrameAsync(1);
+        await Task.Delay(100);
+        Assert.False(early.IsCompleted); // 1 is not done: nothing may be written yet
+        Assert.Equal(0, Volatile.Read(ref admin.Started));
+        handler.ReleaseComplete(1);
+
+        Assert.Equal(1, (await early)!.Value.CorrelationId);
+        Assert.Equal(2, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        Assert.Equal(3, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        Assert.Equal(4, (await client.ReadAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 2)).CorrelationId);
+        Assert.Equal(1, Volatile.Read(ref admin.Started));
+    }
+
     [Fact]
     public async Task ApiVersions_lists_exactly_the_registry()
     {
