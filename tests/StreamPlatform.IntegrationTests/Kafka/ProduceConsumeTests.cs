@@ -156,6 +156,60 @@ public sealed class ProduceConsumeTests : IDisposable
     }
 
     [Fact]
+    public async Task ManyPipelinedProduceRequestsOnOneConnectionKeepPerPartitionOrder()
+    {
+        // Small batches, no linger and a high in-flight limit: librdkafka pipelines many produce
+        // requests per connection, which the gateway overlaps on its broker streams. No retries:
+        // the order seen must be the gateway's doing, not a retry's.
+        const int count = 30_000;
+        var topic = KafkaHelpers.UniqueTopic("pipelined");
+        await KafkaHelpers.CreateTopicAsync(Bootstrap, topic, Partitions);
+        var config = KafkaHelpers.ProducerConfig(Bootstrap);
+        config.Acks = Acks.Leader;
+        config.MaxInFlight = 1000;
+        config.LingerMs = 0;
+        config.BatchSize = 2048;
+        config.MessageSendMaxRetries = 0;
+        var failures = new List<string>();
+        var inFlightMax = 0;
+        config.StatisticsIntervalMs = 100;
+        using (var producer = new ProducerBuilder<byte[], byte[]>(config)
+            .SetStatisticsHandler((_, json) =>
+            {
+                // brokers.<name>.outbuf_msg_cnt / waitresp_cnt: requests sent and not yet answered.
+                using var doc = System.Text.Json.JsonDocument.Parse(json);
+                foreach (var broker in doc.RootElement.GetProperty("brokers").EnumerateObject())
+                    if (broker.Value.TryGetProperty("waitresp_cnt", out var waiting))
+                        inFlightMax = Math.Max(inFlightMax, waiting.GetInt32());
+            })
+            .Build())
+        {
+            var value = new byte[200];
+            for (var i = 0; i < count; i++)
+            {
+                var partition = i % Partitions;
+                var seq = i / Partitions;
+                BitConverter.TryWriteBytes(value, seq);
+                producer.Produce(new TopicPartition(topic, partition), new Message<byte[], byte[]> { Value = (byte[])value.Clone() }, report =>
+                {
+                    if (report.Error.IsError) lock (failures) failures.Add(report.Error.ToString());
+                });
+            }
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(120)));
+        }
+        Assert.Empty(failures);
+        Assert.True(inFlightMax > 1, $"the producer never had more than {inFlightMax} request in flight: the test did not pipeline");
+
+        var received = KafkaHelpers.ReadAll(Bootstrap, topic, Partitions, count, TimeSpan.FromSeconds(120));
+        Assert.Equal(count, received.Count);
+        for (var p = 0; p < Partitions; p++)
+        {
+            var seqs = received.Where(r => r.Partition.Value == p).Select(r => BitConverter.ToInt32(r.Message.Value)).ToList();
+            Assert.Equal(Enumerable.Range(0, count / Partitions), seqs);
+        }
+    }
+
+    [Fact]
     public async Task ListOffsetsFindsTheFirstOffsetAtOrAfterATimestamp()
     {
         var topic = KafkaHelpers.UniqueTopic("times");
