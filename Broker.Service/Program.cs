@@ -6,6 +6,7 @@ builder.AddServiceDefaults();
 builder.AddApplicationServices();
 var app = builder.Build();
 app.MapGrpcService<BrokerGrpcService>();
+app.MapGrpcService<ProduceStreamGrpcService>();
 app.MapGrpcService<StreamPlatform.Broker.Groups.GroupCoordinatorGrpcService>();
 app.MapDefaultEndpoints();
 app.Run();

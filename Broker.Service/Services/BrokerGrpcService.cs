@@ -33,8 +33,6 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     }
 
     public override Task<ProduceResponse> Produce(ProduceRequest request, ServerCallContext context) => ProduceAsync(request, context.CancellationToken);
-    public override Task ProduceStream(IAsyncStreamReader<ProduceStreamRequest> requestStream, IServerStreamWriter<ProduceStreamResponse> responseStream, ServerCallContext context)
-        => ProduceStreamAsync(requestStream, responseStream, context.CancellationToken);
     public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => FetchAsync(request, context.CancellationToken);
     public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
     public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
@@ -75,16 +73,19 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     /// goes back right after. Partitions of one message are appended one after the other on this
     /// call's task (appends are page-cache writes; the parallelism comes from the many streams
     /// and connections, not from a Task.Run per partition). A caller that goes away ends the
-    /// loop between messages, never inside one.
+    /// loop between messages, never inside one. Each message's pooled record buffers go back to
+    /// their pool right after its appends (the log copies the bytes to the file synchronously and
+    /// keeps no reference), before the answer is written. Served by <see cref="ProduceStreamGrpcService"/>.
     /// </summary>
-    public async Task ProduceStreamAsync(IAsyncStreamReader<ProduceStreamRequest> requests, IAsyncStreamWriter<ProduceStreamResponse> responses,
+    public async Task ProduceStreamAsync(IAsyncStreamReader<PooledProduceStreamRequest> requests, IAsyncStreamWriter<ProduceStreamResponse> responses,
         CancellationToken cancellationToken)
     {
         while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
         {
-            var message = requests.Current;
-            var response = ProduceInOrder(message.Request ?? new ProduceRequest());
-            await responses.WriteAsync(new ProduceStreamResponse { RequestId = message.RequestId, Response = response }).ConfigureAwait(false);
+            ProduceStreamResponse answer;
+            using (var message = requests.Current)
+                answer = new ProduceStreamResponse { RequestId = message.RequestId, Response = ProduceInOrder(message.Request) };
+            await responses.WriteAsync(answer).ConfigureAwait(false);
         }
     }
 

@@ -62,7 +62,7 @@ public sealed class BrokerClientPool : IDisposable
         {
             // Removed by Refresh meanwhile: a stream made now would never be disposed.
             if (!_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var current) || !ReferenceEquals(current, entry)) return null;
-            return entry.ProduceStream ??= new BrokerProduceStream(entry.Client, broker.GrpcEndpoint, _time, _logger, _produceOutstandingMax);
+            return entry.ProduceStream ??= new BrokerProduceStream(new BrokerProduceService.BrokerProduceServiceClient(entry.Channel), broker.GrpcEndpoint, _time, _logger, _produceOutstandingMax);
         }
     }
 

@@ -10,7 +10,7 @@ namespace StreamPlatform.Gateway.Routing;
 public readonly record struct BrokerProduceOutcome(ProduceResponse? Response, ErrorCode Error);
 
 /// <summary>
-/// The gateway's one long-lived <c>BrokerService.ProduceStream</c> to one broker, shared by every
+/// The gateway's one long-lived <c>BrokerProduceService.ProduceStream</c> to one broker, shared by every
 /// client connection. Requests are written in the order they are enqueued and the broker appends
 /// them in that order, so a connection that enqueues its produce requests one after the other
 /// gets its per-partition order kept without waiting for answers (pipelining).
@@ -36,7 +36,7 @@ public sealed class BrokerProduceStream : IDisposable
     public const int ReconnectBackoffMinMs = 50;
     public const int ReconnectBackoffMaxMs = 2_000;
 
-    private readonly BrokerService.BrokerServiceClient _client;
+    private readonly BrokerProduceService.BrokerProduceServiceClient _client;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _endpoint;
@@ -48,7 +48,7 @@ public sealed class BrokerProduceStream : IDisposable
     private long _nextRequestId;
     private int _backoffMs = ReconnectBackoffMinMs;
 
-    public BrokerProduceStream(BrokerService.BrokerServiceClient client, string endpoint, TimeProvider time, ILogger logger,
+    public BrokerProduceStream(BrokerProduceService.BrokerProduceServiceClient client, string endpoint, TimeProvider time, ILogger logger,
         int outstandingRequestsMax = OutstandingRequestsMax)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(outstandingRequestsMax, 1);

@@ -85,6 +85,7 @@ public sealed class RegistrationTests : IDisposable
         BrokerServiceExtensions.AddApplicationServices(bb);
         await using var broker = bb.Build();
         broker.MapGrpcService<BrokerGrpcService>();
+        broker.MapGrpcService<ProduceStreamGrpcService>();
         await broker.StartAsync();
 
         var health = broker.Services.GetRequiredService<HealthCheckService>();

@@ -47,7 +47,7 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
     }
 
     /// <summary>Hosts <paramref name="service"/> as the BrokerService on a loopback port; its URL.</summary>
-    private async Task<string> HostAsync<TService>(TService service) where TService : BrokerService.BrokerServiceBase
+    private async Task<string> HostAsync<TService>(TService service) where TService : class
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -64,7 +64,7 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
     private BrokerProduceStream Stream(string url, int outstandingMax = BrokerProduceStream.OutstandingRequestsMax)
     {
         var channel = GrpcChannel.ForAddress(url);
-        var stream = new BrokerProduceStream(new BrokerService.BrokerServiceClient(channel), url, _time, NullLogger.Instance, outstandingMax);
+        var stream = new BrokerProduceStream(new BrokerProduceService.BrokerProduceServiceClient(channel), url, _time, NullLogger.Instance, outstandingMax);
         _disposables.Add(new Disposer(() => { stream.Dispose(); channel.Dispose(); return ValueTask.CompletedTask; }));
         return stream;
     }
@@ -91,7 +91,7 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
     /// off), answers a request id when <see cref="Answer"/> is called, ends the current stream with
     /// an error on <see cref="FailStream"/>.
     /// </summary>
-    private sealed class DrivenBroker : BrokerService.BrokerServiceBase
+    private sealed class DrivenBroker : BrokerProduceService.BrokerProduceServiceBase
     {
         private Channel<long?> _commands = Channel.CreateUnbounded<long?>();
         public Channel<ProduceStreamRequest> Received { get; } = Channel.CreateUnbounded<ProduceStreamRequest>();
@@ -166,7 +166,7 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
             topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
         watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
         var service = new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
-        var stream = Stream(await HostAsync(service), outstandingMax: 16);
+        var stream = Stream(await HostAsync(new ProduceStreamGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics)), outstandingMax: 16);
 
         // 90 requests, each with one record per partition of two partitions, enqueued without
         // waiting for any answer (the limit makes later enqueues wait for earlier answers).

@@ -109,7 +109,11 @@ internal sealed class InProcessCluster : IAsyncDisposable
                 ["services:controller:grpc:0"] = controllerUrl,
             }, port, HttpProtocols.Http2,
                 b => StreamPlatform.Broker.BrokerServiceExtensions.AddApplicationServices(b),
-                app => app.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>()));
+                app =>
+                {
+                    app.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>();
+                    app.MapGrpcService<StreamPlatform.Broker.Services.ProduceStreamGrpcService>();
+                }));
         }
 
         KafkaPort = FreePort();
