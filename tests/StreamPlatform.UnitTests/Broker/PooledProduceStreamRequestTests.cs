@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using StreamPlatform.Broker.Services;
+using StreamPlatform.Broker.Storage;
+using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Protos.Grpc.Broker;
+using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.UnitTests.Storage;
+
+namespace StreamPlatform.UnitTests.Broker;
+
+public sealed class PooledProduceStreamRequestTests
+{
+    private const long T0 = 1_700_000_000_000;
+
+    /// <summary>Counts rents and returns; fills a returned array with garbage, so a reader of returned bytes sees it.</summary>
+    private sealed class PoisoningPool : ArrayPool<byte>
+    {
+        public readonly ConcurrentDictionary<byte[], bool> Outstanding = new(ReferenceEqualityComparer.Instance);
+        public int Rented;
+
+        public override byte[] Rent(int minimumLength)
+        {
+            var array = new byte[minimumLength + 7]; // larger than asked, as real pools hand out
+            Outstanding[array] = true;
+            Interlocked.Increment(ref Rented);
+            return array;
+        }
+
+        public override void Return(byte[] array, bool clearArray = false)
+        {
+            Assert.True(Outstanding.TryRemove(array, out _), "returned twice or never rented");
+            array.AsSpan().Fill(0xEE);
+        }
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, Segment? previous)
+        {
+            Memory = memory;
+            if (previous is not null)
+            {
+                RunningIndex = previous.RunningIndex + previous.Memory.Length;
+                previous.Next = this;
+            }
+        }
+    }
+
+    /// <summary>The bytes as a sequence of <paramref name="segmentBytes"/>-byte segments (fields straddle segment boundaries).</summary>
+    private static ReadOnlySequence<byte> Split(byte[] bytes, int segmentBytes)
+    {
+        Segment? first = null, last = null;
+        for (var i = 0; i < bytes.Length; i += segmentBytes)
+        {
+            last = new Segment(bytes.AsMemory(i, Math.Min(segmentBytes, bytes.Length - i)), last);
+            first ??= last;
+        }
+        return first is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(first, 0, last!, last!.Memory.Length);
+    }
+
+    private static ProduceStreamRequest Sample(long id = 77) => new()
+    {
+        RequestId = id,
+        Request = new ProduceRequest
+        {
+            Acks = -1,
+            TimeoutMs = 30_000,
+            TransactionalId = "tx-ü",
+            Partitions =
+            {
+                new PartitionProduce { Topic = "orders-é", Partition = 0, Records = ByteString.Empty },
+                new PartitionProduce { Topic = "orders-é", Partition = 5, Records = ByteString.CopyFrom(Enumerable.Range(0, 10).Select(i => (byte)i).ToArray()) },
+                new PartitionProduce { Topic = "b", Partition = 1_000_000, Records = ByteString.CopyFrom(Enumerable.Range(0, 200_000).Select(i => (byte)(i * 31)).ToArray()) },
+            },
+        },
+    };
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(1 << 20)]
+    public void Parses_like_the_generated_parser_across_segments_and_skips_unknown_fields(int segmentBytes)
+    {
+        var message = Sample();
+        // Unknown fields the generated parser skips too: varint 9, fixed64 10, bytes 11, fixed32 12.
+        var unknown = new byte[] { 9 << 3 | 0, 0x96, 0x01, 10 << 3 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 11 << 3 | 2, 2, 0xAA, 0xBB, 12 << 3 | 5, 1, 2, 3, 4 };
+        var bytes = unknown.Concat(message.ToByteArray()).Concat(unknown).ToArray();
+        var pool = new PoisoningPool();
+        var parsed = PooledProduceStreamRequest.Parse(Split(bytes, segmentBytes), pool);
+        Assert.Equal(77, parsed.RequestId);
+        Assert.Equal(ProduceStreamRequest.Parser.ParseFrom(bytes).Request, parsed.Request);
+        Assert.Equal(2, pool.Rented); // empty records need no buffer
+        parsed.Dispose();
+        parsed.Dispose(); // once only
+        Assert.Empty(pool.Outstanding);
+    }
+
+    [Fact]
+    public void Malformed_input_throws_and_returns_what_it_rented()
+    {
+        var bytes = Sample().ToByteArray();
+        var pool = new PoisoningPool();
+        // A whole request (buffers rented), then a truncated tag.
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([.. bytes, 0x80]), pool));
+        Assert.Equal(2, pool.Rented);
+        // A length past the end of the message.
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>(bytes, 0, bytes.Length - 100), pool));
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x08, 0x80]), pool)); // truncated varint
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x0B]), pool)); // group wire type
+        Assert.True(pool.Rented > 0);
+        Assert.Empty(pool.Outstanding);
+    }
+
+    private sealed class ListReader(IEnumerable<PooledProduceStreamRequest> items) : IAsyncStreamReader<PooledProduceStreamRequest>
+    {
+        private readonly IEnumerator<PooledProduceStreamRequest> _items = items.GetEnumerator();
+        public PooledProduceStreamRequest Current => _items.Current;
+        public Task<bool> MoveNext(CancellationToken cancellationToken) => Task.FromResult(_items.MoveNext());
+    }
+
+    private sealed class ListWriter : IAsyncStreamWriter<ProduceStreamResponse>
+    {
+        public List<ProduceStreamResponse> Written { get; } = [];
+        public WriteOptions? WriteOptions { get; set; }
+        public Task WriteAsync(ProduceStreamResponse message)
+        {
+            Written.Add(message);
+            return Task.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task The_stream_returns_each_message_buffers_only_after_its_append()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+        using var dir = new TempDir();
+        using var watcherChannel = GrpcChannel.ForAddress("http://127.0.0.1:9"); // never called: the watcher is fed by Apply
+        await using var watcher = new MetadataWatcher(watcherChannel, "test", NullLogger.Instance, time);
+        var logs = new LogManager(dir.Path, time, NullLogger<LogManager>.Instance);
+        logs.LoadAll();
+        watcher.Applied += m => logs.ApplyMetadata(m, 1);
+        using var metrics = new BrokerMetrics(logs);
+        try
+        {
+            var topic = new TopicInfo { Name = "a", TopicId = TopicIds.ToByteString(Guid.NewGuid()), ReplicationFactor = 1 };
+            for (var p = 0; p < 2; p++) topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
+            watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
+            var service = new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), time, metrics);
+
+            var pool = new PoisoningPool();
+            var messages = new List<PooledProduceStreamRequest>();
+            for (var i = 0; i < 20; i++)
+            {
+                var request = new ProduceStreamRequest { RequestId = i + 1, Request = new ProduceRequest { Acks = 1, TimeoutMs = 1000 } };
+                for (var p = 0; p < 2; p++)
+                    request.Request.Partitions.Add(new PartitionProduce { Topic = "a", Partition = p, Records = ByteString.CopyFrom(TestBatches.Build(T0, $"m{i}-p{p}", new string('v', 5000))) });
+                messages.Add(PooledProduceStreamRequest.Parse(Split(request.ToByteArray(), 4096), pool));
+            }
+            var writer = new ListWriter();
+            await service.ProduceStreamAsync(new ListReader(messages), writer, default);
+
+            Assert.Empty(pool.Outstanding); // every buffer went back
+            Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), writer.Written.Select(w => w.RequestId));
+            Assert.All(writer.Written, w => Assert.All(w.Response.Results, r => Assert.Equal(0, r.ErrorCode)));
+            for (var p = 0; p < 2; p++)
+            {
+                var fetch = new FetchRequest { MaxBytes = 1 << 20, ReplicaId = -1, Partitions = { new PartitionFetch { Topic = "a", Partition = p, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1 } } };
+                var data = (await service.FetchAsync(fetch, default)).Results.Single();
+                var batches = TestBatches.Parse(data.Records.Span);
+                Assert.All(batches, b => Assert.True(b.CrcValid)); // a buffer returned before its write would be 0xEE here
+                Assert.Equal(Enumerable.Range(0, 20).Select(i => $"m{i}-p{p}"), batches.Select(b => b.FirstValue));
+            }
+        }
+        finally
+        {
+            logs.CloseAll();
+        }
+    }
+}
