@@ -143,8 +143,8 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         }
     }
 
-    [Fact]
-    public async Task Pipelined_requests_are_appended_in_enqueue_order_on_the_real_broker()
+    /// <summary>The real broker services over a temporary log directory; broker 1 leads partitions 0-2 of topic "a".</summary>
+    private BrokerGrpcService RealBroker(out ProduceStreamGrpcService streamService)
     {
         var dir = new TempDir();
         var watcherChannel = GrpcChannel.ForAddress("http://127.0.0.1:9"); // never called: the watcher is fed by Apply
@@ -165,8 +165,15 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         for (var p = 0; p < 3; p++)
             topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
         watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
-        var service = new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
-        var stream = Stream(await HostAsync(new ProduceStreamGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics)), outstandingMax: 16);
+        streamService = new ProduceStreamGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
+        return new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
+    }
+
+    [Fact]
+    public async Task Pipelined_requests_are_appended_in_enqueue_order_on_the_real_broker()
+    {
+        var service = RealBroker(out var streamService);
+        var stream = Stream(await HostAsync(streamService), outstandingMax: 16);
 
         // 90 requests, each with one record per partition of two partitions, enqueued without
         // waiting for any answer (the limit makes later enqueues wait for earlier answers).
@@ -201,6 +208,22 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         }
         Assert.Equal(0, stream.Outstanding);
         Assert.Equal(1, stream.SessionsStarted);
+    }
+
+    [Fact]
+    public async Task Requests_larger_than_the_http2_stream_window_flow_through_the_real_broker()
+    {
+        // ~900 KiB per request (what librdkafka sends at full speed), above Kestrel's 768 KiB
+        // default stream window, several queued at once on the one stream.
+        RealBroker(out var streamService);
+        var stream = Stream(await HostAsync(streamService));
+        var value = new string('x', 900 * 1024);
+        var completions = new List<Task<BrokerProduceOutcome>>();
+        for (var i = 0; i < 8; i++)
+            completions.Add((await stream.EnqueueAsync(Request("a", i % 3, TestBatches.Build(1_700_000_000_000, value)), 30_000)).Completion);
+        var outcomes = await Within(Task.WhenAll(completions));
+        Assert.All(outcomes, o => Assert.Equal((ErrorCode.None, 0), (o.Error, o.Response!.Results.Single().ErrorCode)));
+        Assert.Equal([0L, 0L, 0L, 1L, 1L, 1L, 2L, 2L], outcomes.Select(o => o.Response!.Results[0].BaseOffset));
     }
 
     [Fact]
