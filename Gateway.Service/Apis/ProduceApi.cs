@@ -88,22 +88,31 @@ public sealed class ProduceApi(
         // enqueued, a request must be awaited anyway (its bytes are slices of the frame), and the
         // deadline bounds every wait.
         var sent = new List<(LeaderFanOut<Brk.ProduceRequest, ProduceResponse.PartitionProduceResponse>.Batch Batch, Task<BrokerProduceOutcome> Outcome)>(fanOut.Batches.Count);
-        foreach (var batch in fanOut.Batches)
+        try
         {
-            if (brokers.GetProduceStream(batch.Broker) is not { } stream)
+            foreach (var batch in fanOut.Batches)
             {
-                logger.LogWarning("Produce to broker {BrokerId}: unusable endpoint {Endpoint}", batch.Broker.BrokerId, batch.Broker.GrpcEndpoint);
-                batch.Fail(ErrorCode.NotLeaderOrFollower);
-                continue;
+                if (brokers.GetProduceStream(batch.Broker) is not { } stream)
+                {
+                    logger.LogWarning("Produce to broker {BrokerId}: unusable endpoint {Endpoint}", batch.Broker.BrokerId, batch.Broker.GrpcEndpoint);
+                    batch.Fail(ErrorCode.NotLeaderOrFollower);
+                    continue;
+                }
+                var pending = await stream.EnqueueAsync(batch.Request, deadlineMs).ConfigureAwait(false);
+                sent.Add((batch, pending.Completion));
             }
-            var pending = await stream.EnqueueAsync(batch.Request, deadlineMs).ConfigureAwait(false);
-            sent.Add((batch, pending.Completion));
+            context.Dispatched();
         }
-        context.Dispatched();
+        finally
+        {
+            // Outcomes never fault. Every one is awaited before anything else can throw: until
+            // then a stream may still read the frame this handler's caller returns to its pool.
+            foreach (var (_, outcome) in sent) await outcome.ConfigureAwait(false);
+        }
 
         foreach (var (batch, outcomeTask) in sent)
         {
-            var outcome = await outcomeTask.ConfigureAwait(false);
+            var outcome = outcomeTask.Result;
             if (outcome.Response is { } answer) batch.Apply(answer.Results, r => (r.Topic, r.Partition), Apply);
             else batch.Fail(outcome.Error);
         }

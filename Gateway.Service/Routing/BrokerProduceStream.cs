@@ -18,8 +18,8 @@ public readonly record struct BrokerProduceOutcome(ProduceResponse? Response, Er
 /// <item>At most <see cref="OutstandingRequestsMax"/> requests are enqueued and unanswered; the
 /// next <see cref="EnqueueAsync"/> waits for a slot (until its deadline).</item>
 /// <item>Each request has a deadline (the client's timeout plus a margin): passing it answers
-/// REQUEST_TIMED_OUT (7). A request not even written by then means the stream is stalled, and the
-/// stream is failed as below.</item>
+/// REQUEST_TIMED_OUT (7); one still queued is skipped by the writer. A request whose write has not
+/// finished by then means the stream is stalled, and the stream is failed as below.</item>
 /// <item>A stream failure (broker gone, stream ended, channel disposed) answers every request
 /// written or queued on it NOT_LEADER_OR_FOLLOWER (6), so clients refresh metadata; nothing is
 /// ever resent (that could duplicate records). Later requests go to a fresh stream, opened after
@@ -89,7 +89,11 @@ public sealed class BrokerProduceStream : IDisposable
                 return Pending.Resolved(new BrokerProduceOutcome(null, ErrorCode.RequestTimedOut));
             }
             deadline -= _time.GetElapsedTime(waitStarted);
-            if (deadline < TimeSpan.Zero) deadline = TimeSpan.Zero;
+            if (deadline <= TimeSpan.Zero)
+            {
+                _slots.Release();
+                return Pending.Resolved(new BrokerProduceOutcome(null, ErrorCode.RequestTimedOut));
+            }
         }
 
         Pending pending;
@@ -144,8 +148,11 @@ public sealed class BrokerProduceStream : IDisposable
         internal Session Session { get; }
         internal ProduceStreamRequest Message { get; }
         internal long Id => Message.RequestId;
-        /// <summary>Set once the message has been handed to gRPC completely.</summary>
-        internal volatile bool Written;
+        // Queued -> Writing (the writer took it) -> Written (handed to gRPC completely).
+        internal const int Queued = 0, Writing = 1, Written = 2;
+        private int _writeState;
+        internal int WriteState => Volatile.Read(ref _writeState);
+        internal void SetWriteState(int state) => Volatile.Write(ref _writeState, state);
 
         internal bool IsResolved { get { lock (_lock) return _resolved; } }
 
@@ -167,10 +174,22 @@ public sealed class BrokerProduceStream : IDisposable
         private void OnDeadline()
         {
             if (!TryResolve(new BrokerProduceOutcome(null, ErrorCode.RequestTimedOut))) return;
-            Session.Sent.TryRemove(Id, out _);
-            // Still unwritten at its deadline: the broker has stopped reading (or cannot be
-            // reached); the stream is failed so everything behind it is answered too.
-            if (!Written) _owner!.Fail(Session, "a request was not written by its deadline");
+            switch (WriteState)
+            {
+                case Written:
+                    Session.Sent.TryRemove(Id, out _); // a late answer is ignored
+                    break;
+                case Writing:
+                    // Its write has not finished by its deadline: the broker stopped reading (HTTP/2
+                    // flow control) or cannot be reached. Only failing the stream ends the write
+                    // (and so releases the bytes); everything behind it is answered too.
+                    _owner!.Fail(Session, "a request's write did not finish by its deadline");
+                    break;
+                default:
+                    // Still queued behind others: the writer skips it (and releases it) when it
+                    // gets there; the stream itself is moving, so it stays.
+                    break;
+            }
         }
 
         /// <summary>First outcome wins; frees the outstanding slot. False if already resolved.</summary>
@@ -247,10 +266,18 @@ public sealed class BrokerProduceStream : IDisposable
                         continue;
                     }
                     session.Sent[pending.Id] = pending; // before writing: the answer can come before WriteAsync returns
+                    pending.SetWriteState(Pending.Writing);
+                    // Timed out between the check above and now: its deadline callback saw it queued.
+                    if (pending.IsResolved)
+                    {
+                        session.Sent.TryRemove(pending.Id, out _);
+                        pending.Release();
+                        continue;
+                    }
                     try
                     {
                         await call.RequestStream.WriteAsync(pending.Message).ConfigureAwait(false);
-                        pending.Written = true;
+                        pending.SetWriteState(Pending.Written);
                     }
                     finally
                     {

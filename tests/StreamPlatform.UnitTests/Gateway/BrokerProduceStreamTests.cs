@@ -351,6 +351,33 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_queued_request_past_its_deadline_completes_only_once_the_stream_lets_go_of_its_bytes()
+    {
+        // The first request's write stalls (the broker never reads); the second waits behind it.
+        var broker = new DrivenBroker { Reading = false };
+        var stream = Stream(await HostAsync(broker));
+        var big = new byte[4 << 20];
+        var stalled = await stream.EnqueueAsync(Request("t", 0, big), 10_000);
+        var queued = await stream.EnqueueAsync(Request("t", 0, big), 1_000);
+        await Task.Delay(200);
+        _time.Advance(TimeSpan.FromMilliseconds(1_000));
+        await Task.Delay(200);
+        // Timed out, but its bytes are still in the writer's queue: the caller may not return its
+        // frame yet, so the outcome is not delivered. The stream is not failed for it.
+        Assert.False(queued.Completion.IsCompleted);
+        Assert.False(stalled.Completion.IsCompleted);
+        Assert.Equal(1, stream.SessionsStarted);
+        Assert.Equal(1, stream.Outstanding);
+
+        // The stalled write's own deadline fails the stream, which releases everything.
+        _time.Advance(TimeSpan.FromMilliseconds(9_000));
+        Assert.Equal(ErrorCode.RequestTimedOut, (await Within(stalled.Completion)).Error);
+        Assert.Equal(ErrorCode.RequestTimedOut, (await Within(queued.Completion)).Error);
+        Assert.Equal(2, stream.SessionsStarted);
+        Assert.Equal(0, stream.Outstanding);
+    }
+
+    [Fact]
     public async Task Refresh_dropping_the_broker_disposes_its_stream_and_fails_pending_requests()
     {
         var broker = new DrivenBroker();
