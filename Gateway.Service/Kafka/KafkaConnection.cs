@@ -15,7 +15,10 @@ namespace StreamPlatform.Gateway.Kafka;
 /// the handler's task; the write loop awaits those tasks strictly in queue order, so responses go
 /// out in request order however the handlers complete (Kafka clients match responses to requests
 /// by order as well as by correlation id). At most MaxInFlightRequestsPerConnection requests are
-/// queued; the read loop stops reading until the writer frees a slot.
+/// queued; the read loop stops reading until the writer frees a slot. Sequential handlers start
+/// in request order: an OrderedAtDispatch one (Produce) once the previous Sequential request has
+/// dispatched (its effects are ordered), any other one (topic admin) once every earlier
+/// Sequential request has completed.
 /// </summary>
 public sealed class KafkaConnection
 {
