@@ -4,7 +4,25 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Gateway.Apis;
 
 /// <summary>What a handler knows about the request beyond its body.</summary>
-public sealed record RequestContext(short ApiVersion, int CorrelationId, string? ClientId, string ConnectionId);
+public sealed record RequestContext(short ApiVersion, int CorrelationId, string? ClientId, string ConnectionId)
+{
+    private List<IDisposable>? _disposeAfterResponse;
+
+    /// <summary>
+    /// Keeps <paramref name="resource"/> (e.g. the pooled buffer a response's records are slices
+    /// of) alive until the response has been serialized, or dropped; the connection disposes it
+    /// then. Call from the handler's own flow only (not thread-safe).
+    /// </summary>
+    public void DisposeAfterResponse(IDisposable resource) => (_disposeAfterResponse ??= []).Add(resource);
+
+    /// <summary>Called by the connection once the response is serialized or dropped.</summary>
+    internal void DisposeResponseResources()
+    {
+        if (_disposeAfterResponse is null) return;
+        foreach (var resource in _disposeAfterResponse) resource.Dispose();
+        _disposeAfterResponse = null;
+    }
+}
 
 /// <summary>One Kafka API. Implementations live one per file in this folder.</summary>
 public interface IApiHandler

@@ -238,6 +238,8 @@ public sealed class KafkaConnection
         }
         finally
         {
+            // Serialize copied everything the response referenced: its pooled resources can go.
+            context.DisposeResponseResources();
             ArrayPool<byte>.Shared.Return(frame);
         }
     }

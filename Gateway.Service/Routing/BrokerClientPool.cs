@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
 using Grpc.Net.Client;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
@@ -19,7 +20,7 @@ public sealed class BrokerClientPool : IDisposable
     private readonly Func<Uri, GrpcChannel> _channelFactory;
     private readonly object _refreshGate = new();
 
-    private sealed record Entry(GrpcChannel Channel, BrokerService.BrokerServiceClient Client);
+    private sealed record Entry(GrpcChannel Channel, CallInvoker Invoker, BrokerService.BrokerServiceClient Client);
 
     public BrokerClientPool(Func<Uri, GrpcChannel>? channelFactory = null)
     {
@@ -29,17 +30,23 @@ public sealed class BrokerClientPool : IDisposable
     public int ChannelCount => _byEndpoint.Count;
 
     /// <summary>The client for a broker, creating its channel on first use. Null when the endpoint is unusable.</summary>
-    public BrokerService.BrokerServiceClient? GetClient(BrokerInfo broker)
+    public BrokerService.BrokerServiceClient? GetClient(BrokerInfo broker) => GetEntry(broker)?.Client;
+
+    /// <summary>The broker's channel as a call invoker, for methods with custom marshallers (<see cref="BrokerFetchResponse.Method"/>). Null when the endpoint is unusable.</summary>
+    public CallInvoker? GetInvoker(BrokerInfo broker) => GetEntry(broker)?.Invoker;
+
+    private Entry? GetEntry(BrokerInfo broker)
     {
-        if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var entry)) return entry.Client;
+        if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var entry)) return entry;
         if (!Uri.TryCreate(broker.GrpcEndpoint, UriKind.Absolute, out var uri)) return null;
         lock (_refreshGate)
         {
-            if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out entry)) return entry.Client;
+            if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out entry)) return entry;
             var channel = _channelFactory(uri);
-            entry = new Entry(channel, new BrokerService.BrokerServiceClient(channel));
+            var invoker = channel.CreateCallInvoker();
+            entry = new Entry(channel, invoker, new BrokerService.BrokerServiceClient(invoker));
             _byEndpoint[broker.GrpcEndpoint] = entry;
-            return entry.Client;
+            return entry;
         }
     }
 
