@@ -44,7 +44,7 @@ public sealed class FetchApi(
         var maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, MaxWaitMsLimit);
         var fanOut = new FetchFanOut(metadata, () => new Brk.FetchRequest
         {
-            MaxWaitMs = maxWaitMs,
+            MaxWaitMs = 0, // the first round; FetchAllAsync sets the long polls' wait
             MinBytes = request.MinBytes,
             MaxBytes = request.MaxBytes,
             IsolationLevel = request.IsolationLevel,
@@ -122,7 +122,7 @@ public sealed class FetchApi(
         var started = time.GetTimestamp();
         var round1 = new Pending[groups.Count];
         for (var i = 0; i < groups.Count; i++)
-            round1[i] = Start(caller, groups[i], Immediate(groups[i].Request, minBytes), 0, cancellationToken);
+            round1[i] = Start(caller, groups[i], groups[i].Request, 0, cancellationToken);
         long bytes = 0;
         var anyError = false;
         var polling = new List<FetchFanOut.Batch>(groups.Count);
@@ -143,6 +143,9 @@ public sealed class FetchApi(
         {
             foreach (var g in polling)
             {
+                // Reused rather than cloned: its first-round call is over (answered), so nothing
+                // serializes it any more.
+                g.Request.MaxWaitMs = (int)remainingMs;
                 var p = Start(caller, g, g.Request, remainingMs, cancellationToken);
                 pending[p.Answer] = p;
             }
@@ -160,7 +163,7 @@ public sealed class FetchApi(
                     foreach (var p in pending.Values)
                     {
                         p.Abandon();
-                        replacements.Add(Start(caller, p.Group, Immediate(p.Group.Request, 0), 0, cancellationToken));
+                        replacements.Add(Start(caller, p.Group, Immediate(p.Group.Request), 0, cancellationToken));
                     }
                     pending.Clear();
                     foreach (var p in replacements) pending[p.Answer] = p;
@@ -174,11 +177,12 @@ public sealed class FetchApi(
         }
     }
 
-    private static Brk.FetchRequest Immediate(Brk.FetchRequest request, int minBytes)
+    /// <summary>A copy that answers at once with whatever there is (the original may still be serializing for a dropped call).</summary>
+    private static Brk.FetchRequest Immediate(Brk.FetchRequest request)
     {
         var immediate = request.Clone();
         immediate.MaxWaitMs = 0;
-        immediate.MinBytes = minBytes;
+        immediate.MinBytes = 0;
         return immediate;
     }
 
