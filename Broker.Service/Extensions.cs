@@ -51,10 +51,12 @@ public static class BrokerServiceExtensions
         });
         services.AddGroupCoordinator();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
+        services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = 104857600; // a produce may carry up to socket.request.max.bytes
             o.MaxSendMessageSize = 64 * 1024 * 1024;
+            o.Interceptors.Add<ServiceErrorInterceptor>();
         });
         return builder;
     }

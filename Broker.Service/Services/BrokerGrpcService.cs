@@ -1,3 +1,4 @@
+using System.Buffers;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -33,7 +34,15 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     }
 
     public override Task<ProduceResponse> Produce(ProduceRequest request, ServerCallContext context) => ProduceAsync(request, context.CancellationToken);
-    public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => FetchAsync(request, context.CancellationToken);
+    public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context)
+    {
+        // The records are read into rented buffers that go back to the pool once the response
+        // has been written: Kestrel disposes what is registered here after the response ends
+        // (sent or aborted), i.e. after gRPC serialized the message, never while it can be read.
+        var buffers = new FetchBuffers(ArrayPool<byte>.Shared);
+        context.GetHttpContext().Response.RegisterForDispose(buffers);
+        return FetchAsync(request, context.CancellationToken, buffers);
+    }
     public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
     public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
     public override Task<DeleteRecordsResponse> DeleteRecords(DeleteRecordsRequest request, ServerCallContext context) => Task.FromResult(DeleteRecords(request));
@@ -176,9 +185,15 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     /// <summary>
     /// Long-polling fetch: answers at once when an error occurs or min_bytes are available,
     /// else waits for an append to any requested partition (its log's signal, no polling) or
-    /// for max_wait_ms, whichever comes first, and reads again.
+    /// for max_wait_ms, whichever comes first, and reads again. A long poll cancelled by the
+    /// caller ends with an empty response, not an exception: the gateway cancels long polls
+    /// routinely (another broker answered first) and nobody receives that response.
     /// </summary>
-    public async Task<FetchResponse> FetchAsync(FetchRequest request, CancellationToken cancellationToken)
+    /// <param name="buffers">
+    /// Where the records are read into; the caller returns them once the response is no longer
+    /// read (after it was serialized). Null: each partition's records get their own array.
+    /// </param>
+    public async Task<FetchResponse> FetchAsync(FetchRequest request, CancellationToken cancellationToken, FetchBuffers? buffers = null)
     {
         _metrics.FetchRequests.Add(1);
         var maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, _options.FetchMaxWaitMsLimit);
@@ -186,28 +201,29 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         while (true)
         {
             var signals = new List<Task>(request.Partitions.Count);
-            var (response, bytes, anyError) = ReadOnce(request, signals);
+            var (response, bytes, anyError) = ReadOnce(request, signals, buffers);
             var remaining = TimeSpan.FromMilliseconds(maxWaitMs) - _time.GetElapsedTime(started);
             if (bytes >= request.MinBytes || anyError || signals.Count == 0 || remaining <= TimeSpan.Zero)
             {
                 _metrics.BytesOut.Add(bytes);
                 return response;
             }
+            // Too little data: this response is dropped, its buffers are free again.
+            buffers?.ReturnAll();
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var timeout = Task.Delay(remaining, _time, wait.Token);
             await Task.WhenAny(Task.WhenAny(signals), timeout).ConfigureAwait(false);
             wait.Cancel(); // stops the timer when an append woke us
             if (cancellationToken.IsCancellationRequested)
             {
-                // The gateway cancels the other brokers' long polls once one broker answered with
-                // data: routine, not a failure. A Cancelled status is logged by gRPC below Warning,
-                // where an OperationCanceledException would be logged as an error with its stack.
-                throw new RpcException(new Status(StatusCode.Cancelled, "Fetch long poll cancelled by the caller."));
+                // Routine (see the summary): no exception, no log. gRPC does not send a response
+                // to a cancelled call, so its content does not matter.
+                return new FetchResponse();
             }
         }
     }
 
-    private (FetchResponse Response, long Bytes, bool AnyError) ReadOnce(FetchRequest request, List<Task> signals)
+    private (FetchResponse Response, long Bytes, bool AnyError) ReadOnce(FetchRequest request, List<Task> signals, FetchBuffers? buffers)
     {
         var metadata = _metadata.Current;
         var response = new FetchResponse();
@@ -245,8 +261,17 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             {
                 try
                 {
-                    // One copy: file -> the array the response serializes from.
-                    result.Records = UnsafeByteOperations.UnsafeWrap(read.ToArray());
+                    // One copy: file -> the buffer the response serializes from (wrapped, not copied).
+                    if (buffers is null)
+                    {
+                        result.Records = UnsafeByteOperations.UnsafeWrap(read.ToArray());
+                    }
+                    else
+                    {
+                        var buffer = buffers.Rent(read.Length);
+                        read.CopyTo(buffer);
+                        result.Records = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read.Length));
+                    }
                 }
                 catch (ObjectDisposedException)
                 {

@@ -16,9 +16,10 @@ namespace StreamPlatform.Gateway.Apis;
 // unknown id: UNKNOWN_TOPIC_ID 100; an unknown name: UNKNOWN_TOPIC_OR_PARTITION 3). Fetch
 // sessions are not supported: the response always has session_id 0, i.e. a full response, which
 // every client accepts (they then send full requests). Partitions are grouped by leading broker
-// and fetched in parallel with the client's max_wait_ms/min_bytes; as soon as one broker returns
-// data, the brokers still long-polling get an immediate fetch (max_wait 0) and their long polls
-// are cancelled, then everything is merged. Every requested partition appears in the response
+// and fetched in parallel: first without waiting; when that is less than min_bytes, again with
+// the rest of the client's max_wait_ms as long polls; as soon as one broker returns data, the
+// brokers still long-polling get an immediate fetch (max_wait 0) and their long polls are
+// dropped, then everything is merged (see FetchAllAsync). Every requested partition appears in the response
 // (no leader or broker unreachable: NOT_LEADER_OR_FOLLOWER 6), and max_bytes is respected
 // overall (the first non-empty partition is always included, like Kafka, so progress is made).
 public sealed class FetchApi(
@@ -43,12 +44,16 @@ public sealed class FetchApi(
         var maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, MaxWaitMsLimit);
         var fanOut = new FetchFanOut(metadata, () => new Brk.FetchRequest
         {
-            MaxWaitMs = maxWaitMs,
+            MaxWaitMs = 0, // the first round; FetchAllAsync sets the long polls' wait
             MinBytes = request.MinBytes,
             MaxBytes = request.MaxBytes,
             IsolationLevel = request.IsolationLevel,
             ReplicaId = -1,
-        }, (data, error) => data.ErrorCode = (short)error);
+        }, static (data, error) =>
+        {
+            data.ErrorCode = (short)error;
+            data.Records = ReadOnlyMemory<byte>.Empty; // a failed long poll drops what the first round got
+        });
 
         foreach (var topic in request.Topics)
         {
@@ -81,100 +86,152 @@ public sealed class FetchApi(
         }
 
         if (fanOut.Batches.Count > 0)
-            await FetchAllAsync(fanOut.Batches.ToList(), maxWaitMs, cancellationToken).ConfigureAwait(false);
+            await FetchAllAsync(fanOut.Batches.ToList(), request.MinBytes, maxWaitMs, context, cancellationToken).ConfigureAwait(false);
 
         EnforceMaxBytes(response, request.MaxBytes);
         return response;
     }
 
-    // Not LeaderFanOut.SendAllAsync: the long-poll short-circuit below needs each broker's call
-    // as its own task that can be cancelled and replaced.
-    private async Task FetchAllAsync(List<FetchFanOut.Batch> groups, int maxWaitMs, CancellationToken cancellationToken)
+    /// <summary>One broker call in flight: its share of the request and the answer (null: failed).</summary>
+    private sealed record Pending(FetchFanOut.Batch Group, AsyncUnaryCall<BrokerFetchResponse>? Call, Task<BrokerFetchResponse?> Answer)
+    {
+        /// <summary>
+        /// Drops the call: disposing cancels it (RST_STREAM; the broker's long poll ends) without
+        /// the cost of a cancelled token (grpc-dotnet then builds an exception with a formatted
+        /// stack trace per call), and an answer that still arrives goes back to the pool.
+        /// </summary>
+        public void Abandon()
+        {
+            Call?.Dispose();
+            Answer.ContinueWith(static t => t.Result?.Dispose(), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    // Not LeaderFanOut.SendAllAsync: the long polls below need each broker's call as its own
+    // task that can be dropped and replaced.
+    //
+    // Round 1 asks every broker for what it has now (max_wait 0): a consumer that is behind, the
+    // throughput case, is answered by it alone, with one call per broker and nothing cancelled.
+    // Only when that is less than min_bytes do the brokers long-poll (round 2) for the rest of
+    // max_wait; as soon as one of them has data the others' long polls are dropped and replaced
+    // by immediate fetches, so the client gets the data now, not when the other polls time out.
+    private async Task FetchAllAsync(List<FetchFanOut.Batch> groups, int minBytes, int maxWaitMs, RequestContext context, CancellationToken cancellationToken)
     {
         var caller = new BrokerCaller(brokers, time, logger, "Fetch");
-        var pending = new Dictionary<Task<Brk.FetchResponse?>, (FetchFanOut.Batch Group, CancellationTokenSource Cts)>();
+        var started = time.GetTimestamp();
+        var round1 = new Pending[groups.Count];
+        for (var i = 0; i < groups.Count; i++)
+            round1[i] = Start(caller, groups[i], groups[i].Request, 0, cancellationToken);
+        long bytes = 0;
+        var anyError = false;
+        var polling = new List<FetchFanOut.Batch>(groups.Count);
+        foreach (var p in round1)
+        {
+            var answer = await p.Answer.ConfigureAwait(false);
+            var (answerBytes, answerError) = Apply(p.Group, answer, context);
+            bytes += answerBytes;
+            anyError |= answerError;
+            if (answer is not null) polling.Add(p.Group); // a failed broker is not asked again
+        }
+        var remainingMs = maxWaitMs - (long)time.GetElapsedTime(started).TotalMilliseconds;
+        if (bytes >= minBytes || anyError || polling.Count == 0 || remainingMs <= 0 || cancellationToken.IsCancellationRequested)
+            return;
+
+        var pending = new Dictionary<Task<BrokerFetchResponse?>, Pending>(polling.Count);
         try
         {
-            foreach (var g in groups)
+            foreach (var g in polling)
             {
-                var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                pending[CallAsync(caller, g, g.Request, maxWaitMs, cts.Token)] = (g, cts);
+                // Reused rather than cloned: its first-round call is over (answered), so nothing
+                // serializes it any more.
+                g.Request.MaxWaitMs = (int)remainingMs;
+                var p = Start(caller, g, g.Request, remainingMs, cancellationToken);
+                pending[p.Answer] = p;
             }
             var shortCircuited = false;
             while (pending.Count > 0)
             {
                 var done = await Task.WhenAny(pending.Keys).ConfigureAwait(false);
-                var (group, doneCts) = pending[done];
+                var group = pending[done].Group;
                 pending.Remove(done);
-                doneCts.Dispose();
-                var result = await done.ConfigureAwait(false);
-                var hasData = Apply(group, result);
-                if (hasData && !shortCircuited && pending.Count > 0)
+                var (answerBytes, answerError) = Apply(group, await done.ConfigureAwait(false), context);
+                if ((answerBytes > 0 || answerError) && !shortCircuited && pending.Count > 0)
                 {
-                    // Someone has data: the client should get it now, not after the other
-                    // brokers' long polls time out. Replace each long poll by an immediate fetch.
                     shortCircuited = true;
-                    var replacements = new Dictionary<Task<Brk.FetchResponse?>, (FetchFanOut.Batch, CancellationTokenSource)>();
-                    foreach (var (_, (g, cts)) in pending)
+                    var replacements = new List<Pending>(pending.Count);
+                    foreach (var p in pending.Values)
                     {
-                        cts.Cancel();
-                        cts.Dispose();
-                        var immediate = g.Request.Clone();
-                        immediate.MaxWaitMs = 0;
-                        immediate.MinBytes = 0;
-                        var newCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                        replacements[CallAsync(caller, g, immediate, 0, newCts.Token)] = (g, newCts);
+                        p.Abandon();
+                        replacements.Add(Start(caller, p.Group, Immediate(p.Group.Request), 0, cancellationToken));
                     }
                     pending.Clear();
-                    foreach (var (t, v) in replacements) pending[t] = v;
+                    foreach (var p in replacements) pending[p.Answer] = p;
                 }
             }
         }
         finally
         {
-            foreach (var (_, (_, cts)) in pending) cts.Dispose();
+            // Only when the handler itself failed: whatever is still in flight is dropped.
+            foreach (var p in pending.Values) p.Abandon();
         }
     }
 
-    /// <summary>The broker's answer, or null when the call failed (its partitions then get NOT_LEADER_OR_FOLLOWER).</summary>
-    private async Task<Brk.FetchResponse?> CallAsync(BrokerCaller caller, FetchFanOut.Batch group, Brk.FetchRequest request, int maxWaitMs,
-        CancellationToken cancellationToken)
+    /// <summary>A copy that answers at once with whatever there is (the original may still be serializing for a dropped call).</summary>
+    private static Brk.FetchRequest Immediate(Brk.FetchRequest request)
     {
-        try
-        {
-            return await caller.CallAsync(group.Broker, (long)maxWaitMs + options.Value.BrokerCallMarginMs,
-                (client, deadline, ct) => client.FetchAsync(request, deadline: deadline, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
-        }
-        catch (RpcException ex)
-        {
-            // Cancelled: a long poll this handler replaced, or the client went away; not a fault.
-            if (ex.StatusCode != StatusCode.Cancelled) caller.LogFailure(group.Broker, ex);
-            return null;
-        }
+        var immediate = request.Clone();
+        immediate.MaxWaitMs = 0;
+        immediate.MinBytes = 0;
+        return immediate;
     }
 
-    /// <summary>Copies a broker's results into the response; true when any partition got records or an error.</summary>
-    private static bool Apply(FetchFanOut.Batch group, Brk.FetchResponse? result)
+    private Pending Start(BrokerCaller caller, FetchFanOut.Batch group, Brk.FetchRequest request, long maxWaitMs, CancellationToken cancellationToken)
+    {
+        var call = caller.Start(group.Broker, BrokerFetchResponse.Method, request, maxWaitMs + options.Value.BrokerCallMarginMs, cancellationToken);
+        return new Pending(group, call, call is null ? Task.FromResult<BrokerFetchResponse?>(null) : AnswerAsync(caller, group.Broker, call));
+    }
+
+    /// <summary>The broker's answer, or null when the call failed (its partitions then get NOT_LEADER_OR_FOLLOWER). Never throws.</summary>
+    private static async Task<BrokerFetchResponse?> AnswerAsync(BrokerCaller caller, BrokerInfo broker, AsyncUnaryCall<BrokerFetchResponse> call)
+    {
+        var response = call.ResponseAsync;
+        // Not awaited as Task<T>: a failed or cancelled call would throw here, one more exception per call.
+        await ((Task)response).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (response.IsCompletedSuccessfully) return response.Result;
+        // Cancelled: a long poll this handler dropped, or the client went away; not a fault.
+        if (response.Exception?.InnerException is RpcException { StatusCode: not StatusCode.Cancelled } ex) caller.LogFailure(broker, ex);
+        return null;
+    }
+
+    /// <summary>
+    /// Copies a broker's results into the response: the bytes of records it got and whether any
+    /// partition got an error. The answer's buffer, which the records are slices of, is released
+    /// after the response is serialized.
+    /// </summary>
+    private static (long Bytes, bool AnyError) Apply(FetchFanOut.Batch group, BrokerFetchResponse? result, RequestContext context)
     {
         if (result is null)
         {
             // Any failure, the deadline included, is NOT_LEADER_OR_FOLLOWER for Fetch: the
             // client refreshes metadata and fetches again from the same offset.
             group.Fail(ErrorCode.NotLeaderOrFollower);
-            return false;
+            return (0, false);
         }
-        var any = false;
+        context.DisposeAfterResponse(result);
+        long bytes = 0;
+        var anyError = false;
         group.Apply(result.Results, r => (r.Topic, r.Partition), (data, r) =>
         {
             data.ErrorCode = (short)r.ErrorCode;
             data.HighWatermark = r.HighWatermark;
             data.LastStableOffset = r.LastStableOffset;
             data.LogStartOffset = r.LogStartOffset;
-            // ByteString.Memory: the gRPC message's own buffer, no copy.
-            data.Records = r.Records.Memory;
-            any |= r.Records.Length > 0 || r.ErrorCode != 0;
+            data.Records = r.Records;
+            bytes += r.Records.Length;
+            anyError |= r.ErrorCode != 0;
         });
-        return any;
+        return (bytes, anyError);
     }
 
     /// <summary>Drops records past the response-wide max_bytes; the first non-empty partition always stays.</summary>

@@ -16,6 +16,23 @@ public sealed record RequestContext(short ApiVersion, int CorrelationId, string?
     /// called twice.
     /// </summary>
     public void Dispatched() => DispatchedSignal?.TrySetResult();
+
+    private List<IDisposable>? _disposeAfterResponse;
+
+    /// <summary>
+    /// Keeps <paramref name="resource"/> (e.g. the pooled buffer a response's records are slices
+    /// of) alive until the response has been serialized, or dropped; the connection disposes it
+    /// then. Call from the handler's own flow only (not thread-safe).
+    /// </summary>
+    public void DisposeAfterResponse(IDisposable resource) => (_disposeAfterResponse ??= []).Add(resource);
+
+    /// <summary>Called by the connection once the response is serialized or dropped.</summary>
+    internal void DisposeResponseResources()
+    {
+        if (_disposeAfterResponse is null) return;
+        foreach (var resource in _disposeAfterResponse) resource.Dispose();
+        _disposeAfterResponse = null;
+    }
 }
 
 /// <summary>One Kafka API. Implementations live one per file in this folder.</summary>

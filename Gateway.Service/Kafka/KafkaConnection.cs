@@ -259,6 +259,8 @@ public sealed class KafkaConnection
         {
             // A handler that returned (or failed) without signalling releases the next request too.
             context.Dispatched();
+            // Serialize copied everything the response referenced: its pooled resources can go.
+            context.DisposeResponseResources();
             ArrayPool<byte>.Shared.Return(frame);
         }
     }

@@ -25,6 +25,20 @@ public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, IL
         return await call(client, time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Starts a call of a custom-marshalled <paramref name="method"/> with a deadline
+    /// <paramref name="deadlineMs"/> from now; null when the endpoint is unusable (fail it like
+    /// an unreachable broker). The caller owns the call: dispose it to cancel it.
+    /// </summary>
+    public AsyncUnaryCall<TResponse>? Start<TRequest, TResponse>(BrokerInfo broker, Method<TRequest, TResponse> method, TRequest request,
+        long deadlineMs, CancellationToken cancellationToken)
+        where TRequest : class where TResponse : class
+    {
+        var invoker = brokers.GetInvoker(broker);
+        return invoker?.AsyncUnaryCall(method, null,
+            new CallOptions(deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken), request);
+    }
+
     public void LogFailure(BrokerInfo broker, RpcException ex)
         => logger.LogWarning("{Api} call to broker {BrokerId} at {Endpoint} failed: {Status} {Detail}",
             apiName, broker.BrokerId, broker.GrpcEndpoint, ex.StatusCode, ex.Status.Detail);

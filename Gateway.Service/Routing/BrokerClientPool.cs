@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
 using Grpc.Net.Client;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
@@ -24,9 +25,10 @@ public sealed class BrokerClientPool : IDisposable
     private readonly ILogger _logger;
     private readonly int _produceOutstandingMax;
 
-    private sealed class Entry(GrpcChannel channel, BrokerService.BrokerServiceClient client)
+    private sealed class Entry(GrpcChannel channel, CallInvoker invoker, BrokerService.BrokerServiceClient client)
     {
         public GrpcChannel Channel { get; } = channel;
+        public CallInvoker Invoker { get; } = invoker;
         public BrokerService.BrokerServiceClient Client { get; } = client;
         public BrokerProduceStream? ProduceStream;
 
@@ -66,6 +68,9 @@ public sealed class BrokerClientPool : IDisposable
         }
     }
 
+    /// <summary>The broker's channel as a call invoker, for methods with custom marshallers (<see cref="BrokerFetchResponse.Method"/>). Null when the endpoint is unusable.</summary>
+    public CallInvoker? GetInvoker(BrokerInfo broker) => GetEntry(broker)?.Invoker;
+
     private Entry? GetEntry(BrokerInfo broker)
     {
         if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out var entry)) return entry;
@@ -74,7 +79,8 @@ public sealed class BrokerClientPool : IDisposable
         {
             if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out entry)) return entry;
             var channel = _channelFactory(uri);
-            entry = new Entry(channel, new BrokerService.BrokerServiceClient(channel));
+            var invoker = channel.CreateCallInvoker();
+            entry = new Entry(channel, invoker, new BrokerService.BrokerServiceClient(invoker));
             _byEndpoint[broker.GrpcEndpoint] = entry;
             return entry;
         }

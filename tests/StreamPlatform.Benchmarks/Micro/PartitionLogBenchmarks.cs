@@ -1,5 +1,7 @@
+using System.Buffers;
 using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.Logging.Abstractions;
+using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 
 namespace StreamPlatform.Benchmarks.Micro;
@@ -94,7 +96,7 @@ public class PartitionLogReadBenchmarks
     public int Read1MiBLocate() => _log!.Read(NextOffset(), MaxBytes).Length;
 
     [Benchmark]
-    [AllocationBudget(MaxBytes + 256, Reason = "what BrokerGrpcService.ReadOnce does today: LogReadResult.ToArray, a new 1 MiB (LOH) array per partition per fetch")]
+    [AllocationBudget(MaxBytes + 256, Reason = "the broker's fetch before pooling (still its path without FetchBuffers): a new 1 MiB (LOH) array per partition per fetch")]
     public int Read1MiBToArray() => _log!.Read(NextOffset(), MaxBytes).ToArray().Length;
 
     [Benchmark]
@@ -103,6 +105,16 @@ public class PartitionLogReadBenchmarks
     {
         var result = _log!.Read(NextOffset(), MaxBytes);
         result.CopyTo(_buffer);
+        return result.Length;
+    }
+
+    [Benchmark]
+    [AllocationBudget(256, Reason = "what BrokerGrpcService.ReadOnce does: one LogReadResult per read plus the per-fetch FetchBuffers; the bytes go into a rented buffer")]
+    public int Read1MiBPooled()
+    {
+        using var buffers = new FetchBuffers(ArrayPool<byte>.Shared);
+        var result = _log!.Read(NextOffset(), MaxBytes);
+        result.CopyTo(buffers.Rent(result.Length));
         return result.Length;
     }
 }

@@ -160,15 +160,54 @@ public sealed class BrokerServiceTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Long_poll_fetch_cancelled_by_the_caller_ends_with_a_cancelled_status()
+    public async Task Long_poll_fetch_cancelled_by_the_caller_ends_without_an_exception()
     {
         using var cancel = new CancellationTokenSource();
         var pending = _service.FetchAsync(FetchOf(10_000, 1, ("a", 0, 0)), cancel.Token);
         await Task.Delay(20);
         Assert.False(pending.IsCompleted);
         await cancel.CancelAsync();
-        var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => pending.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal(Grpc.Core.StatusCode.Cancelled, ex.StatusCode);
+        var response = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(pending.IsCompletedSuccessfully);
+        Assert.Empty(response.Results);
+    }
+
+    [Fact]
+    public async Task Pooled_fetch_keeps_its_buffers_until_disposed_and_returns_those_of_dropped_reads()
+    {
+        var pool = new PoisoningPool();
+        await Produce("a", 0, TestBatches.Build(T0, "small"));
+        using var buffers = new FetchBuffers(pool);
+        // min_bytes not reached: the first read is dropped (its buffer returned), then an append wakes the poll.
+        var pending = _service.FetchAsync(FetchOf(10_000, 150, ("a", 0, 0)), default, buffers);
+        await Task.Delay(50);
+        Assert.False(pending.IsCompleted);
+        Assert.Equal(0, buffers.RentedBytes);
+        Assert.Equal(1, pool.Returned);
+        await Produce("a", 0, TestBatches.Build(T0, new string('x', 100)));
+        var response = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(buffers.RentedBytes > 0);
+        Assert.Equal(1, pool.Returned);
+        var records = response.Results[0].Records;
+        Assert.Equal(["small", new string('x', 100)], TestBatches.Parse(records.Span).Select(b => b.FirstValue));
+        var copy = records.ToByteArray();
+        buffers.Dispose();
+        Assert.Equal(2, pool.Returned);
+        Assert.Equal(0, buffers.RentedBytes);
+        // Returned buffers are poisoned: the response still pointing at one shows the garbage.
+        Assert.NotEqual(copy, records.ToByteArray());
+    }
+
+    /// <summary>An array pool that overwrites what it gets back, so a use after return shows.</summary>
+    private sealed class PoisoningPool : System.Buffers.ArrayPool<byte>
+    {
+        public int Returned { get; private set; }
+        public override byte[] Rent(int minimumLength) => new byte[minimumLength + 7];
+        public override void Return(byte[] array, bool clearArray = false)
+        {
+            Array.Fill(array, (byte)0xEE);
+            Returned++;
+        }
     }
 
     [Fact]

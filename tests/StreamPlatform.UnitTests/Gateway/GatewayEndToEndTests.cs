@@ -116,6 +116,16 @@ public sealed class GatewayEndToEndTests : IAsyncLifetime
         Assert.True(parts[1].Records?.Length > 0);
         Assert.Equal(3, parts[1].HighWatermark);
 
+        // Less than min_bytes available: the gateway's immediate first round is not enough, the
+        // brokers long-poll until max_wait, and what there is comes back then.
+        var belowMinBytes = Fetch("e2e", Guid.Empty, 600, (0, 0), (1, 0));
+        belowMinBytes.MinBytes = 1 << 20;
+        var minBytesWatch = Stopwatch.StartNew();
+        await client.SendAsync(ApiKey.Fetch, 12, ++correlation, belowMinBytes);
+        var (_, waited) = await client.ReadAsync<FetchResponse>(ApiKey.Fetch, 12);
+        Assert.True(minBytesWatch.Elapsed >= TimeSpan.FromMilliseconds(500), $"answered after {minBytesWatch.Elapsed}, before max_wait");
+        Assert.All(waited.Responses[0].Partitions, p => Assert.True(p.Records?.Length > 0));
+
         // ListOffsets latest/earliest.
         var list = new ListOffsetsRequest { ReplicaId = -1 };
         list.Topics.Add(new ListOffsetsRequest.ListOffsetsTopic

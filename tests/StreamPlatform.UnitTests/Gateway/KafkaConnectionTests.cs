@@ -201,6 +201,56 @@ public class KafkaConnectionTests
         Assert.True(await client.IsClosedAsync());
     }
 
+    /// <summary>DescribeCluster whose response records whether the resource it depends on was still alive when encoded.</summary>
+    private sealed class ResourceHandler : ApiHandler<DescribeClusterRequest>
+    {
+        public sealed class Resource : IDisposable
+        {
+            public int Disposed;
+            public void Dispose() => Interlocked.Increment(ref Disposed);
+        }
+
+        private sealed class CheckingResponse(Resource resource, DescribeClusterResponse inner) : IKafkaResponse
+        {
+            public short ApiKeyValue => inner.ApiKeyValue;
+            public void Read(ref KafkaReader reader, short version) => inner.Read(ref reader, version);
+            public int ComputeSize(short version) => inner.ComputeSize(version);
+            public void Write(ref KafkaWriter writer, short version)
+            {
+                if (Volatile.Read(ref resource.Disposed) != 0) throw new InvalidOperationException("encoded after its resource was released");
+                inner.Write(ref writer, version);
+            }
+        }
+
+        public ConcurrentQueue<Resource> Resources { get; } = new();
+        public override ApiKey Key => ApiKey.DescribeCluster;
+        public override short MinVersion => 0;
+        public override short MaxVersion => 1;
+
+        protected override Task<IKafkaResponse?> HandleAsync(DescribeClusterRequest request, RequestContext context, CancellationToken cancellationToken)
+        {
+            var resource = new Resource();
+            Resources.Enqueue(resource);
+            context.DisposeAfterResponse(resource);
+            return Task.FromResult<IKafkaResponse?>(new CheckingResponse(resource, new DescribeClusterResponse { ClusterId = "kept" }));
+        }
+    }
+
+    [Fact]
+    public async Task Resources_registered_by_a_handler_are_disposed_once_after_the_response_is_encoded()
+    {
+        await using var kit = new GatewayTestKit();
+        var handler = new ResourceHandler();
+        await using var client = new PipeClient(kit.Registry(handler), kit.Options, kit.Metrics);
+        for (var id = 1; id <= 3; id++)
+        {
+            await client.SendAsync(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest());
+            var (correlationId, response) = await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0);
+            Assert.Equal((id, "kept"), (correlationId, response.ClusterId));
+        }
+        Assert.Equal([1, 1, 1], handler.Resources.Select(r => Volatile.Read(ref r.Disposed)));
+    }
+
     [Fact]
     public async Task Responses_are_written_in_request_order_when_handlers_complete_out_of_order()
     {

@@ -1,0 +1,237 @@
+using System.Buffers;
+using Google.Protobuf;
+using StreamPlatform.Gateway.Routing;
+using StreamPlatform.Protos.Grpc.Broker;
+
+namespace StreamPlatform.UnitTests.Gateway;
+
+public class BrokerFetchResponseTests
+{
+    private static FetchResponse Sample()
+    {
+        var response = new FetchResponse();
+        response.Results.Add(new PartitionFetchResult
+        {
+            Topic = "orders", Partition = 3, ErrorCode = 0, HighWatermark = 1L << 40, LastStableOffset = (1L << 40) - 1, LogStartOffset = 17,
+            Records = ByteString.CopyFrom(Enumerable.Range(0, 300).Select(i => (byte)i).ToArray()),
+        });
+        // Negative int32/int64 (10-byte varints), no records, a non-ASCII topic.
+        response.Results.Add(new PartitionFetchResult { Topic = "tøpic-é", Partition = -1, ErrorCode = -1, HighWatermark = -1, LastStableOffset = -1, LogStartOffset = -1 });
+        // Every field at its default: proto3 writes nothing but the empty message.
+        response.Results.Add(new PartitionFetchResult());
+        response.Results.Add(new PartitionFetchResult { Topic = "big", Partition = int.MaxValue, ErrorCode = 6, HighWatermark = long.MaxValue, LastStableOffset = long.MinValue, Records = ByteString.CopyFrom(new byte[70_000]) });
+        return response;
+    }
+
+    private static void AssertSame(FetchResponse expected, BrokerFetchResponse actual)
+    {
+        Assert.Equal(expected.Results.Count, actual.Results.Count);
+        for (var i = 0; i < expected.Results.Count; i++)
+        {
+            var e = expected.Results[i];
+            var a = actual.Results[i];
+            Assert.Equal(e.Topic, a.Topic);
+            Assert.Equal(e.Partition, a.Partition);
+            Assert.Equal(e.ErrorCode, a.ErrorCode);
+            Assert.Equal(e.HighWatermark, a.HighWatermark);
+            Assert.Equal(e.LastStableOffset, a.LastStableOffset);
+            Assert.Equal(e.LogStartOffset, a.LogStartOffset);
+            Assert.Equal(e.Records.ToByteArray(), a.Records.ToArray());
+        }
+    }
+
+    [Fact]
+    public void Parses_what_protobuf_serializes()
+    {
+        var expected = Sample();
+        using var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(expected.ToByteArray()), ArrayPool<byte>.Shared);
+        AssertSame(expected, parsed);
+    }
+
+    [Fact]
+    public void Parses_an_empty_message_and_a_payload_split_across_segments()
+    {
+        using (var empty = BrokerFetchResponse.Parse(ReadOnlySequence<byte>.Empty, ArrayPool<byte>.Shared))
+            Assert.Empty(empty.Results);
+
+        var expected = Sample();
+        var bytes = expected.ToByteArray();
+        var first = new Segment(bytes.AsMemory(0, 7));
+        var last = first.Append(bytes.AsMemory(7, 500)).Append(bytes.AsMemory(507));
+        using var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length), ArrayPool<byte>.Shared);
+        AssertSame(expected, parsed);
+    }
+
+    [Fact]
+    public void Skips_unknown_fields_of_every_wire_type_and_keeps_the_last_value_of_a_repeated_field()
+    {
+        var stream = new MemoryStream();
+        var output = new CodedOutputStream(stream);
+        WriteUnknowns(output);
+        var inner = new MemoryStream();
+        var innerOutput = new CodedOutputStream(inner);
+        WriteUnknowns(innerOutput);
+        innerOutput.WriteTag(1, WireFormat.WireType.LengthDelimited);
+        innerOutput.WriteString("first");
+        innerOutput.WriteTag(1, WireFormat.WireType.LengthDelimited);
+        innerOutput.WriteString("t");
+        innerOutput.WriteTag(2, WireFormat.WireType.Varint);
+        innerOutput.WriteInt32(5);
+        WriteUnknowns(innerOutput);
+        innerOutput.WriteTag(7, WireFormat.WireType.LengthDelimited);
+        innerOutput.WriteBytes(ByteString.CopyFrom(1, 2, 3));
+        // A known field number with an unexpected wire type is skipped, as protobuf treats it as unknown.
+        innerOutput.WriteTag(4, WireFormat.WireType.Fixed64);
+        innerOutput.WriteFixed64(99);
+        innerOutput.Flush();
+        output.WriteTag(1, WireFormat.WireType.LengthDelimited);
+        output.WriteBytes(ByteString.CopyFrom(inner.ToArray()));
+        WriteUnknowns(output);
+        output.Flush();
+        var bytes = stream.ToArray();
+
+        var expected = FetchResponse.Parser.ParseFrom(bytes);
+        Assert.Equal("t", expected.Results.Single().Topic);
+        using var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(bytes), ArrayPool<byte>.Shared);
+        AssertSame(expected, parsed);
+    }
+
+    private static void WriteUnknowns(CodedOutputStream output)
+    {
+        output.WriteTag(100, WireFormat.WireType.Varint);
+        output.WriteInt64(-5);
+        output.WriteTag(101, WireFormat.WireType.Fixed64);
+        output.WriteFixed64(ulong.MaxValue);
+        output.WriteTag(102, WireFormat.WireType.Fixed32);
+        output.WriteFixed32(7);
+        output.WriteTag(536_870_911, WireFormat.WireType.LengthDelimited);
+        output.WriteBytes(ByteString.CopyFrom(new byte[200]));
+    }
+
+    [Fact]
+    public void Rejects_every_truncation_protobuf_rejects_and_returns_the_buffer()
+    {
+        var bytes = Sample().ToByteArray();
+        var pool = new CountingPool();
+        var rejected = 0;
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            var prefix = bytes.AsMemory(0, length);
+            bool protobufAccepts;
+            try
+            {
+                FetchResponse.Parser.ParseFrom(prefix.Span);
+                protobufAccepts = true;
+            }
+            catch (InvalidProtocolBufferException)
+            {
+                protobufAccepts = false;
+            }
+            if (protobufAccepts)
+            {
+                BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(prefix), pool).Dispose();
+            }
+            else
+            {
+                Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(prefix), pool));
+                rejected++;
+            }
+        }
+        Assert.True(rejected > bytes.Length / 2, $"only {rejected} of {bytes.Length} prefixes rejected");
+        Assert.Equal(pool.Rented, pool.Returned);
+    }
+
+    [Fact]
+    public void Random_and_mutated_input_either_parses_or_throws_InvalidDataException()
+    {
+        var random = new Random(20261123);
+        var valid = Sample().ToByteArray();
+        var pool = new CountingPool();
+        var parsedCount = 0;
+        for (var i = 0; i < 20_000; i++)
+        {
+            byte[] input;
+            if (i % 2 == 0)
+            {
+                input = new byte[random.Next(0, 64)];
+                random.NextBytes(input);
+            }
+            else
+            {
+                input = valid[..random.Next(0, valid.Length + 1)];
+                for (var m = random.Next(1, 4); m > 0 && input.Length > 0; m--)
+                    input[random.Next(input.Length)] = (byte)random.Next(256);
+            }
+            try
+            {
+                using var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(input), pool);
+                foreach (var r in parsed.Results) Assert.InRange(r.Records.Length, 0, input.Length);
+                parsedCount++;
+            }
+            catch (InvalidDataException)
+            {
+                // the only failure allowed
+            }
+        }
+        Assert.InRange(parsedCount, 1, 19_999); // both outcomes exercised
+        Assert.Equal(pool.Rented, pool.Returned);
+    }
+
+    [Fact]
+    public void Dispose_returns_the_buffer_once()
+    {
+        var pool = new CountingPool();
+        var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(Sample().ToByteArray()), pool);
+        Assert.Equal(1, pool.Rented);
+        parsed.Dispose();
+        parsed.Dispose();
+        Assert.Equal(1, pool.Returned);
+    }
+
+    [Fact]
+    public void Method_has_the_generated_full_name_so_the_wire_is_unchanged()
+    {
+        Assert.Equal("/streamplatform.broker.BrokerService/Fetch", BrokerFetchResponse.Method.FullName);
+        Assert.NotNull(BrokerService.Descriptor.FindMethodByName("Fetch"));
+        var request = new FetchRequest { MaxWaitMs = 500, MinBytes = 1, Partitions = { new PartitionFetch { Topic = "t", Partition = 2, FetchOffset = 9 } } };
+        var serialized = Grpc.Core.Marshallers.Create<FetchRequest>(r => r.ToByteArray(), FetchRequest.Parser.ParseFrom).Serializer(request);
+        var context = new TestSerializationContext();
+        BrokerFetchResponse.Method.RequestMarshaller.ContextualSerializer(request, context);
+        Assert.Equal(serialized, context.Written.WrittenSpan.ToArray());
+    }
+
+    private sealed class TestSerializationContext : Grpc.Core.SerializationContext
+    {
+        public ArrayBufferWriter<byte> Written { get; } = new();
+        public override void SetPayloadLength(int payloadLength) { }
+        public override IBufferWriter<byte> GetBufferWriter() => Written;
+        public override void Complete() { }
+    }
+
+    private sealed class CountingPool : ArrayPool<byte>
+    {
+        public int Rented { get; private set; }
+        public int Returned { get; private set; }
+        public override byte[] Rent(int minimumLength)
+        {
+            Rented++;
+            return new byte[minimumLength + 3];
+        }
+        public override void Return(byte[] array, bool clearArray = false)
+        {
+            Array.Fill(array, (byte)0xEE);
+            Returned++;
+        }
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory) => Memory = memory;
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory) { RunningIndex = RunningIndex + Memory.Length };
+            Next = next;
+            return next;
+        }
+    }
+}
