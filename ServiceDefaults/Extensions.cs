@@ -35,6 +35,15 @@ public static class ServiceDefaultsExtensions
             http.AddStandardResilienceHandler();
             http.AddServiceDiscovery();
         });
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
+        {
+            // Record batches of up to a few MiB travel in one gRPC message between our services.
+            // Kestrel's default HTTP/2 receive windows (1 MiB per connection, 768 KiB per stream)
+            // make a sender stop mid-message for a WINDOW_UPDATE round trip; these let a whole
+            // message (and a few on a pipelined produce stream) flow at once.
+            kestrel.Limits.Http2.InitialConnectionWindowSize = StreamPlatform.ServiceDefaults.GrpcChannels.Http2ConnectionWindowBytes;
+            kestrel.Limits.Http2.InitialStreamWindowSize = StreamPlatform.ServiceDefaults.GrpcChannels.Http2StreamWindowBytes;
+        });
         return builder;
     }
 

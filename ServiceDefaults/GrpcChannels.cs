@@ -11,6 +11,11 @@ namespace StreamPlatform.ServiceDefaults;
 /// </summary>
 public static class GrpcChannels
 {
+    /// <summary>HTTP/2 receive window per connection between our services (Kestrel side; see AddServiceDefaults).</summary>
+    public const int Http2ConnectionWindowBytes = 16 * 1024 * 1024;
+    /// <summary>HTTP/2 receive window per stream, both as server (Kestrel) and client (a fetch answer of several MiB arrives without WINDOW_UPDATE stops).</summary>
+    public const int Http2StreamWindowBytes = 8 * 1024 * 1024;
+
     public static GrpcChannel Create(Uri address, int maxMessageBytes = 64 * 1024 * 1024)
     {
         var handler = new SocketsHttpHandler
@@ -23,6 +28,7 @@ public static class GrpcChannels
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(5),
             AutomaticDecompression = DecompressionMethods.None,
+            InitialHttp2StreamWindowSize = Http2StreamWindowBytes,
         };
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {

@@ -60,8 +60,8 @@ public static class PerfCommand
                     Acks = spec.Acks,
                     ReplicationFactor = spec.ReplicationFactor,
                     ReplicationImplemented = false,
-                    Partitions = spec.Kind == ScenarioKind.Loopback ? 0 : options.Partitions,
-                    Compression = spec.Kind == ScenarioKind.Loopback ? "-" : options.Compression,
+                    Partitions = spec.Kind is ScenarioKind.Loopback or ScenarioKind.Disk ? 0 : options.Partitions,
+                    Compression = spec.Kind is ScenarioKind.Loopback or ScenarioKind.Disk ? "-" : options.Compression,
                     TargetMBPerSec = spec.RateMBps,
                 };
                 summary.Scenarios.Add(scenario);
@@ -139,6 +139,8 @@ public static class PerfCommand
             {
                 case ScenarioKind.Loopback:
                     return await Task.Run(() => LoopbackCeiling.Measure(run, TimeSpan.FromSeconds(options.LoopbackSeconds), TimeSpan.FromSeconds(0.5)));
+                case ScenarioKind.Disk:
+                    return await Task.Run(() => DiskCeiling.Measure(run, options.ConsumeBytes, Path.Combine(Path.GetTempPath(), "streamplatform-perf")));
                 case ScenarioKind.Sink:
                 {
                     await using var sink = new SinkKafkaServer(options.Partitions);
@@ -257,7 +259,7 @@ public static class PerfCommand
         foreach (var s in summary.Scenarios)
         {
             var m = s.Median;
-            var record = s.Kind == nameof(ScenarioKind.Loopback) ? "1 MiB writes" : $"{s.RecordBytes} B";
+            var record = s.Kind is nameof(ScenarioKind.Loopback) or nameof(ScenarioKind.Disk) ? "1 MiB writes" : $"{s.RecordBytes} B";
             if (m is null)
             {
                 sb.AppendLine($"| {s.Name} | {record} | {s.Acks} | {s.ReplicationFactor} | failed: {s.Runs.FirstOrDefault(r => !r.Ok)?.Error?.Replace('|', '/')} ||||||||||");

@@ -50,6 +50,8 @@ public sealed class PerfOptions
 
         Scenarios (--scenarios, comma-separated; default: all):
           ceiling-loopback            raw loopback TCP: a socket pair pumping 1 MiB buffers
+          ceiling-disk                appending --consume-size bytes to a new file in the temp folder in
+                                      1 MiB writes, no fsync: what storing a byte costs at least here
           ceiling-sink                the same producer against an in-process sink broker (our codec,
                                       nothing stored): the client's own ceiling, run per record size used;
                                       with consume-from-start also ceiling-sink-consume-1k: the consumer
@@ -79,7 +81,7 @@ public sealed class PerfOptions
           --runs N                run each scenario N times and report the median of each figure (default 1)
           --json FILE             write the JSON summary to FILE (default: stdout)
           --markdown FILE         also write the medians as a Markdown table (for docs/PERFORMANCE.md)
-          --no-ceilings           skip ceiling-loopback and ceiling-sink (ratios are then omitted)
+          --no-ceilings           skip ceiling-loopback, ceiling-disk and ceiling-sink (ratios are then omitted)
           --loopback-seconds S    duration of the loopback measurement (default 3)
           --producer-config K=V   extra librdkafka producer setting (repeatable), e.g. linger.ms=10
           --consumer-config K=V   extra librdkafka consumer setting (repeatable)

@@ -4,6 +4,8 @@ public enum ScenarioKind
 {
     /// <summary>Raw loopback TCP throughput.</summary>
     Loopback,
+    /// <summary>Appending to a new file (what every stored byte costs at least).</summary>
+    Disk,
     /// <summary>The producer against the in-process sink broker.</summary>
     Sink,
     /// <summary>The consumer reading from the start of the in-process sink broker's template data.</summary>
@@ -24,17 +26,18 @@ public sealed record ScenarioSpec(
     double? RateMBps,
     string Description)
 {
-    public bool IsCeiling => Kind is ScenarioKind.Loopback or ScenarioKind.Sink or ScenarioKind.SinkConsume;
+    public bool IsCeiling => Kind is ScenarioKind.Loopback or ScenarioKind.Disk or ScenarioKind.Sink or ScenarioKind.SinkConsume;
 }
 
 public static class ScenarioCatalog
 {
     public const string Loopback = "ceiling-loopback";
+    public const string Disk = "ceiling-disk";
     public const string Sink = "ceiling-sink";
 
     public static readonly IReadOnlyList<string> DefaultNames =
     [
-        Loopback, Sink, "produce-100b", "produce-1k", "produce-1k-all-rf3",
+        Loopback, Disk, Sink, "produce-100b", "produce-1k", "produce-1k-all-rf3",
         "latency-1k-10mbs", "latency-1k-10mbs-all-rf3", "consume-from-start",
     ];
 
@@ -62,7 +65,7 @@ public static class ScenarioCatalog
         var cluster = new List<ScenarioSpec>();
         foreach (var name in options.Scenarios)
         {
-            if (name is Loopback or Sink)
+            if (name is Loopback or Disk or Sink)
                 continue;
             var spec = Base(name, options.RateMBps ?? 10);
             if (options.RecordBytes is { } size)
@@ -76,6 +79,8 @@ public static class ScenarioCatalog
         var wantCeilings = options.Ceilings;
         if (wantCeilings && options.Scenarios.Contains(Loopback))
             result.Add(new ScenarioSpec(Loopback, ScenarioKind.Loopback, 1 << 20, "-", 0, null, "raw loopback TCP, 1 MiB writes"));
+        if (wantCeilings && options.Scenarios.Contains(Disk))
+            result.Add(new ScenarioSpec(Disk, ScenarioKind.Disk, 1 << 20, "-", 0, null, "appending --consume-size bytes to a new file, 1 MiB writes, no fsync"));
         if (wantCeilings && options.Scenarios.Contains(Sink))
         {
             var sizes = cluster.Where(s => s.Kind == ScenarioKind.ProduceConsume).Select(s => s.RecordBytes).Distinct().Order().ToList();
