@@ -55,13 +55,19 @@ public static class ServiceDefaultsExtensions
             logging.IncludeScopes = true;
         });
 
-        builder.Services.AddOpenTelemetry()
+        var otel = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter(StreamPlatform.ServiceDefaults.Telemetry.MeterWildcard))
-            .WithTracing(tracing => tracing
+                .AddMeter(StreamPlatform.ServiceDefaults.Telemetry.MeterWildcard));
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            // Traces only when they go somewhere: a sampled Activity per incoming request and per
+            // outgoing gRPC call (the gateway makes several per Kafka request) measurably cost CPU
+            // on the data path (docs/PERFORMANCE.md), and without an exporter nobody sees them.
+            otel.WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(StreamPlatform.ServiceDefaults.Telemetry.ActivitySourceWildcard)
                 .AddAspNetCoreInstrumentation(o =>
@@ -69,10 +75,7 @@ public static class ServiceDefaultsExtensions
                     o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)
                                       && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
                 .AddHttpClientInstrumentation());
-
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            otel.UseOtlpExporter();
         }
         return builder;
     }
