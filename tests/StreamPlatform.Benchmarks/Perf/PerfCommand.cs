@@ -153,7 +153,7 @@ public static class PerfCommand
                 {
                     var topic = KafkaScenarios.NewTopicName(spec.Name);
                     await kafka.CreateTopicAsync(bootstrap!, topic, options.Partitions, spec.ReplicationFactor);
-                    return await Task.Run(() => kafka.ProduceConsume(spec, bootstrap!, topic, run, withConsumer: true));
+                    return await Task.Run(() => kafka.ProduceConsume(spec, bootstrap!, topic, run, spec.WithConsumer));
                 }
                 case ScenarioKind.ConsumeFromStart:
                 {

@@ -58,6 +58,8 @@ public sealed class PerfOptions
                                       reading --consume-size bytes the sink serves from memory
           produce-100b                max throughput, 100 B records, acks=1, RF 1, consumer alongside
           produce-1k                  max throughput, 1 KiB records, acks=1, RF 1, consumer alongside
+          produce-1k-alone            the same without a consumer (the producer has the cluster to
+                                      itself, as in Kafka's producer perf tool)
           produce-1k-all-rf3          max throughput, 1 KiB, acks=all, RF 3 (no replication yet: RF 3 is
                                       only recorded on the topic, the leader acknowledges alone)
           latency-1k-10mbs            fixed rate 10 MB/s, 1 KiB, acks=1, RF 1: end-to-end latency

@@ -24,7 +24,8 @@ public sealed record ScenarioSpec(
     string Acks,
     short ReplicationFactor,
     double? RateMBps,
-    string Description)
+    string Description,
+    bool WithConsumer = true)
 {
     public bool IsCeiling => Kind is ScenarioKind.Loopback or ScenarioKind.Disk or ScenarioKind.Sink or ScenarioKind.SinkConsume;
 }
@@ -37,7 +38,7 @@ public static class ScenarioCatalog
 
     public static readonly IReadOnlyList<string> DefaultNames =
     [
-        Loopback, Disk, Sink, "produce-100b", "produce-1k", "produce-1k-all-rf3",
+        Loopback, Disk, Sink, "produce-100b", "produce-1k", "produce-1k-alone", "produce-1k-all-rf3",
         "latency-1k-10mbs", "latency-1k-10mbs-all-rf3", "consume-from-start",
     ];
 
@@ -110,6 +111,8 @@ public static class ScenarioCatalog
     {
         "produce-100b" => new(name, ScenarioKind.ProduceConsume, 100, "1", 1, null, "max throughput, 100 B, acks=1, RF 1"),
         "produce-1k" => new(name, ScenarioKind.ProduceConsume, 1024, "1", 1, null, "max throughput, 1 KiB, acks=1, RF 1"),
+        "produce-1k-alone" => new(name, ScenarioKind.ProduceConsume, 1024, "1", 1, null, "max throughput, 1 KiB, acks=1, RF 1, no consumer",
+            WithConsumer: false),
         "produce-1k-all-rf3" => new(name, ScenarioKind.ProduceConsume, 1024, "all", 3, null,
             "max throughput, 1 KiB, acks=all, RF 3 (RF 3 recorded only: no replication yet)"),
         "latency-1k-10mbs" => new(name, ScenarioKind.ProduceConsume, 1024, "1", 1, rate, $"fixed {rate} MB/s, 1 KiB, acks=1, RF 1"),
