@@ -16,7 +16,10 @@ public static class GrpcChannels
     /// <summary>HTTP/2 receive window per stream, both as server (Kestrel) and client (a fetch answer of several MiB arrives without WINDOW_UPDATE stops).</summary>
     public const int Http2StreamWindowBytes = 8 * 1024 * 1024;
 
-    public static GrpcChannel Create(Uri address, int maxMessageBytes = 64 * 1024 * 1024)
+    /// <summary>The send and receive limit of <see cref="Create"/>'s channels unless told otherwise.</summary>
+    public const int MessageBytesMaxDefault = 64 * 1024 * 1024;
+
+    public static GrpcChannel Create(Uri address, int maxMessageBytes = MessageBytesMaxDefault)
     {
         var handler = new SocketsHttpHandler
         {

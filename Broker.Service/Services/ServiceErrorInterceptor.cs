@@ -11,8 +11,8 @@ namespace StreamPlatform.Broker.Services;
 /// the request-aborted token is set), routine when the gateway drops a fetch long poll. What
 /// the filter hides besides is transport-level (reading or writing a message of a call the peer
 /// abandoned; the gateway logs its side of any failed call). Not logged here, like gRPC does
-/// not log them as errors: <see cref="RpcException"/> (a status chosen on purpose) and
-/// cancellation of a cancelled call. Logging happens in an exception filter: nothing is caught
+/// not log them as errors: <see cref="RpcException"/> (a status chosen on purpose) and the
+/// failures of a cancelled call's reads and writes. Logging happens in an exception filter: nothing is caught
 /// or rethrown, and a call that completes synchronously costs no extra allocation.
 /// </summary>
 public sealed class ServiceErrorInterceptor(ILogger<ServiceErrorInterceptor> logger) : Interceptor
@@ -86,8 +86,13 @@ public sealed class ServiceErrorInterceptor(ILogger<ServiceErrorInterceptor> log
     /// <summary>Always false (an exception filter that only observes).</summary>
     private bool LogIfFault(Exception ex, ServerCallContext context)
     {
+        // On a call the peer abandoned, gRPC's own reader and writer fail with these:
+        // OperationCanceledException or IOException ("The client reset the request stream."),
+        // and InvalidOperationException ("Can't write the message because the request is
+        // complete.") from a response write after the reset, e.g. a ProduceStream answer written
+        // just after the gateway dropped the stream.
         var routine = ex is RpcException
-            || (ex is OperationCanceledException or IOException && context.CancellationToken.IsCancellationRequested);
+            || (ex is OperationCanceledException or IOException or InvalidOperationException && context.CancellationToken.IsCancellationRequested);
         if (!routine)
             logger.LogError(ex, "Service method {Method} failed", context.Method);
         return false;

@@ -18,7 +18,8 @@ namespace StreamPlatform.Gateway.Apis;
 // auto-creating missing topics when auto.create.topics.enable is true. No live leader or the
 // broker unreachable: NOT_LEADER_OR_FOLLOWER (6) so the client refreshes metadata and retries;
 // the gateway itself never retries a produce (it could duplicate records). A gRPC deadline
-// (timeout_ms + margin) passing: REQUEST_TIMED_OUT (7). Batch size limits (MESSAGE_TOO_LARGE)
+// (timeout_ms + margin) passing: REQUEST_TIMED_OUT (7). A broker's share of the request above the
+// gRPC message limit (64 MiB): MESSAGE_TOO_LARGE (10). Batch size limits (MESSAGE_TOO_LARGE)
 // and record validation are the broker's. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS 21);
 // acks=0 gets no response at all (but is ordered the same way). Produce is Sequential and
 // OrderedAtDispatch per connection (see IApiHandler).

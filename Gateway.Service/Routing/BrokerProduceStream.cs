@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Grpc.Core;
+using StreamPlatform.ServiceDefaults;
 using StreamPlatform.Protos.Grpc.Broker;
 using ErrorCode = StreamPlatform.Protos.Kafka.Messages.ErrorCode;
 
@@ -24,6 +25,8 @@ public readonly record struct BrokerProduceOutcome(ProduceResponse? Response, Er
 /// written or queued on it NOT_LEADER_OR_FOLLOWER (6), so clients refresh metadata; nothing is
 /// ever resent (that could duplicate records). Later requests go to a fresh stream, opened after
 /// a backoff that doubles while streams fail without ever being answered.</item>
+/// <item>A request above the channel's send limit is answered MESSAGE_TOO_LARGE (10) at once and
+/// never reaches the stream (gRPC refusing it in the writer would fail the whole stream).</item>
 /// </list>
 /// The request's record bytes are slices of the client's pooled frame: a request's
 /// <see cref="Pending.Completion"/> completes only once the stream no longer references them
@@ -48,10 +51,19 @@ public sealed class BrokerProduceStream : IDisposable
     private long _nextRequestId;
     private int _backoffMs = ReconnectBackoffMinMs;
 
+    // What a ProduceStreamRequest adds around its ProduceRequest at most: two tags, a request id
+    // varint (up to 10 bytes) and the request's length varint (up to 5).
+    private const int EnvelopeBytesMax = 1 + 10 + 1 + 5;
+
+    private readonly int _messageBytesMax;
+
+    /// <param name="messageBytesMax">The channel's send limit (MaxSendMessageSize): a larger request is refused before it reaches gRPC.</param>
     public BrokerProduceStream(BrokerProduceService.BrokerProduceServiceClient client, string endpoint, TimeProvider time, ILogger logger,
-        int outstandingRequestsMax = OutstandingRequestsMax)
+        int outstandingRequestsMax = OutstandingRequestsMax, int messageBytesMax = GrpcChannels.MessageBytesMaxDefault)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(outstandingRequestsMax, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(messageBytesMax, EnvelopeBytesMax + 1);
+        _messageBytesMax = messageBytesMax;
         _client = client;
         _endpoint = endpoint;
         _time = time;
@@ -75,6 +87,11 @@ public sealed class BrokerProduceStream : IDisposable
     /// </summary>
     public async ValueTask<Pending> EnqueueAsync(ProduceRequest request, long deadlineMs)
     {
+        // gRPC's serializer would refuse it (ResourceExhausted) in the writer, which fails the
+        // stream and with it every request of every connection written on it, and the client,
+        // told NOT_LEADER_OR_FOLLOWER, would send it again. Refused here, it fails alone.
+        if (request.CalculateSize() > _messageBytesMax - EnvelopeBytesMax)
+            return Pending.Resolved(new BrokerProduceOutcome(null, ErrorCode.MessageTooLarge));
         var deadline = TimeSpan.FromMilliseconds(Math.Max(deadlineMs, 0));
         if (!_slots.Wait(0))
         {

@@ -118,6 +118,51 @@ public sealed class PooledProduceStreamRequestTests
         Assert.Empty(pool.Outstanding);
     }
 
+    private static byte[] Varint(ulong value)
+    {
+        var bytes = new List<byte>();
+        while (value >= 0x80)
+        {
+            bytes.Add((byte)(value | 0x80));
+            value >>= 7;
+        }
+        bytes.Add((byte)value);
+        return [.. bytes];
+    }
+
+    [Theory]
+    [InlineData(0x7FFF_FFFFUL)]
+    [InlineData(0x8000_0000UL)]
+    [InlineData(0xFFFF_FFFFUL)]
+    [InlineData(0xFFFF_FFFF_FFFF_FFFFUL)] // -1 as a 10-byte varint
+    [InlineData(1UL << 63)]
+    public void Lengths_near_and_past_int_range_are_rejected_at_every_level_and_nothing_stays_rented(ulong length)
+    {
+        var pool = new PoisoningPool();
+        byte[] trailer = [.. Enumerable.Repeat((byte)0, 64)];
+        // A valid first partition (rents a buffer), then the partition whose records claim the length.
+        byte[] good = [3 << 3 | 2, 3, 1, 2, 3];
+        byte[] bad = [3 << 3 | 2, .. Varint(length)];
+        byte[] request = [4 << 3 | 2, (byte)good.Length, .. good, 4 << 3 | 2, (byte)bad.Length, .. bad];
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x12, (byte)request.Length, .. request, .. trailer]), pool));
+        Assert.Equal(1, pool.Rented);
+        // The request field (2) itself, and an unknown field (15), of that length.
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x12, .. Varint(length), .. trailer]), pool));
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([15 << 3 | 2, .. Varint(length), .. trailer]), pool));
+        Assert.Empty(pool.Outstanding);
+    }
+
+    [Fact]
+    public void A_nested_length_past_its_parent_is_rejected_even_when_the_payload_has_the_bytes()
+    {
+        var pool = new PoisoningPool();
+        // Request of 4 bytes whose partition (4) claims 10: the bytes exist after the request, not inside it.
+        byte[] payload = [0x12, 4, 4 << 3 | 2, 10, 1, 2, .. Enumerable.Repeat((byte)0x08, 20)];
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>(payload), pool));
+        Assert.Throws<InvalidProtocolBufferException>(() => ProduceStreamRequest.Parser.ParseFrom(payload));
+        Assert.Empty(pool.Outstanding);
+    }
+
     private sealed class ListReader(IEnumerable<PooledProduceStreamRequest> items) : IAsyncStreamReader<PooledProduceStreamRequest>
     {
         private readonly IEnumerator<PooledProduceStreamRequest> _items = items.GetEnumerator();

@@ -71,6 +71,9 @@ public class ServiceErrorInterceptorTests
         await cancelled.CancelAsync();
         Assert.Empty((await Run(async () => { await Task.Yield(); throw new IOException("The client reset the request stream."); }, cancelled.Token, typeof(IOException))).Entries);
         Assert.Empty((await Run(() => throw new OperationCanceledException(), cancelled.Token, typeof(OperationCanceledException))).Entries);
+        // What grpc-dotnet's response writer throws once the peer reset the call (HttpContextStreamWriter).
+        Assert.Empty((await Run(async () => { await Task.Yield(); throw new InvalidOperationException("Can't write the message because the request is complete."); },
+            cancelled.Token, typeof(InvalidOperationException))).Entries);
         // The same exceptions while the call is not cancelled are faults.
         Assert.Single((await Run(() => throw new IOException("disk"), expected: typeof(IOException))).Entries);
     }

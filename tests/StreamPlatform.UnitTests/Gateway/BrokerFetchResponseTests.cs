@@ -141,6 +141,50 @@ public class BrokerFetchResponseTests
         Assert.Equal(pool.Rented, pool.Returned);
     }
 
+    /// <summary>A varint's bytes (protobuf encoding of an unsigned 64-bit value).</summary>
+    private static byte[] Varint(ulong value)
+    {
+        var bytes = new List<byte>();
+        while (value >= 0x80)
+        {
+            bytes.Add((byte)(value | 0x80));
+            value >>= 7;
+        }
+        bytes.Add((byte)value);
+        return [.. bytes];
+    }
+
+    [Theory]
+    [InlineData(0x7FFF_FFFFUL)] // int.MaxValue
+    [InlineData(0x8000_0000UL)] // int.MaxValue + 1: negative as an int
+    [InlineData(0xFFFF_FFFFUL)]
+    [InlineData(0xFFFF_FFFF_FFFF_FFFFUL)] // -1 as a 10-byte varint
+    [InlineData(1UL << 63)]
+    public void Lengths_near_and_past_int_range_are_rejected_at_every_level(ulong length)
+    {
+        var pool = new CountingPool();
+        byte[] trailer = [.. Enumerable.Repeat((byte)0, 64)];
+        // Top level: results (1) of that length.
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([0x0A, .. Varint(length), .. trailer]), pool));
+        // Nested: a result whose records (7) claim that length, inside a result of 2 + its varint bytes.
+        byte[] inner = [0x3A, .. Varint(length)];
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([0x0A, .. Varint((ulong)inner.Length), .. inner, .. trailer]), pool));
+        // An unknown length-delimited field (15) of that length is not skipped past the end either.
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([15 << 3 | 2, .. Varint(length), .. trailer]), pool));
+        Assert.Equal(pool.Rented, pool.Returned);
+    }
+
+    [Fact]
+    public void A_nested_length_past_its_parent_is_rejected_even_when_the_payload_has_the_bytes()
+    {
+        var pool = new CountingPool();
+        // Result of 4 bytes: records (7) claim 10 bytes, which exist in the payload after the result but not inside it.
+        byte[] payload = [0x0A, 4, 0x3A, 10, 1, 2, .. Enumerable.Repeat((byte)0x08, 20)];
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(payload), pool));
+        Assert.Throws<InvalidProtocolBufferException>(() => FetchResponse.Parser.ParseFrom(payload));
+        Assert.Equal(pool.Rented, pool.Returned);
+    }
+
     [Fact]
     public void Random_and_mutated_input_either_parses_or_throws_InvalidDataException()
     {

@@ -283,6 +283,34 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_request_above_the_channel_send_limit_fails_alone_and_the_stream_and_its_other_requests_carry_on()
+    {
+        const int limitBytes = 1 << 20;
+        var broker = new DrivenBroker();
+        var url = await HostAsync(broker);
+        var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions { MaxSendMessageSize = limitBytes });
+        var stream = new BrokerProduceStream(new BrokerProduceService.BrokerProduceServiceClient(channel), url, _time, NullLogger.Instance,
+            messageBytesMax: limitBytes);
+        _disposables.Add(new Disposer(() => { stream.Dispose(); channel.Dispose(); return ValueTask.CompletedTask; }));
+
+        var written = await stream.EnqueueAsync(Small(), 10_000);
+        await Until(() => Volatile.Read(ref broker.ReceivedCount) == 1);
+        // Records alone just under the limit: the request around them is above it.
+        var tooLarge = await stream.EnqueueAsync(Request("t", 0, new byte[limitBytes - 8]), 10_000);
+        Assert.Equal(ErrorCode.MessageTooLarge, (await Within(tooLarge.Completion)).Error);
+        var after = await stream.EnqueueAsync(Small(), 10_000);
+        await Until(() => Volatile.Read(ref broker.ReceivedCount) == 2);
+
+        // The request written before it and the one after it are answered on the same stream.
+        broker.Answer(1);
+        broker.Answer(2);
+        Assert.Equal(ErrorCode.None, (await Within(written.Completion)).Error);
+        Assert.Equal(ErrorCode.None, (await Within(after.Completion)).Error);
+        Assert.Equal(1, stream.SessionsStarted);
+        Assert.Equal(0, stream.Outstanding);
+    }
+
+    [Fact]
     public async Task A_failed_stream_fails_every_pending_request_and_later_requests_use_a_fresh_stream()
     {
         var broker = new DrivenBroker();
