@@ -238,6 +238,10 @@ public sealed class KafkaConnection
             {
                 // A bug or an unexpected failure: answer like Kafka, every partition UNKNOWN_SERVER_ERROR.
                 _logger.LogError(ex, "Connection {ConnectionId}: {Api} v{Version} failed", _connectionId, handler.Key, context.ApiVersion);
+                // An acks=0 producer reads no response: an unexpected one would be taken as the
+                // answer to its next request. Kafka closes the connection instead, which is how
+                // such a producer learns that something failed.
+                if (request is ProduceRequest { Acks: 0 }) return Outgoing.CloseConnection;
                 response = ErrorResponses.Build(request, context.ApiVersion, ErrorCode.UnknownServerError);
                 if (response is null) return Outgoing.CloseConnection;
             }

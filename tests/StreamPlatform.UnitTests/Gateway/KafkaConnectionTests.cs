@@ -251,6 +251,43 @@ public class KafkaConnectionTests
         Assert.Equal([1, 1, 1], handler.Resources.Select(r => Volatile.Read(ref r.Disposed)));
     }
 
+    /// <summary>A Produce handler that fails unexpectedly (a bug, say).</summary>
+    private sealed class ThrowingProduceHandler : ApiHandler<ProduceRequest>
+    {
+        public override ApiKey Key => ApiKey.Produce;
+        public override short MinVersion => 3;
+        public override short MaxVersion => 9;
+
+        protected override Task<IKafkaResponse?> HandleAsync(ProduceRequest request, RequestContext context, CancellationToken cancellationToken)
+            => throw new InvalidOperationException("boom");
+    }
+
+    private static ProduceRequest ProduceTo(short acks) => new()
+    {
+        Acks = acks,
+        TimeoutMs = 1000,
+        TopicData = [new ProduceRequest.TopicProduceData { Name = "orders", PartitionData = [new ProduceRequest.PartitionProduceData { Index = 0, Records = new byte[] { 1 } }] }],
+    };
+
+    [Fact]
+    public async Task A_failing_produce_answers_unknown_server_error_with_acks_and_closes_the_connection_without()
+    {
+        await using var kit = new GatewayTestKit();
+        await using (var client = new PipeClient(kit.Registry(new ThrowingProduceHandler()), kit.Options, kit.Metrics))
+        {
+            await client.SendAsync(ApiKey.Produce, 9, 1, ProduceTo(1));
+            var (correlationId, response) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9);
+            Assert.Equal(1, correlationId);
+            Assert.Equal((short)ErrorCode.UnknownServerError, Assert.Single(Assert.Single(response.Responses).PartitionResponses).ErrorCode);
+        }
+        await using (var client = new PipeClient(kit.Registry(new ThrowingProduceHandler()), kit.Options, kit.Metrics))
+        {
+            await client.SendAsync(ApiKey.Produce, 9, 2, ProduceTo(0));
+            // No response may come (the producer expects none): the connection closes instead.
+            Assert.Null(await client.ReadFrameAsync(1));
+        }
+    }
+
     [Fact]
     public async Task Responses_are_written_in_request_order_when_handlers_complete_out_of_order()
     {
