@@ -48,6 +48,16 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     public override Task<DeleteRecordsResponse> DeleteRecords(DeleteRecordsRequest request, ServerCallContext context) => Task.FromResult(DeleteRecords(request));
 
     /// <summary>
+    /// High-watermark advances of the partitions this broker leads, for as long as the gateway
+    /// holds the stream (see <see cref="AppendWatchers"/>); leadership is checked against the
+    /// metadata current when a message is written.
+    /// </summary>
+    public override Task WatchAppends(WatchAppendsRequest request, IServerStreamWriter<AppendNotices> responseStream, ServerCallContext context)
+        => _logs.AppendWatchers.RunAsync(
+            tp => _metadata.Current.TryGetPartition(tp.Topic, tp.Partition, out _, out var partition) && partition.Leader == _options.BrokerId,
+            responseStream.WriteAsync, context.CancellationToken);
+
+    /// <summary>
     /// Appends each partition's batches; different partitions in parallel, one partition's
     /// appends serialized by its log. Answers only once the data is written (acks 1 and -1
     /// alike while there is one replica; acks 0 callers simply ignore the answer).
