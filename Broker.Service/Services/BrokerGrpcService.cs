@@ -60,10 +60,12 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     public override async Task WatchAppends(WatchAppendsRequest request, IServerStreamWriter<AppendNotices> responseStream, ServerCallContext context)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _stopping);
-        await _logs.AppendWatchers.RunAsync(
-            tp => _metadata.Current.TryGetPartition(tp.Topic, tp.Partition, out _, out var partition) && partition.Leader == _options.BrokerId,
-            responseStream.WriteAsync, cts.Token).ConfigureAwait(false);
+        await _logs.AppendWatchers.RunAsync(Leads, responseStream.WriteAsync, cts.Token).ConfigureAwait(false);
     }
+
+    /// <summary>Whether the current metadata has this broker as the partition's leader.</summary>
+    internal bool Leads(TopicPartition tp)
+        => _metadata.Current.TryGetPartition(tp.Topic, tp.Partition, out _, out var partition) && partition.Leader == _options.BrokerId;
 
     /// <summary>
     /// Appends each partition's batches; different partitions in parallel, one partition's
