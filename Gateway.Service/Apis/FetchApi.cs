@@ -16,12 +16,19 @@ namespace StreamPlatform.Gateway.Apis;
 // unknown id: UNKNOWN_TOPIC_ID 100; an unknown name: UNKNOWN_TOPIC_OR_PARTITION 3). Fetch
 // sessions are not supported: the response always has session_id 0, i.e. a full response, which
 // every client accepts (they then send full requests). Partitions are grouped by leading broker
-// and fetched in parallel: first without waiting; when that is less than min_bytes, again with
-// the rest of the client's max_wait_ms as long polls; as soon as one broker returns data, the
-// brokers still long-polling get an immediate fetch (max_wait 0) and their long polls are
-// dropped, then everything is merged (see FetchAllAsync). Every requested partition appears in the response
-// (no leader or broker unreachable: NOT_LEADER_OR_FOLLOWER 6), and max_bytes is respected
-// overall (the first non-empty partition is always included, like Kafka, so progress is made).
+// and fetched in parallel, always with max_wait 0 at the brokers: the first round goes to every
+// broker; when it brings less than min_bytes, the fetch waits here, on the brokers' append
+// notices (AppendSignals, fed by one WatchAppends stream per broker; interest registered before
+// the first round, so no notice is missed), until a requested partition moved past its fetch
+// offset, max_wait passed or the client went away, then asks again only the brokers whose
+// partitions moved, replacing their earlier answers, until min_bytes or max_wait (see
+// FetchAllAsync). No broker call is ever cancelled on this path. When a broker's watch is not
+// connected (gateway starting, watch reconnecting) or goes down mid-wait, notices could be
+// missing, so the rest of the wait is done the older way: broker long polls, and as soon as
+// one returns data the others are dropped and re-asked with max_wait 0. Every requested
+// partition appears in the response (no leader or broker unreachable: NOT_LEADER_OR_FOLLOWER 6),
+// in request order, and max_bytes is respected overall (the first non-empty partition is always
+// included, like Kafka, so progress is made).
 public sealed class FetchApi(
     TopicAdmin admin,
     BrokerClientPool brokers,
