@@ -21,7 +21,8 @@ public sealed class AppendSignals
     // operations, at a rate of appends plus fetches per second.
     private readonly object _gate = new();
     private readonly Dictionary<(string Topic, int Partition), List<Registration>> _byPartition = [];
-    private readonly Dictionary<string, HashSet<Interest>> _brokers = new(StringComparer.Ordinal);
+    // Per connected endpoint: the watch that reported it connected and the interests relying on it.
+    private readonly Dictionary<string, (object Owner, HashSet<Interest> Interests)> _brokers = new(StringComparer.Ordinal);
 
     private readonly record struct Registration(Interest Interest, int Tag, long FetchOffset);
 
@@ -33,20 +34,37 @@ public sealed class AppendSignals
         lock (_gate) return _brokers.ContainsKey(endpoint);
     }
 
-    /// <summary>The broker's watch delivered its first message: from now on its notices are complete.</summary>
-    public void Connected(string endpoint)
+    /// <summary>
+    /// The broker's watch <paramref name="owner"/> delivered its first message: from now on its
+    /// notices are complete. A different watch reported for the endpoint before (a replaced
+    /// channel) loses it: interests relying on that one are lost.
+    /// </summary>
+    public void Connected(string endpoint, object owner)
     {
-        lock (_gate) _brokers.TryAdd(endpoint, []);
-    }
-
-    /// <summary>The broker's watch ended (or was removed): interests that depend on it are woken as lost.</summary>
-    public void Disconnected(string endpoint)
-    {
-        HashSet<Interest>? interests;
         lock (_gate)
         {
-            if (!_brokers.Remove(endpoint, out interests)) return;
-            foreach (var i in interests) i.MarkLost();
+            if (_brokers.TryGetValue(endpoint, out var current))
+            {
+                if (ReferenceEquals(current.Owner, owner)) return;
+                foreach (var i in current.Interests) i.MarkLost();
+            }
+            _brokers[endpoint] = (owner, []);
+        }
+    }
+
+    /// <summary>
+    /// The broker's watch <paramref name="owner"/> ended (or was removed): interests that depend
+    /// on it are woken as lost. Null: whichever watch it is (tests). A watch that is not the
+    /// endpoint's current one changes nothing (a disposed watch finishing late).
+    /// </summary>
+    public void Disconnected(string endpoint, object? owner = null)
+    {
+        lock (_gate)
+        {
+            if (!_brokers.TryGetValue(endpoint, out var current)) return;
+            if (owner is not null && !ReferenceEquals(current.Owner, owner)) return;
+            _brokers.Remove(endpoint);
+            foreach (var i in current.Interests) i.MarkLost();
         }
     }
 
@@ -80,7 +98,7 @@ public sealed class AppendSignals
             {
                 if (!_brokers.ContainsKey(e)) return null;
             }
-            foreach (var e in endpoints) _brokers[e].Add(interest);
+            foreach (var e in endpoints) _brokers[e].Interests.Add(interest);
             foreach (var (topic, partition, fetchOffset, tag) in partitions)
             {
                 if (!_byPartition.TryGetValue((topic, partition), out var list)) _byPartition[(topic, partition)] = list = [];
@@ -103,7 +121,7 @@ public sealed class AppendSignals
             }
             foreach (var e in interest.Endpoints)
             {
-                if (_brokers.TryGetValue(e, out var set)) set.Remove(interest);
+                if (_brokers.TryGetValue(e, out var state)) state.Interests.Remove(interest);
             }
         }
     }

@@ -54,7 +54,7 @@ public sealed class BrokerAppendWatch : IDisposable
                         // advance goes unreported.
                         connected = true;
                         backoff = BackoffMin;
-                        _signals.Connected(_endpoint);
+                        _signals.Connected(_endpoint, this);
                     }
                     foreach (var n in message.Notices) _signals.Notice(n.Topic, n.Partition, n.HighWatermark);
                 }
@@ -75,7 +75,7 @@ public sealed class BrokerAppendWatch : IDisposable
             }
             finally
             {
-                _signals.Disconnected(_endpoint);
+                _signals.Disconnected(_endpoint, this);
             }
             try
             {
@@ -87,7 +87,7 @@ public sealed class BrokerAppendWatch : IDisposable
             }
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
         }
-        _signals.Disconnected(_endpoint);
+        _signals.Disconnected(_endpoint, this);
     }
 
     public void Dispose()
@@ -100,6 +100,6 @@ public sealed class BrokerAppendWatch : IDisposable
         catch (ObjectDisposedException)
         {
         }
-        _signals.Disconnected(_endpoint);
+        _signals.Disconnected(_endpoint, this);
     }
 }

@@ -12,10 +12,13 @@ public sealed class AppendSignalsTests
     private readonly FakeTimeProvider _time = new();
     private readonly AppendSignals _signals = new();
 
+    private readonly object _watch1 = new();
+    private readonly object _watch2 = new();
+
     public AppendSignalsTests()
     {
-        _signals.Connected(B1);
-        _signals.Connected(B2);
+        _signals.Connected(B1, _watch1);
+        _signals.Connected(B2, _watch2);
     }
 
     /// <summary>t/0 at offset 10 from broker tag 0, t/1 at offset 20 from broker tag 1.</summary>
@@ -27,10 +30,10 @@ public sealed class AppendSignalsTests
     {
         Assert.Null(_signals.TryRegister([B1, "http://b3"], 2, [("t", 0, 0L, 0)]));
         Assert.Equal(0, _signals.PartitionCount);
-        _signals.Disconnected(B2);
+        _signals.Disconnected(B2, _watch2);
         Assert.False(_signals.IsConnected(B2));
         Assert.Null(_signals.TryRegister([B2], 1, [("t", 1, 0L, 0)]));
-        _signals.Connected(B2);
+        _signals.Connected(B2, _watch2);
         using var interest = _signals.TryRegister([B2], 1, [("t", 1, 0L, 0)]);
         Assert.NotNull(interest);
     }
@@ -97,7 +100,7 @@ public sealed class AppendSignalsTests
         using var onlyB1 = _signals.TryRegister([B1], 1, [("t", 0, 10L, 0)])!;
         var waitBoth = both.WaitAsync(MaxWait, _time, CancellationToken.None);
         var waitB1 = onlyB1.WaitAsync(MaxWait, _time, CancellationToken.None);
-        _signals.Disconnected(B2);
+        _signals.Disconnected(B2, _watch2);
         await waitBoth.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(both.Lost);
         Assert.False(waitB1.IsCompleted);
@@ -106,8 +109,29 @@ public sealed class AppendSignalsTests
         both.TakeMoved();
         Assert.True(both.WaitAsync(MaxWait, _time, CancellationToken.None).IsCompleted);
         // A reconnected watch does not revive an interest registered before (notices in between may be missing).
-        _signals.Connected(B2);
+        _signals.Connected(B2, _watch2);
         Assert.True(both.Lost);
+    }
+
+    [Fact]
+    public async Task Only_the_current_watch_of_an_endpoint_changes_its_state()
+    {
+        using var interest = Register();
+        var wait = interest.WaitAsync(MaxWait, _time, CancellationToken.None);
+        // A replaced watch finishing late does not disconnect its successor...
+        var replacement = new object();
+        _signals.Connected(B1, replacement);
+        // ...but the replacement makes interests that relied on the old one lost (notices in between may be missing).
+        await wait.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(interest.Lost);
+        _signals.Disconnected(B1, _watch1);
+        Assert.True(_signals.IsConnected(B1));
+        using var fresh = _signals.TryRegister([B1], 1, [("t", 0, 0L, 0)])!;
+        _signals.Connected(B1, replacement);
+        Assert.False(fresh.Lost);
+        _signals.Disconnected(B1, replacement);
+        Assert.False(_signals.IsConnected(B1));
+        Assert.True(fresh.Lost);
     }
 
     [Fact]
@@ -123,7 +147,7 @@ public sealed class AppendSignalsTests
         Assert.Equal(2, _signals.PartitionCount);
         a.Dispose();
         Assert.Equal(0, _signals.PartitionCount);
-        _signals.Disconnected(B1); // no disposed interest is touched
+        _signals.Disconnected(B1, _watch1); // no disposed interest is touched
         Assert.False(a.Lost);
     }
 }
