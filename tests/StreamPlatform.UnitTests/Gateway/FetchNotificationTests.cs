@@ -144,6 +144,36 @@ public sealed class FetchNotificationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Below_min_bytes_each_notice_brings_another_round_until_min_bytes_and_replaced_answers_leave_the_response_intact()
+    {
+        await using var client = await _cluster.ConnectAsync();
+        await SetUpAsync(client);
+        var request = Fetch(MaxWaitMs, 1, 1);
+        // One record batch is not enough, two are.
+        request.MinBytes = TestBatches.Build(0, "m1").Length + 1;
+        await client.SendAsync(ApiKey.Fetch, 12, ++_correlation, request);
+        var pending = client.ReadAsync<FetchResponse>(ApiKey.Fetch, 12);
+        await WaitForAsync(() => _signals.PartitionCount == 2, "the fetch did not register its interest");
+        await using var producer = await _cluster.ConnectAsync();
+        await producer.SendAsync(ApiKey.Produce, 9, 1, Produce(1, "m1"));
+        await producer.ReadAsync<ProduceResponse>(ApiKey.Produce, 9);
+        // The notice brings a round with m1 only: still below min_bytes, the fetch waits on.
+        await Task.Delay(300);
+        Assert.False(pending.IsCompleted);
+        var sw = Stopwatch.StartNew();
+        await producer.SendAsync(ApiKey.Produce, 9, 2, Produce(1, "m2"));
+        await producer.ReadAsync<ProduceResponse>(ApiKey.Produce, 9);
+        var (_, fetched) = await pending.WaitAsync(TimeSpan.FromMilliseconds(MaxWaitMs));
+        Assert.True(sw.Elapsed < Soon, $"the record took {sw.Elapsed}");
+        // The later round's answer replaced the earlier one (whose buffer went back to the pool):
+        // the response holds both batches, intact.
+        var p1 = fetched.Responses[0].Partitions.Single(p => p.PartitionIndex == 1);
+        var batches = TestBatches.Parse(p1.Records!.Value.Span);
+        Assert.Equal([(1L, 1L, true, "m1"), (2L, 2L, true, "m2")], batches);
+        Assert.Equal(3, p1.HighWatermark);
+    }
+
+    [Fact]
     public async Task Without_a_connected_watch_the_fetch_long_polls_and_still_gets_a_later_record_at_once()
     {
         await using var client = await _cluster.ConnectAsync();
