@@ -74,9 +74,22 @@ public sealed class FetchNotificationTests : IAsyncLifetime
         }
         foreach (var partition in new[] { 0, 1 })
         {
-            await client.SendAsync(ApiKey.Produce, 9, ++_correlation, Produce(partition, "first"));
-            var (_, produced) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9);
-            Assert.Equal(0, produced.Responses[0].PartitionResponses[0].ErrorCode);
+            // The leader may not have applied the snapshot with the new topic yet: retry like a client.
+            sw.Restart();
+            while (true)
+            {
+                await client.SendAsync(ApiKey.Produce, 9, ++_correlation, Produce(partition, "first"));
+                var (_, produced) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9);
+                var p = produced.Responses[0].PartitionResponses[0];
+                if (p.ErrorCode == 0)
+                {
+                    Assert.Equal(0, p.BaseOffset);
+                    break;
+                }
+                Assert.Contains(p.ErrorCode, new[] { (short)ErrorCode.NotLeaderOrFollower, (short)ErrorCode.UnknownTopicOrPartition });
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"produce kept failing: {p.ErrorCode}");
+                await Task.Delay(50);
+            }
         }
         var m = _cluster.Gateway.Services.GetRequiredService<MetadataWatcher>().Current;
         var endpoints = m.TopicsByName[Topic].Partitions.Select(p => m.BrokersById[p.Leader].GrpcEndpoint).ToArray();
