@@ -130,7 +130,8 @@ public sealed class FetchApi(
     {
         var caller = new BrokerCaller(brokers, time, logger, "Fetch");
         var started = time.GetTimestamp();
-        using var interest = maxWaitMs > 0 ? Register(groups) : null;
+        // Only when the fetch may wait: registering costs a lock and a few allocations.
+        using var interest = maxWaitMs > 0 && minBytes > 0 ? Register(groups) : null;
 
         // Per broker: its latest answer (the slots reference it; a later round replaces it and
         // every slot, so the older one can go back to the pool at once), bytes, and whether it
