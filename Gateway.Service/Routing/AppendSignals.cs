@@ -116,7 +116,10 @@ public sealed class AppendSignals
             foreach (var key in interest.Keys)
             {
                 if (!_byPartition.TryGetValue(key, out var list)) continue;
-                list.RemoveAll(r => ReferenceEquals(r.Interest, interest));
+                for (var i = list.Count - 1; i >= 0; i--)
+                {
+                    if (ReferenceEquals(list[i].Interest, interest)) list.RemoveAt(i);
+                }
                 if (list.Count == 0) _byPartition.Remove(key);
             }
             foreach (var e in interest.Endpoints)
