@@ -31,8 +31,10 @@ public static class GatewayExtensions
             $"gateway-{sp.GetRequiredService<IOptions<GatewayOptions>>().Value.NodeId}",
             sp.GetRequiredService<ILogger<MetadataWatcher>>(),
             sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<AppendSignals>();
         services.AddSingleton(sp => new BrokerClientPool(
-            time: sp.GetRequiredService<TimeProvider>(), logger: sp.GetRequiredService<ILogger<BrokerClientPool>>()));
+            time: sp.GetRequiredService<TimeProvider>(), logger: sp.GetRequiredService<ILogger<BrokerClientPool>>(),
+            appendSignals: sp.GetRequiredService<AppendSignals>()));
         services.AddSingleton<TopicAdmin>();
         services.AddSingleton<GatewayRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<GatewayRegistration>());

@@ -24,8 +24,13 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     private readonly TimeProvider _time;
     private readonly BrokerMetrics _metrics;
 
-    public BrokerGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics)
+    private readonly CancellationToken _stopping;
+
+    /// <param name="lifetime">Ends the WatchAppends streams when the broker stops (else shutdown would wait on them).</param>
+    public BrokerGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
+        IHostApplicationLifetime? lifetime = null)
     {
+        _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _logs = logs;
         _metadata = metadata;
         _options = options.Value;
@@ -46,6 +51,21 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
     public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
     public override Task<DeleteRecordsResponse> DeleteRecords(DeleteRecordsRequest request, ServerCallContext context) => Task.FromResult(DeleteRecords(request));
+
+    /// <summary>
+    /// High-watermark advances of the partitions this broker leads, for as long as the gateway
+    /// holds the stream (see <see cref="AppendWatchers"/>); leadership is checked against the
+    /// metadata current when a message is written.
+    /// </summary>
+    public override async Task WatchAppends(WatchAppendsRequest request, IServerStreamWriter<AppendNotices> responseStream, ServerCallContext context)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _stopping);
+        await _logs.AppendWatchers.RunAsync(Leads, responseStream.WriteAsync, cts.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the current metadata has this broker as the partition's leader.</summary>
+    internal bool Leads(TopicPartition tp)
+        => _metadata.Current.TryGetPartition(tp.Topic, tp.Partition, out _, out var partition) && partition.Leader == _options.BrokerId;
 
     /// <summary>
     /// Appends each partition's batches; different partitions in parallel, one partition's

@@ -29,6 +29,8 @@ public sealed class LogManager : IDisposable
     }
 
     public string DataDir { get; }
+    /// <summary>Every log this manager opens reports its high-watermark advances here (WatchAppends streams).</summary>
+    public AppendWatchers AppendWatchers { get; } = new();
     /// <summary>True once every existing log has been opened and recovered.</summary>
     public bool Loaded => _loaded;
     public ICollection<PartitionLog> Logs => _logs.Values;
@@ -54,7 +56,7 @@ public sealed class LogManager : IDisposable
                     continue;
                 }
                 // Default config until the first metadata snapshot brings the topic's own.
-                _logs[tp] = PartitionLog.Open(dir, tp, Guid.Empty, LogConfig.Default, _time, _logger);
+                _logs[tp] = Watched(PartitionLog.Open(dir, tp, Guid.Empty, LogConfig.Default, _time, _logger));
             }
             _loaded = true;
         }
@@ -98,7 +100,7 @@ public sealed class LogManager : IDisposable
                     existing = null;
                 }
             }
-            existing ??= _logs[tp] = PartitionLog.Open(Path.Combine(DataDir, tp.DirectoryName), tp, id, config, _time, _logger);
+            existing ??= _logs[tp] = Watched(PartitionLog.Open(Path.Combine(DataDir, tp.DirectoryName), tp, id, config, _time, _logger));
             existing.Config = config;
             existing.LeaderEpoch = partition.LeaderEpoch;
             existing.AppliedMetadataEpoch = metadata.Epoch;
@@ -106,11 +108,17 @@ public sealed class LogManager : IDisposable
         }
     }
 
+    private PartitionLog Watched(PartitionLog log)
+    {
+        log.HighWatermarkAdvanced = AppendWatchers.Publish;
+        return log;
+    }
+
     private PartitionLog ReopenWithId(PartitionLog log, Guid id)
     {
         var tp = log.TopicPartition;
         log.Close();
-        var reopened = PartitionLog.Open(log.Directory, tp, id, log.Config, _time, _logger);
+        var reopened = Watched(PartitionLog.Open(log.Directory, tp, id, log.Config, _time, _logger));
         _logs[tp] = reopened;
         return reopened;
     }

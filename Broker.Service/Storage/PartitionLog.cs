@@ -178,6 +178,12 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public Action<string>? BeforeWrite { get; set; }
 
+    /// <summary>
+    /// Called after each high-watermark advance, outside the log's lock (the broker's
+    /// <see cref="AppendWatchers"/>, set by the <see cref="LogManager"/>).
+    /// </summary>
+    public Action<PartitionLog>? HighWatermarkAdvanced { get; set; }
+
     /// <summary>Completes at the next high-watermark advance (or close). Take it before reading to never miss one.</summary>
     public Task AppendedSignal => Volatile.Read(ref _appended).Task;
 
@@ -431,6 +437,7 @@ public sealed partial class PartitionLog : IDisposable
             result = new LogAppendResult(ErrorCodes.None, null, first, next - 1, config.LogAppendTime ? nowMs : -1, _logStartOffset, summaries.Count, totalBytes);
         }
         signal.TrySetResult();
+        HighWatermarkAdvanced?.Invoke(this);
         return result;
     }
 

@@ -16,18 +16,26 @@ namespace StreamPlatform.Gateway.Apis;
 // unknown id: UNKNOWN_TOPIC_ID 100; an unknown name: UNKNOWN_TOPIC_OR_PARTITION 3). Fetch
 // sessions are not supported: the response always has session_id 0, i.e. a full response, which
 // every client accepts (they then send full requests). Partitions are grouped by leading broker
-// and fetched in parallel: first without waiting; when that is less than min_bytes, again with
-// the rest of the client's max_wait_ms as long polls; as soon as one broker returns data, the
-// brokers still long-polling get an immediate fetch (max_wait 0) and their long polls are
-// dropped, then everything is merged (see FetchAllAsync). Every requested partition appears in the response
-// (no leader or broker unreachable: NOT_LEADER_OR_FOLLOWER 6), and max_bytes is respected
-// overall (the first non-empty partition is always included, like Kafka, so progress is made).
+// and fetched in parallel, always with max_wait 0 at the brokers: the first round goes to every
+// broker; when it brings less than min_bytes, the fetch waits here, on the brokers' append
+// notices (AppendSignals, fed by one WatchAppends stream per broker; interest registered before
+// the first round, so no notice is missed), until a requested partition moved past its fetch
+// offset, max_wait passed or the client went away, then asks again only the brokers whose
+// partitions moved, replacing their earlier answers, until min_bytes or max_wait (see
+// FetchAllAsync). No broker call is ever cancelled on this path. When a broker's watch is not
+// connected (gateway starting, watch reconnecting) or goes down mid-wait, notices could be
+// missing, so the rest of the wait is done the older way: broker long polls, and as soon as
+// one returns data the others are dropped and re-asked with max_wait 0. Every requested
+// partition appears in the response (no leader or broker unreachable: NOT_LEADER_OR_FOLLOWER 6),
+// in request order, and max_bytes is respected overall (the first non-empty partition is always
+// included, like Kafka, so progress is made).
 public sealed class FetchApi(
     TopicAdmin admin,
     BrokerClientPool brokers,
     IOptions<GatewayOptions> options,
     TimeProvider time,
-    ILogger<FetchApi> logger) : ApiHandler<FetchRequest>
+    ILogger<FetchApi> logger,
+    AppendSignals? signals = null) : ApiHandler<FetchRequest>
 {
     /// <summary>Upper bound on a client's max_wait_ms, so a long poll cannot hold resources for hours.</summary>
     public const int MaxWaitMsLimit = 60_000;
@@ -108,42 +116,120 @@ public sealed class FetchApi(
         }
     }
 
-    // Not LeaderFanOut.SendAllAsync: the long polls below need each broker's call as its own
-    // task that can be dropped and replaced.
+    // Not LeaderFanOut.SendAllAsync: each broker's call is its own task (the long-poll fallback
+    // drops and replaces them; the notice path re-asks only some brokers).
     //
     // Round 1 asks every broker for what it has now (max_wait 0): a consumer that is behind, the
     // throughput case, is answered by it alone, with one call per broker and nothing cancelled.
-    // Only when that is less than min_bytes do the brokers long-poll (round 2) for the rest of
-    // max_wait; as soon as one of them has data the others' long polls are dropped and replaced
-    // by immediate fetches, so the client gets the data now, not when the other polls time out.
+    // Interest in the partitions is registered before that round, so when it is below min_bytes
+    // the gateway waits for the brokers' append notices (AppendSignals) and re-asks, again with
+    // max_wait 0, only the brokers whose partitions moved; nothing is ever cancelled. Without a
+    // connected append watch on every broker involved (just started, reconnecting) a notice
+    // could be missing and the consumer would stall, so that case takes the long-poll path.
     private async Task FetchAllAsync(List<FetchFanOut.Batch> groups, int minBytes, int maxWaitMs, RequestContext context, CancellationToken cancellationToken)
     {
         var caller = new BrokerCaller(brokers, time, logger, "Fetch");
         var started = time.GetTimestamp();
-        var round1 = new Pending[groups.Count];
-        for (var i = 0; i < groups.Count; i++)
-            round1[i] = Start(caller, groups[i], groups[i].Request, 0, cancellationToken);
-        long bytes = 0;
-        var anyError = false;
-        var polling = new List<FetchFanOut.Batch>(groups.Count);
-        foreach (var p in round1)
-        {
-            var answer = await p.Answer.ConfigureAwait(false);
-            var (answerBytes, answerError) = Apply(p.Group, answer, context);
-            bytes += answerBytes;
-            anyError |= answerError;
-            if (answer is not null) polling.Add(p.Group); // a failed broker is not asked again
-        }
-        var remainingMs = maxWaitMs - (long)time.GetElapsedTime(started).TotalMilliseconds;
-        if (bytes >= minBytes || anyError || polling.Count == 0 || remainingMs <= 0 || cancellationToken.IsCancellationRequested)
-            return;
+        // Only when the fetch may wait: registering costs a lock and a few allocations.
+        using var interest = maxWaitMs > 0 && minBytes > 0 ? Register(groups) : null;
 
+        // Per broker: its latest answer (the slots reference it; a later round replaces it and
+        // every slot, so the older one can go back to the pool at once), bytes, and whether it
+        // is still asked (a failed broker is not).
+        var answers = new BrokerFetchResponse?[groups.Count];
+        var bytesOf = new long[groups.Count];
+        var alive = new bool[groups.Count];
+        try
+        {
+            var round = new Pending[groups.Count];
+            for (var i = 0; i < groups.Count; i++)
+                round[i] = Start(caller, groups[i], groups[i].Request, 0, cancellationToken);
+            var anyError = false;
+            for (var i = 0; i < groups.Count; i++)
+            {
+                var answer = await round[i].Answer.ConfigureAwait(false);
+                answers[i] = answer;
+                alive[i] = answer is not null;
+                (bytesOf[i], var error) = Apply(groups[i], answer);
+                anyError |= error;
+            }
+
+            while (true)
+            {
+                var remainingMs = maxWaitMs - (long)time.GetElapsedTime(started).TotalMilliseconds;
+                if (bytesOf.Sum() >= minBytes || anyError || !alive.Contains(true) || remainingMs <= 0 || cancellationToken.IsCancellationRequested)
+                    return;
+                if (interest is null || interest.Lost)
+                {
+                    var polling = new List<FetchFanOut.Batch>(groups.Count);
+                    for (var i = 0; i < groups.Count; i++)
+                    {
+                        if (!alive[i]) continue;
+                        polling.Add(groups[i]);
+                        // Now owned by the response: the long polls' answers replace its slots
+                        // only when they arrive, so it must live until the response is written.
+                        if (answers[i] is { } kept) context.DisposeAfterResponse(kept);
+                        answers[i] = null;
+                    }
+                    await LongPollAsync(caller, polling, remainingMs, context, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                await interest.WaitAsync(TimeSpan.FromMilliseconds(remainingMs), time, cancellationToken).ConfigureAwait(false);
+                if (interest.Lost) continue; // the fallback above, for what is left of max_wait
+                // Re-arms before the round: a notice during it counts for the next wait.
+                var moved = interest.TakeMoved();
+                var asked = new List<(int Index, Pending Call)>(moved.Count);
+                foreach (var i in moved)
+                {
+                    if (alive[i]) asked.Add((i, Start(caller, groups[i], groups[i].Request, 0, cancellationToken)));
+                }
+                foreach (var (i, call) in asked)
+                {
+                    var answer = await call.Answer.ConfigureAwait(false);
+                    var (answerBytes, error) = Apply(groups[i], answer);
+                    answers[i]?.Dispose();
+                    answers[i] = answer;
+                    alive[i] = answer is not null;
+                    bytesOf[i] = answerBytes;
+                    anyError |= error;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var answer in answers)
+            {
+                if (answer is not null) context.DisposeAfterResponse(answer);
+            }
+        }
+    }
+
+    /// <summary>Interest in every routed partition, tagged with its broker's index; null when some broker's append watch is not connected.</summary>
+    private AppendSignals.Interest? Register(List<FetchFanOut.Batch> groups)
+    {
+        if (signals is null) return null;
+        var endpoints = new string[groups.Count];
+        var partitions = new List<(string, int, long, int)>();
+        for (var i = 0; i < groups.Count; i++)
+        {
+            endpoints[i] = groups[i].Broker.GrpcEndpoint;
+            foreach (var p in groups[i].Request.Partitions) partitions.Add((p.Topic, p.Partition, p.FetchOffset, i));
+        }
+        return signals.TryRegister(endpoints, groups.Count, partitions);
+    }
+
+    // The fallback: the brokers long-poll for the rest of max_wait; as soon as one of them has
+    // data the others' long polls are dropped and replaced by immediate fetches, so the client
+    // gets the data now, not when the other polls time out.
+    private async Task LongPollAsync(BrokerCaller caller, List<FetchFanOut.Batch> polling, long remainingMs, RequestContext context, CancellationToken cancellationToken)
+    {
         var pending = new Dictionary<Task<BrokerFetchResponse?>, Pending>(polling.Count);
         try
         {
             foreach (var g in polling)
             {
-                // Reused rather than cloned: its first-round call is over (answered), so nothing
+                // Reused rather than cloned: its earlier calls are over (answered), so nothing
                 // serializes it any more.
                 g.Request.MaxWaitMs = (int)remainingMs;
                 var p = Start(caller, g, g.Request, remainingMs, cancellationToken);
@@ -155,7 +241,9 @@ public sealed class FetchApi(
                 var done = await Task.WhenAny(pending.Keys).ConfigureAwait(false);
                 var group = pending[done].Group;
                 pending.Remove(done);
-                var (answerBytes, answerError) = Apply(group, await done.ConfigureAwait(false), context);
+                var answer = await done.ConfigureAwait(false);
+                if (answer is not null) context.DisposeAfterResponse(answer);
+                var (answerBytes, answerError) = Apply(group, answer);
                 if ((answerBytes > 0 || answerError) && !shortCircuited && pending.Count > 0)
                 {
                     shortCircuited = true;
@@ -205,11 +293,11 @@ public sealed class FetchApi(
     }
 
     /// <summary>
-    /// Copies a broker's results into the response: the bytes of records it got and whether any
-    /// partition got an error. The answer's buffer, which the records are slices of, is released
-    /// after the response is serialized.
+    /// Copies a broker's results into the response (every slot of the broker is overwritten):
+    /// the bytes of records it got and whether any partition got an error. The caller owns the
+    /// answer's buffer, which the records are slices of.
     /// </summary>
-    private static (long Bytes, bool AnyError) Apply(FetchFanOut.Batch group, BrokerFetchResponse? result, RequestContext context)
+    private static (long Bytes, bool AnyError) Apply(FetchFanOut.Batch group, BrokerFetchResponse? result)
     {
         if (result is null)
         {
@@ -218,7 +306,6 @@ public sealed class FetchApi(
             group.Fail(ErrorCode.NotLeaderOrFollower);
             return (0, false);
         }
-        context.DisposeAfterResponse(result);
         long bytes = 0;
         var anyError = false;
         group.Apply(result.Results, r => (r.Topic, r.Partition), (data, r) =>

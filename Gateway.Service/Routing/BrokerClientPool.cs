@@ -24,6 +24,7 @@ public sealed class BrokerClientPool : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _produceOutstandingMax;
+    private readonly AppendSignals? _appendSignals;
 
     private sealed class Entry(GrpcChannel channel, CallInvoker invoker, BrokerService.BrokerServiceClient client)
     {
@@ -31,9 +32,11 @@ public sealed class BrokerClientPool : IDisposable
         public CallInvoker Invoker { get; } = invoker;
         public BrokerService.BrokerServiceClient Client { get; } = client;
         public BrokerProduceStream? ProduceStream;
+        public BrokerAppendWatch? AppendWatch;
 
         public void Dispose()
         {
+            AppendWatch?.Dispose();
             // The stream first: its pending requests are answered before the channel's calls die.
             ProduceStream?.Dispose();
             Channel.Dispose();
@@ -41,8 +44,9 @@ public sealed class BrokerClientPool : IDisposable
     }
 
     public BrokerClientPool(Func<Uri, GrpcChannel>? channelFactory = null, TimeProvider? time = null, ILogger<BrokerClientPool>? logger = null,
-        int produceOutstandingMax = BrokerProduceStream.OutstandingRequestsMax)
+        int produceOutstandingMax = BrokerProduceStream.OutstandingRequestsMax, AppendSignals? appendSignals = null)
     {
+        _appendSignals = appendSignals;
         _channelFactory = channelFactory ?? (uri => GrpcChannels.Create(uri));
         _time = time ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -86,12 +90,23 @@ public sealed class BrokerClientPool : IDisposable
         }
     }
 
-    /// <summary>Drops channels to endpoints that are no longer in the metadata.</summary>
+    /// <summary>
+    /// Drops channels to endpoints that are no longer in the metadata; with append signals, makes
+    /// sure every broker in it has its append watch (opened here, ahead of the first fetch).
+    /// </summary>
     public void Refresh(ClusterMetadata metadata)
     {
         var live = new HashSet<string>(metadata.Snapshot.Brokers.Select(b => b.GrpcEndpoint), StringComparer.Ordinal);
         lock (_refreshGate)
         {
+            if (_appendSignals is not null)
+            {
+                foreach (var broker in metadata.Snapshot.Brokers)
+                {
+                    if (GetEntry(broker) is { AppendWatch: null } entry)
+                        entry.AppendWatch = new BrokerAppendWatch(entry.Client, broker.GrpcEndpoint, _appendSignals, _time, _logger);
+                }
+            }
             foreach (var (endpoint, entry) in _byEndpoint)
             {
                 if (live.Contains(endpoint)) continue;
