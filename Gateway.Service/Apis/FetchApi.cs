@@ -302,9 +302,11 @@ public sealed class FetchApi(
         if (result is null)
         {
             // Any failure, the deadline included, is NOT_LEADER_OR_FOLLOWER for Fetch: the
-            // client refreshes metadata and fetches again from the same offset.
+            // client refreshes metadata and fetches again from the same offset. It counts as an
+            // error, so the fetch is answered at once (as Kafka answers a fetch with an errored
+            // partition) instead of after max_wait.
             group.Fail(ErrorCode.NotLeaderOrFollower);
-            return (0, false);
+            return (0, true);
         }
         long bytes = 0;
         var anyError = false;

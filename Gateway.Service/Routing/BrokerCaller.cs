@@ -22,7 +22,16 @@ public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, IL
     {
         var client = brokers.GetClient(broker)
             ?? throw new RpcException(new Status(StatusCode.Unavailable, $"bad endpoint {broker.GrpcEndpoint}"));
-        return await call(client, time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await call(client, time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            // The channel was disposed by BrokerClientPool.Refresh while this call started (the
+            // broker left the metadata): one kind of failure for callers, like an unreachable broker.
+            throw new RpcException(new Status(StatusCode.Unavailable, $"channel to {broker.GrpcEndpoint} closed", ex));
+        }
     }
 
     /// <summary>
@@ -35,8 +44,17 @@ public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, IL
         where TRequest : class where TResponse : class
     {
         var invoker = brokers.GetInvoker(broker);
-        return invoker?.AsyncUnaryCall(method, null,
-            new CallOptions(deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken), request);
+        try
+        {
+            return invoker?.AsyncUnaryCall(method, null,
+                new CallOptions(deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken), request);
+        }
+        catch (ObjectDisposedException)
+        {
+            // BrokerClientPool.Refresh disposed the channel between GetInvoker and the call (the
+            // broker left the metadata): the same as an unreachable broker.
+            return null;
+        }
     }
 
     public void LogFailure(BrokerInfo broker, RpcException ex)
