@@ -24,6 +24,8 @@ public static class GatewayExtensions
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton(sp => new StreamPlatform.Gateway.Kafka.RequestMemoryBudget(
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxInFlightRequestBytes));
         services.AddSingleton(sp => new ControllerConnection(
             GrpcChannels.Create(ServiceEndpoints.ResolveRequired(sp.GetRequiredService<IConfiguration>(), "controller", "grpc"))));
         services.AddSingleton(sp => new MetadataWatcher(

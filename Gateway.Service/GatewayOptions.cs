@@ -27,6 +27,14 @@ public sealed class GatewayOptions
     /// </summary>
     public int MaxInFlightRequestsPerConnection { get; set; } = 100;
 
+    /// <summary>
+    /// Bytes of request frames held at once by this gateway, over all connections (Kafka's
+    /// queued.max.request.bytes): a connection whose next frame does not fit stops reading until
+    /// earlier requests complete. Per-connection limits alone allow in-flight requests times
+    /// MaxFrameBytes per connection (10 GB by default).
+    /// </summary>
+    public long MaxInFlightRequestBytes { get; set; } = 1L << 30;
+
     /// <summary>Added to a client's own timeout (produce timeout_ms, fetch max_wait_ms) for the gRPC deadline.</summary>
     public int BrokerCallMarginMs { get; set; } = 5_000;
 

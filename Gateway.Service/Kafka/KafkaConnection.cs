@@ -29,6 +29,7 @@ public sealed class KafkaConnection
     private readonly ILogger _logger;
     private readonly string _connectionId;
     private readonly SemaphoreSlim _slots;
+    private readonly RequestMemoryBudget _budget;
     private readonly Channel<Task<Outgoing?>> _queue;
     // The next Sequential request starts when this is done: the last Sequential request's task,
     // or its dispatch signal when its handler is OrderedAtDispatch (pipelined Produce).
@@ -40,7 +41,7 @@ public sealed class KafkaConnection
     private CancellationToken _clientGone;
 
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
-        ILogger logger, string connectionId)
+        ILogger logger, string connectionId, RequestMemoryBudget? budget = null)
     {
         _transport = transport;
         _registry = registry;
@@ -49,6 +50,8 @@ public sealed class KafkaConnection
         _logger = logger;
         _connectionId = connectionId;
         _slots = new SemaphoreSlim(options.MaxInFlightRequestsPerConnection, options.MaxInFlightRequestsPerConnection);
+        // Without a shared one (tests), a budget of this connection's own.
+        _budget = budget ?? new RequestMemoryBudget(options.MaxInFlightRequestBytes);
         // Bounded by the slots above; unbounded here so enqueueing never blocks the reader.
         _queue = Channel.CreateUnbounded<Task<Outgoing?>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     }
@@ -110,6 +113,17 @@ public sealed class KafkaConnection
                     _metrics.BytesIn(FrameReader.SizePrefixBytes + frame.Length);
                     // Stop reading while the client has too many requests outstanding.
                     await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    // And while the gateway holds too many request bytes (all connections).
+                    try
+                    {
+                        await _budget.WaitAsync((int)frame.Length, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        _slots.Release();
+                        throw;
+                    }
+                    // Dispatch owns the frame's budget from here: released when its copy goes back to the pool.
                     var outcome = Dispatch(frame);
                     if (outcome is null) { _slots.Release(); close = true; _metrics.ConnectionRejected("protocol"); break; }
                     _queue.Writer.TryWrite(outcome);
@@ -131,9 +145,11 @@ public sealed class KafkaConnection
     private Task<Outgoing?>? Dispatch(ReadOnlySequence<byte> frame)
     {
         var started = Stopwatch.GetTimestamp();
+        var length = (int)frame.Length;
         // Header v0 is api key, api version and correlation id: 8 bytes.
         if (frame.Length < 8)
         {
+            _budget.Release(length);
             _logger.LogWarning("Connection {ConnectionId}: {Length}-byte frame is too short for a request header; closing", _connectionId, frame.Length);
             return null;
         }
@@ -145,6 +161,7 @@ public sealed class KafkaConnection
 
         if (!_registry.IsSupported(apiKey, apiVersion))
         {
+            _budget.Release(length);
             if (apiKey == (short)ApiKey.ApiVersions)
             {
                 // Kafka answers an ApiVersions it cannot parse with UNSUPPORTED_VERSION and its
@@ -161,7 +178,6 @@ public sealed class KafkaConnection
         // is asynchronous and pipelined, so it must outlive AdvanceTo. Decoded byte fields (record
         // batches) are slices of this array, not copies; the array goes back to the pool only
         // after the handler (and every gRPC call it made with those slices) has completed.
-        var length = (int)frame.Length;
         var rented = ArrayPool<byte>.Shared.Rent(length);
         frame.CopyTo(rented);
         var memory = new ReadOnlyMemory<byte>(rented, 0, length);
@@ -176,7 +192,7 @@ public sealed class KafkaConnection
         }
         catch (KafkaProtocolException ex)
         {
-            ArrayPool<byte>.Shared.Return(rented);
+            ReturnFrame(rented, length);
             _logger.LogWarning("Connection {ConnectionId}: malformed {Api} v{Version} request ({Reason}); closing",
                 _connectionId, handler.Key, apiVersion, ex.Message);
             return null;
@@ -194,34 +210,34 @@ public sealed class KafkaConnection
             // nest that deep).
             var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal };
-            task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, started);
+            task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = signal.Task;
             _sequentialDone = _sequentialDone.IsCompleted ? task : Task.WhenAll(_sequentialDone, task);
         }
         else if (handler.Sequential)
         {
             var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
-            task = RunAfterAsync(_sequentialDone, handler, request, context, responseHeaderVersion, rented, started);
+            task = RunAfterAsync(_sequentialDone, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = task;
             _sequentialDone = task;
         }
         else
         {
             var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
-            task = RunAsync(handler, request, context, responseHeaderVersion, rented, started);
+            task = RunAsync(handler, request, context, responseHeaderVersion, rented, length, started);
         }
         return task;
     }
 
     private async Task<Outgoing?> RunAfterAsync(Task previous, IApiHandler handler, IKafkaRequest request, RequestContext context,
-        short responseHeaderVersion, byte[] frame, long started)
+        short responseHeaderVersion, byte[] frame, int frameLength, long started)
     {
         try { await previous.ConfigureAwait(false); } catch { /* its own failure is reported by its own response */ }
-        return await RunAsync(handler, request, context, responseHeaderVersion, frame, started).ConfigureAwait(false);
+        return await RunAsync(handler, request, context, responseHeaderVersion, frame, frameLength, started).ConfigureAwait(false);
     }
 
     private async Task<Outgoing?> RunAsync(IApiHandler handler, IKafkaRequest request, RequestContext context,
-        short responseHeaderVersion, byte[] frame, long started)
+        short responseHeaderVersion, byte[] frame, int frameLength, long started)
     {
         try
         {
@@ -265,8 +281,15 @@ public sealed class KafkaConnection
             context.Dispatched();
             // Serialize copied everything the response referenced: its pooled resources can go.
             context.DisposeResponseResources();
-            ArrayPool<byte>.Shared.Return(frame);
+            ReturnFrame(frame, frameLength);
         }
+    }
+
+    /// <summary>A request frame's copy goes back to the pool and its bytes back to the gateway's budget.</summary>
+    private void ReturnFrame(byte[] rented, int length)
+    {
+        ArrayPool<byte>.Shared.Return(rented);
+        _budget.Release(length);
     }
 
     /// <summary>Size prefix + response header (v0: correlation id; v1: + empty tagged fields) + body.</summary>

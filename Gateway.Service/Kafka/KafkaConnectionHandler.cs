@@ -9,6 +9,7 @@ public sealed class KafkaConnectionHandler(
     ApiRegistry registry,
     IOptions<GatewayOptions> options,
     GatewayMetrics metrics,
+    RequestMemoryBudget budget,
     ILogger<KafkaConnectionHandler> logger) : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -17,7 +18,7 @@ public sealed class KafkaConnectionHandler(
         logger.LogDebug("Kafka connection {ConnectionId} from {Remote}", connection.ConnectionId, connection.RemoteEndPoint);
         try
         {
-            var kafka = new KafkaConnection(connection.Transport, registry, options.Value, metrics, logger, connection.ConnectionId);
+            var kafka = new KafkaConnection(connection.Transport, registry, options.Value, metrics, logger, connection.ConnectionId, budget);
             await kafka.RunAsync(connection.ConnectionClosed).ConfigureAwait(false);
         }
         finally

@@ -120,14 +120,14 @@ internal sealed class PipeClient : IAsyncDisposable
     private readonly IDisposable? _socket;
     public Task Connection { get; }
 
-    public PipeClient(ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics)
+    public PipeClient(ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics, RequestMemoryBudget? budget = null)
     {
         var toServer = new Pipe();
         var toClient = new Pipe();
         _out = toServer.Writer;
         _in = toClient.Reader;
         var transport = new DuplexPipe(toServer.Reader, toClient.Writer);
-        Connection = new KafkaConnection(transport, registry, options, metrics, NullLogger.Instance, "test-conn").RunAsync(CancellationToken.None);
+        Connection = new KafkaConnection(transport, registry, options, metrics, NullLogger.Instance, "test-conn", budget).RunAsync(CancellationToken.None);
     }
 
     /// <summary>A client over a real TCP connection to a running gateway.</summary>

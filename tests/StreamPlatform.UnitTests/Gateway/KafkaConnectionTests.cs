@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using StreamPlatform.Gateway.Apis;
+using StreamPlatform.Gateway.Kafka;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 
@@ -286,6 +287,33 @@ public class KafkaConnectionTests
             // No response may come (the producer expects none): the connection closes instead.
             Assert.Null(await client.ReadFrameAsync(1));
         }
+    }
+
+    [Fact]
+    public async Task A_request_that_does_not_fit_the_gateways_request_bytes_waits_until_earlier_ones_complete()
+    {
+        await using var kit = new GatewayTestKit();
+        var gated = new GatedHandler();
+        var frame = PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, 1, new DescribeClusterRequest());
+        // Room for one request frame (without its 4-byte size prefix) at a time.
+        var budget = new RequestMemoryBudget(frame.Length - 4);
+        await using var client = new PipeClient(kit.Registry(gated), kit.Options, kit.Metrics, budget);
+        var bytes = new List<byte>();
+        for (var id = 1; id <= 2; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+
+        await UntilAsync(() => Volatile.Read(ref gated.Started) >= 1);
+        await Task.Delay(100); // give a (wrong) connection time to start the second one
+        Assert.Equal(1, Volatile.Read(ref gated.Started));
+        Assert.Equal(1, budget.Waiting);
+
+        gated.Release(1);
+        Assert.Equal(1, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        await UntilAsync(() => Volatile.Read(ref gated.Started) >= 2);
+        gated.Release(2);
+        Assert.Equal(2, (await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0)).CorrelationId);
+        await UntilAsync(() => budget.InUseBytes == 0);
+        Assert.Equal(0, budget.InUseBytes);
     }
 
     [Fact]
