@@ -1,5 +1,6 @@
 using Grpc.Core;
 using StreamPlatform.Protos.Grpc.Broker;
+using StreamPlatform.Protos.Grpc.Clients;
 
 namespace StreamPlatform.Gateway.Routing;
 
@@ -39,54 +40,40 @@ public sealed class BrokerAppendWatch : IDisposable
 
     private async Task RunAsync(CancellationToken stop)
     {
-        var backoff = BackoffMin;
-        while (!stop.IsCancellationRequested)
-        {
-            try
+        await ReconnectingStream.RunAsync(
+            async (progress, ct) =>
             {
-                using var call = _client.WatchAppends(new WatchAppendsRequest(), cancellationToken: stop);
-                var connected = false;
-                await foreach (var message in call.ResponseStream.ReadAllAsync(stop).ConfigureAwait(false))
+                try
                 {
-                    if (!connected)
+                    using var call = _client.WatchAppends(new WatchAppendsRequest(), cancellationToken: ct);
+                    var connected = false;
+                    await foreach (var message in call.ResponseStream.ReadAllAsync(ct).ConfigureAwait(false))
                     {
-                        // The broker registered the watch before this message: from here on no
-                        // advance goes unreported.
-                        connected = true;
-                        backoff = BackoffMin;
-                        _signals.Connected(_endpoint, this);
+                        if (!connected)
+                        {
+                            // The broker registered the watch before this message: from here on no
+                            // advance goes unreported.
+                            connected = true;
+                            progress();
+                            _signals.Connected(_endpoint, this);
+                        }
+                        foreach (var n in message.Notices) _signals.Notice(n.Topic, n.Partition, n.HighWatermark);
                     }
-                    foreach (var n in message.Notices) _signals.Notice(n.Topic, n.Partition, n.HighWatermark);
                 }
-                _logger.LogInformation("Append watch on broker {Endpoint} ended; reconnecting", _endpoint);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                finally
+                {
+                    _signals.Disconnected(_endpoint, this);
+                }
+            },
+            (ex, delay) =>
             {
-                break;
-            }
-            catch (RpcException ex) when (stop.IsCancellationRequested && ex.StatusCode == StatusCode.Cancelled)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                _logger.LogInformation("Append watch on broker {Endpoint} broke ({Reason}); reconnecting in {DelayMs} ms",
-                    _endpoint, ex is RpcException rpc ? rpc.Status.Detail : ex.Message, (int)backoff.TotalMilliseconds);
-            }
-            finally
-            {
-                _signals.Disconnected(_endpoint, this);
-            }
-            try
-            {
-                await Task.Delay(backoff, _time, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
-        }
+                if (ex is null)
+                    _logger.LogInformation("Append watch on broker {Endpoint} ended; reconnecting", _endpoint);
+                else
+                    _logger.LogInformation("Append watch on broker {Endpoint} broke ({Reason}); reconnecting in {DelayMs} ms",
+                        _endpoint, ReconnectingStream.Reason(ex), (int)delay.TotalMilliseconds);
+            },
+            _time, BackoffMin, BackoffMax, stop).ConfigureAwait(false);
         _signals.Disconnected(_endpoint, this);
     }
 

@@ -88,47 +88,26 @@ public sealed class MetadataWatcher : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync(CancellationToken stop)
-    {
-        var backoff = BackoffMin;
-        while (!stop.IsCancellationRequested)
+    private Task RunAsync(CancellationToken stop) => ReconnectingStream.RunAsync(
+        async (progress, ct) =>
         {
-            try
+            using var call = _client.WatchMetadata(
+                new WatchMetadataRequest { Watcher = _watcherName, KnownEpoch = _current.Epoch },
+                cancellationToken: ct);
+            await foreach (var update in call.ResponseStream.ReadAllAsync(ct).ConfigureAwait(false))
             {
-                using var call = _client.WatchMetadata(
-                    new WatchMetadataRequest { Watcher = _watcherName, KnownEpoch = _current.Epoch },
-                    cancellationToken: stop);
-                await foreach (var update in call.ResponseStream.ReadAllAsync(stop).ConfigureAwait(false))
-                {
-                    backoff = BackoffMin;
-                    if (update.KindCase == MetadataUpdate.KindOneofCase.Snapshot)
-                        Apply(update.Snapshot);
-                }
+                progress();
+                if (update.KindCase == MetadataUpdate.KindOneofCase.Snapshot)
+                    Apply(update.Snapshot);
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (RpcException ex) when (stop.IsCancellationRequested && ex.StatusCode == StatusCode.Cancelled)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
+        },
+        (ex, delay) =>
+        {
+            if (ex is not null)
                 _logger.LogWarning("Metadata watch to the controller broke ({Reason}); reconnecting in {DelayMs} ms",
-                    ex is RpcException rpc ? rpc.Status.Detail : ex.Message, (int)backoff.TotalMilliseconds);
-            }
-            try
-            {
-                await Task.Delay(backoff, _time, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
-        }
-    }
+                    ReconnectingStream.Reason(ex), (int)delay.TotalMilliseconds);
+        },
+        _time, BackoffMin, BackoffMax, stop);
 
     private int _disposed;
 

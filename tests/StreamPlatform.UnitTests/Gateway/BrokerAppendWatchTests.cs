@@ -47,21 +47,6 @@ public sealed class BrokerAppendWatchTests
         }
     }
 
-    /// <summary>A FakeTimeProvider that counts the timers made (the backoff's Task.Delay), so the test advances time only once the wait has begun.</summary>
-    private sealed class CountingTime : TimeProvider
-    {
-        public FakeTimeProvider Fake { get; } = new();
-        public int Timers;
-        public override DateTimeOffset GetUtcNow() => Fake.GetUtcNow();
-        public override long GetTimestamp() => Fake.GetTimestamp();
-        public override long TimestampFrequency => Fake.TimestampFrequency;
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            var timer = Fake.CreateTimer(callback, state, dueTime, period);
-            Interlocked.Increment(ref Timers);
-            return timer;
-        }
-    }
 
     private static async Task EventuallyAsync(Func<bool> condition)
     {
@@ -76,7 +61,7 @@ public sealed class BrokerAppendWatchTests
     [Fact]
     public async Task Connects_on_the_first_message_passes_notices_on_and_reconnects_with_backoff()
     {
-        var time = new CountingTime();
+        var time = new CountingTimeProvider();
         var signals = new AppendSignals();
         var client = new FakeClient();
         var watch = new BrokerAppendWatch(client, Endpoint, signals, time, NullLogger.Instance);
