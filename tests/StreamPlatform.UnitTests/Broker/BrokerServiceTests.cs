@@ -175,7 +175,7 @@ public sealed class BrokerServiceTests : IAsyncDisposable
     [Fact]
     public async Task Pooled_fetch_keeps_its_buffers_until_disposed_and_returns_those_of_dropped_reads()
     {
-        var pool = new PoisoningPool();
+        var pool = new PoisoningArrayPool();
         await Produce("a", 0, TestBatches.Build(T0, "small"));
         using var buffers = new FetchBuffers(pool);
         // min_bytes not reached: the first read is dropped (its buffer returned), then an append wakes the poll.
@@ -196,18 +196,6 @@ public sealed class BrokerServiceTests : IAsyncDisposable
         Assert.Equal(0, buffers.RentedBytes);
         // Returned buffers are poisoned: the response still pointing at one shows the garbage.
         Assert.NotEqual(copy, records.ToByteArray());
-    }
-
-    /// <summary>An array pool that overwrites what it gets back, so a use after return shows.</summary>
-    private sealed class PoisoningPool : System.Buffers.ArrayPool<byte>
-    {
-        public int Returned { get; private set; }
-        public override byte[] Rent(int minimumLength) => new byte[minimumLength + 7];
-        public override void Return(byte[] array, bool clearArray = false)
-        {
-            Array.Fill(array, (byte)0xEE);
-            Returned++;
-        }
     }
 
     [Fact]

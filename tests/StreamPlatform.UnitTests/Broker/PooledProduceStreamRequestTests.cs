@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -18,52 +17,6 @@ namespace StreamPlatform.UnitTests.Broker;
 public sealed class PooledProduceStreamRequestTests
 {
     private const long T0 = 1_700_000_000_000;
-
-    /// <summary>Counts rents and returns; fills a returned array with garbage, so a reader of returned bytes sees it.</summary>
-    private sealed class PoisoningPool : ArrayPool<byte>
-    {
-        public readonly ConcurrentDictionary<byte[], bool> Outstanding = new(ReferenceEqualityComparer.Instance);
-        public int Rented;
-
-        public override byte[] Rent(int minimumLength)
-        {
-            var array = new byte[minimumLength + 7]; // larger than asked, as real pools hand out
-            Outstanding[array] = true;
-            Interlocked.Increment(ref Rented);
-            return array;
-        }
-
-        public override void Return(byte[] array, bool clearArray = false)
-        {
-            Assert.True(Outstanding.TryRemove(array, out _), "returned twice or never rented");
-            array.AsSpan().Fill(0xEE);
-        }
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, Segment? previous)
-        {
-            Memory = memory;
-            if (previous is not null)
-            {
-                RunningIndex = previous.RunningIndex + previous.Memory.Length;
-                previous.Next = this;
-            }
-        }
-    }
-
-    /// <summary>The bytes as a sequence of <paramref name="segmentBytes"/>-byte segments (fields straddle segment boundaries).</summary>
-    private static ReadOnlySequence<byte> Split(byte[] bytes, int segmentBytes)
-    {
-        Segment? first = null, last = null;
-        for (var i = 0; i < bytes.Length; i += segmentBytes)
-        {
-            last = new Segment(bytes.AsMemory(i, Math.Min(segmentBytes, bytes.Length - i)), last);
-            first ??= last;
-        }
-        return first is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(first, 0, last!, last!.Memory.Length);
-    }
 
     private static ProduceStreamRequest Sample(long id = 77) => new()
     {
@@ -92,8 +45,8 @@ public sealed class PooledProduceStreamRequestTests
         // Unknown fields the generated parser skips too: varint 9, fixed64 10, bytes 11, fixed32 12.
         var unknown = new byte[] { 9 << 3 | 0, 0x96, 0x01, 10 << 3 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 11 << 3 | 2, 2, 0xAA, 0xBB, 12 << 3 | 5, 1, 2, 3, 4 };
         var bytes = unknown.Concat(message.ToByteArray()).Concat(unknown).ToArray();
-        var pool = new PoisoningPool();
-        var parsed = PooledProduceStreamRequest.Parse(Split(bytes, segmentBytes), pool);
+        var pool = new PoisoningArrayPool();
+        var parsed = PooledProduceStreamRequest.Parse(Segment.Split(bytes, segmentBytes), pool);
         Assert.Equal(77, parsed.RequestId);
         Assert.Equal(ProduceStreamRequest.Parser.ParseFrom(bytes).Request, parsed.Request);
         Assert.Equal(2, pool.Rented); // empty records need no buffer
@@ -106,7 +59,7 @@ public sealed class PooledProduceStreamRequestTests
     public void Malformed_input_throws_and_returns_what_it_rented()
     {
         var bytes = Sample().ToByteArray();
-        var pool = new PoisoningPool();
+        var pool = new PoisoningArrayPool();
         // A whole request (buffers rented), then a truncated tag.
         Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([.. bytes, 0x80]), pool));
         Assert.Equal(2, pool.Rented);
@@ -118,18 +71,6 @@ public sealed class PooledProduceStreamRequestTests
         Assert.Empty(pool.Outstanding);
     }
 
-    private static byte[] Varint(ulong value)
-    {
-        var bytes = new List<byte>();
-        while (value >= 0x80)
-        {
-            bytes.Add((byte)(value | 0x80));
-            value >>= 7;
-        }
-        bytes.Add((byte)value);
-        return [.. bytes];
-    }
-
     [Theory]
     [InlineData(0x7FFF_FFFFUL)]
     [InlineData(0x8000_0000UL)]
@@ -138,24 +79,24 @@ public sealed class PooledProduceStreamRequestTests
     [InlineData(1UL << 63)]
     public void Lengths_near_and_past_int_range_are_rejected_at_every_level_and_nothing_stays_rented(ulong length)
     {
-        var pool = new PoisoningPool();
+        var pool = new PoisoningArrayPool();
         byte[] trailer = [.. Enumerable.Repeat((byte)0, 64)];
         // A valid first partition (rents a buffer), then the partition whose records claim the length.
         byte[] good = [3 << 3 | 2, 3, 1, 2, 3];
-        byte[] bad = [3 << 3 | 2, .. Varint(length)];
+        byte[] bad = [3 << 3 | 2, .. ProtoBytes.Varint(length)];
         byte[] request = [4 << 3 | 2, (byte)good.Length, .. good, 4 << 3 | 2, (byte)bad.Length, .. bad];
         Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x12, (byte)request.Length, .. request, .. trailer]), pool));
         Assert.Equal(1, pool.Rented);
         // The request field (2) itself, and an unknown field (15), of that length.
-        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x12, .. Varint(length), .. trailer]), pool));
-        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([15 << 3 | 2, .. Varint(length), .. trailer]), pool));
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([0x12, .. ProtoBytes.Varint(length), .. trailer]), pool));
+        Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>([15 << 3 | 2, .. ProtoBytes.Varint(length), .. trailer]), pool));
         Assert.Empty(pool.Outstanding);
     }
 
     [Fact]
     public void A_nested_length_past_its_parent_is_rejected_even_when_the_payload_has_the_bytes()
     {
-        var pool = new PoisoningPool();
+        var pool = new PoisoningArrayPool();
         // Request of 4 bytes whose partition (4) claims 10: the bytes exist after the request, not inside it.
         byte[] payload = [0x12, 4, 4 << 3 | 2, 10, 1, 2, .. Enumerable.Repeat((byte)0x08, 20)];
         Assert.Throws<InvalidDataException>(() => PooledProduceStreamRequest.Parse(new ReadOnlySequence<byte>(payload), pool));
@@ -199,14 +140,14 @@ public sealed class PooledProduceStreamRequestTests
             watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
             var service = new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), time, metrics);
 
-            var pool = new PoisoningPool();
+            var pool = new PoisoningArrayPool();
             var messages = new List<PooledProduceStreamRequest>();
             for (var i = 0; i < 20; i++)
             {
                 var request = new ProduceStreamRequest { RequestId = i + 1, Request = new ProduceRequest { Acks = 1, TimeoutMs = 1000 } };
                 for (var p = 0; p < 2; p++)
                     request.Request.Partitions.Add(new PartitionProduce { Topic = "a", Partition = p, Records = ByteString.CopyFrom(TestBatches.Build(T0, $"m{i}-p{p}", new string('v', 5000))) });
-                messages.Add(PooledProduceStreamRequest.Parse(Split(request.ToByteArray(), 4096), pool));
+                messages.Add(PooledProduceStreamRequest.Parse(Segment.Split(request.ToByteArray(), 4096), pool));
             }
             var writer = new ListWriter();
             await service.ProduceStreamAsync(new ListReader(messages), writer, default);

@@ -112,7 +112,7 @@ public class BrokerFetchResponseTests
     public void Rejects_every_truncation_protobuf_rejects_and_returns_the_buffer()
     {
         var bytes = Sample().ToByteArray();
-        var pool = new CountingPool();
+        var pool = new PoisoningArrayPool();
         var rejected = 0;
         for (var length = 0; length < bytes.Length; length++)
         {
@@ -141,19 +141,6 @@ public class BrokerFetchResponseTests
         Assert.Equal(pool.Rented, pool.Returned);
     }
 
-    /// <summary>A varint's bytes (protobuf encoding of an unsigned 64-bit value).</summary>
-    private static byte[] Varint(ulong value)
-    {
-        var bytes = new List<byte>();
-        while (value >= 0x80)
-        {
-            bytes.Add((byte)(value | 0x80));
-            value >>= 7;
-        }
-        bytes.Add((byte)value);
-        return [.. bytes];
-    }
-
     [Theory]
     [InlineData(0x7FFF_FFFFUL)] // int.MaxValue
     [InlineData(0x8000_0000UL)] // int.MaxValue + 1: negative as an int
@@ -162,22 +149,22 @@ public class BrokerFetchResponseTests
     [InlineData(1UL << 63)]
     public void Lengths_near_and_past_int_range_are_rejected_at_every_level(ulong length)
     {
-        var pool = new CountingPool();
+        var pool = new PoisoningArrayPool();
         byte[] trailer = [.. Enumerable.Repeat((byte)0, 64)];
         // Top level: results (1) of that length.
-        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([0x0A, .. Varint(length), .. trailer]), pool));
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([0x0A, .. ProtoBytes.Varint(length), .. trailer]), pool));
         // Nested: a result whose records (7) claim that length, inside a result of 2 + its varint bytes.
-        byte[] inner = [0x3A, .. Varint(length)];
-        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([0x0A, .. Varint((ulong)inner.Length), .. inner, .. trailer]), pool));
+        byte[] inner = [0x3A, .. ProtoBytes.Varint(length)];
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([0x0A, .. ProtoBytes.Varint((ulong)inner.Length), .. inner, .. trailer]), pool));
         // An unknown length-delimited field (15) of that length is not skipped past the end either.
-        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([15 << 3 | 2, .. Varint(length), .. trailer]), pool));
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>([15 << 3 | 2, .. ProtoBytes.Varint(length), .. trailer]), pool));
         Assert.Equal(pool.Rented, pool.Returned);
     }
 
     [Fact]
     public void A_nested_length_past_its_parent_is_rejected_even_when_the_payload_has_the_bytes()
     {
-        var pool = new CountingPool();
+        var pool = new PoisoningArrayPool();
         // Result of 4 bytes: records (7) claim 10 bytes, which exist in the payload after the result but not inside it.
         byte[] payload = [0x0A, 4, 0x3A, 10, 1, 2, .. Enumerable.Repeat((byte)0x08, 20)];
         Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(payload), pool));
@@ -190,7 +177,7 @@ public class BrokerFetchResponseTests
     {
         var random = new Random(20261123);
         var valid = Sample().ToByteArray();
-        var pool = new CountingPool();
+        var pool = new PoisoningArrayPool();
         var parsedCount = 0;
         for (var i = 0; i < 20_000; i++)
         {
@@ -224,7 +211,7 @@ public class BrokerFetchResponseTests
     [Fact]
     public void Dispose_returns_the_buffer_once()
     {
-        var pool = new CountingPool();
+        var pool = new PoisoningArrayPool();
         var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(Sample().ToByteArray()), pool);
         Assert.Equal(1, pool.Rented);
         parsed.Dispose();
@@ -250,32 +237,5 @@ public class BrokerFetchResponseTests
         public override void SetPayloadLength(int payloadLength) { }
         public override IBufferWriter<byte> GetBufferWriter() => Written;
         public override void Complete() { }
-    }
-
-    private sealed class CountingPool : ArrayPool<byte>
-    {
-        public int Rented { get; private set; }
-        public int Returned { get; private set; }
-        public override byte[] Rent(int minimumLength)
-        {
-            Rented++;
-            return new byte[minimumLength + 3];
-        }
-        public override void Return(byte[] array, bool clearArray = false)
-        {
-            Array.Fill(array, (byte)0xEE);
-            Returned++;
-        }
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory) => Memory = memory;
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory) { RunningIndex = RunningIndex + Memory.Length };
-            Next = next;
-            return next;
-        }
     }
 }

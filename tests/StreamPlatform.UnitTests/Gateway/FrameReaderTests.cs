@@ -71,16 +71,4 @@ public class FrameReaderTests
         Assert.Equal(new byte[] { 1, 2, 3, 4, 5, 6 }, frame.ToArray());
         Assert.True(buffer.IsEmpty);
     }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory) => Memory = memory;
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory) { RunningIndex = RunningIndex + Memory.Length };
-            Next = next;
-            return next;
-        }
-    }
 }
