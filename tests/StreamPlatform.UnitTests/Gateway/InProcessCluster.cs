@@ -83,9 +83,36 @@ internal sealed class InProcessCluster : IAsyncDisposable
         addApplicationServices(builder);
         var app = builder.Build();
         mapEndpoints(app);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         _apps.Add(app);
         return app;
+    }
+
+    /// <summary>
+    /// Starts a host on a port picked up front (its address must be configured before it starts).
+    /// The port was free when picked, but tests run in parallel and outgoing connections take
+    /// ephemeral ports too, so it can be taken before Kestrel binds: then pick another.
+    /// </summary>
+    private static async Task<WebApplication> StartOnPickedPortAsync(Func<int, Task<WebApplication>> start)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start(FreePort());
+            }
+            catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 5)
+            {
+            }
+        }
     }
 
     private async Task StartHostsAsync(IReadOnlyDictionary<string, string?>? controllerConfig)
@@ -100,8 +127,7 @@ internal sealed class InProcessCluster : IAsyncDisposable
         foreach (var brokerId in new[] { 1, 2 })
         {
             // The advertised endpoint must be known before the host starts, hence a port picked up front.
-            var port = FreePort();
-            _brokers.Add(await StartHostAsync(new()
+            _brokers.Add(await StartOnPickedPortAsync(port => StartHostAsync(new()
             {
                 ["Broker:BrokerId"] = brokerId.ToString(),
                 ["Broker:DataDir"] = Path.Combine(_dir, $"broker-{brokerId}"),
@@ -113,14 +139,13 @@ internal sealed class InProcessCluster : IAsyncDisposable
                 {
                     app.MapGrpcService<StreamPlatform.Broker.Services.BrokerGrpcService>();
                     app.MapGrpcService<StreamPlatform.Broker.Services.ProduceStreamGrpcService>();
-                }));
+                })));
         }
 
-        KafkaPort = FreePort();
-        Gateway = await StartHostAsync(new()
+        Gateway = await StartOnPickedPortAsync(kafkaPort => StartHostAsync(new()
         {
             ["Gateway:NodeId"] = "0",
-            ["Gateway:KafkaPort"] = KafkaPort.ToString(),
+            ["Gateway:KafkaPort"] = kafkaPort.ToString(),
             ["services:controller:grpc:0"] = controllerUrl,
         }, 0, HttpProtocols.Http1,
             b => StreamPlatform.Gateway.GatewayExtensions.AddApplicationServices(b),
@@ -128,7 +153,8 @@ internal sealed class InProcessCluster : IAsyncDisposable
             {
                 app.MapGrpcService<StreamPlatform.Gateway.GatewayStatusService>();
                 app.MapDefaultEndpoints();
-            });
+            }));
+        KafkaPort = Gateway.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<StreamPlatform.Gateway.GatewayOptions>>().Value.KafkaPort;
 
         // Ready: registered, metadata applied, both brokers and this gateway in it.
         var registration = Gateway.Services.GetRequiredService<GatewayRegistration>();
