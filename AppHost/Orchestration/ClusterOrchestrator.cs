@@ -219,25 +219,25 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
         WithLifecycle(() => this[name].CrashProcessAsync("to simulate a crash"), cancellationToken);
 
     /// <summary>
-    /// Waits until the supervisor has restarted <paramref name="name"/> at least
-    /// <paramref name="restartCount"/> times in all and the service is healthy (running) again.
+    /// Waits until restart number <paramref name="restartNumber"/> (or a later one) of the supervisor
+    /// has made <paramref name="name"/> healthy and it is running.
     /// Throws <see cref="TimeoutException"/> after <paramref name="timeout"/>.
     /// </summary>
-    public async Task WaitRestartedAsync(string name, int restartCount, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public async Task WaitRestartedAsync(string name, int restartNumber, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var service = this[name];
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
-            while (!(service.RestartCount >= restartCount && service.State == ServiceState.Running))
+            while (!(service.Supervision.LastHealthyRestart >= restartNumber && service.State == ServiceState.Running))
                 await Task.Delay(_options.HealthPollInterval, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException(
                 $"{name} was not restarted and healthy within {RestartPolicy.Format(timeout)} " +
-                $"(restarts {service.RestartCount} of {restartCount}, state {service.State}).");
+                $"(waiting for restart {restartNumber}; restarts so far {service.RestartCount}, state {service.State}).");
         }
     }
 
@@ -374,6 +374,7 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
             await service.WaitHealthyAsync(_options.HealthTimeout, _options.HealthPollInterval, token).ConfigureAwait(false);
             service.Supervision.Backoff.OnHealthy();
             Report($"{service.Name} is healthy again (restart {decision.RestartNumber})");
+            service.Supervision.RestartHealthy(decision.RestartNumber);
         }
         catch (Exception) when (token.IsCancellationRequested)
         {

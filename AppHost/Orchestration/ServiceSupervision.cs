@@ -12,8 +12,14 @@ internal sealed class ServiceSupervision(RestartBackoff backoff)
     // Cancelled, never disposed: restarts in flight still read its token, and a source without a
     // timer holds nothing that needs disposing.
     private CancellationTokenSource? _armed;
+    private int _lastHealthyRestart;
 
     public RestartBackoff Backoff { get; } = backoff;
+
+    /// <summary>The number of the last supervisor restart after which the service became healthy (0: none yet).</summary>
+    public int LastHealthyRestart => Volatile.Read(ref _lastHealthyRestart);
+
+    public void RestartHealthy(int restartNumber) => Volatile.Write(ref _lastHealthyRestart, restartNumber);
 
     /// <summary>The token restarts run under while armed (cancelled by <see cref="Disarm"/>); null when not armed.</summary>
     public CancellationToken? Token
