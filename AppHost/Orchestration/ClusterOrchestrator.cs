@@ -327,7 +327,7 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
             service.Supervision.Disarm();
             Report($"GIVING UP on {service.Name}: {what}, after {decision.RecentRestarts} restarts within " +
                    $"{RestartPolicy.Format(_options.Restart.RestartLimitWindow)} (limit {_options.Restart.RestartLimitCount}). " +
-                   $"It stays down; its last output is above. Fix the cause and restart the AppHost.");
+                   $"It stays down; its last output is above. Fix the cause, then start it again (or restart the AppHost).");
             return;
         }
         Report($"{what}; restarting in {RestartPolicy.Format(decision.Delay)} (restart {decision.RestartNumber})");

@@ -10,8 +10,8 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 
 /// <summary>
 /// The orchestrator as a supervisor (ClusterOptions.RestartCrashed): a broker killed from outside
-/// comes back on its ports and data, and says so in the log; a deliberate kill does not; with the
-/// supervisor off (the test harness's default) a crashed service stays down.
+/// comes back on its ports and data, and says so in the log, until the restart limit; a deliberate
+/// kill does not; with the supervisor off (the test harness's default) a crashed service stays down.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class SupervisorTests(ClusterFixture fixture, ITestOutputHelper output)
@@ -22,14 +22,15 @@ public sealed class SupervisorTests(ClusterFixture fixture, ITestOutputHelper ou
     private static readonly TimeSpan RestartTimeout = TimeSpan.FromSeconds(120);
 
     [Fact]
-    public async Task ABrokerKilledFromOutsideIsRestartedOnItsPortsAndDataAndServesWhatItHad()
+    public async Task ABrokerKilledFromOutsideIsRestartedOnItsPortsAndDataUntilTheRestartLimit()
     {
         const int partitions = 4, count = 400;
+        // Gives up on the third crash within the window, so the test sees that too.
         await using var cluster = await TestCluster.StartAsync(o =>
         {
             o.Brokers = 2;
             o.RestartCrashed = true;
-        });
+        }, configureOrchestrator: o => o.Restart = new RestartPolicy { RestartLimitCount = 2 });
         using var attach = cluster.AttachOutput(output);
         var orchestrator = cluster.Orchestrator;
         var bootstrap = cluster.BootstrapServers;
@@ -83,11 +84,22 @@ public sealed class SupervisorTests(ClusterFixture fixture, ITestOutputHelper ou
         Assert.Contains("broker-2 exited with code 137 (killed, SIGKILL); restarting in 2 s (restart 2)",
             cluster.Output.Dump("apphost"));
 
-        // A deliberate kill stays down: the test decides when it comes back. Longer than any
-        // backoff the loop could be at (4 s next), so a restart would have begun.
+        // The third crash within the window is one too many: the supervisor gives up, loudly.
+        // Longer than any backoff the loop could be at (4 s next), so a restart would have begun.
         var starts = broker.StartCount;
-        await orchestrator.KillServiceAsync("broker-2");
+        await orchestrator.CrashServiceAsync("broker-2");
         await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.Contains("GIVING UP on broker-2: broker-2 exited with code 137 (killed, SIGKILL), after 2 restarts within 5 min (limit 2)",
+            cluster.Output.Dump("apphost"));
+        Assert.Equal(ServiceState.Exited, broker.State);
+        Assert.Equal(starts, broker.StartCount);
+        Assert.Equal(2, broker.RestartCount);
+
+        // A deliberate start forgets the crash history; a deliberate kill stays down.
+        await orchestrator.StartServiceAsync("broker-2");
+        starts = broker.StartCount;
+        await orchestrator.KillServiceAsync("broker-2");
+        await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.Equal(ServiceState.Stopped, broker.State);
         Assert.False(broker.IsProcessAlive);
         Assert.Equal(starts, broker.StartCount);

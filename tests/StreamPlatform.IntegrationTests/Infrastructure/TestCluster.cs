@@ -41,9 +41,10 @@ public sealed class TestCluster : IAsyncDisposable
     /// cluster does not become healthy; nothing is left running then.
     /// Crashed services are not restarted (<see cref="ClusterOptions.RestartCrashed"/> off) unless
     /// <paramref name="configure"/> turns it on: a test that kills a service decides when it returns.
+    /// <paramref name="configureOrchestrator"/> adjusts the orchestrator (e.g. its restart policy).
     /// </summary>
     public static async Task<TestCluster> StartAsync(Action<ClusterOptions>? configure = null, string? dataDir = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Action<OrchestratorOptions>? configureOrchestrator = null)
     {
         var ownsDataDir = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
@@ -57,12 +58,14 @@ public sealed class TestCluster : IAsyncDisposable
         var memory = new MemoryOutputSink();
         TestCluster? cluster = null;
         var sink = new CompositeOutputSink(memory, new DelegateOutputSink(line => cluster?.Forward(line)));
-        var orchestrator = new ClusterOrchestrator(ClusterTopology.Create(options), new OrchestratorOptions
+        var orchestratorOptions = new OrchestratorOptions
         {
             Output = sink,
             HealthTimeout = TimeSpan.FromSeconds(60),
             StopGracePeriod = TimeSpan.FromSeconds(10),
-        });
+        };
+        configureOrchestrator?.Invoke(orchestratorOptions);
+        var orchestrator = new ClusterOrchestrator(ClusterTopology.Create(options), orchestratorOptions);
         cluster = new TestCluster(orchestrator, memory, ownsDataDir);
         try
         {
