@@ -20,12 +20,17 @@ public static class AppHostCommandLine
 {
     private const int HealthTimeoutSecondsMax = 3600;
 
-    public static string Usage(string defaultDataDir) => $$"""
+    public static string Usage(string defaultDataDir) => Usage(defaultDataDir, new RestartPolicy());
+
+    private static string Format(TimeSpan span) => RestartPolicy.Format(span);
+
+    private static string Usage(string defaultDataDir, RestartPolicy restart) => $$"""
         Usage: dotnet run --project AppHost [-- options]
 
         Starts a StreamPlatform cluster on this machine: 1 controller, then the brokers, then the
         gateways, each as its own process, waiting for each to answer /health before starting the
-        next. Service output is shown prefixed with [name]. Ctrl+C (or SIGTERM) stops everything.
+        next. Service output is shown prefixed with [name]. A service that crashes is started again
+        (see --no-restart). Ctrl+C (or SIGTERM) stops everything.
 
         Options:
           --data-dir <path>        Where the controller and brokers keep their data, one sub-folder
@@ -46,6 +51,12 @@ public static class AppHostCommandLine
           --broker-config <k>=<v>  Cluster-wide broker config, e.g. --broker-config num.partitions=3. Repeatable.
           --environment <name>     ASPNETCORE_ENVIRONMENT/DOTNET_ENVIRONMENT of the services. Default: Development.
           --health-timeout <s>     Seconds each service may take to become healthy. Default: 90.
+          --no-restart             Leave a crashed service down. By default a service whose process
+                                   ends without being asked to (crash, kill -9, non-zero exit) is
+                                   started again on the same ports and data after a backoff of {{Format(restart.BackoffMin)}},
+                                   doubling to {{Format(restart.BackoffMax)}} (back to {{Format(restart.BackoffMin)}} once it stayed healthy for {{Format(restart.BackoffResetAfterHealthy)}});
+                                   after {{restart.RestartLimitCount}} restarts within {{Format(restart.RestartLimitWindow)}} the AppHost gives up on it and
+                                   says so. Ctrl+C never causes a restart.
           -h, --help               Show this help.
 
         Clients connect to the gateways: bootstrap servers 127.0.0.1:<kafka-port> (127.0.0.1:9092 by default).
@@ -93,6 +104,10 @@ public static class AppHostCommandLine
                 case "--clean":
                     if (hasInline) return Fail($"{name} takes no value.", out error);
                     result.Clean = true;
+                    break;
+                case "--no-restart":
+                    if (hasInline) return Fail($"{name} takes no value.", out error);
+                    result.Cluster.RestartCrashed = false;
                     break;
                 case "--data-dir":
                     var dir = Value();

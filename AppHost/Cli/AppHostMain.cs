@@ -129,6 +129,9 @@ public static class AppHostMain
             var kafka = s.KafkaAddress is { } k ? $"  kafka {k}" : "";
             lines.Add($"    {s.Name,-11} pid {s.ProcessId,-7} http {s.HttpEndpoint}  grpc {s.GrpcEndpoint}{kafka}");
         }
+        lines.Add(orchestrator.RestartCrashed
+            ? "  A service that crashes is restarted after a backoff (--no-restart leaves it down)."
+            : "  A service that crashes stays down (--no-restart).");
         lines.Add($"  Stop: press Ctrl+C (or kill -TERM {Environment.ProcessId}); the data directory is kept (--clean wipes it).");
         lines.Add("");
         Console.WriteLine(string.Join(Environment.NewLine, lines));

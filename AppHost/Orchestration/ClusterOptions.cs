@@ -25,6 +25,15 @@ public sealed class ClusterOptions
     /// <summary>Controller__ClusterId; null lets the controller pick/keep its own.</summary>
     public string? ClusterId { get; set; }
 
+    /// <summary>
+    /// Restart a service whose process ends without being asked to (crash, kill -9 from outside,
+    /// non-zero exit) after a backoff (<see cref="OrchestratorOptions.Restart"/>), as systemd or
+    /// Kubernetes would restart a crashed Kafka broker. On by default (the AppHost; --no-restart
+    /// turns it off); the integration tests' harness turns it off unless a test asks, so a test
+    /// that kills a service decides when it comes back.
+    /// </summary>
+    public bool RestartCrashed { get; set; } = true;
+
     /// <summary>Cluster-wide broker configs (Kafka names, e.g. num.partitions), passed to the controller.</summary>
     public IDictionary<string, string> BrokerConfigs { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 

@@ -26,6 +26,12 @@ public sealed class OrchestratorOptions
     /// environment (local runs only; not part of the topology's environment).
     /// </summary>
     public bool SingleLineConsoleLogs { get; set; } = true;
+
+    /// <summary>Backoff and limits of restarts after a crash (when <see cref="ClusterOptions.RestartCrashed"/> is on).</summary>
+    public RestartPolicy Restart { get; set; } = new();
+
+    /// <summary>The clock of restart backoffs (tests use a fake one).</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -34,6 +40,14 @@ public sealed class OrchestratorOptions
 /// order. Single services can be stopped, killed, started and restarted (tests use this for
 /// failover and recovery). Disposing stops everything; children never outlive the process
 /// (see <see cref="ProcessControl"/>).
+/// <para>
+/// Supervision (<see cref="ClusterOptions.RestartCrashed"/>): a service that was healthy and
+/// whose process then ends without the orchestrator asking (a crash, kill -9 from outside, an
+/// exit of its own) is started again with the same name, ports, data and environment after a
+/// backoff (<see cref="RestartPolicy"/>), and the log says so. Stops, kills and starts through
+/// this API are deliberate: they cancel a pending restart and never cause one;
+/// <see cref="CrashServiceAsync"/> is the one way to kill a service as a crash.
+/// </para>
 /// </summary>
 public sealed class ClusterOrchestrator : IAsyncDisposable
 {
@@ -44,6 +58,8 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
     private readonly ServiceBinaries _binaries;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private readonly List<ServiceInstance> _services;
+    /// <summary>Supervisor restarts in flight (waiting out a backoff or for health); disposal waits for them.</summary>
+    private readonly HashSet<Task> _restarts = [];
     private DataDirectory? _dataDirectory;
     private string? _dotnetHost;
     private bool _disposed;
@@ -58,14 +74,19 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
         {
             Timeout = TimeSpan.FromSeconds(5),
         };
+        _options.Restart.Validate();
         var hosting = HostingContext.Local(topology.Options.DataDir);
         _services = topology.Resources
             .Select(r => new ServiceInstance(r, LocalEnvironment(topology, r, hosting),
-                r.HasData ? hosting.DataDirectory(r) : null, _options.Output, _http))
+                r.HasData ? hosting.DataDirectory(r) : null, _options.Output, _http,
+                new RestartBackoff(_options.Restart, _options.TimeProvider), OnExitedUnexpectedly))
             .ToList();
     }
 
     public ClusterTopology Topology { get; }
+
+    /// <summary>Whether crashed services are restarted (<see cref="ClusterOptions.RestartCrashed"/>).</summary>
+    public bool RestartCrashed => Topology.Options.RestartCrashed;
 
     /// <summary>Kafka bootstrap servers, e.g. "127.0.0.1:9092".</summary>
     public string BootstrapServers => Topology.BootstrapServers;
@@ -117,9 +138,13 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
                 {
                     // Already running (e.g. StartAsync after a partial restart): only health-check it.
                     if (!service.IsProcessAlive)
+                    {
+                        service.Supervision.Disarm();
                         await service.StartProcessAsync(_binaries, _dotnetHost).ConfigureAwait(false);
+                    }
                     await service.WaitHealthyAsync(_options.HealthTimeout, _options.HealthPollInterval, cancellationToken)
                         .ConfigureAwait(false);
+                    service.Supervision.Arm();
                 }
             }
             catch
@@ -156,18 +181,65 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
         {
             var service = this[name];
             _dotnetHost ??= ServiceBinaries.FindDotnetHost();
+            service.Supervision.Disarm();
             await service.StartProcessAsync(_binaries, _dotnetHost).ConfigureAwait(false);
             await service.WaitHealthyAsync(_options.HealthTimeout, _options.HealthPollInterval, cancellationToken)
                 .ConfigureAwait(false);
+            service.Supervision.Arm();
         }, cancellationToken);
 
-    /// <summary>Graceful stop of one service: SIGTERM, then SIGKILL after the grace period.</summary>
+    /// <summary>Graceful stop of one service: SIGTERM, then SIGKILL after the grace period. It stays down (no supervisor restart).</summary>
     public Task StopServiceAsync(string name, CancellationToken cancellationToken = default) =>
-        WithLifecycle(() => this[name].StopProcessAsync(_options.StopGracePeriod), cancellationToken);
+        WithLifecycle(() =>
+        {
+            var service = this[name];
+            service.Supervision.Disarm();
+            return service.StopProcessAsync(_options.StopGracePeriod);
+        }, cancellationToken);
 
-    /// <summary>kill -9 of one service (it gets no chance to flush or deregister).</summary>
+    /// <summary>
+    /// Deliberate kill -9 of one service (it gets no chance to flush or deregister). It stays down
+    /// until started again, whether or not the supervisor is on: fault tests decide when it returns.
+    /// </summary>
     public Task KillServiceAsync(string name, CancellationToken cancellationToken = default) =>
-        WithLifecycle(() => this[name].KillProcessAsync(), cancellationToken);
+        WithLifecycle(() =>
+        {
+            var service = this[name];
+            service.Supervision.Disarm();
+            return service.KillProcessAsync();
+        }, cancellationToken);
+
+    /// <summary>
+    /// kill -9 of one service as a crash: the supervisor (when <see cref="RestartCrashed"/>) restarts
+    /// it after its backoff, exactly as after a kill from outside; otherwise it stays down (state
+    /// <see cref="ServiceState.Exited"/>). Returns once the process is gone, not when it is back
+    /// (<see cref="WaitRestartedAsync"/> waits for that).
+    /// </summary>
+    public Task CrashServiceAsync(string name, CancellationToken cancellationToken = default) =>
+        WithLifecycle(() => this[name].CrashProcessAsync("to simulate a crash"), cancellationToken);
+
+    /// <summary>
+    /// Waits until restart number <paramref name="restartNumber"/> (or a later one) of the supervisor
+    /// has made <paramref name="name"/> healthy and it is running.
+    /// Throws <see cref="TimeoutException"/> after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task WaitRestartedAsync(string name, int restartNumber, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var service = this[name];
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (!(service.Supervision.LastHealthyRestart >= restartNumber && service.State == ServiceState.Running))
+                await Task.Delay(_options.HealthPollInterval, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException(
+                $"{name} was not restarted and healthy within {RestartPolicy.Format(timeout)} " +
+                $"(waiting for restart {restartNumber}; restarts so far {service.RestartCount}, state {service.State}).");
+        }
+    }
 
     /// <summary>Stops (or, with <paramref name="kill"/>, kills) one service, starts it again on the same ports and data, and waits until healthy.</summary>
     public async Task RestartServiceAsync(string name, bool kill = false, CancellationToken cancellationToken = default)
@@ -188,6 +260,11 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
         if (_disposed)
             return;
         await StopAsync().ConfigureAwait(false);
+        // StopAsync disarmed every service, which cancelled restarts in flight; let them finish.
+        Task[] restarts;
+        lock (_restarts)
+            restarts = [.. _restarts];
+        await Task.WhenAll(restarts).ConfigureAwait(false);
         _disposed = true;
         _dataDirectory?.Dispose();
         _dataDirectory = null;
@@ -210,6 +287,9 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
 
     private async Task StopAllCoreAsync()
     {
+        // First: no restart may start a service this stop has already passed.
+        foreach (var service in _services)
+            service.Supervision.Disarm();
         if (!_services.Any(s => s.IsProcessAlive))
             return;
         Report("stopping the cluster");
@@ -219,6 +299,102 @@ public sealed class ClusterOrchestrator : IAsyncDisposable
                 .Select(s => s.StopProcessAsync(_options.StopGracePeriod))).ConfigureAwait(false);
         }
         Report("all services stopped");
+    }
+
+    /// <summary>A service's process ended and nothing here asked it to (runs on the process's exit event).</summary>
+    private void OnExitedUnexpectedly(ServiceInstance service, int exitCode)
+    {
+        ScheduleRestart(service, $"{service.Name} exited with code {exitCode} ({ProcessControl.DescribeExitCode(exitCode)})");
+    }
+
+    /// <summary>Reports <paramref name="what"/> happened to a service and, when it is supervised, restarts it after its backoff.</summary>
+    private void ScheduleRestart(ServiceInstance service, string what)
+    {
+        if (!RestartCrashed)
+        {
+            Report($"{what}; not restarting it (restart of crashed services is off)");
+            return;
+        }
+        if (_disposed || service.Supervision.Token is not { } token)
+        {
+            // Not supervised yet: a start is waiting for this service and reports the failure.
+            Report(what);
+            return;
+        }
+        var decision = service.Supervision.Backoff.OnCrash();
+        if (decision.GiveUp)
+        {
+            service.Supervision.Disarm();
+            Report($"GIVING UP on {service.Name}: {what}, after {decision.RecentRestarts} restarts within " +
+                   $"{RestartPolicy.Format(_options.Restart.RestartLimitWindow)} (limit {_options.Restart.RestartLimitCount}). " +
+                   $"It stays down; its last output is above. Fix the cause, then start it again (or restart the AppHost).");
+            return;
+        }
+        Report($"{what}; restarting in {RestartPolicy.Format(decision.Delay)} (restart {decision.RestartNumber})");
+        var restart = RestartAfterAsync(service, decision, token);
+        lock (_restarts)
+        {
+            if (!restart.IsCompleted)
+                _restarts.Add(restart);
+        }
+        _ = restart.ContinueWith(t =>
+        {
+            lock (_restarts)
+                _restarts.Remove(t);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Waits out the backoff, starts the service again (same ports, data and environment) and waits
+    /// for its health. Never throws: a deliberate stop or start (the token) ends it quietly, and a
+    /// failed attempt becomes the next crash of the loop.
+    /// </summary>
+    private async Task RestartAfterAsync(ServiceInstance service, RestartDecision decision, CancellationToken token)
+    {
+        var processStarted = false;
+        try
+        {
+            await Task.Delay(decision.Delay, _options.TimeProvider, token).ConfigureAwait(false);
+            await _lifecycle.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                // Under the lock a deliberate stop/start either came first (token cancelled) or waits.
+                token.ThrowIfCancellationRequested();
+                if (service.State != ServiceState.Exited)
+                    return;
+                _dotnetHost ??= ServiceBinaries.FindDotnetHost();
+                await service.StartProcessAsync(_binaries, _dotnetHost).ConfigureAwait(false);
+                processStarted = true;
+            }
+            finally
+            {
+                _lifecycle.Release();
+            }
+            // Outside the lock, so a stop is not held up by a slow start; a stop cancels this wait.
+            await service.WaitHealthyAsync(_options.HealthTimeout, _options.HealthPollInterval, token).ConfigureAwait(false);
+            service.Supervision.Backoff.OnHealthy();
+            Report($"{service.Name} is healthy again (restart {decision.RestartNumber})");
+            service.Supervision.RestartHealthy(decision.RestartNumber);
+        }
+        catch (Exception) when (token.IsCancellationRequested)
+        {
+            // A deliberate stop, kill or start took over (whatever the attempt was doing then).
+        }
+        catch (Exception e)
+        {
+            if (service.IsProcessAlive)
+            {
+                // Started but never healthy: kill it so the loop goes on with the next backoff.
+                Report($"{service.Name} did not become healthy after restart {decision.RestartNumber}: {e.Message}");
+                await service.CrashProcessAsync("(not healthy after a restart)").ConfigureAwait(false);
+            }
+            else if (!processStarted)
+            {
+                // The process could not even be started (e.g. the build is gone): that is a crash too.
+                ScheduleRestart(service, $"could not restart {service.Name}: {e.Message}");
+            }
+            // Otherwise it died before it was healthy: its exit event has reported that and decided what next.
+        }
     }
 
     private IReadOnlyDictionary<string, string> LocalEnvironment(ClusterTopology topology, ServiceResource resource, HostingContext hosting)

@@ -143,6 +143,24 @@ public static partial class ProcessControl
         }
     }
 
+    /// <summary>
+    /// Why a process ended, from its exit code, for log lines: .NET reports a child killed by a
+    /// signal as 128 + the signal number (as shells do), so 137 is SIGKILL (kill -9, the OOM
+    /// killer) and 139 a segfault.
+    /// </summary>
+    public static string DescribeExitCode(int exitCode) => exitCode switch
+    {
+        0 => "no error, but nothing asked it to stop",
+        128 + 1 => "killed by SIGHUP",
+        128 + 2 => "interrupted, SIGINT",
+        128 + 6 => "aborted, SIGABRT",
+        128 + 9 => "killed, SIGKILL",
+        128 + 11 => "crashed, SIGSEGV",
+        128 + 15 => "terminated, SIGTERM",
+        > 128 and < 128 + 65 => $"killed by signal {exitCode - 128}",
+        _ => "failed",
+    };
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SysKill(int pid, int signal);
 }

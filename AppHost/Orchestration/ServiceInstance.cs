@@ -12,7 +12,7 @@ public enum ServiceState
     Running,
     Stopping,
     Stopped,
-    /// <summary>The process ended without being asked to (crash, startup failure).</summary>
+    /// <summary>The process ended without being asked to (crash, startup failure, kill from outside).</summary>
     Exited,
 }
 
@@ -33,17 +33,21 @@ public sealed class ServiceInstance
     private readonly Queue<string> _recent = new();
     private readonly IOutputSink _output;
     private readonly HttpClient _http;
+    private readonly Action<ServiceInstance, int> _exitedUnexpectedly;
     private Process? _process;
     private bool _stopRequested;
 
     internal ServiceInstance(ServiceResource resource, IReadOnlyDictionary<string, string> environment,
-        string? dataDirectory, IOutputSink output, HttpClient http)
+        string? dataDirectory, IOutputSink output, HttpClient http, RestartBackoff restarts,
+        Action<ServiceInstance, int> exitedUnexpectedly)
     {
         Resource = resource;
         Environment = environment;
         DataDirectory = dataDirectory;
         _output = output;
         _http = http;
+        _exitedUnexpectedly = exitedUnexpectedly;
+        Supervision = new ServiceSupervision(restarts);
     }
 
     public ServiceResource Resource { get; }
@@ -65,6 +69,11 @@ public sealed class ServiceInstance
 
     /// <summary>How many times a process was started for this service.</summary>
     public int StartCount { get; private set; }
+
+    /// <summary>How many times the supervisor restarted this service after a crash (see <see cref="ClusterOptions.RestartCrashed"/>).</summary>
+    public int RestartCount => Supervision.Backoff.RestartCount;
+
+    internal ServiceSupervision Supervision { get; }
 
     public Uri HttpEndpoint => EndpointUri(EndpointNames.Http);
 
@@ -229,7 +238,7 @@ public sealed class ServiceInstance
         EndStop(process);
     }
 
-    /// <summary>SIGKILL right away (a crash, as far as the service can tell).</summary>
+    /// <summary>SIGKILL right away (a crash, as far as the service can tell), as a deliberate stop: it stays down.</summary>
     internal async Task KillProcessAsync()
     {
         var process = BeginStop();
@@ -239,6 +248,20 @@ public sealed class ServiceInstance
         ProcessControl.KillNow(process);
         await WaitForExitAsync(process, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         EndStop(process);
+    }
+
+    /// <summary>
+    /// SIGKILL right away without marking it a stop: to the orchestrator it is a crash like a kill
+    /// from outside, so the supervisor (when on) restarts it. Returns when the process is gone.
+    /// </summary>
+    internal async Task CrashProcessAsync(string reason)
+    {
+        var process = _process;
+        if (process is null || !IsProcessAlive)
+            return;
+        Report($"killing (SIGKILL) {reason}");
+        ProcessControl.KillNow(process);
+        await WaitForExitAsync(process, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
     }
 
     private Process? BeginStop()
@@ -293,7 +316,7 @@ public sealed class ServiceInstance
             }
         }
         if (unexpected)
-            Report($"exited unexpectedly with code {process.ExitCode}");
+            _exitedUnexpectedly(this, process.ExitCode);
     }
 
     private void OnLine(string? text, OutputKind kind)

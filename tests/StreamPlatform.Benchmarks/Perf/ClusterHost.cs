@@ -34,6 +34,8 @@ public sealed class ClusterHost : IAsyncDisposable
             Ports = PortLayout.DynamicPorts,
             Brokers = options.Brokers,
             Gateways = 1,
+            // A crash during a measured run must show as a failed run, not be healed mid-figure.
+            RestartCrashed = false,
         };
         foreach (var kind in new[] { ServiceKind.Controller, ServiceKind.Broker, ServiceKind.Gateway })
             clusterOptions.WithEnvironment(kind, "Logging__LogLevel__Default", "Warning");

@@ -20,6 +20,7 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
         Assert.Equal(0, exit);
         Assert.Contains("--data-dir", stdout);
         Assert.Contains("--kafka-port", stdout);
+        Assert.Contains("--no-restart", stdout);
         Assert.Contains("127.0.0.1:9092", stdout);
     }
 
@@ -33,12 +34,13 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task StartsPrintsWhereToConnectAndStopsEverythingOnSigint()
+    public async Task StartsPrintsWhereToConnectRestartsACrashedBrokerAndStopsEverythingOnSigint()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", "cli-" + Guid.NewGuid().ToString("N"));
         var ports = PortAllocation.FindFreePorts(7);
         var stdout = new StringBuilder();
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var process = await StartCliAsync(
             ["--brokers", "1", "--data-dir", dataDir,
              "--port", $"controller.http={ports[0]}", "--port", $"controller.grpc={ports[1]}",
@@ -51,6 +53,8 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
                     stdout.AppendLine(line);
                 if (line.Contains("StreamPlatform is running.", StringComparison.Ordinal))
                     running.TrySetResult();
+                if (line.Contains("[apphost] broker-1 is healthy again (restart 1)", StringComparison.Ordinal))
+                    restarted.TrySetResult();
             });
         try
         {
@@ -65,6 +69,16 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
             Assert.Contains("Ctrl+C", banner);
             var servicePids = PidRegex().Matches(banner).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
             Assert.Equal(3, servicePids.Count);
+            // The AppHost supervises by default: a broker killed from outside comes back.
+            Assert.Contains("restarted after a backoff", banner);
+            using (var broker = Process.GetProcessById(servicePids[1]))
+                broker.Kill();
+            first = await Task.WhenAny(restarted.Task, exited, Task.Delay(RunTimeout));
+            Assert.True(first == restarted.Task, "the AppHost did not restart broker-1:\n" + Snapshot(stdout));
+            var restartedPid = RestartedPidRegex().Matches(Snapshot(stdout))
+                .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).Last();
+            Assert.DoesNotContain(restartedPid, servicePids);
+            servicePids.Add(restartedPid);
 
             using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
                 await kill.WaitForExitAsync();
@@ -74,6 +88,8 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
             var log = Snapshot(stdout);
             Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{log}");
             Assert.Contains("[apphost] all services stopped", log);
+            // Ctrl+C is a stop, not a crash of every service.
+            Assert.Single(Regex.Matches(log, "restarting in"));
             // Stopped in reverse order: gateway before broker before controller.
             Assert.True(log.IndexOf("[gateway-1] stopped", StringComparison.Ordinal) < log.IndexOf("[broker-1] stopped", StringComparison.Ordinal));
             Assert.True(log.IndexOf("[broker-1] stopped", StringComparison.Ordinal) < log.IndexOf("[controller] stopped", StringComparison.Ordinal));
@@ -138,6 +154,9 @@ public sealed partial class AppHostCliTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"^\s+\S+\s+pid (\d+)", RegexOptions.Multiline)]
     private static partial Regex PidRegex();
+
+    [GeneratedRegex(@"^\[broker-1\] started \(pid (\d+)\)", RegexOptions.Multiline)]
+    private static partial Regex RestartedPidRegex();
 
     private static string Snapshot(StringBuilder sb)
     {

@@ -141,7 +141,7 @@ public sealed class SharedClusterTests : IDisposable
         }
     }
 
-    private static Dictionary<string, string> ReadEnvironment(int pid)
+    internal static Dictionary<string, string> ReadEnvironment(int pid)
     {
         var raw = File.ReadAllText($"/proc/{pid}/environ");
         return raw.Split('\0', StringSplitOptions.RemoveEmptyEntries)

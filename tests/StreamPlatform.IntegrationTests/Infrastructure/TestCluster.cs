@@ -39,13 +39,16 @@ public sealed class TestCluster : IAsyncDisposable
     /// <paramref name="dataDir"/> to reuse the data of an earlier cluster; otherwise a fresh temp
     /// folder is used and deleted on dispose. Throws (with the services' last output) if the
     /// cluster does not become healthy; nothing is left running then.
+    /// Crashed services are not restarted (<see cref="ClusterOptions.RestartCrashed"/> off) unless
+    /// <paramref name="configure"/> turns it on: a test that kills a service decides when it returns.
+    /// <paramref name="configureOrchestrator"/> adjusts the orchestrator (e.g. its restart policy).
     /// </summary>
     public static async Task<TestCluster> StartAsync(Action<ClusterOptions>? configure = null, string? dataDir = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Action<OrchestratorOptions>? configureOrchestrator = null)
     {
         var ownsDataDir = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
-        var options = new ClusterOptions { DataDir = dataDir, Ports = PortLayout.DynamicPorts };
+        var options = new ClusterOptions { DataDir = dataDir, Ports = PortLayout.DynamicPorts, RestartCrashed = false };
         // Consumer groups on a 2-core machine: 6 offsets partitions instead of Kafka's 50 (fewer
         // logs to open), and a short first-rebalance delay instead of 3 s so tests do not idle.
         options.BrokerConfigs["offsets.topic.num.partitions"] = "6";
@@ -55,12 +58,14 @@ public sealed class TestCluster : IAsyncDisposable
         var memory = new MemoryOutputSink();
         TestCluster? cluster = null;
         var sink = new CompositeOutputSink(memory, new DelegateOutputSink(line => cluster?.Forward(line)));
-        var orchestrator = new ClusterOrchestrator(ClusterTopology.Create(options), new OrchestratorOptions
+        var orchestratorOptions = new OrchestratorOptions
         {
             Output = sink,
             HealthTimeout = TimeSpan.FromSeconds(60),
             StopGracePeriod = TimeSpan.FromSeconds(10),
-        });
+        };
+        configureOrchestrator?.Invoke(orchestratorOptions);
+        var orchestrator = new ClusterOrchestrator(ClusterTopology.Create(options), orchestratorOptions);
         cluster = new TestCluster(orchestrator, memory, ownsDataDir);
         try
         {

@@ -30,6 +30,8 @@ public sealed class AppHostCommandLineTests
         Assert.Equal(3, a.Cluster.Brokers);
         Assert.Equal(1, a.Cluster.Gateways);
         Assert.Null(a.Cluster.OtlpEndpoint);
+        // Like systemd or Kubernetes, the AppHost restarts a crashed service unless told not to.
+        Assert.True(a.Cluster.RestartCrashed);
         var t = ClusterTopology.Create(a.Cluster);
         Assert.Equal("127.0.0.1:9092", t.BootstrapServers);
         Assert.Equal(7010, t.Controller.GetEndpoint("http").Port);
@@ -40,8 +42,9 @@ public sealed class AppHostCommandLineTests
     {
         var a = Parse("--data-dir", "/tmp/x", "--clean", "--brokers=5", "--gateways", "2", "--kafka-port", "19092",
             "--base-port=18000", "--port", "broker-2.grpc=18999", "--otlp-endpoint", "http://127.0.0.1:4317",
-            "--broker-config", "num.partitions=3", "--environment", "Staging", "--health-timeout", "30");
+            "--broker-config", "num.partitions=3", "--environment", "Staging", "--health-timeout", "30", "--no-restart");
         Assert.True(a.Clean);
+        Assert.False(a.Cluster.RestartCrashed);
         Assert.Equal("/tmp/x", a.Cluster.DataDir);
         Assert.Equal(5, a.Cluster.Brokers);
         Assert.Equal(2, a.Cluster.Gateways);
@@ -81,6 +84,7 @@ public sealed class AppHostCommandLineTests
     [InlineData("--broker-config needs", "--broker-config", "num.partitions")]
     [InlineData("--data-dir needs", "--data-dir")]
     [InlineData("--clean takes no value", "--clean=yes")]
+    [InlineData("--no-restart takes no value", "--no-restart=false")]
     [InlineData("--health-timeout needs", "--health-timeout", "-1")]
     public void BadArgumentsAreReported(string expected, params string[] args) =>
         Assert.Contains(expected, ParseError(args));
@@ -90,8 +94,13 @@ public sealed class AppHostCommandLineTests
     {
         var usage = AppHostCommandLine.Usage(DefaultDataDir);
         foreach (var option in new[] { "--data-dir", "--clean", "--brokers", "--gateways", "--kafka-port", "--base-port",
-                     "--port", "--otlp-endpoint", "--broker-config", "--environment", "--health-timeout", "--help" })
+                     "--port", "--otlp-endpoint", "--broker-config", "--environment", "--health-timeout", "--no-restart", "--help" })
             Assert.Contains(option, usage);
         Assert.Contains(DefaultDataDir, usage);
+        // The restart policy the help describes is the one the orchestrator uses.
+        var restart = new RestartPolicy();
+        Assert.Contains($"backoff of {RestartPolicy.Format(restart.BackoffMin)}", usage);
+        Assert.Contains($"doubling to {RestartPolicy.Format(restart.BackoffMax)}", usage);
+        Assert.Contains($"after {restart.RestartLimitCount} restarts within {RestartPolicy.Format(restart.RestartLimitWindow)}", usage);
     }
 }
