@@ -41,9 +41,11 @@ internal static class GzipDecoder
             throw Corrupt($"the trailer (CRC32, ISIZE) needs {TrailerBytes} bytes after the header, {input.Length - headerBytes} are left");
         var declaredSize = BinaryPrimitives.ReadUInt32LittleEndian(input[^4..]);
         var declaredCrc = BinaryPrimitives.ReadUInt32LittleEndian(input[^8..]);
-        // ISIZE is the size mod 2^32 and the cap is far below 4 GiB: a larger ISIZE means a larger output.
-        if (declaredSize > (uint)decompressedBytesMax)
-            throw new RecordBatchFormatException($"gzip declares {declaredSize} decompressed bytes, above the limit of {decompressedBytesMax}.", ErrorCodes.MessageTooLarge);
+        // ISIZE is the size mod 2^32 and the cap is far below 4 GiB: output beyond ISIZE is an
+        // error as soon as it appears, so a bomb lying about its size stops there. An ISIZE above
+        // the cap may be true (a bomb: MESSAGE_TOO_LARGE once the cap is passed) or garbage (a
+        // cut-off trailer: the stream does not end where it should), so it is not believed yet.
+        var limit = Math.Min(declaredSize, (uint)decompressedBytesMax);
         var deflate = input[headerBytes..^TrailerBytes];
         var crc = new Crc32();
         long total = 0;
@@ -52,17 +54,17 @@ internal static class GzipDecoder
             var source = new ExactInputStream(pointer, deflate.Length);
             using (var inflater = new DeflateStream(source, CompressionMode.Decompress))
             {
-                // Sized by ISIZE: output beyond it is an error at once (the cap is far below
-                // 4 GiB, so ISIZE cannot have wrapped), so a lying bomb stops at ISIZE.
                 Span<byte> probe = stackalloc byte[1];
                 while (true)
                 {
-                    if (total == declaredSize)
+                    if (total == limit)
                     {
-                        if (inflater.Read(probe) != 0) throw Corrupt($"the stream inflates to more than ISIZE ({declaredSize} bytes)");
-                        break;
+                        if (inflater.Read(probe) == 0) break;
+                        if (declaredSize > limit)
+                            throw new RecordBatchFormatException($"Decompressed records exceed the limit of {decompressedBytesMax} bytes.", ErrorCodes.MessageTooLarge);
+                        throw Corrupt($"the stream inflates to more than ISIZE ({declaredSize} bytes)");
                     }
-                    var want = (int)Math.Min(ChunkBytes, declaredSize - total);
+                    var want = (int)Math.Min(ChunkBytes, limit - total);
                     var span = output.GetSpan(want)[..want];
                     var read = inflater.Read(span);
                     if (read == 0) break;
