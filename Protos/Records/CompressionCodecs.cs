@@ -308,16 +308,21 @@ public static class CompressionCodecs
             using var source = new UnmanagedMemoryStream(pointer, input.Length);
             using var decoder = open(source);
             long total = 0;
+            // At the cap, one more byte (into this probe, not the writer, which would grow past
+            // the cap for it) tells a bomb from data that ends exactly there.
+            Span<byte> probe = stackalloc byte[1];
             while (true)
             {
-                // Ask for one byte more than the cap allows, so a bomb is detected without
-                // decompressing more than the cap + one chunk.
-                var want = (int)Math.Min(StreamChunkBytes, (long)decompressedBytesMax - total + 1);
+                if (total == decompressedBytesMax)
+                {
+                    if (decoder.Read(probe) == 0) return (int)total;
+                    CheckLimit(total + 1, decompressedBytesMax);
+                }
+                var want = (int)Math.Min(StreamChunkBytes, (long)decompressedBytesMax - total);
                 var span = output.GetSpan(want)[..want];
                 var read = decoder.Read(span);
                 if (read == 0) return (int)total;
                 total += read;
-                CheckLimit(total, decompressedBytesMax);
                 output.Advance(read);
             }
         }

@@ -67,6 +67,8 @@ internal static class Lz4FrameDecoder
         var blockChecksums = (flags & FlagBlockChecksum) != 0;
         var contentHash = (flags & FlagContentChecksum) != 0 ? new XxHash32() : null;
         long total = 0;
+        // At the cap a block must decode to nothing; asking the writer for room would grow it past the cap.
+        Span<byte> atCap = stackalloc byte[16];
         while (true)
         {
             if (input.Length - position < 4) throw Corrupt("block size cut off (no end mark)");
@@ -85,20 +87,21 @@ internal static class Lz4FrameDecoder
                 position += 4;
             }
             var allowed = (int)Math.Min(blockBytesMax, decompressedBytesMax - total);
-            Span<byte> written;
+            scoped Span<byte> written;
             if (stored)
             {
                 if (blockBytes > allowed) throw TooLarge(decompressedBytesMax);
-                written = output.GetSpan(Math.Max(blockBytes, 1))[..blockBytes];
+                written = blockBytes == 0 ? atCap[..0] : output.GetSpan(blockBytes)[..blockBytes];
                 block.CopyTo(written);
             }
             else
             {
-                var target = output.GetSpan(Math.Max(allowed, 1))[..allowed];
+                var target = allowed == 0 ? atCap : output.GetSpan(allowed)[..allowed];
                 var length = LZ4Codec.Decode(block, target);
                 // A valid block that decodes to more than is allowed also fails here; near
                 // the cap either way the batch is refused.
                 if (length < 0) throw allowed < blockBytesMax ? TooLarge(decompressedBytesMax) : Corrupt("block does not decode");
+                if (length > allowed) throw TooLarge(decompressedBytesMax);
                 written = target[..length];
             }
             contentHash?.Append(written);
