@@ -24,7 +24,7 @@ namespace StreamPlatform.UnitTests.Records;
 /// </summary>
 public class RecordBatchValidatorFuzzTests(ITestOutputHelper output)
 {
-    public const int CasesDefault = 4000;
+    public const int CasesDefault = 20000;
     public const int SeedDefault = 20261204;
     private const int DecompressedBytesMax = 256 * 1024;
     private const long HeldBytesMax = 4 * 1024 * 1024;
