@@ -157,4 +157,18 @@ public sealed class PoisonedBatchTests : IDisposable
         Assert.All(refused.RecordErrors, e => Assert.Contains("without key", e.BatchIndexErrorMessage));
         Assert.StartsWith("One or more records have been rejected due to 2 record errors", refused.ErrorMessage);
     }
+
+    [Fact]
+    public async Task ATransactionalBatchWithoutATransactionalIdIsRefusedAsKafkaDoes()
+    {
+        var topic = KafkaHelpers.UniqueTopic("txn-no-id");
+        await KafkaHelpers.CreateTopicAsync(Bootstrap, topic, 1);
+        await using var connection = await RawKafkaConnection.ConnectAsync(Bootstrap);
+        using var builder = new RecordBatchBuilder { IsTransactional = true, ProducerId = 7, ProducerEpoch = 0, BaseSequence = 0 };
+        builder.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), null, Utf8("v"));
+        var refused = await ProduceRawAsync(connection, topic, builder.ToArray());
+        Assert.Equal((short)Wire.ErrorCode.TransactionalIdAuthorizationFailed, refused.ErrorCode);
+        using var consumer = new ConsumerBuilder<Ignore, string>(KafkaHelpers.ConsumerConfig(Bootstrap)).Build();
+        Assert.Equal(0, consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(30)).High.Value);
+    }
 }
