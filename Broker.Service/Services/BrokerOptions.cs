@@ -34,7 +34,8 @@ public sealed class BrokerOptions
     /// <summary>
     /// Broker__DecompressedBytesHeldMax: decompressed records held at once while produce input is
     /// validated, over all requests (see Protos/Records/DecompressionMemory). A validation that
-    /// cannot get its buffer within <see cref="DecompressionWaitMs"/> answers REQUEST_TIMED_OUT.
+    /// cannot get its first buffer within <see cref="DecompressionWaitMs"/>, or cannot grow it at
+    /// once, answers REQUEST_TIMED_OUT.
     /// </summary>
     public long DecompressedBytesHeldMax { get; set; } = DecompressionMemory.BytesHeldMaxDefault;
     /// <summary>Broker__DecompressionWaitMs: longest a validation waits for decompression memory.</summary>

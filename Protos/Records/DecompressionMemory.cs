@@ -10,9 +10,12 @@ namespace StreamPlatform.Protos.Records;
 /// left a broker at 0.9 GB that never shrank.
 /// <list type="bullet">
 /// <item><see cref="BytesHeldMax"/>: decompressed bytes lent out at once, across every user of
-/// this instance (the broker has one). A rent that would go above it waits up to
+/// this instance (the broker has one). A thread's first rent that would go above it waits up to
 /// <see cref="WaitMsMax"/> for others to give bytes back, then fails with REQUEST_TIMED_OUT
-/// (retriable: the producer sends again). One rent larger than the whole limit fails at once.</item>
+/// (retriable: the producer sends again). A rent by a thread that already holds bytes (a buffer
+/// growing) never waits: waiting while holding lets growing validations wait on each other until
+/// all time out; it fails at once instead when it does not fit. One rent larger than the whole
+/// limit fails at once with MESSAGE_TOO_LARGE.</item>
 /// <item><see cref="RetainedArrayBytesMax"/>: only arrays up to this size are kept for reuse
 /// (at most <see cref="ArraysPerBucketMax"/> per size class, so at most about 2 x 8 x 1 MiB
 /// stay allocated); larger ones are allocated for one use and left to the GC when returned.</item>
@@ -34,6 +37,8 @@ public sealed class DecompressionMemory : ArrayPool<byte>
     private readonly object _lock = new();
     private long _held;
     private long _heldPeak;
+    // Validation is synchronous: what the current thread holds tells a growing buffer from a new one.
+    private readonly ThreadLocal<long> _heldByThread = new();
 
     public DecompressionMemory(long bytesHeldMax = BytesHeldMaxDefault, int waitMsMax = WaitMsMaxDefault)
     {
@@ -57,10 +62,12 @@ public sealed class DecompressionMemory : ArrayPool<byte>
         if (minimumLength == 0) return [];
         // The pool rounds up to its size classes; the reservation is for what it will hand out.
         var length = minimumLength <= RetainedArrayBytesMax ? Math.Max(16L, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)minimumLength)) : minimumLength;
-        Reserve(length);
+        Reserve(length, mayWait: _heldByThread.Value == 0);
         try
         {
-            return minimumLength <= RetainedArrayBytesMax ? _retained.Rent(minimumLength) : GC.AllocateUninitializedArray<byte>(minimumLength);
+            var array = minimumLength <= RetainedArrayBytesMax ? _retained.Rent(minimumLength) : GC.AllocateUninitializedArray<byte>(minimumLength);
+            _heldByThread.Value += array.Length;
+            return array;
         }
         catch
         {
@@ -72,11 +79,13 @@ public sealed class DecompressionMemory : ArrayPool<byte>
     public override void Return(byte[] array, bool clearArray = false)
     {
         if (array.Length == 0) return;
+        // Clamped: an array returned on another thread than it was rented on only skews the wait decision.
+        _heldByThread.Value = Math.Max(0, _heldByThread.Value - array.Length);
         Release(array.Length);
         if (array.Length <= RetainedArrayBytesMax) _retained.Return(array, clearArray);
     }
 
-    private void Reserve(long bytes)
+    private void Reserve(long bytes, bool mayWait)
     {
         if (bytes > BytesHeldMax)
             throw new RecordBatchFormatException($"Decompressing needs {bytes} bytes at once, above the broker's limit of {BytesHeldMax}.", ErrorCodes.MessageTooLarge);
@@ -85,7 +94,7 @@ public sealed class DecompressionMemory : ArrayPool<byte>
         {
             while (_held + bytes > BytesHeldMax)
             {
-                var leftMs = WaitMsMax - (Environment.TickCount64 - started);
+                var leftMs = mayWait ? WaitMsMax - (Environment.TickCount64 - started) : 0;
                 if (leftMs <= 0)
                     throw new RecordBatchFormatException(
                         $"The broker holds {_held} bytes of decompressed records (limit {BytesHeldMax}); {bytes} more did not fit within {WaitMsMax} ms.",

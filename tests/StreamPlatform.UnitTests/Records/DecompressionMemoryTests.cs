@@ -49,9 +49,27 @@ public class DecompressionMemoryTests
         var options = new RecordBatchValidationOptions { DecompressedBytesMax = 4 * MiB, MaxMessageBytes = 2 * MiB, DecompressionPool = memory };
         var codes = new System.Collections.Concurrent.ConcurrentBag<short>();
         Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, _ => codes.Add(RecordBatchValidator.Validate(bomb, options).ErrorCode));
-        Assert.All(codes, c => Assert.Equal(ErrorCodes.MessageTooLarge, c));
+        // A buffer that cannot grow within the limit fails at once (retriable) rather than
+        // waiting while it holds bytes: growing validations waiting on each other deadlocked
+        // until every one timed out.
+        Assert.All(codes, c => Assert.Contains(c, new[] { ErrorCodes.MessageTooLarge, ErrorCodes.RequestTimedOut }));
+        Assert.Contains(ErrorCodes.MessageTooLarge, codes);
         Assert.Equal(0, memory.BytesHeld);
         Assert.InRange(memory.BytesHeldPeak, 4 * MiB, 13 * MiB);
+    }
+
+    [Fact]
+    public void A_thread_holding_bytes_is_not_made_to_wait()
+    {
+        var memory = new DecompressionMemory(bytesHeldMax: 3 * MiB, waitMsMax: 60_000);
+        var first = memory.Rent(2 * MiB);
+        var started = Environment.TickCount64;
+        // Growing (this thread already holds bytes) past the limit fails at once, no 60 s wait.
+        Assert.Equal(ErrorCodes.RequestTimedOut, Assert.Throws<RecordBatchFormatException>(() => memory.Rent(2 * MiB)).ErrorCode);
+        Assert.InRange(Environment.TickCount64 - started, 0, 10_000);
+        memory.Return(first);
+        memory.Return(memory.Rent(3 * MiB));
+        Assert.Equal(0, memory.BytesHeld);
     }
 
     [Fact]
