@@ -4,6 +4,7 @@ using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
+using StreamPlatform.Protos.Records;
 using StreamPlatform.ServiceDefaults;
 
 namespace StreamPlatform.Broker;
@@ -27,6 +28,8 @@ public static class BrokerServiceExtensions
             .Validate(o => o.RetentionCheckIntervalMs > 0, "Broker:RetentionCheckIntervalMs must be positive.")
             .Validate(o => o.CleanerBackoffMs > 0, "Broker:CleanerBackoffMs must be positive.")
             .Validate(o => o.CleanerOffsetMapBytesMax >= PartitionLog.OffsetMapEntryBytes, "Broker:CleanerOffsetMapBytesMax must hold at least one entry.")
+            .Validate(o => o.DecompressedBytesHeldMax >= CompressionCodecs.DecompressedBytesMaxDefault, "Broker:DecompressedBytesHeldMax must hold at least one batch's records (64 MiB).")
+            .Validate(o => o.DecompressionWaitMs >= 0, "Broker:DecompressionWaitMs must not be negative.")
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new LogManager(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.DataDir,
@@ -37,6 +40,11 @@ public static class BrokerServiceExtensions
             $"broker-{sp.GetRequiredService<IOptions<BrokerOptions>>().Value.BrokerId}",
             sp.GetRequiredService<ILogger<MetadataWatcher>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BrokerMetrics>();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<BrokerOptions>>().Value;
+            return new DecompressionMemory(o.DecompressedBytesHeldMax, o.DecompressionWaitMs);
+        });
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
         services.AddHostedService<LogFlushScheduler>();

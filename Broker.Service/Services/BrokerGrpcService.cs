@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -23,13 +24,16 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     private readonly BrokerOptions _options;
     private readonly TimeProvider _time;
     private readonly BrokerMetrics _metrics;
+    private readonly DecompressionMemory _decompression;
 
     private readonly CancellationToken _stopping;
 
     /// <param name="lifetime">Ends the WatchAppends streams when the broker stops (else shutdown would wait on them).</param>
+    /// <param name="decompression">The broker's one budget for decompressed records being validated (default: the process's).</param>
     public BrokerGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null, DecompressionMemory? decompression = null)
     {
+        _decompression = decompression ?? DecompressionMemory.Default;
         _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _logs = logs;
         _metadata = metadata;
@@ -145,20 +149,26 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         }
         // Kafka's produce validation (one batch per partition for produce v3+, record-level
         // checks including decompression, keys on compacted topics, timestamp bounds), before
-        // anything touches the log.
+        // anything touches the log. The batch header is then set as Kafka's LogValidator sets
+        // it (max timestamp from the records, CreateTime), in place: the records are this
+        // request's own copy (a pooled array on the stream path, the parsed message otherwise).
         var config = log.Config;
-        var validation = RecordBatchValidator.Validate(p.Records.Span, new RecordBatchValidationOptions
+        var validation = RecordBatchValidator.ValidateAndRewrite(MemoryMarshal.AsMemory(p.Records.Memory).Span, new RecordBatchValidationOptions
         {
             MaxMessageBytes = config.MaxMessageBytes,
             RequireKeys = config.Compacted,
-            TimestampBeforeMaxMs = config.LogAppendTime || config.TimestampBeforeMaxMs == long.MaxValue ? null : config.TimestampBeforeMaxMs,
-            TimestampAfterMaxMs = config.LogAppendTime || config.TimestampAfterMaxMs == long.MaxValue ? null : config.TimestampAfterMaxMs,
+            TimestampType = config.LogAppendTime ? TimestampType.LogAppendTime : TimestampType.CreateTime,
+            TimestampBeforeMaxMs = config.TimestampBeforeMaxMs == long.MaxValue ? null : config.TimestampBeforeMaxMs,
+            TimestampAfterMaxMs = config.TimestampAfterMaxMs == long.MaxValue ? null : config.TimestampAfterMaxMs,
             TimeProvider = _time,
+            DecompressionPool = _decompression,
         });
         if (!validation.IsValid)
         {
             result.ErrorCode = validation.ErrorCode;
             if (validation.Message is not null) result.ErrorMessage = validation.Message;
+            if (validation.RecordErrors is { } recordErrors)
+                foreach (var e in recordErrors) result.RecordErrors.Add(new RecordError { BatchIndex = e.BatchIndex, Message = e.Message });
             return result;
         }
         LogAppendResult appended;

@@ -1,3 +1,5 @@
+using StreamPlatform.Protos.Records;
+
 namespace StreamPlatform.Broker.Services;
 
 /// <summary>The <c>Broker</c> configuration section (docs/ARCHITECTURE.md).</summary>
@@ -29,6 +31,15 @@ public sealed class BrokerOptions
     /// keys per cleaning; more dirty keys are cleaned over several rounds.
     /// </summary>
     public long CleanerOffsetMapBytesMax { get; set; } = 16 * 1024 * 1024;
+    /// <summary>
+    /// Broker__DecompressedBytesHeldMax: decompressed records held at once while produce input is
+    /// validated, over all requests (see Protos/Records/DecompressionMemory). A validation that
+    /// cannot get its first buffer within <see cref="DecompressionWaitMs"/>, or cannot grow it at
+    /// once, answers REQUEST_TIMED_OUT.
+    /// </summary>
+    public long DecompressedBytesHeldMax { get; set; } = DecompressionMemory.BytesHeldMaxDefault;
+    /// <summary>Broker__DecompressionWaitMs: longest a validation waits for decompression memory.</summary>
+    public int DecompressionWaitMs { get; set; } = DecompressionMemory.WaitMsMaxDefault;
     /// <summary>Broker__CleanerBackoffMs: pause between cleaner rounds (Kafka: log.cleaner.backoff.ms, 15000).</summary>
     public int CleanerBackoffMs { get; set; } = 15000;
 }

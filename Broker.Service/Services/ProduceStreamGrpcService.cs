@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Records;
 
 namespace StreamPlatform.Broker.Services;
 
@@ -32,9 +33,10 @@ public class ProduceStreamGrpcService
 
     private readonly BrokerGrpcService _broker;
 
-    public ProduceStreamGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics)
+    public ProduceStreamGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
+        DecompressionMemory? decompression = null)
     {
-        _broker = new BrokerGrpcService(logs, metadata, options, time, metrics);
+        _broker = new BrokerGrpcService(logs, metadata, options, time, metrics, decompression: decompression);
     }
 
     /// <summary>Called by grpc-dotnet with a null service: only the method's shape is bound here.</summary>

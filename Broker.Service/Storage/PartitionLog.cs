@@ -321,8 +321,9 @@ public sealed partial class PartitionLog : IDisposable
     /// the CRC) in a 61-byte copy of its header; the records are written from the caller's
     /// buffer with one gather write, never copied.
     /// </summary>
-    /// <param name="crcVerified">True when the caller already verified every batch's CRC
-    /// (the produce path runs the full RecordBatchValidator first); the header walk still runs.</param>
+    /// <param name="crcVerified">True when the caller already ran the full RecordBatchValidator
+    /// (the produce path: CRC, and timestamp bounds per record, which the header walk here can
+    /// only approximate); the header walk still runs.</param>
     public LogAppendResult Append(ReadOnlyMemory<byte> records, bool crcVerified = false)
     {
         var config = Config;
@@ -338,7 +339,7 @@ public sealed partial class PartitionLog : IDisposable
                 return LogAppendResult.Error(ErrorCodes.MessageTooLarge, $"Batch {summaries.Count} is {h.TotalSize} bytes, above max.message.bytes {config.MaxMessageBytes}.", LogStartOffset);
             if (h.RecordsCount == 0)
                 return LogAppendResult.Error(ErrorCodes.CorruptMessage, $"Batch {summaries.Count} has no records.", LogStartOffset);
-            if (!config.LogAppendTime && TimestampOutOfBounds(h, config, _time.GetUtcNow().ToUnixTimeMilliseconds()))
+            if (!crcVerified && !config.LogAppendTime && TimestampOutOfBounds(h, config, _time.GetUtcNow().ToUnixTimeMilliseconds()))
                 return LogAppendResult.Error(ErrorCodes.InvalidTimestamp, $"Batch {summaries.Count} has a timestamp outside message.timestamp.before.max.ms/after.max.ms.", LogStartOffset);
             summaries.Add(new BatchSummary(enumerator.BatchStart, h.TotalSize, 0, h.LastOffsetDelta, h.MaxTimestamp));
             messages += h.RecordsCount;
@@ -475,7 +476,7 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     private static void SetLogAppendTime(Span<byte> header, ReadOnlySpan<byte> body, long nowMs)
     {
-        var attributes = (short)(System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(header[RecordBatchHeader.AttributesOffset..]) | RecordBatchHeader.TimestampTypeFlag);
+        var attributes = RecordBatchHeader.ComposeAttributes(System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(header[RecordBatchHeader.AttributesOffset..]), TimestampType.LogAppendTime);
         System.Buffers.Binary.BinaryPrimitives.WriteInt16BigEndian(header[RecordBatchHeader.AttributesOffset..], attributes);
         System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(header[RecordBatchHeader.MaxTimestampOffset..], nowMs);
         var crc = Crc32C.Append(0xFFFFFFFFu, header[RecordBatchHeader.AttributesOffset..]);

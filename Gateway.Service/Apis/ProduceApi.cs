@@ -21,8 +21,11 @@ namespace StreamPlatform.Gateway.Apis;
 // (timeout_ms + margin) passing: REQUEST_TIMED_OUT (7). A broker's share of the request above the
 // gRPC message limit (64 MiB): MESSAGE_TOO_LARGE (10). Batch size limits (MESSAGE_TOO_LARGE)
 // and record validation are the broker's. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS 21);
-// acks=0 gets no response at all (but is ordered the same way). Produce is Sequential and
-// OrderedAtDispatch per connection (see IApiHandler).
+// acks=0 gets no response at all (but is ordered the same way). A transactional batch in a
+// request without a transactional id: TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) for the whole
+// request, as Kafka's KafkaApis answers. Records refused by the broker's validation come back with
+// error_message and (v8+) record_errors naming each refused record, as Kafka's
+// RecordValidationException. Produce is Sequential and OrderedAtDispatch per connection (see IApiHandler).
 public sealed class ProduceApi(
     TopicAdmin admin,
     BrokerClientPool brokers,
@@ -39,6 +42,8 @@ public sealed class ProduceApi(
     {
         if (request.Acks is not (0 or 1 or -1))
             return request.Acks == 0 ? null : ErrorResponses.Build(request, context.ApiVersion, ErrorCode.InvalidRequiredAcks);
+        if (request.TransactionalId is null && HasTransactionalBatch(request))
+            return request.Acks == 0 ? null : ErrorResponses.Build(request, context.ApiVersion, ErrorCode.TransactionalIdAuthorizationFailed);
 
         var metadata = admin.Watcher.Current;
         if (TopicAdmin.AutoCreateEnabled(metadata))
@@ -119,6 +124,17 @@ public sealed class ProduceApi(
         }
 
         return request.Acks == 0 ? null : response;
+    }
+
+    /// <summary>Kafka's RequestUtils.hasTransactionalRecords: the first batch of any partition has the transactional bit.</summary>
+    private static bool HasTransactionalBatch(ProduceRequest request)
+    {
+        foreach (var topic in request.TopicData)
+            foreach (var p in topic.PartitionData)
+                if (p.Records is { } records && records.Length > Protos.Records.RecordBatchHeader.AttributesOffset + 1
+                    && (records.Span[Protos.Records.RecordBatchHeader.AttributesOffset + 1] & Protos.Records.RecordBatchHeader.TransactionalFlag) != 0)
+                    return true;
+        return false;
     }
 
     private static void Apply(ProduceResponse.PartitionProduceResponse target, Brk.PartitionProduceResult r)

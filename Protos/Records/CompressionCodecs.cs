@@ -12,17 +12,21 @@ namespace StreamPlatform.Protos.Records;
 /// <summary>
 /// The four Kafka record-batch codecs, compressing the records region of a batch.
 /// <list type="bullet">
-/// <item>gzip: RFC 1952 via GZipStream (concatenated members decode too).</item>
+/// <item>gzip: RFC 1952, exactly one member, framing checked by <see cref="GzipDecoder"/> (inflated by DeflateStream).</item>
 /// <item>snappy: decodes both raw snappy (librdkafka) and xerial snappy-java stream framing
 /// (Java client); encodes raw snappy like librdkafka because it is smaller, needs no framing
 /// state, and every client reads it (snappy-java's SnappyInputStream falls back to raw when the
 /// xerial magic is absent; librdkafka, kafka-python and sarama detect the magic the same way).</item>
-/// <item>lz4: standard LZ4 frame format (Kafka magic >= 1). Encoded with independent blocks
-/// because Kafka's Java LZ4 reader decodes each block on its own.</item>
-/// <item>zstd: standard zstd frames; decoded by streaming, so frames without a content size work.</item>
+/// <item>lz4: standard LZ4 frame format (Kafka magic >= 1), one frame with independent blocks,
+/// checked by <see cref="Lz4FrameDecoder"/>. Encoded with independent blocks because Kafka's Java
+/// LZ4 reader decodes each block on its own.</item>
+/// <item>zstd: standard zstd frames; decoded by streaming, so frames without a content size work
+/// (the decoder refuses cut-off frames, bad checksums and trailing bytes that are not a frame).</item>
 /// </list>
-/// Decompression is always bounded by a caller-given byte maximum (decompression bombs), and any
-/// failure inside a codec surfaces as <see cref="RecordBatchFormatException"/>.
+/// Decoding checks each codec's framing completely: data that one client's decoder accepts and
+/// another's refuses must not be stored (consumers spin on it). Decompression is always bounded by
+/// a caller-given byte maximum (decompression bombs), and any failure inside a codec surfaces as
+/// <see cref="RecordBatchFormatException"/> (CORRUPT_MESSAGE; MESSAGE_TOO_LARGE above the maximum).
 /// </summary>
 public static class CompressionCodecs
 {
@@ -127,13 +131,13 @@ public static class CompressionCodecs
                     output.Write(input);
                     return input.Length;
                 case CompressionType.Gzip:
-                    return DecompressStream(input, output, decompressedBytesMax, static s => new GZipStream(s, CompressionMode.Decompress));
+                    return GzipDecoder.Decompress(input, output, decompressedBytesMax);
                 case CompressionType.Snappy:
-                    return input.Length >= XerialHeaderBytes && input[..XerialMagic.Length].SequenceEqual(XerialMagic)
+                    return IsXerial(input)
                         ? DecompressSnappyXerial(input, output, decompressedBytesMax)
                         : DecompressSnappyBlock(input, output, decompressedBytesMax);
                 case CompressionType.Lz4:
-                    return DecompressStream(input, output, decompressedBytesMax, static s => LZ4Stream.Decode(s, 0, leaveOpen: true));
+                    return Lz4FrameDecoder.Decompress(input, output, decompressedBytesMax);
                 case CompressionType.Zstd:
                     return DecompressStream(input, output, decompressedBytesMax, static s => new DecompressionStream(s, leaveOpen: true));
                 default:
@@ -152,11 +156,20 @@ public static class CompressionCodecs
         }
     }
 
-    /// <summary>Decompresses into a pooled buffer the caller disposes.</summary>
-    public static PooledBufferWriter DecompressPooled(CompressionType type, ReadOnlySpan<byte> input, int decompressedBytesMax = DecompressedBytesMaxDefault)
+    /// <summary>
+    /// Decompresses into a buffer from <paramref name="pool"/> (default <see cref="ArrayPool{T}.Shared"/>;
+    /// the produce validator passes its <see cref="DecompressionMemory"/>) the caller disposes. Sized once from the size the data declares (gzip ISIZE, snappy length,
+    /// lz4 content size) when it has one within the cap, so the buffer is not regrown by doubling.
+    /// </summary>
+    public static PooledBufferWriter DecompressPooled(CompressionType type, ReadOnlySpan<byte> input, int decompressedBytesMax = DecompressedBytesMaxDefault,
+        ArrayPool<byte>? pool = null)
     {
-        // Compressed records usually expand 2-5x; start there to avoid most regrowth.
-        var writer = new PooledBufferWriter((int)Math.Min((long)input.Length * 4, Math.Min(decompressedBytesMax, 1 << 20)));
+        var declared = DeclaredSize(type, input);
+        // Compressed records usually expand 2-5x; without a declared size start there.
+        var initial = declared >= 0 && declared <= decompressedBytesMax
+            ? (int)declared
+            : (int)Math.Min((long)input.Length * 4, Math.Min(decompressedBytesMax, 1 << 20));
+        var writer = new PooledBufferWriter(initial, pool);
         try
         {
             Decompress(type, input, writer, decompressedBytesMax);
@@ -169,6 +182,31 @@ public static class CompressionCodecs
         }
     }
 
+    /// <summary>The decompressed size the data declares up front, or -1 when it declares none (or not readably).</summary>
+    private static long DeclaredSize(CompressionType type, ReadOnlySpan<byte> input)
+    {
+        switch (type)
+        {
+            case CompressionType.Gzip:
+                return GzipDecoder.DeclaredSize(input);
+            case CompressionType.Lz4:
+                return Lz4FrameDecoder.DeclaredSize(input);
+            case CompressionType.Snappy when !IsXerial(input):
+                try
+                {
+                    return Snappy.GetUncompressedLength(input);
+                }
+                catch (Exception ex) when (ex is InvalidDataException or ArgumentException)
+                {
+                    return -1;
+                }
+            default:
+                return -1;
+        }
+    }
+
+    private static bool IsXerial(ReadOnlySpan<byte> input) => input.Length >= XerialHeaderBytes && input[..XerialMagic.Length].SequenceEqual(XerialMagic);
+
     private static void CheckLimit(long bytes, int decompressedBytesMax)
     {
         if (bytes > decompressedBytesMax)
@@ -180,11 +218,68 @@ public static class CompressionCodecs
         // The raw format starts with the uncompressed length: check it before allocating.
         var length = Snappy.GetUncompressedLength(input);
         CheckLimit(length, decompressedBytesMax);
+        // Snappier stops once it has produced the declared length and ignores what follows;
+        // the C++ decoder (librdkafka, snappy-java) refuses such input. Walk the elements first.
+        CheckSnappyElements(input, length);
         var span = output.GetSpan(Math.Max(length, 1));
         var written = Snappy.Decompress(input, span[..length]);
         if (written != length) throw new RecordBatchFormatException($"Snappy block declared {length} bytes, produced {written}.");
         output.Advance(written);
         return written;
+    }
+
+    /// <summary>
+    /// Walks the elements of a raw snappy block (literals and copies) without decoding: they must
+    /// produce exactly <paramref name="length"/> bytes and end exactly at the end of the input.
+    /// </summary>
+    private static void CheckSnappyElements(ReadOnlySpan<byte> input, int length)
+    {
+        var position = 0;
+        while (position < input.Length && (input[position] & 0x80) != 0) position++;
+        position++; // the length varint's last byte
+        long produced = 0;
+        while (position < input.Length)
+        {
+            var tag = input[position++];
+            long elementBytes;
+            switch (tag & 3)
+            {
+                case 0: // literal: length-1 in the tag, or in 1-4 following bytes
+                    var small = tag >> 2;
+                    if (small < 60)
+                    {
+                        elementBytes = small + 1;
+                    }
+                    else
+                    {
+                        var extra = small - 59;
+                        if (input.Length - position < extra) throw new RecordBatchFormatException("Snappy literal length cut off.");
+                        long value = 0;
+                        for (var i = 0; i < extra; i++) value |= (long)input[position + i] << (8 * i);
+                        position += extra;
+                        elementBytes = value + 1;
+                    }
+                    if (input.Length - position < elementBytes) throw new RecordBatchFormatException("Snappy literal cut off.");
+                    position += (int)elementBytes;
+                    break;
+                case 1: // copy, 1-byte offset
+                    elementBytes = 4 + ((tag >> 2) & 7);
+                    position += 1;
+                    break;
+                case 2: // copy, 2-byte offset
+                    elementBytes = (tag >> 2) + 1;
+                    position += 2;
+                    break;
+                default: // copy, 4-byte offset
+                    elementBytes = (tag >> 2) + 1;
+                    position += 4;
+                    break;
+            }
+            if (position > input.Length) throw new RecordBatchFormatException("Snappy copy element cut off.");
+            produced += elementBytes;
+            if (produced > length) throw new RecordBatchFormatException($"Snappy elements produce more than the declared {length} bytes.");
+        }
+        if (produced != length) throw new RecordBatchFormatException($"Snappy elements produce {produced} bytes, {length} declared.");
     }
 
     private static int DecompressSnappyXerial(ReadOnlySpan<byte> input, IBufferWriter<byte> output, int decompressedBytesMax)
@@ -213,16 +308,21 @@ public static class CompressionCodecs
             using var source = new UnmanagedMemoryStream(pointer, input.Length);
             using var decoder = open(source);
             long total = 0;
+            // At the cap, one more byte (into this probe, not the writer, which would grow past
+            // the cap for it) tells a bomb from data that ends exactly there.
+            Span<byte> probe = stackalloc byte[1];
             while (true)
             {
-                // Ask for one byte more than the cap allows, so a bomb is detected without
-                // decompressing more than the cap + one chunk.
-                var want = (int)Math.Min(StreamChunkBytes, (long)decompressedBytesMax - total + 1);
+                if (total == decompressedBytesMax)
+                {
+                    if (decoder.Read(probe) == 0) return (int)total;
+                    CheckLimit(total + 1, decompressedBytesMax);
+                }
+                var want = (int)Math.Min(StreamChunkBytes, (long)decompressedBytesMax - total);
                 var span = output.GetSpan(want)[..want];
                 var read = decoder.Read(span);
                 if (read == 0) return (int)total;
                 total += read;
-                CheckLimit(total, decompressedBytesMax);
                 output.Advance(read);
             }
         }

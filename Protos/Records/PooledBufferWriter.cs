@@ -3,8 +3,8 @@ using System.Buffers;
 namespace StreamPlatform.Protos.Records;
 
 /// <summary>
-/// An <see cref="IBufferWriter{T}"/> over one array rented from <see cref="ArrayPool{T}.Shared"/>,
-/// grown by doubling. Decompressed records and encoded batches land here instead of fresh arrays;
+/// An <see cref="IBufferWriter{T}"/> over one array rented from a pool (<see cref="ArrayPool{T}.Shared"/>
+/// unless given, e.g. <see cref="DecompressionMemory"/> for decompressed records), grown by doubling. Decompressed records and encoded batches land here instead of fresh arrays;
 /// <see cref="Dispose"/> returns the array, after which slices of <see cref="WrittenMemory"/> are invalid.
 /// </summary>
 public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
@@ -13,12 +13,14 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     // Array.MaxLength: the largest byte[] the runtime allows.
     private const int CapacityBytesMax = 0x7FFFFFC7;
 
+    private readonly ArrayPool<byte> _pool;
     private byte[] _buffer;
     private int _written;
 
-    public PooledBufferWriter(int initialCapacityBytes = InitialCapacityBytes)
+    public PooledBufferWriter(int initialCapacityBytes = InitialCapacityBytes, ArrayPool<byte>? pool = null)
     {
-        _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacityBytes, 16));
+        _pool = pool ?? ArrayPool<byte>.Shared;
+        _buffer = _pool.Rent(Math.Max(initialCapacityBytes, 16));
     }
 
     public int WrittenCount => _written;
@@ -61,16 +63,16 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         var needed = (long)_written + sizeHint;
         if (needed > CapacityBytesMax) throw new InsufficientMemoryException($"Buffer would exceed {CapacityBytesMax} bytes.");
         var size = Math.Min(Math.Max((long)_buffer.Length * 2, needed), CapacityBytesMax);
-        var next = ArrayPool<byte>.Shared.Rent((int)size);
+        var next = _pool.Rent((int)size);
         _buffer.AsSpan(0, _written).CopyTo(next);
-        ArrayPool<byte>.Shared.Return(_buffer);
+        _pool.Return(_buffer);
         _buffer = next;
     }
 
     public void Dispose()
     {
         if (_buffer.Length == 0) return;
-        ArrayPool<byte>.Shared.Return(_buffer);
+        _pool.Return(_buffer);
         _buffer = [];
         _written = 0;
     }

@@ -103,17 +103,32 @@ public readonly ref struct RecordBatchHeader
     public static void SetPartitionLeaderEpoch(Span<byte> batch, int epoch) => BinaryPrimitives.WriteInt32BigEndian(batch[PartitionLeaderEpochOffset..], epoch);
 
     /// <summary>
-    /// Sets LogAppendTime as max timestamp and timestamp type, then recomputes the CRC (both
-    /// fields are inside the CRC's range, unlike base offset and leader epoch).
+    /// Attributes as Kafka writes them when it rewrites a header (DefaultRecordBatch.computeAttributes):
+    /// compression, transactional, control and delete-horizon kept, the timestamp type set, every
+    /// other bit (bit 7, the high byte) cleared.
     /// </summary>
-    public static void SetLogAppendTime(Span<byte> batch, long timestampMs)
+    public static short ComposeAttributes(short attributes, TimestampType timestampType)
     {
-        var attributes = (short)(BinaryPrimitives.ReadInt16BigEndian(batch[AttributesOffset..]) | TimestampTypeFlag);
+        var kept = (short)(attributes & (CompressionMask | TransactionalFlag | ControlFlag | DeleteHorizonFlag));
+        return timestampType == TimestampType.LogAppendTime ? (short)(kept | TimestampTypeFlag) : kept;
+    }
+
+    /// <summary>
+    /// Kafka's setMaxTimestamp: sets timestamp type (attributes rebuilt by <see cref="ComposeAttributes"/>)
+    /// and max timestamp, then recomputes the CRC (both fields are inside the CRC's range, unlike
+    /// base offset and leader epoch). <paramref name="batch"/> holds the whole batch.
+    /// </summary>
+    public static void SetMaxTimestamp(Span<byte> batch, TimestampType timestampType, long maxTimestampMs)
+    {
+        var attributes = ComposeAttributes(BinaryPrimitives.ReadInt16BigEndian(batch[AttributesOffset..]), timestampType);
         BinaryPrimitives.WriteInt16BigEndian(batch[AttributesOffset..], attributes);
-        BinaryPrimitives.WriteInt64BigEndian(batch[MaxTimestampOffset..], timestampMs);
+        BinaryPrimitives.WriteInt64BigEndian(batch[MaxTimestampOffset..], maxTimestampMs);
         var length = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLengthOffset..]) + LogOverhead;
         BinaryPrimitives.WriteUInt32BigEndian(batch[CrcOffset..], ComputeCrc(batch[..length]));
     }
+
+    /// <summary>Sets LogAppendTime as max timestamp and timestamp type, then recomputes the CRC.</summary>
+    public static void SetLogAppendTime(Span<byte> batch, long timestampMs) => SetMaxTimestamp(batch, TimestampType.LogAppendTime, timestampMs);
 }
 
 /// <summary>Why a buffer of record batches was not accepted.</summary>

@@ -298,6 +298,48 @@ public sealed class BrokerServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Produce_lists_every_refused_record_in_record_errors()
+    {
+        Publish(Topic("a", TopicA, [Me, Me, 2], 3), Topic("compacted", Guid.NewGuid(), [Me], configs: new() { ["cleanup.policy"] = "compact" }));
+        using var builder = new RecordBatchBuilder { Compression = CompressionType.Snappy };
+        builder.Append(T0, "k"u8.ToArray(), "v"u8.ToArray()).Append(T0, null, "v"u8.ToArray()).Append(T0, null, "v"u8.ToArray());
+        var result = Assert.Single((await Produce("compacted", 0, builder.ToArray())).Results);
+        Assert.Equal(87, result.ErrorCode);
+        Assert.Equal([1, 2], result.RecordErrors.Select(e => e.BatchIndex));
+        Assert.All(result.RecordErrors, e => Assert.Contains("without key", e.Message));
+        Assert.StartsWith("One or more records have been rejected due to 2 record errors", result.ErrorMessage);
+    }
+
+    [Theory]
+    [InlineData(-1L)]
+    [InlineData(long.MaxValue)]
+    public async Task A_batch_header_max_timestamp_is_set_from_its_records(long claimed)
+    {
+        // Older sarama writes -1; a huge value would keep the segment from ever expiring.
+        using var builder = new RecordBatchBuilder { Compression = CompressionType.Gzip };
+        builder.Append(T0 + 10, null, "a"u8.ToArray()).Append(T0 + 30, null, "b"u8.ToArray()).Append(T0 + 20, null, "c"u8.ToArray());
+        var batch = builder.ToArray();
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(RecordBatchHeader.MaxTimestampOffset), claimed);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(batch.AsSpan(RecordBatchHeader.CrcOffset), RecordBatchHeader.ComputeCrc(batch));
+        await Produce("a", 0, TestBatches.Build(T0, "first"));
+        Assert.Equal(0, Assert.Single((await Produce("a", 0, batch)).Results).ErrorCode);
+
+        var stored = (await _service.FetchAsync(FetchOf(0, 1, ("a", 0, 1)), default)).Results[0].Records.ToByteArray();
+        var header = new RecordBatchHeader(stored);
+        Assert.Equal(T0 + 30, header.MaxTimestamp);
+        Assert.Equal(RecordBatchHeader.ComputeCrc(stored), header.Crc);
+        var found = _service.ListOffsets(new ListOffsetsRequest
+        {
+            Partitions =
+            {
+                new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = T0 + 25, CurrentLeaderEpoch = -1 },
+                new PartitionListOffsets { Topic = "a", Partition = 0, Timestamp = -3, CurrentLeaderEpoch = -1 }, // max timestamp
+            },
+        });
+        Assert.Equal([(2L, T0 + 30), (2L, T0 + 30)], found.Results.Select(r => (r.Offset, r.Timestamp)));
+    }
+
+    [Fact]
     public async Task Compressed_batches_are_stored_as_sent_and_fetched_back()
     {
         using var builder = new RecordBatchBuilder { Compression = CompressionType.Gzip };

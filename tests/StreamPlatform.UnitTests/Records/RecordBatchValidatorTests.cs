@@ -174,17 +174,18 @@ public class RecordBatchValidatorTests
     }
 
     [Fact]
-    public void Record_length_disagreeing_with_its_fields_is_corrupt_message()
+    public void Record_length_disagreeing_with_its_fields_is_invalid_record()
     {
         var records = (byte[])FixtureRecords.Clone();
         records[0] = 0x38; // first record claims 28 bytes, its fields take 27
         var bytes = Wrap(records, CompressionType.None, 4, 3, T, T + 9);
-        Assert.Equal(ErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes).ErrorCode);
+        // Kafka's DefaultRecord.readFrom: "Invalid record size" is an InvalidRecordException.
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
         Assert.Equal(ErrorCodes.CorruptMessage, Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes)).ErrorCode);
     }
 
     [Fact]
-    public void Overlong_varint_is_corrupt_message()
+    public void Overlong_varint_is_invalid_record()
     {
         // Record: length 12, attrs 0, then a 6-byte varint where a timestamp delta is fine but the
         // offset delta (int32) allows at most 5.
@@ -192,6 +193,7 @@ public class RecordBatchValidatorTests
         var bytes = Wrap(records, CompressionType.None, 1, 0, T, T);
         var ex = Assert.Throws<RecordBatchFormatException>(() => RecordBatchReader.Read(bytes));
         Assert.Contains("Varint", ex.Message);
-        Assert.Equal(ErrorCodes.CorruptMessage, RecordBatchValidator.Validate(bytes).ErrorCode);
+        // Kafka: the varint's IllegalArgumentException becomes "Found invalid record structure" (InvalidRecordException).
+        Assert.Equal(ErrorCodes.InvalidRecord, RecordBatchValidator.Validate(bytes).ErrorCode);
     }
 }
