@@ -16,12 +16,13 @@ public sealed partial class GroupCoordinator
     {
         if (group.Consumer is not { } cg) return ErrorCode.None;
         var desired = ConsumerRecords.Of(cg, name => TopicLookup(name)?.Id);
-        var records = new List<(byte[] Key, byte[]? Value)>();
+        // Tombstones first: a legacy member record's tombstone must not, on replay, undo the
+        // same member's records in Kafka's format written in this batch.
+        var records = cg.Written.Keys.Where(k => !desired.ContainsKey(k))
+            .Select(k => (GroupRecords.EncodeConsumerKey(k.Type, group.GroupId, k.MemberId), (byte[]?)null)).ToList();
         foreach (var ((type, memberId), value) in desired)
             if (!cg.Written.TryGetValue((type, memberId), out var written) || !value.AsSpan().SequenceEqual(written))
                 records.Add((GroupRecords.EncodeConsumerKey(type, group.GroupId, memberId), value));
-        foreach (var (type, memberId) in cg.Written.Keys.Where(k => !desired.ContainsKey(k)))
-            records.Add((GroupRecords.EncodeConsumerKey(type, group.GroupId, memberId), null));
         if (records.Count == 0) return ErrorCode.None;
         var error = Append(shard, records);
         if (error != ErrorCode.None)
