@@ -141,6 +141,35 @@ public sealed class GroupRecordFormatTests : IDisposable
         return partition.Metadata;
     }
 
+    [Fact]
+    public async Task Unreadable_records_are_skipped_on_load_and_never_taken_as_tombstones()
+    {
+        await _h.LoadAsync();
+        Assert.Equal(0, GroupTestHarness.CommitError(_h.Commit("g1", -1, "", "t", 0, 9, metadata: "kept")));
+        var random = new Random(1234);
+        var junk = new List<(byte[] Key, byte[]? Value)>();
+        for (var i = 0; i < 300; i++)
+        {
+            var key = new byte[random.Next(0, 40)];
+            random.NextBytes(key);
+            // Half of them look like records of known types with bodies cut or garbled.
+            if (key.Length >= 2 && i % 2 == 0) BinaryPrimitives.WriteInt16BigEndian(key, (short)random.Next(0, 9));
+            var value = new byte[random.Next(0, 40)];
+            random.NextBytes(value);
+            if (value.Length >= 2 && i % 3 == 0) BinaryPrimitives.WriteInt16BigEndian(value, (short)random.Next(0, 5));
+            junk.Add((key, value));
+        }
+        // The same key as the real commit, with a value no version can read: skipped, not a tombstone.
+        junk.Add((GroupRecords.EncodeOffsetKey("g1", "t", 0), [0, 3, 1]));
+        var store = new OffsetsPartitionStore(_h.OpenLog());
+        Assert.Equal(0, store.Append(junk, GroupTestHarness.T0));
+
+        await _h.RestartAsync();
+        Assert.Equal(9, _h.Fetch("g1", "t", 0));
+        Assert.Equal(0, GroupTestHarness.CommitError(_h.Commit("g1", -1, "", "t", 0, 10)));
+        Assert.Equal(10, _h.Fetch("g1", "t", 0));
+    }
+
     private static byte[] LegacyKey(short version, params object[] fields)
     {
         var bytes = new List<byte>();
