@@ -64,8 +64,6 @@ public sealed class ConsumerMember
     public ITimer? SessionTimer { get; set; }
     public ITimer? RevocationTimer { get; set; }
     public long TimerEpoch { get; set; }
-    /// <summary>The value last written for this member: unchanged members are not written again.</summary>
-    public byte[]? LastWrittenValue { get; set; }
 }
 
 /// <summary>
@@ -83,9 +81,12 @@ public sealed class ConsumerGroupState
     public Dictionary<string, TopicAssignment> Target { get; set; } = new(StringComparer.Ordinal);
     /// <summary>Partition counts of the subscribed topics the target was computed from.</summary>
     public Dictionary<string, int> SubscriptionMetadata { get; set; } = new(StringComparer.Ordinal);
-    /// <summary>The group value last written; members removed since (their tombstones are due).</summary>
-    public byte[]? LastWrittenValue { get; set; }
-    public HashSet<string> RemovedSinceWrite { get; } = new(StringComparer.Ordinal);
+    /// <summary>
+    /// The group's records in __consumer_offsets as last written, by (record type, member id; ""
+    /// for group-level ones): a write skips unchanged records and tombstones those no longer due
+    /// (removed members, and legacy records after a load).
+    /// </summary>
+    public Dictionary<(short Type, string MemberId), byte[]> Written { get; set; } = [];
 
     /// <summary>Kafka's consumer group states: Empty, Assigning, Reconciling, Stable.</summary>
     public string StateName =>

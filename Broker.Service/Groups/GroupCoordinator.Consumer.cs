@@ -99,7 +99,6 @@ public sealed partial class GroupCoordinator
                     holder.RevocationTimer?.Dispose();
                     holder.TimerEpoch++;
                     cg.Members.Remove(holder.MemberId);
-                    cg.RemovedSinceWrite.Add(holder.MemberId);
                     if (cg.Target.Remove(holder.MemberId, out var target)) cg.Target[memberId] = target;
                     cg.Members[memberId] = member;
                     if (member.State == ConsumerMemberState.UnrevokedPartitions) ScheduleRevocationTimeout(shard, group, member);
@@ -187,10 +186,13 @@ public sealed partial class GroupCoordinator
         => a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
 
     /// <summary>The group's assignor: the one most members ask for, else uniform (Kafka's default).</summary>
+    private static string PreferredAssignor(ConsumerGroupState cg)
+        => cg.Members.Values.Where(m => m.ServerAssignor is not null).GroupBy(m => m.ServerAssignor!)
+            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault() ?? ServerAssignors.Uniform;
+
     private void ComputeTargetAssignment(ConsumerGroupState cg, Dictionary<string, int> metadata)
     {
-        cg.AssignorName = cg.Members.Values.Where(m => m.ServerAssignor is not null).GroupBy(m => m.ServerAssignor!)
-            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault() ?? ServerAssignors.Uniform;
+        cg.AssignorName = PreferredAssignor(cg);
         var topics = new Dictionary<string, ServerAssignors.TopicMeta>(StringComparer.Ordinal);
         foreach (var name in metadata.Keys)
             if (TopicLookup(name) is { } meta) topics[name] = meta;
@@ -245,7 +247,6 @@ public sealed partial class GroupCoordinator
         member.RevocationTimer?.Dispose();
         member.TimerEpoch++;
         cg.Members.Remove(member.MemberId);
-        cg.RemovedSinceWrite.Add(member.MemberId);
         _logger.LogInformation("Consumer group {Group}: member {Member} {Reason}", group.GroupId, member.MemberId, reason);
         cg.GroupEpoch++;
         ComputeTargetAssignment(cg, SubscriptionMetadata(cg));

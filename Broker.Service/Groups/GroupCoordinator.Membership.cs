@@ -46,7 +46,7 @@ public sealed partial class GroupCoordinator
             if (group.Consumer is not null)
             {
                 // An empty consumer-protocol group becomes classic: its record goes.
-                var cleared = Append(shard, [(GroupRecords.EncodeConsumerGroupKey(group.GroupId), null)]);
+                var cleared = Append(shard, ConsumerTombstones(group));
                 if (cleared != ErrorCode.None) return Task.FromResult(JoinError(cleared, request.MemberId));
                 group.Consumer = null;
             }

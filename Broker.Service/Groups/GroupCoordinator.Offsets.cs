@@ -80,8 +80,9 @@ public sealed partial class GroupCoordinator
                 // v1 carries a commit timestamp (-1: now); v2-4 a retention (-1: the broker's).
                 var commitTs = version == 1 && p.CommitTimestamp >= 0 ? p.CommitTimestamp : now;
                 var expireTs = version is >= 2 and <= 4 && request.RetentionTimeMs > 0 ? commitTs + request.RetentionTimeMs : -1;
-                var offset = new CommittedOffset(p.CommittedOffset, version >= 6 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata, commitTs, expireTs);
-                records.Add((GroupRecords.EncodeOffsetKey(request.GroupId, topic, p.PartitionIndex), GroupRecords.EncodeValue(GroupRecords.ToValue(offset))));
+                // A null metadata is stored as "" (Kafka's OffsetAndMetadata.NO_METADATA): fetches return "".
+                var offset = new CommittedOffset(p.CommittedOffset, version >= 6 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata ?? "", commitTs, expireTs);
+                records.Add((GroupRecords.EncodeOffsetKey(request.GroupId, topic, p.PartitionIndex), GroupRecords.EncodeOffsetValue(offset)));
                 accepted.Add(((topic, p.PartitionIndex), offset));
             }
             var writeError = Append(shard, records);
@@ -344,7 +345,7 @@ public sealed partial class GroupCoordinator
         var records = offsets.Select(tp => (GroupRecords.EncodeOffsetKey(group.GroupId, tp.Topic, tp.Partition), (byte[]?)null)).ToList();
         var removeGroup = group.Offsets.Count == offsets.Count;
         if (removeGroup) records.Add((GroupRecords.EncodeGroupKey(group.GroupId), null));
-        if (removeGroup && group.Consumer is not null) records.Add((GroupRecords.EncodeConsumerGroupKey(group.GroupId), null));
+        if (removeGroup) records.AddRange(ConsumerTombstones(group));
         var error = Append(shard, records);
         if (error != ErrorCode.None) return error;
         foreach (var tp in offsets) group.Offsets.Remove(tp);

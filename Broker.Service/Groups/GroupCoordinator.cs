@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Google.Protobuf;
 using StreamPlatform.Protos.Groups;
-using StreamPlatform.Protos.Grpc.Groups;
 using StreamPlatform.Protos.Kafka;
+using StreamPlatform.Protos.Kafka.CoordinatorRecords;
 using StreamPlatform.Protos.Kafka.Messages;
 
 namespace StreamPlatform.Broker.Groups;
@@ -86,54 +85,25 @@ public sealed partial class GroupCoordinator : IDisposable
     private void LoadShard(Shard shard)
     {
         var started = NowMs;
-        var offsets = new Dictionary<string, Dictionary<(string, int), CommittedOffset>>(StringComparer.Ordinal);
-        var metadata = new Dictionary<string, GroupMetadataValue?>(StringComparer.Ordinal);
-        var consumerGroups = new Dictionary<string, ConsumerGroupValue?>(StringComparer.Ordinal);
-        var consumerMembers = new Dictionary<string, Dictionary<string, ConsumerMemberValue>>(StringComparer.Ordinal);
+        var replay = new GroupLogReplay();
         try
         {
             lock (shard.Gate)
             {
-                shard.Store.ReadAll((keyBytes, valueBytes) =>
-                {
-                    switch (GroupRecords.DecodeKey(keyBytes.Span))
-                    {
-                        case GroupRecords.OffsetKey k:
-                            if (!offsets.TryGetValue(k.Group, out var byPartition)) offsets[k.Group] = byPartition = [];
-                            if (valueBytes is { } ov && GroupRecords.DecodeValue(ov.Span, OffsetCommitValue.Parser) is { } offset)
-                                byPartition[(k.Topic, k.Partition)] = GroupRecords.FromValue(offset);
-                            else
-                                byPartition.Remove((k.Topic, k.Partition));
-                            break;
-                        case GroupRecords.GroupKey g:
-                            metadata[g.Group] = valueBytes is { } gv ? GroupRecords.DecodeValue(gv.Span, GroupMetadataValue.Parser) : null;
-                            break;
-                        case GroupRecords.ConsumerGroupKey cgk:
-                            consumerGroups[cgk.Group] = valueBytes is { } cgv ? GroupRecords.DecodeValue(cgv.Span, ConsumerGroupValue.Parser) : null;
-                            break;
-                        case GroupRecords.ConsumerMemberKey cmk:
-                            if (!consumerMembers.TryGetValue(cmk.Group, out var byMember)) consumerMembers[cmk.Group] = byMember = new(StringComparer.Ordinal);
-                            if (valueBytes is { } cmv && GroupRecords.DecodeValue(cmv.Span, ConsumerMemberValue.Parser) is { } member) byMember[cmk.MemberId] = member;
-                            else byMember.Remove(cmk.MemberId);
-                            break;
-                    }
-                }, shard.LoadCancellation.Token);
+                shard.Store.ReadAll(replay.Apply, shard.LoadCancellation.Token);
                 if (shard.Unloaded) return;
-                foreach (var (groupId, value) in metadata)
-                {
-                    if (value is null) continue;
+                foreach (var (groupId, value) in replay.Classic)
                     shard.Groups[groupId] = Restore(shard, groupId, value);
-                }
-                foreach (var (groupId, value) in consumerGroups)
+                foreach (var (groupId, parts) in replay.Consumer)
                 {
-                    if (value is null) continue;
+                    if (parts.GroupEpoch is null) continue;
                     if (!shard.Groups.TryGetValue(groupId, out var group))
                         shard.Groups[groupId] = group = new ClassicGroup(groupId, NowMs);
                     // A classic group with members wins: the two protocols never share a group.
                     if (group.Members.Count > 0) continue;
-                    RestoreConsumer(shard, group, value, consumerMembers.GetValueOrDefault(groupId) ?? new(StringComparer.Ordinal));
+                    RestoreConsumer(shard, group, parts);
                 }
-                foreach (var (groupId, byPartition) in offsets)
+                foreach (var (groupId, byPartition) in replay.Offsets)
                 {
                     if (byPartition.Count == 0) continue;
                     if (!shard.Groups.TryGetValue(groupId, out var group))
@@ -159,33 +129,37 @@ public sealed partial class GroupCoordinator : IDisposable
 
     private ClassicGroup Restore(Shard shard, string groupId, GroupMetadataValue value)
     {
-        var group = new ClassicGroup(groupId, value.CurrentStateTimestampMs)
+        var timestamp = value.CurrentStateTimestamp >= 0 ? value.CurrentStateTimestamp : NowMs;
+        var group = new ClassicGroup(groupId, timestamp)
         {
             GenerationId = value.Generation,
             ProtocolType = value.ProtocolType.Length == 0 ? null : value.ProtocolType,
-            ProtocolName = value.ProtocolName.Length == 0 ? null : value.ProtocolName,
-            LeaderId = value.Leader.Length == 0 ? null : value.Leader,
+            ProtocolName = string.IsNullOrEmpty(value.Protocol) ? null : value.Protocol,
+            LeaderId = string.IsNullOrEmpty(value.Leader) ? null : value.Leader,
         };
         foreach (var m in value.Members)
         {
+            // Kafka's record keeps the chosen protocol's metadata only: that is what the member
+            // offers after a load (as in Kafka's ClassicGroup loading).
             var member = new GroupMember
             {
                 MemberId = m.MemberId,
-                GroupInstanceId = m.HasGroupInstanceId ? m.GroupInstanceId : null,
+                GroupInstanceId = m.GroupInstanceId,
                 ClientId = m.ClientId,
                 ClientHost = m.ClientHost,
-                RebalanceTimeoutMs = m.RebalanceTimeoutMs,
-                SessionTimeoutMs = m.SessionTimeoutMs,
+                // Versions 0 had no rebalance timeout: Kafka takes the session timeout.
+                RebalanceTimeoutMs = m.RebalanceTimeout >= 0 ? m.RebalanceTimeout : m.SessionTimeout,
+                SessionTimeoutMs = m.SessionTimeout,
                 ProtocolType = value.ProtocolType,
-                Protocols = m.Protocols.Select(p => (p.Name, p.Metadata.ToByteArray())).ToList(),
-                Assignment = m.Assignment.ToByteArray(),
+                Protocols = group.ProtocolName is { } protocol ? [(protocol, m.Subscription.ToArray())] : [],
+                Assignment = m.Assignment.ToArray(),
             };
             group.Members[member.MemberId] = member;
             if (member.GroupInstanceId is { } instance) group.StaticMembers[instance] = member.MemberId;
         }
         // As Kafka: a group with members comes back Stable (they resume heartbeating, or their
         // sessions expire and the group rebalances); without members, Empty.
-        group.RestoreState(group.Members.Count > 0 ? GroupState.Stable : GroupState.Empty, value.CurrentStateTimestampMs);
+        group.RestoreState(group.Members.Count > 0 ? GroupState.Stable : GroupState.Empty, timestamp);
         foreach (var member in group.Members.Values) ScheduleSession(shard, group, member);
         return group;
     }
@@ -469,28 +443,23 @@ public sealed partial class GroupCoordinator : IDisposable
         {
             ProtocolType = group.ProtocolType ?? "",
             Generation = group.GenerationId,
-            ProtocolName = group.ProtocolName ?? "",
-            Leader = group.LeaderId ?? "",
-            CurrentStateTimestampMs = group.CurrentStateTimestampMs,
+            Protocol = group.ProtocolName,
+            Leader = group.LeaderId,
+            CurrentStateTimestamp = group.CurrentStateTimestampMs,
         };
         foreach (var m in group.Members.Values)
-        {
-            var mv = new GroupMemberValue
+            value.Members.Add(new GroupMetadataValue.MemberMetadata
             {
                 MemberId = m.MemberId,
-                GroupInstanceId = m.GroupInstanceId ?? "",
-                HasGroupInstanceId = m.GroupInstanceId is not null,
+                GroupInstanceId = m.GroupInstanceId,
                 ClientId = m.ClientId,
                 ClientHost = m.ClientHost,
-                RebalanceTimeoutMs = m.RebalanceTimeoutMs,
-                SessionTimeoutMs = m.SessionTimeoutMs,
-                Subscription = ByteString.CopyFrom(group.ProtocolName is { } p ? m.MetadataFor(p) ?? [] : []),
-                Assignment = ByteString.CopyFrom(m.Assignment),
-            };
-            foreach (var (name, metadata) in m.Protocols) mv.Protocols.Add(new GroupProtocolValue { Name = name, Metadata = ByteString.CopyFrom(metadata) });
-            value.Members.Add(mv);
-        }
-        return Append(shard, [(GroupRecords.EncodeGroupKey(group.GroupId), GroupRecords.EncodeValue(value))]);
+                RebalanceTimeout = m.RebalanceTimeoutMs,
+                SessionTimeout = m.SessionTimeoutMs,
+                Subscription = group.ProtocolName is { } p ? m.MetadataFor(p) ?? [] : [],
+                Assignment = m.Assignment,
+            });
+        return Append(shard, [(GroupRecords.EncodeGroupKey(group.GroupId), GroupRecords.EncodeGroupValue(value))]);
     }
 
     private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records)

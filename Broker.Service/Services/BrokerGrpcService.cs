@@ -4,6 +4,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Protos.Groups;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -141,6 +142,14 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     private PartitionProduceResult ProducePartition(ClusterMetadata metadata, PartitionProduce p)
     {
         var result = new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 };
+        if (InternalTopics.IsInternal(p.Topic))
+        {
+            // Kafka's ReplicaManager: clients never append to internal topics (checked before
+            // leadership, as there). The group coordinator appends to its partitions directly.
+            result.ErrorCode = ErrorCodes.InvalidTopicException;
+            result.ErrorMessage = $"Cannot append to internal topic {p.Topic}";
+            return result;
+        }
         var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, -1);
         if (log is null)
         {

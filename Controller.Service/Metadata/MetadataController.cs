@@ -615,6 +615,16 @@ public sealed partial class MetadataController : IDisposable
                 }
                 result.Name = topic.Name;
                 result.TopicId = TopicIds.ToByteString(topic.TopicId);
+                if (topic.Internal)
+                {
+                    // Deleting __consumer_offsets would lose every committed offset and group.
+                    // Kafka leaves this to its authorizer (a principal without DELETE on the
+                    // topic gets TOPIC_AUTHORIZATION_FAILED); without ACLs here, the controller
+                    // refuses every client the same way, so no request path can delete them.
+                    result.ErrorCode = ErrorCodes.TopicAuthorizationFailed;
+                    result.ErrorMessage = $"Topic {topic.Name} is an internal topic and cannot be deleted.";
+                    continue;
+                }
                 stage.Add(new MetadataRecord { DeleteTopic = new DeleteTopicRecord { TopicId = result.TopicId } });
                 deleted.Add(result);
             }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Google.Protobuf;
 using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Groups;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Metadata;
@@ -207,7 +208,7 @@ public sealed class MetadataState
             partitions.Add(new PartitionState(i, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0));
         }
         var topic = new TopicState(r.Name, id, partitions.MoveToImmutable(),
-            r.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), r.Internal);
+            r.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), r.Internal || InternalTopics.IsInternal(r.Name));
         return With(topics: Topics.Add(r.Name, topic), topicNamesById: TopicNamesById.Add(id, r.Name));
     }
 
@@ -291,7 +292,7 @@ public sealed class MetadataState
             TopicIds.ToGuid(t.TopicId),
             t.Partitions.Select(p => new PartitionState(p.Partition, p.Replicas.ToImmutableArray(), p.Isr.ToImmutableArray(), p.Leader, p.LeaderEpoch, p.PartitionEpoch)).ToImmutableArray(),
             t.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal),
-            t.Internal)).ToArray();
+            t.Internal || InternalTopics.IsInternal(t.Name))).ToArray();
         return new MetadataState(
             s.MetadataEpoch,
             brokers,

@@ -10,7 +10,9 @@ namespace StreamPlatform.Gateway.Apis;
 
 // DeleteTopics v0-v6 (up to the codec's highest): by name (topic_names, v0-v5) and by name or id
 // (topics, v6+). Forwarded to the controller, which answers UNKNOWN_TOPIC_OR_PARTITION (3) /
-// UNKNOWN_TOPIC_ID (100) / TOPIC_DELETION_DISABLED (73) per topic. timeout_ms bounds the call and
+// UNKNOWN_TOPIC_ID (100) / TOPIC_DELETION_DISABLED (73) per topic, and TOPIC_AUTHORIZATION_FAILED (29)
+// for internal topics (__consumer_offsets, __transaction_state, __share_group_state: the controller
+// never deletes them, see InternalTopics), with its message. timeout_ms bounds the call and
 // the wait for the deletion to show in this gateway's metadata. Controller unreachable:
 // NOT_CONTROLLER (41), or REQUEST_TIMED_OUT (7) when the deadline passed.
 public sealed class DeleteTopicsApi(TopicAdmin admin, ILogger<DeleteTopicsApi> logger) : ApiHandler<DeleteTopicsRequest>

@@ -20,7 +20,10 @@ namespace StreamPlatform.Gateway.Apis;
 // the gateway itself never retries a produce (it could duplicate records). A gRPC deadline
 // (timeout_ms + margin) passing: REQUEST_TIMED_OUT (7). A broker's share of the request above the
 // gRPC message limit (64 MiB): MESSAGE_TOO_LARGE (10). Batch size limits (MESSAGE_TOO_LARGE)
-// and record validation are the broker's. acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS 21);
+// and record validation are the broker's. Internal topics (__consumer_offsets, __transaction_state,
+// __share_group_state) are refused by the broker with INVALID_TOPIC_EXCEPTION (17) "Cannot append to
+// internal topic", passed on as is, and never auto-created here (their coordinators create them).
+// acks must be 0, 1 or -1 (else INVALID_REQUIRED_ACKS 21);
 // acks=0 gets no response at all (but is ordered the same way). A transactional batch in a
 // request without a transactional id: TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) for the whole
 // request, as Kafka's KafkaApis answers. Records refused by the broker's validation come back with

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Groups;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka.Messages;
 using Ctl = StreamPlatform.Protos.Grpc.Controller;
@@ -55,6 +56,10 @@ public sealed class TopicAdmin(
     public async Task<Dictionary<string, ErrorCode>> AutoCreateAsync(IReadOnlyCollection<string> names, CancellationToken cancellationToken)
     {
         var result = new Dictionary<string, ErrorCode>(StringComparer.Ordinal);
+        // Internal topics are created by their coordinators with their own partition counts and
+        // configs (__consumer_offsets: FindCoordinator), never as ordinary topics with the defaults.
+        foreach (var name in names.Where(InternalTopics.IsInternal)) result[name] = ErrorCode.UnknownTopicOrPartition;
+        names = names.Where(n => !InternalTopics.IsInternal(n)).ToList();
         if (names.Count == 0) return result;
         var request = new Ctl.CreateTopicsRequest();
         foreach (var name in names)

@@ -9,9 +9,9 @@ if (args.Length != 2)
 
 var files = KafkaCodeGenerator.Generate(args[0]);
 Directory.CreateDirectory(args[1]);
-foreach (var stale in Directory.GetFiles(args[1], "*.cs"))
+foreach (var stale in Directory.GetFiles(args[1], "*.cs", SearchOption.AllDirectories))
 {
-    if (!files.ContainsKey(Path.GetFileName(stale)))
+    if (!files.ContainsKey(Path.GetRelativePath(args[1], stale).Replace('\\', '/')))
     {
         File.Delete(stale);
     }
@@ -20,6 +20,7 @@ foreach (var stale in Directory.GetFiles(args[1], "*.cs"))
 foreach (var (name, content) in files)
 {
     var path = Path.Combine(args[1], name);
+    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
     if (!File.Exists(path) || File.ReadAllText(path) != content)
     {
         File.WriteAllText(path, content);

@@ -104,6 +104,27 @@ public sealed class BrokerServiceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Produce_to_an_internal_topic_is_invalid_topic_and_writes_nothing()
+    {
+        var offsets = Topic("__consumer_offsets", Guid.NewGuid(), [Me, 2]);
+        offsets.Internal = true;
+        Publish(Topic("a", TopicA, [Me, Me, 2], 3), offsets);
+        foreach (var (topic, partition) in new[] { ("__consumer_offsets", 0), ("__consumer_offsets", 1), ("__transaction_state", 0) })
+        {
+            // Checked before leadership or existence, as Kafka's ReplicaManager does.
+            var unary = Assert.Single((await Produce(topic, partition, TestBatches.Build(T0, "x"))).Results);
+            Assert.Equal((17, $"Cannot append to internal topic {topic}", -1L), (unary.ErrorCode, unary.ErrorMessage, unary.BaseOffset));
+            var streamed = Assert.Single(_service.ProduceInOrder(new ProduceRequest
+            {
+                Acks = 1, Partitions = { new PartitionProduce { Topic = topic, Partition = partition, Records = ByteString.CopyFrom(TestBatches.Build(T0, "x")) } },
+            }).Results);
+            Assert.Equal(17, streamed.ErrorCode);
+        }
+        var read = await _service.FetchAsync(FetchOf(0, 1, ("__consumer_offsets", 0, 0)), default);
+        Assert.Equal((0, 0L), (read.Results[0].ErrorCode, read.Results[0].HighWatermark));
+    }
+
+    [Fact]
     public async Task Produce_checks_the_topic_max_message_bytes()
     {
         Publish(Topic("a", TopicA, [Me, Me, 2], 3), Topic("small", Guid.NewGuid(), [Me], configs: new() { ["max.message.bytes"] = "100" }));

@@ -174,6 +174,36 @@ public class CreateDeleteTopicsTests
     }
 
     [Fact]
+    public void Internal_topics_are_internal_by_name_and_never_deleted()
+    {
+        using var h = WithBrokers(1);
+        var offsets = new CreateTopicsRequest();
+        offsets.Topics.Add(new CreatableTopic { Name = "__consumer_offsets", NumPartitions = 2, ReplicationFactor = 1, Internal = true });
+        // Created like an ordinary topic (no internal flag): still internal, as Kafka's Topic.isInternal is by name.
+        offsets.Topics.Add(new CreatableTopic { Name = "__transaction_state", NumPartitions = 1, ReplicationFactor = 1 });
+        offsets.Topics.Add(new CreatableTopic { Name = "__not_internal", NumPartitions = 1, ReplicationFactor = 1 });
+        Assert.All(h.Controller.CreateTopics(offsets).Results, r => Assert.Equal(0, r.ErrorCode));
+        var snapshot = h.Controller.GetMetadata();
+        Assert.Equal(["__consumer_offsets", "__transaction_state"], snapshot.Topics.Where(t => t.Internal).Select(t => t.Name).Order().ToArray());
+
+        var offsetsId = h.Controller.State.Topics["__consumer_offsets"].TopicId;
+        var results = h.Controller.DeleteTopics(new DeleteTopicsRequest
+        {
+            Topics =
+            {
+                new TopicRef { Name = "__consumer_offsets" },
+                new TopicRef { TopicId = TopicIds.ToByteString(offsetsId) },
+                new TopicRef { Name = "__transaction_state" },
+                new TopicRef { Name = "__not_internal" },
+            },
+        }).Results;
+        Assert.Equal([ErrorCodes.TopicAuthorizationFailed, ErrorCodes.TopicAuthorizationFailed, ErrorCodes.TopicAuthorizationFailed, 0], results.Select(r => (short)r.ErrorCode));
+        Assert.Equal("Topic __consumer_offsets is an internal topic and cannot be deleted.", results[0].ErrorMessage);
+        Assert.Equal("__consumer_offsets", results[1].Name);
+        Assert.Equal(["__consumer_offsets", "__transaction_state"], h.Controller.State.Topics.Keys.Order().ToArray());
+    }
+
+    [Fact]
     public void Deletion_disabled()
     {
         using var h = WithBrokers(1, o => o.BrokerConfigs["delete.topic.enable"] = "false");

@@ -1,8 +1,12 @@
+using System.Buffers.Binary;
+using System.Text;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Kafka.Messages;
+using Legacy = StreamPlatform.Protos.Grpc.Groups;
 
 namespace StreamPlatform.UnitTests.Groups;
 
@@ -168,6 +172,133 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         var alone = Heartbeat("m1", 2, ownedA: kept); // still at epoch 2: the leave moved the group to 3
         Assert.Equal((0, 3), ((int)alone.ErrorCode, alone.MemberEpoch));
         Assert.Equal([0, 1, 2, 3, 4, 5], PartitionsOf(alone, TopicA));
+    }
+
+    private List<(byte[] Key, byte[]? Value)> RawRecords()
+    {
+        var records = new List<(byte[], byte[]?)>();
+        new OffsetsPartitionStore(_log).ReadAll((k, v) => records.Add((k.ToArray(), v?.ToArray())), CancellationToken.None);
+        return records;
+    }
+
+    private static (short Type, string Group, string? Member) RawKey(byte[] key)
+    {
+        string ReadString(ref int pos)
+        {
+            var len = BinaryPrimitives.ReadInt16BigEndian(key.AsSpan(pos));
+            var s = Encoding.UTF8.GetString(key, pos + 2, len);
+            pos += 2 + len;
+            return s;
+        }
+        var pos = 2;
+        var group = ReadString(ref pos);
+        return (BinaryPrimitives.ReadInt16BigEndian(key), group, pos < key.Length ? ReadString(ref pos) : null);
+    }
+
+    [Fact]
+    public void A_consumer_group_is_written_as_kafkas_records_and_a_leave_tombstones_the_members()
+    {
+        Heartbeat("m1", 0);
+        var byKey = RawRecords().GroupBy(r => RawKey(r.Key)).ToDictionary(g => g.Key, g => g.Last().Value);
+        Assert.Equal(
+            [(3, "g", null), (4, "g", null), (5, "g", "m1"), (6, "g", null), (7, "g", "m1"), (8, "g", "m1")],
+            byKey.Keys.Select(k => ((int)k.Type, k.Group, k.Member)).Order().ToArray());
+        // ConsumerGroupMetadataValue v0 (flexible): int32 epoch and an empty tagged-field section.
+        Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 1, 0 }, byKey[(3, "g", null)]);
+        // ConsumerGroupTargetAssignmentMetadataValue v0: int32 assignment epoch.
+        Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 1, 0 }, byKey[(6, "g", null)]);
+        // ConsumerGroupCurrentMemberAssignmentValue v0: member epoch 1, previous 0, state STABLE (0),
+        // assigned: compact array of one (topic id, compact int32 array 0..5), no pending revocation.
+        var current = byKey[(8, "g", "m1")]!;
+        Assert.Equal((0, 1, 0, 0), (BinaryPrimitives.ReadInt16BigEndian(current), BinaryPrimitives.ReadInt32BigEndian(current.AsSpan(2)),
+            BinaryPrimitives.ReadInt32BigEndian(current.AsSpan(6)), (int)current[10]));
+        Assert.Equal(2, current[11]); // one topic
+        Assert.Equal(TopicA, new Guid(current.AsSpan(12, 16), bigEndian: true));
+        Assert.Equal(7, current[28]); // six partitions
+        Assert.Equal(Enumerable.Range(0, 6), Enumerable.Range(0, 6).Select(i => BinaryPrimitives.ReadInt32BigEndian(current.AsSpan(29 + 4 * i))));
+
+        Heartbeat("m1", -1);
+        var after = RawRecords().GroupBy(r => RawKey(r.Key)).ToDictionary(g => g.Key, g => g.Last().Value);
+        Assert.Null(after[(5, "g", "m1")]);
+        Assert.Null(after[(7, "g", "m1")]);
+        Assert.Null(after[(8, "g", "m1")]);
+        Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 2, 0 }, after[(3, "g", null)]);
+    }
+
+    private static byte[] LegacyKey(short version, params string[] strings)
+    {
+        var bytes = new List<byte> { (byte)(version >> 8), (byte)version };
+        foreach (var s in strings)
+        {
+            var utf8 = Encoding.UTF8.GetBytes(s);
+            bytes.Add((byte)(utf8.Length >> 8));
+            bytes.Add((byte)utf8.Length);
+            bytes.AddRange(utf8);
+        }
+        return bytes.ToArray();
+    }
+
+    private static Legacy.TopicPartitionsValue LegacyPartitions(Guid topic, params int[] partitions)
+    {
+        var bytes = new byte[16];
+        topic.TryWriteBytes(bytes, bigEndian: true, out _);
+        var v = new Legacy.TopicPartitionsValue { TopicId = ByteString.CopyFrom(bytes) };
+        v.Partitions.AddRange(partitions);
+        return v;
+    }
+
+    [Fact]
+    public async Task A_consumer_group_in_the_earlier_protobuf_format_loads_to_the_same_state_and_its_legacy_records_go_on_change()
+    {
+        _coordinator.Dispose();
+        _log.Close();
+        (_log, _coordinator) = Start();
+        var group = new Legacy.ConsumerGroupValue { GroupEpoch = 5, AssignmentEpoch = 5, AssignorName = "range" };
+        var target = new Legacy.MemberTargetValue { MemberId = "m1" };
+        target.Target.Add(LegacyPartitions(TopicA, 0, 1, 2, 3, 4, 5));
+        group.Targets.Add(target);
+        group.SubscriptionMetadata["a"] = 6;
+        var member = new Legacy.ConsumerMemberValue
+        {
+            ClientId = "c", ClientHost = "/10.0.0.9", RebalanceTimeoutMs = 30_000, ServerAssignor = "range", MemberEpoch = 5, PreviousMemberEpoch = 4,
+        };
+        member.SubscribedTopics.Add("a");
+        member.Assigned.Add(LegacyPartitions(TopicA, 0, 1, 2, 3, 4, 5));
+        Assert.Equal(0, new OffsetsPartitionStore(_log).Append(
+        [
+            (LegacyKey(3, "g"), GroupRecordFormatTests.LegacyValue(group)),
+            (LegacyKey(4, "g", "m1"), GroupRecordFormatTests.LegacyValue(member)),
+        ], 1_700_000_000_000));
+        await _coordinator.LoadAsync(0, 1, new OffsetsPartitionStore(_log));
+        AssertLegacyState();
+
+        // A second member joins: the group is written in Kafka's format, the legacy member record gets its tombstone.
+        Heartbeat("m2", 0, topics: ["a"], assignor: "range");
+        Assert.Contains(RawRecords(), r => RawKey(r.Key) == (4, "g", "m1") && r.Value is null);
+        await RestartAsync();
+        var described = _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0];
+        Assert.Equal((6, 6, "range"), (described.GroupEpoch, described.AssignmentEpoch, described.AssignorName));
+        var m1 = described.Members.Single(m => m.MemberId == "m1");
+        // (Its heartbeat above came from another client address: a heartbeat updates them.)
+        Assert.Equal((5, "client", "/127.0.0.1"), (m1.MemberEpoch, m1.ClientId, m1.ClientHost));
+        Assert.Equal([0, 1, 2, 3, 4, 5], m1.Assignment.TopicPartitions.Single().Partitions);
+        Assert.Equal([0, 1, 2], m1.TargetAssignment.TopicPartitions.Single().Partitions);
+        Assert.Contains(described.Members, m => m.MemberId == "m2");
+    }
+
+    private void AssertLegacyState()
+    {
+        var described = _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0];
+        Assert.Equal((0, "Stable", 5, 5, "range"), ((int)described.ErrorCode, described.GroupState, described.GroupEpoch, described.AssignmentEpoch, described.AssignorName));
+        var m = Assert.Single(described.Members);
+        Assert.Equal(("m1", 5, "c", "/10.0.0.9"), (m.MemberId, m.MemberEpoch, m.ClientId, m.ClientHost));
+        Assert.Equal(["a"], m.SubscribedTopicNames);
+        Assert.Equal("a", m.Assignment.TopicPartitions.Single().TopicName);
+        Assert.Equal([0, 1, 2, 3, 4, 5], m.Assignment.TopicPartitions.Single().Partitions);
+        Assert.Equal([0, 1, 2, 3, 4, 5], m.TargetAssignment.TopicPartitions.Single().Partitions);
+        // The member carries on at its epoch without rejoining.
+        var heartbeat = Heartbeat("m1", 5, ownedA: [0, 1, 2, 3, 4, 5]);
+        Assert.Equal((0, 5), ((int)heartbeat.ErrorCode, heartbeat.MemberEpoch));
     }
 
     private ConsumerGroupHeartbeatResponse StaticHeartbeat(string member, string instance, int epoch, IEnumerable<int>? ownedA = null)

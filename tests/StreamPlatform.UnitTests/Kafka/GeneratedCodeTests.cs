@@ -22,7 +22,8 @@ public sealed class GeneratedCodeTests
         var kafka = Path.Combine(RepoRoot(), "Protos", "Kafka");
         var expected = KafkaCodeGenerator.Generate(Path.Combine(kafka, "Schema"));
         var generatedDir = Path.Combine(kafka, "Generated");
-        var onDisk = Directory.GetFiles(generatedDir, "*.cs").Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal).ToList();
+        var onDisk = Directory.GetFiles(generatedDir, "*.cs", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(generatedDir, p).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
 
         Assert.Equal(expected.Keys.ToList(), onDisk);
         foreach (var (name, content) in expected)
