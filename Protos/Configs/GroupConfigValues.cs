@@ -34,10 +34,13 @@ public static class GroupConfigValues
     /// <summary>
     /// Null when the group's explicit configs (each already valid on its own) fit together and
     /// within the broker's bounds, else the reason (INVALID_CONFIG), worded as Kafka's GroupConfig.
+    /// As Kafka's GroupConfig.validate, a key the group does not set counts with the catalog
+    /// (Kafka) default, not the broker's configured value.
     /// </summary>
     public static string? Validate(IReadOnlyDictionary<string, string> groupConfigs, IReadOnlyDictionary<string, string> brokerConfigs)
     {
-        int Value(string name) => Effective(groupConfigs, brokerConfigs, name);
+        int Value(string name) => groupConfigs.TryGetValue(name, out var own) && TryInt(own, out var v) ? v
+            : int.Parse(ConfigCatalog.Group[name].DefaultValue!, CultureInfo.InvariantCulture);
         int Broker(string name) => TryInt(ConfigCatalog.EffectiveBrokerValue(brokerConfigs, name), out var v) ? v : 0;
         string? Within(string name, int min, string minName, int max, string maxName)
         {
