@@ -101,14 +101,14 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
                 else
                     response.Topics.Add(new MetadataResponse.MetadataResponseTopic
                     {
-                        Name = null, TopicId = requested.TopicId, ErrorCode = (short)ErrorCode.UnknownTopicId,
+                        Name = null, TopicId = requested.TopicId, ErrorCode = ErrorCodes.UnknownTopicId,
                     });
                 continue;
             }
             var name = requested.Name;
             if (!TopicNames.IsValid(name))
             {
-                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = name, ErrorCode = (short)ErrorCode.InvalidTopicException });
+                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = name, ErrorCode = ErrorCodes.InvalidTopicException });
                 continue;
             }
             if (metadata.TopicsByName.TryGetValue(name, out var topic))
@@ -141,7 +141,7 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
                 PartitionIndex = p.Partition,
                 LeaderId = leader is null ? -1 : GatewayMapping.GatewayFor(gateways, leader.BrokerId),
                 LeaderEpoch = p.LeaderEpoch,
-                ErrorCode = leader is null ? (short)ErrorCode.LeaderNotAvailable : (short)ErrorCode.None,
+                ErrorCode = leader is null ? ErrorCodes.LeaderNotAvailable : ErrorCodes.None,
             };
             partition.ReplicaNodes.AddRange(GatewayMapping.MapBrokers(gateways, p.Replicas));
             partition.IsrNodes.AddRange(GatewayMapping.MapBrokers(gateways, p.Isr));
