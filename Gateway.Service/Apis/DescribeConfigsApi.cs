@@ -32,14 +32,6 @@ public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions
     public const sbyte BrokerResource = 4;
     public const sbyte GroupResource = 32;
 
-    /// <summary>Topic config -> the broker config that supplies its cluster-wide default.</summary>
-    private static readonly Dictionary<string, string> BrokerSynonyms = new(StringComparer.Ordinal)
-    {
-        ["max.message.bytes"] = "message.max.bytes",
-        ["retention.ms"] = "log.retention.ms",
-        ["segment.bytes"] = "log.segment.bytes",
-    };
-
     public override ApiKey Key => ApiKey.DescribeConfigs;
     public override short MinVersion => 0;
     public override short MaxVersion => Math.Min((short)4, DescribeConfigsResponse.HighestSupportedVersion);
@@ -80,7 +72,7 @@ public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions
                         if (keys is not null && !keys.Contains(def.Name)) continue;
                         var synonyms = new List<Synonym>();
                         if (topic.Configs.TryGetValue(def.Name, out var own)) synonyms.Add(new(def.Name, own, ConfigSource.DynamicTopicConfig));
-                        if (BrokerSynonyms.TryGetValue(def.Name, out var brokerName)) BrokerChain(snapshot, brokerName, synonyms);
+                        if (ConfigCatalog.TopicBrokerSynonyms.TryGetValue(def.Name, out var brokerName)) BrokerChain(snapshot, brokerName, synonyms);
                         result.Configs.Add(Entry(def, synonyms, def.DefaultValue, readOnly: false, request, version));
                     }
                     break;

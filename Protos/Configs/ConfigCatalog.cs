@@ -140,6 +140,14 @@ public static class ConfigCatalog
         new("share.record.lock.duration.ms", ConfigType.Int, "30000", "How long this share group's records stay locked.", v => AtLeast(v, 1000)),
     }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
 
+    /// <summary>Topic config -> the cluster-wide broker config that supplies its default (Kafka's TOPIC_CONFIG_SYNONYMS).</summary>
+    public static readonly FrozenDictionary<string, string> TopicBrokerSynonyms = new Dictionary<string, string>
+    {
+        ["max.message.bytes"] = "message.max.bytes",
+        ["retention.ms"] = "log.retention.ms",
+        ["segment.bytes"] = "log.segment.bytes",
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
     /// <summary>Group config -> the broker config that supplies its default.</summary>
     public static readonly FrozenDictionary<string, string> GroupBrokerDefaults = new Dictionary<string, string>
     {
