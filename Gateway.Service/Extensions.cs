@@ -42,6 +42,8 @@ public static class GatewayExtensions
         services.AddHostedService(sp => sp.GetRequiredService<GatewayRegistration>());
         services.AddHealthChecks().AddCheck<GatewayRegistration>("gateway-registered");
 
+        // No ACLs yet: every operation is allowed (a Kafka cluster without authorizer.class.name).
+        services.AddSingleton<StreamPlatform.Gateway.Security.IAuthorizer, StreamPlatform.Gateway.Security.AllowAllAuthorizer>();
         services.AddSingleton<IApiHandler, MetadataApi>();
         services.AddSingleton<IApiHandler, ProduceApi>();
         services.AddSingleton<IApiHandler, FetchApi>();

@@ -1,9 +1,16 @@
+using System.Collections.Frozen;
 using System.Globalization;
+using Google.Protobuf.Collections;
 using StreamPlatform.Protos.Configs;
+using StreamPlatform.Protos.Grpc;
 
 namespace StreamPlatform.Broker.Groups;
 
-/// <summary>The broker configs the group coordinator uses (cluster-wide, from the controller's metadata).</summary>
+/// <summary>
+/// The broker configs the group coordinator uses (cluster-wide, from the controller's metadata),
+/// and the per-group overrides of KIP-848 group configs (consumer.session.timeout.ms,
+/// consumer.heartbeat.interval.ms) set by AlterConfigs on GROUP resources.
+/// </summary>
 public sealed record GroupConfig
 {
     public int OffsetsTopicPartitions { get; init; } = 50;
@@ -18,8 +25,19 @@ public sealed record GroupConfig
     public int ConsumerSessionTimeoutMs { get; init; } = 45_000;
     public int ConsumerHeartbeatIntervalMs { get; init; } = 5_000;
     public int ConsumerGroupMaxSize { get; init; } = int.MaxValue;
+    /// <summary>Groups with their own consumer session timeout / heartbeat interval.</summary>
+    public FrozenDictionary<string, (int SessionTimeoutMs, int HeartbeatIntervalMs)> ConsumerGroupOverrides { get; init; }
+        = FrozenDictionary<string, (int, int)>.Empty;
 
-    public static GroupConfig From(IReadOnlyDictionary<string, string> brokerConfigs)
+    /// <summary>The consumer.session.timeout.ms in force for <paramref name="groupId"/>.</summary>
+    public int ConsumerSessionTimeoutMsOf(string groupId)
+        => ConsumerGroupOverrides.TryGetValue(groupId, out var o) ? o.SessionTimeoutMs : ConsumerSessionTimeoutMs;
+
+    /// <summary>The consumer.heartbeat.interval.ms in force for <paramref name="groupId"/>.</summary>
+    public int ConsumerHeartbeatIntervalMsOf(string groupId)
+        => ConsumerGroupOverrides.TryGetValue(groupId, out var o) ? o.HeartbeatIntervalMs : ConsumerHeartbeatIntervalMs;
+
+    public static GroupConfig From(IReadOnlyDictionary<string, string> brokerConfigs, RepeatedField<ConfigSet>? groupConfigs = null)
     {
         long Get(string name)
         {
@@ -42,6 +60,9 @@ public sealed record GroupConfig
             ConsumerSessionTimeoutMs = (int)Math.Clamp(Get("group.consumer.session.timeout.ms"), 1, int.MaxValue),
             ConsumerHeartbeatIntervalMs = (int)Math.Clamp(Get("group.consumer.heartbeat.interval.ms"), 1, int.MaxValue),
             ConsumerGroupMaxSize = (int)Math.Clamp(Get("group.consumer.max.size"), 1, int.MaxValue),
+            ConsumerGroupOverrides = (groupConfigs ?? []).ToFrozenDictionary(g => g.Name, g =>
+                (Math.Max(1, GroupConfigValues.Effective(g.Configs, brokerConfigs, "consumer.session.timeout.ms")),
+                 Math.Max(1, GroupConfigValues.Effective(g.Configs, brokerConfigs, "consumer.heartbeat.interval.ms"))), StringComparer.Ordinal),
         };
     }
 }

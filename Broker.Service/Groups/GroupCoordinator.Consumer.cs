@@ -70,12 +70,12 @@ public sealed partial class GroupCoordinator
                     leaving.MemberEpoch = -2;
                     var parkError = PersistConsumer(shard, group);
                     if (parkError != ErrorCode.None) return Error(parkError);
-                    return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -2, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMs };
+                    return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = -2, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMsOf(request.GroupId) };
                 }
                 RemoveConsumerMember(group, cg, leaving, "left");
                 var leaveError = PersistConsumer(shard, group);
                 if (leaveError != ErrorCode.None) return Error(leaveError);
-                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = epoch, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMs };
+                return new ConsumerGroupHeartbeatResponse { MemberId = request.MemberId, MemberEpoch = epoch, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMsOf(request.GroupId) };
             }
 
             var memberId = request.MemberId.Length > 0 ? request.MemberId : Guid.NewGuid().ToString("N");
@@ -148,7 +148,7 @@ public sealed partial class GroupCoordinator
                 ComputeTargetAssignment(cg, metadata);
                 _logger.LogInformation("Consumer group {Group}: epoch {Epoch}, {Members} members, assignor {Assignor}", group.GroupId, cg.GroupEpoch, cg.Members.Count, cg.AssignorName);
             }
-            ScheduleConsumerSession(shard, group, member, config.ConsumerSessionTimeoutMs);
+            ScheduleConsumerSession(shard, group, member, config.ConsumerSessionTimeoutMsOf(group.GroupId));
             Reconcile(shard, group, cg, member, Owned(request));
             // Written after the change is computed; a failed write is reported and the whole
             // state is written again on the next change (values are compared, not flagged).
@@ -157,7 +157,7 @@ public sealed partial class GroupCoordinator
 
             var response = new ConsumerGroupHeartbeatResponse
             {
-                MemberId = memberId, MemberEpoch = member.MemberEpoch, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMs,
+                MemberId = memberId, MemberEpoch = member.MemberEpoch, HeartbeatIntervalMs = config.ConsumerHeartbeatIntervalMsOf(request.GroupId),
             };
             var ownedNow = Owned(request);
             if (member.AssignmentChanged || epoch == 0 || (ownedNow is not null && !ownedNow.SameAs(member.Assigned)))

@@ -74,7 +74,7 @@ public sealed partial class GroupCoordinator
         var config = _config();
         foreach (var m in cg.Members.Values)
         {
-            ScheduleConsumerSession(shard, group, m, config.ConsumerSessionTimeoutMs);
+            ScheduleConsumerSession(shard, group, m, config.ConsumerSessionTimeoutMsOf(group.GroupId));
             if (m.State == ConsumerMemberState.UnrevokedPartitions) ScheduleRevocationTimeout(shard, group, m);
         }
     }

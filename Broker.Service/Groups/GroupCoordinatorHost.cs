@@ -77,7 +77,7 @@ public sealed class GroupConfigSource(MetadataWatcher watcher)
             var metadata = watcher.Current;
             var cached = Volatile.Read(ref _cached);
             if (cached.Epoch == metadata.Epoch) return cached.Config;
-            var config = GroupConfig.From(metadata.Snapshot.BrokerConfigs);
+            var config = GroupConfig.From(metadata.Snapshot.BrokerConfigs, metadata.Snapshot.GroupConfigs);
             // Once the topic exists its partition count decides the mapping (as in Kafka): a
             // later change of offsets.topic.num.partitions must not move groups.
             if (metadata.TopicsByName.TryGetValue(OffsetsTopic.Name, out var topic) && topic.Partitions.Count > 0)

@@ -14,6 +14,7 @@ public sealed partial class MetadataController
     /// <summary>Kafka ConfigResource.Type codes this controller alters.</summary>
     public const int TopicResource = 2;
     public const int BrokerResource = 4;
+    public const int GroupResource = 32;
 
     /// <summary>Most config entries one resource may carry (a bound on the work of one request).</summary>
     public const int MaxConfigsPerResource = 1000;
@@ -24,7 +25,10 @@ public sealed partial class MetadataController
     /// SetTopicConfig / SetBrokerConfig records; all resources that pass go into one log entry.
     /// Brokers and gateways get the change with the next metadata snapshot and apply it without
     /// a restart. Broker resources: only the cluster-wide default (empty name); values set here are
-    /// dynamic and survive controller restarts over Controller:BrokerConfigs.
+    /// dynamic and survive controller restarts over Controller:BrokerConfigs; a config Kafka cannot
+    /// update dynamically is INVALID_REQUEST (as Kafka's DynamicBrokerConfig.validate). Group
+    /// resources (KIP-848 group configs): a non-empty group id, catalog keys, values checked
+    /// together against the broker's group.* bounds (INVALID_CONFIG, as Kafka's GroupConfig.validate).
     /// </summary>
     public AlterConfigsResponse AlterConfigs(AlterConfigsRequest request)
     {
@@ -49,7 +53,8 @@ public sealed partial class MetadataController
                     {
                         TopicResource => TopicConfigRecords(stage.State, resource),
                         BrokerResource => BrokerConfigRecords(stage.State, resource),
-                        _ => throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Resource type {resource.ResourceType} cannot be altered (2 topic, 4 broker)."),
+                        GroupResource => GroupConfigRecords(stage.State, resource),
+                        _ => throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Unknown resource type {resource.ResourceType}"),
                     };
                     // Applied to a trial state first, so a resource is staged whole or not at all.
                     var trial = stage.State;
@@ -87,7 +92,7 @@ public sealed partial class MetadataController
         if (!state.Topics.TryGetValue(resource.ResourceName, out var topic))
             throw new MetadataStateException(ErrorCodes.UnknownTopicOrPartition, $"Topic '{resource.ResourceName}' does not exist.");
         var effective = TopicConfigs.Effective(topic.Configs, state.BrokerConfigs);
-        var updated = NewExplicitConfigs(topic.Configs, effective, resource, ConfigCatalog.Topic);
+        var updated = NewExplicitConfigs(topic.Configs, effective, resource, ConfigCatalog.Topic, ErrorCodes.InvalidConfig);
         var id = TopicIds.ToByteString(topic.TopicId);
         var records = new List<MetadataRecord>();
         foreach (var (name, value) in updated)
@@ -98,7 +103,7 @@ public sealed partial class MetadataController
         return records;
     }
 
-    private List<MetadataRecord> BrokerConfigRecords(MetadataState state, AlterConfigsResource resource)
+    private static List<MetadataRecord> BrokerConfigRecords(MetadataState state, AlterConfigsResource resource)
     {
         // Kafka keeps per-broker and cluster-default dynamic configs; this cluster has one set
         // of broker configs for all brokers (the "default" entity, empty name).
@@ -106,8 +111,8 @@ public sealed partial class MetadataController
             throw new MetadataStateException(ErrorCodes.InvalidRequest,
                 $"Per-broker configs (broker '{resource.ResourceName}') are not supported; alter the cluster-wide default (empty broker name).");
         var dynamic = state.DynamicBrokerConfigs.ToDictionary(k => k, k => state.BrokerConfigs[k], StringComparer.Ordinal);
-        var updated = NewExplicitConfigs(dynamic, state.BrokerConfigs, resource, ConfigCatalog.Broker);
-        var staticValues = DesiredBrokerConfigs();
+        var updated = NewExplicitConfigs(dynamic, state.BrokerConfigs, resource, ConfigCatalog.Broker, ErrorCodes.InvalidRequest);
+        var staticValues = state.StaticBrokerConfigs;
         var records = new List<MetadataRecord>();
         foreach (var (name, value) in updated)
             if (!dynamic.TryGetValue(name, out var old) || old != value)
@@ -123,13 +128,30 @@ public sealed partial class MetadataController
         return records;
     }
 
+    private static List<MetadataRecord> GroupConfigRecords(MetadataState state, AlterConfigsResource resource)
+    {
+        if (resource.ResourceName.Length == 0)
+            throw new MetadataStateException(ErrorCodes.InvalidRequest, "Default group resources are not allowed.");
+        var current = state.GroupConfigs.TryGetValue(resource.ResourceName, out var g) ? (IReadOnlyDictionary<string, string>)g : new Dictionary<string, string>();
+        var updated = NewExplicitConfigs(current, current, resource, ConfigCatalog.Group, ErrorCodes.InvalidConfig);
+        if (GroupConfigValues.Validate(updated, state.BrokerConfigs) is { } why)
+            throw new MetadataStateException(ErrorCodes.InvalidConfig, why);
+        var records = new List<MetadataRecord>();
+        foreach (var (name, value) in updated)
+            if (!current.TryGetValue(name, out var old) || old != value)
+                records.Add(new MetadataRecord { SetGroupConfig = new SetGroupConfigRecord { GroupId = resource.ResourceName, Name = name, Value = value } });
+        foreach (var name in current.Keys.Where(k => !updated.ContainsKey(k)))
+            records.Add(new MetadataRecord { SetGroupConfig = new SetGroupConfigRecord { GroupId = resource.ResourceName, Name = name, Remove = true } });
+        return records;
+    }
+
     /// <summary>
     /// The resource's explicit configs after the request: <paramref name="current"/> with each
     /// op applied in order (or, for replace_all, only the listed SETs). APPEND/SUBTRACT start
     /// from the effective value and work on comma-separated list configs only.
     /// </summary>
     private static SortedDictionary<string, string> NewExplicitConfigs(IReadOnlyDictionary<string, string> current, IReadOnlyDictionary<string, string> effective,
-        AlterConfigsResource resource, IReadOnlyDictionary<string, ConfigDefinition> catalog)
+        AlterConfigsResource resource, IReadOnlyDictionary<string, ConfigDefinition> catalog, short readOnlyError)
     {
         var result = resource.ReplaceAll
             ? new SortedDictionary<string, string>(StringComparer.Ordinal)
@@ -139,7 +161,8 @@ public sealed partial class MetadataController
         {
             if (!seen.Add(config.Name)) throw new MetadataStateException(ErrorCodes.InvalidRequest, $"Config '{config.Name}' appears more than once.");
             if (!catalog.TryGetValue(config.Name, out var def)) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Unknown config '{config.Name}'.");
-            if (def.ReadOnly) throw new MetadataStateException(ErrorCodes.InvalidConfig, $"Config '{config.Name}' is read-only: it cannot be altered dynamically.");
+            // Kafka's words for a broker config that is not dynamically updatable (INVALID_REQUEST, KAFKA-13609).
+            if (def.ReadOnly) throw new MetadataStateException(readOnlyError, $"Cannot update these configs dynamically: Set({config.Name})");
             var op = (AlterConfigOp)config.Op;
             if (resource.ReplaceAll && op != AlterConfigOp.Set)
                 throw new MetadataStateException(ErrorCodes.InvalidRequest, "AlterConfigs (replace_all) takes SET entries only.");

@@ -92,16 +92,20 @@ public sealed partial class MetadataController : IDisposable
                 _log.Path, snapshot?.MetadataEpoch ?? 0, _log.EntryCount, state.Epoch, state.Topics.Count, state.Brokers.Count, _clusterId);
 
             // Broker configs are metadata too (watchers read them from the snapshot), so the
-            // configured values go through the log like any other change.
+            // configured (static) values go through the log like any other change. Only configured
+            // values are recorded: a key configured nowhere is the catalog default (DEFAULT_CONFIG).
             var stage = new Stage(_state);
             var desired = DesiredBrokerConfigs();
-            // Values set through AlterConfigs (dynamic) win over the static ones, as in Kafka.
             foreach (var (name, value) in desired)
-                if (!_state.DynamicBrokerConfigs.Contains(name) && (!_state.BrokerConfigs.TryGetValue(name, out var current) || current != value))
-                    stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value } });
-            // A key configured before (e.g. log.dirs, which has no default) and no longer configured.
-            foreach (var name in _state.BrokerConfigs.Keys.Where(k => !desired.ContainsKey(k) && !_state.DynamicBrokerConfigs.Contains(k)))
-                stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true } });
+            {
+                if (_state.StaticBrokerConfigs.TryGetValue(name, out var current) && current == value) continue;
+                // Values set through AlterConfigs (dynamic) stay in force over the static ones, as in Kafka.
+                stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Value = value, StaticOnly = _state.DynamicBrokerConfigs.Contains(name) } });
+            }
+            // A key configured before and no longer configured (also catalog defaults recorded by
+            // earlier versions, which recorded every key).
+            foreach (var name in _state.StaticBrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
+                stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true, StaticOnly = _state.DynamicBrokerConfigs.Contains(name) } });
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();
 
@@ -116,8 +120,6 @@ public sealed partial class MetadataController : IDisposable
     private SortedDictionary<string, string> DesiredBrokerConfigs()
     {
         var desired = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var def in ConfigCatalog.Broker.Values)
-            if (def.DefaultValue is not null) desired[def.Name] = def.DefaultValue;
         foreach (var (name, value) in _options.BrokerConfigs) desired[name] = value;
         return desired;
     }

@@ -35,7 +35,9 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 /// gateway: absent|fenced|unfenced --RegisterGateway--> unfenced; unfenced --FenceGateway--> fenced.
 /// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent.
 /// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1.
-/// broker config: --SetBrokerConfig(catalog key, valid value, dynamic?)--> set (dynamic or static); set --SetBrokerConfig(remove)--> unset.
+/// broker config: --SetBrokerConfig(catalog key, valid value, dynamic?)--> set (dynamic or static); set --SetBrokerConfig(remove)--> unset;
+///         static value --SetBrokerConfig(static_only, value or remove)--> static value changed, a dynamic value unchanged.
+/// group config: --SetGroupConfig(catalog key, valid value)--> set; set --SetGroupConfig(remove)--> unset (an empty group entry is dropped).
 /// topic config: present topic --SetTopicConfig(catalog key, valid value)--> set; set --SetTopicConfig(remove)--> unset.
 /// </summary>
 public sealed class MetadataState
@@ -47,7 +49,9 @@ public sealed class MetadataState
         ImmutableSortedDictionary.Create<string, TopicState>(StringComparer.Ordinal),
         ImmutableDictionary<Guid, string>.Empty,
         ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
-        ImmutableSortedSet.Create<string>(StringComparer.Ordinal));
+        ImmutableSortedSet.Create<string>(StringComparer.Ordinal),
+        ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
+        ImmutableSortedDictionary.Create<string, ImmutableSortedDictionary<string, string>>(StringComparer.Ordinal));
 
     private MetadataState(
         long epoch,
@@ -56,7 +60,9 @@ public sealed class MetadataState
         ImmutableSortedDictionary<string, TopicState> topics,
         ImmutableDictionary<Guid, string> topicNamesById,
         ImmutableSortedDictionary<string, string> brokerConfigs,
-        ImmutableSortedSet<string> dynamicBrokerConfigs)
+        ImmutableSortedSet<string> dynamicBrokerConfigs,
+        ImmutableSortedDictionary<string, string> staticBrokerConfigs,
+        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> groupConfigs)
     {
         Epoch = epoch;
         Brokers = brokers;
@@ -65,6 +71,8 @@ public sealed class MetadataState
         TopicNamesById = topicNamesById;
         BrokerConfigs = brokerConfigs;
         DynamicBrokerConfigs = dynamicBrokerConfigs;
+        StaticBrokerConfigs = staticBrokerConfigs;
+        GroupConfigs = groupConfigs;
     }
 
     /// <summary>Number of records applied since the empty state.</summary>
@@ -74,10 +82,14 @@ public sealed class MetadataState
     /// <summary>Topics by name (ordinal order, so snapshots are deterministic).</summary>
     public ImmutableSortedDictionary<string, TopicState> Topics { get; }
     public ImmutableDictionary<Guid, string> TopicNamesById { get; }
-    /// <summary>Cluster-wide broker configs as recorded (the controller records every catalog key's effective value).</summary>
+    /// <summary>Cluster-wide broker configs in force: static values overridden by dynamic ones (catalog defaults are not recorded).</summary>
     public ImmutableSortedDictionary<string, string> BrokerConfigs { get; }
     /// <summary>Keys of <see cref="BrokerConfigs"/> set through AlterConfigs: controller restarts keep them over static values.</summary>
     public ImmutableSortedSet<string> DynamicBrokerConfigs { get; }
+    /// <summary>Static broker configs (Controller:BrokerConfigs at start-up), also those a dynamic value overrides.</summary>
+    public ImmutableSortedDictionary<string, string> StaticBrokerConfigs { get; }
+    /// <summary>Explicit group configs by group id (never an empty entry).</summary>
+    public ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> GroupConfigs { get; }
 
     public bool TryGetTopic(Guid id, out TopicState topic)
     {
@@ -107,6 +119,7 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.ChangePartitionLeader => ChangePartitionLeader(record.ChangePartitionLeader),
         MetadataRecord.KindOneofCase.SetBrokerConfig => SetBrokerConfig(record.SetBrokerConfig),
         MetadataRecord.KindOneofCase.SetTopicConfig => SetTopicConfig(record.SetTopicConfig),
+        MetadataRecord.KindOneofCase.SetGroupConfig => SetGroupConfig(record.SetGroupConfig),
         _ => throw Illegal(ErrorCodes.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
@@ -116,9 +129,11 @@ public sealed class MetadataState
         ImmutableSortedDictionary<string, TopicState>? topics = null,
         ImmutableDictionary<Guid, string>? topicNamesById = null,
         ImmutableSortedDictionary<string, string>? brokerConfigs = null,
-        ImmutableSortedSet<string>? dynamicBrokerConfigs = null)
+        ImmutableSortedSet<string>? dynamicBrokerConfigs = null,
+        ImmutableSortedDictionary<string, string>? staticBrokerConfigs = null,
+        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>>? groupConfigs = null)
         => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs,
-            dynamicBrokerConfigs ?? DynamicBrokerConfigs);
+            dynamicBrokerConfigs ?? DynamicBrokerConfigs, staticBrokerConfigs ?? StaticBrokerConfigs, groupConfigs ?? GroupConfigs);
 
     private static MetadataStateException Illegal(short code, string message) => new(code, message);
 
@@ -255,15 +270,44 @@ public sealed class MetadataState
     private MetadataState SetBrokerConfig(SetBrokerConfigRecord r)
     {
         if (!ConfigCatalog.Broker.TryGetValue(r.Name, out var def)) throw Illegal(ErrorCodes.InvalidConfig, $"Unknown broker config '{r.Name}'.");
+        if (r.StaticOnly)
+        {
+            if (r.Dynamic) throw Illegal(ErrorCodes.InvalidRequest, $"Broker config '{r.Name}': a static-only change cannot be dynamic.");
+            if (r.Remove && !StaticBrokerConfigs.ContainsKey(r.Name)) throw Illegal(ErrorCodes.InvalidConfig, $"Broker config '{r.Name}' has no static value.");
+            if (!r.Remove && def.Validate(r.Value) is { } invalid) throw Illegal(ErrorCodes.InvalidConfig, invalid);
+            var statics = r.Remove ? StaticBrokerConfigs.Remove(r.Name) : StaticBrokerConfigs.SetItem(r.Name, r.Value);
+            // Without a dynamic value the static one is the value in force.
+            var inForce = DynamicBrokerConfigs.Contains(r.Name) ? BrokerConfigs
+                : r.Remove ? BrokerConfigs.Remove(r.Name) : BrokerConfigs.SetItem(r.Name, r.Value);
+            return With(brokerConfigs: inForce, staticBrokerConfigs: statics);
+        }
         if (r.Remove)
         {
             if (!BrokerConfigs.ContainsKey(r.Name)) throw Illegal(ErrorCodes.InvalidConfig, $"Broker config '{r.Name}' is not set.");
-            return With(brokerConfigs: BrokerConfigs.Remove(r.Name), dynamicBrokerConfigs: DynamicBrokerConfigs.Remove(r.Name));
+            return With(brokerConfigs: BrokerConfigs.Remove(r.Name), dynamicBrokerConfigs: DynamicBrokerConfigs.Remove(r.Name),
+                staticBrokerConfigs: StaticBrokerConfigs.Remove(r.Name));
         }
         if (def.Validate(r.Value) is { } bad) throw Illegal(ErrorCodes.InvalidConfig, bad);
         if (r.Dynamic && def.ReadOnly) throw Illegal(ErrorCodes.InvalidConfig, $"Broker config '{r.Name}' is read-only: it cannot be altered dynamically.");
-        return With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value),
-            dynamicBrokerConfigs: r.Dynamic ? DynamicBrokerConfigs.Add(r.Name) : DynamicBrokerConfigs.Remove(r.Name));
+        return r.Dynamic
+            ? With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value), dynamicBrokerConfigs: DynamicBrokerConfigs.Add(r.Name))
+            : With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value), dynamicBrokerConfigs: DynamicBrokerConfigs.Remove(r.Name),
+                staticBrokerConfigs: StaticBrokerConfigs.SetItem(r.Name, r.Value));
+    }
+
+    private MetadataState SetGroupConfig(SetGroupConfigRecord r)
+    {
+        if (string.IsNullOrEmpty(r.GroupId)) throw Illegal(ErrorCodes.InvalidRequest, "Default group resources are not allowed.");
+        if (!ConfigCatalog.Group.TryGetValue(r.Name, out var def)) throw Illegal(ErrorCodes.InvalidConfig, $"Unknown group config name: {r.Name}");
+        var current = GroupConfigs.TryGetValue(r.GroupId, out var g) ? g : ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
+        if (r.Remove)
+        {
+            if (!current.ContainsKey(r.Name)) throw Illegal(ErrorCodes.InvalidConfig, $"Group '{r.GroupId}' has no config '{r.Name}' set.");
+            var left = current.Remove(r.Name);
+            return With(groupConfigs: left.IsEmpty ? GroupConfigs.Remove(r.GroupId) : GroupConfigs.SetItem(r.GroupId, left));
+        }
+        if (def.Validate(r.Value) is { } bad) throw Illegal(ErrorCodes.InvalidConfig, bad);
+        return With(groupConfigs: GroupConfigs.SetItem(r.GroupId, current.SetItem(r.Name, r.Value)));
     }
 
     private MetadataState SetTopicConfig(SetTopicConfigRecord r)
@@ -300,7 +344,11 @@ public sealed class MetadataState
             topics.ToImmutableSortedDictionary(t => t.Name, t => t, StringComparer.Ordinal),
             topics.ToImmutableDictionary(t => t.TopicId, t => t.Name),
             s.BrokerConfigs.ToImmutableSortedDictionary(StringComparer.Ordinal),
-            s.DynamicBrokerConfigs.ToImmutableSortedSet(StringComparer.Ordinal));
+            s.DynamicBrokerConfigs.ToImmutableSortedSet(StringComparer.Ordinal),
+            // Snapshots written before static values were kept apart: every non-dynamic value was static.
+            (s.StaticBrokerConfigs.Count > 0 ? s.StaticBrokerConfigs : s.BrokerConfigs.Where(kv => !s.DynamicBrokerConfigs.Contains(kv.Key)))
+                .ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            s.GroupConfigs.ToImmutableSortedDictionary(g => g.Name, g => g.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), StringComparer.Ordinal));
     }
 
     /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>
@@ -326,6 +374,13 @@ public sealed class MetadataState
         }
         snapshot.BrokerConfigs.Add(BrokerConfigs);
         snapshot.DynamicBrokerConfigs.AddRange(DynamicBrokerConfigs);
+        snapshot.StaticBrokerConfigs.Add(StaticBrokerConfigs);
+        foreach (var (groupId, configs) in GroupConfigs)
+        {
+            var set = new ConfigSet { Name = groupId };
+            set.Configs.Add(configs);
+            snapshot.GroupConfigs.Add(set);
+        }
         return snapshot;
     }
 }

@@ -6,8 +6,9 @@ namespace StreamPlatform.Gateway.Apis;
 
 // AlterConfigs v0-v2 (the legacy, non-incremental form): the listed configs become the
 // resource's whole set of explicit configs; any other explicit config is removed. Same resources
-// and error codes as IncrementalAlterConfigs (forwarded to the controller's AlterConfigs with
-// replace_all); a null value is INVALID_REQUEST (42).
+// (topics, the cluster-wide broker default, KIP-848 groups) and error codes as
+// IncrementalAlterConfigs (forwarded to the controller's AlterConfigs with replace_all); a null
+// value is INVALID_REQUEST (42).
 public sealed class AlterConfigsApi(ConfigAlterations alterations) : ApiHandler<AlterConfigsRequest>
 {
     public override ApiKey Key => ApiKey.AlterConfigs;

@@ -6,11 +6,21 @@ namespace StreamPlatform.Gateway.Apis;
 
 /// <summary>
 /// The APIs this gateway serves, built from the handlers that exist. ApiVersions is answered from
-/// here, so the gateway can never advertise an API (or a version) it does not handle.
+/// here, so the gateway never advertises an API it does not handle, nor a version above what
+/// its handler serves. One deliberate exception, copied from Kafka 4.x (KAFKA-18659): Produce is
+/// advertised from v0 although only v3+ is served, because librdkafka derives features (e.g.
+/// compressed produce) from the advertised Produce range; a v0-v2 produce still closes the
+/// connection. Gateway.Service/README.md lists every range next to Kafka 4.x's.
 /// </summary>
 public sealed class ApiRegistry
 {
     private readonly FrozenDictionary<short, IApiHandler> _handlers;
+
+    /// <summary>APIs advertised from a lower version than their handler serves (Kafka 4.x does the same).</summary>
+    private static readonly FrozenDictionary<ApiKey, short> AdvertisedMinVersions = new Dictionary<ApiKey, short>
+    {
+        [ApiKey.Produce] = 0,
+    }.ToFrozenDictionary();
 
     public ApiRegistry(IEnumerable<IApiHandler> handlers)
     {
@@ -23,15 +33,21 @@ public sealed class ApiRegistry
         }
         _handlers = all.ToFrozenDictionary(h => (short)h.Key);
         Supported = all.OrderBy(h => (short)h.Key)
-            .Select(h => new ApiVersionsResponse.ApiVersion { ApiKey = (short)h.Key, MinVersion = h.MinVersion, MaxVersion = h.MaxVersion })
+            .Select(h => new ApiVersionsResponse.ApiVersion
+            {
+                ApiKey = (short)h.Key,
+                MinVersion = AdvertisedMinVersions.TryGetValue(h.Key, out var advertised) ? Math.Min(advertised, h.MinVersion) : h.MinVersion,
+                MaxVersion = h.MaxVersion,
+            })
             .ToArray();
     }
 
-    /// <summary>Every served API with its version range, ordered by api key.</summary>
+    /// <summary>Every served API with its advertised version range, ordered by api key.</summary>
     public IReadOnlyList<ApiVersionsResponse.ApiVersion> Supported { get; }
 
     public IApiHandler? Find(short apiKey) => _handlers.GetValueOrDefault(apiKey);
 
+    /// <summary>Whether a request of this version is served (may be narrower than <see cref="Supported"/>: see the class summary).</summary>
     public bool IsSupported(short apiKey, short apiVersion)
         => _handlers.TryGetValue(apiKey, out var h) && apiVersion >= h.MinVersion && apiVersion <= h.MaxVersion;
 

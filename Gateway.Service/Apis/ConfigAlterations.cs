@@ -33,7 +33,7 @@ public sealed class ConfigAlterations(ControllerConnection controller, TopicAdmi
             {
                 var r = i < answer.Results.Count ? answer.Results[i] : null;
                 results[i] = r is null
-                    ? new ConfigAlterationResult((short)ErrorCode.UnknownServerError, "No answer from the controller for this resource.")
+                    ? new ConfigAlterationResult(ErrorCodes.UnknownServerError, "No answer from the controller for this resource.")
                     : new ConfigAlterationResult((short)r.ErrorCode, string.IsNullOrEmpty(r.ErrorMessage) ? null : r.ErrorMessage);
             }
             if (!request.ValidateOnly)

@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Groups;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -7,7 +8,9 @@ namespace StreamPlatform.Gateway.Apis;
 
 // ConsumerGroupDescribe v0 (KIP-848): split by coordinator broker, one call per broker in
 // parallel, merged in request order. A group without a reachable coordinator: COORDINATOR_NOT_AVAILABLE.
-public sealed class ConsumerGroupDescribeApi(GroupRouter router) : ApiHandler<ConsumerGroupDescribeRequest>
+// Authorized operations from IAuthorizer (GROUP operations bitfield) for each group answered
+// without error when include_authorized_operations; otherwise -2147483648, as Kafka.
+public sealed class ConsumerGroupDescribeApi(GroupRouter router, IAuthorizer authorizer) : ApiHandler<ConsumerGroupDescribeRequest>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
     public override short MinVersion => 0;
@@ -36,9 +39,14 @@ public sealed class ConsumerGroupDescribeApi(GroupRouter router) : ApiHandler<Co
             for (var j = 0; j < entry.Slots.Count; j++)
             {
                 if (answer is not null && j < answer.Groups.Count) merged.Groups[entry.Slots[j]] = answer.Groups[j];
-                else merged.Groups[entry.Slots[j]].ErrorCode = (short)ErrorCode.CoordinatorNotAvailable;
+                else merged.Groups[entry.Slots[j]].ErrorCode = ErrorCodes.CoordinatorNotAvailable;
             }
         })).ConfigureAwait(false);
+        var include = request.IncludeAuthorizedOperations;
+        foreach (var group in merged.Groups)
+            group.AuthorizedOperations = include && group.ErrorCode == ErrorCodes.None
+                ? AuthorizedOperations.Of(authorizer, context, AclResourceType.Group, group.GroupId)
+                : AuthorizedOperations.NotRequested;
         return merged;
     }
 }

@@ -9,27 +9,28 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Gateway.Apis;
 
 // DescribeConfigs v0-v4 (up to the codec's highest), answered from the gateway's metadata, no
-// remote call. Topics (resource type 2): every ConfigCatalog.Topic config with its effective
-// value: set on the topic (DYNAMIC_TOPIC_CONFIG 1), else the cluster-wide broker synonym when set
-// (DYNAMIC_DEFAULT_BROKER_CONFIG 3, e.g. log.retention.ms for retention.ms), else the default
-// (DEFAULT_CONFIG 5); unknown topic: UNKNOWN_TOPIC_OR_PARTITION (3). Brokers (type 4, name = a
-// gateway node id, or "" for the cluster default): ConfigCatalog.Broker with the snapshot's
-// broker_configs (DYNAMIC_DEFAULT_BROKER_CONFIG) over the defaults; another name: INVALID_REQUEST.
-// Other resource types: INVALID_REQUEST (42) for that resource. configuration_keys narrows the list
-// (unknown keys are left out, as Kafka does); synonyms (v1+) when include_synonyms; config_type
-// and documentation v3+. Sensitive values are never returned.
+// remote call, as Kafka's ConfigHelper. Sources: a key set nowhere is DEFAULT_CONFIG (5, the
+// catalog default); values given at start-up (Controller:BrokerConfigs) STATIC_BROKER_CONFIG (4);
+// AlterConfigs on the cluster-wide broker resource (empty name) DYNAMIC_DEFAULT_BROKER_CONFIG (3);
+// topic overrides DYNAMIC_TOPIC_CONFIG (1); group overrides GROUP_CONFIG (8). Synonyms (v1+, when
+// include_synonyms) in Kafka's precedence order: the resource's own value, then the broker
+// synonym's dynamic default, static and default values; the first one is in force.
+// Topics (resource type 2): every ConfigCatalog.Topic config, read_only false; unknown topic:
+// UNKNOWN_TOPIC_OR_PARTITION (3), illegal name: INVALID_TOPIC_EXCEPTION (17).
+// Brokers (type 4): a gateway node id (the ids clients see as brokers) lists every
+// ConfigCatalog.Broker config with read_only = not dynamically updatable; the empty name lists
+// only the dynamically set cluster defaults (Kafka lists currentDynamicDefaultConfigs there);
+// another name: INVALID_REQUEST (42). Groups (type 32, KIP-848): any non-empty group id (Kafka
+// does not check the group exists), every ConfigCatalog.Group config, the default being the
+// broker's group.* value; empty name: INVALID_REQUEST. BROKER_LOGGER (8) and other types:
+// INVALID_REQUEST for that resource. configuration_keys narrows the list (unknown keys are left
+// out, as Kafka does); config_type and documentation v3+. A resource without error has a null
+// error message. Sensitive values are never returned.
 public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions> options) : ApiHandler<DescribeConfigsRequest>
 {
     public const sbyte TopicResource = 2;
     public const sbyte BrokerResource = 4;
-
-    /// <summary>Topic config -> the broker config that supplies its cluster-wide default.</summary>
-    private static readonly Dictionary<string, string> BrokerSynonyms = new(StringComparer.Ordinal)
-    {
-        ["max.message.bytes"] = "message.max.bytes",
-        ["retention.ms"] = "log.retention.ms",
-        ["segment.bytes"] = "log.segment.bytes",
-    };
+    public const sbyte GroupResource = 32;
 
     public override ApiKey Key => ApiKey.DescribeConfigs;
     public override short MinVersion => 0;
@@ -41,75 +42,132 @@ public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions
     public static DescribeConfigsResponse Build(ClusterMetadata metadata, GatewayOptions self, DescribeConfigsRequest request, short version)
     {
         var response = new DescribeConfigsResponse();
-        var brokerConfigs = metadata.Snapshot.BrokerConfigs;
+        var snapshot = metadata.Snapshot;
         foreach (var resource in request.Resources)
         {
             var result = new DescribeConfigsResponse.DescribeConfigsResult
             {
-                ResourceType = resource.ResourceType, ResourceName = resource.ResourceName,
+                ResourceType = resource.ResourceType, ResourceName = resource.ResourceName, ErrorMessage = null,
             };
             response.Results.Add(result);
-            var keys = resource.ConfigurationKeys is null ? null : new HashSet<string>(resource.ConfigurationKeys, StringComparer.Ordinal);
+            // Kafka: a null or empty key list means every config.
+            var keys = resource.ConfigurationKeys is null || resource.ConfigurationKeys.Count == 0
+                ? null : new HashSet<string>(resource.ConfigurationKeys, StringComparer.Ordinal);
             switch (resource.ResourceType)
             {
                 case TopicResource:
+                    if (!TopicNames.IsValid(resource.ResourceName))
+                    {
+                        result.ErrorCode = ErrorCodes.InvalidTopicException;
+                        result.ErrorMessage = $"Topic name '{resource.ResourceName}' is illegal.";
+                        continue;
+                    }
                     if (!metadata.TopicsByName.TryGetValue(resource.ResourceName, out var topic))
                     {
-                        result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                        result.ErrorMessage = $"Topic '{resource.ResourceName}' does not exist.";
+                        result.ErrorCode = ErrorCodes.UnknownTopicOrPartition;
                         continue;
                     }
                     foreach (var def in ConfigCatalog.Topic.Values.OrderBy(d => d.Name, StringComparer.Ordinal))
                     {
                         if (keys is not null && !keys.Contains(def.Name)) continue;
-                        var synonyms = new List<(string Name, string? Value, ConfigSource Source)>();
-                        if (topic.Configs.TryGetValue(def.Name, out var own)) synonyms.Add((def.Name, own, ConfigSource.DynamicTopicConfig));
-                        if (BrokerSynonyms.TryGetValue(def.Name, out var brokerName) && brokerConfigs.TryGetValue(brokerName, out var clusterValue))
-                            synonyms.Add((brokerName, clusterValue, ConfigSource.DynamicDefaultBrokerConfig));
-                        synonyms.Add((def.Name, def.DefaultValue, ConfigSource.DefaultConfig));
-                        result.Configs.Add(Entry(def, synonyms, request, version));
+                        var synonyms = new List<Synonym>();
+                        if (topic.Configs.TryGetValue(def.Name, out var own)) synonyms.Add(new(def.Name, own, ConfigSource.DynamicTopicConfig));
+                        if (ConfigCatalog.TopicBrokerSynonyms.TryGetValue(def.Name, out var brokerName)) BrokerChain(snapshot, brokerName, synonyms);
+                        result.Configs.Add(Entry(def, synonyms, def.DefaultValue, readOnly: false, request, version));
                     }
                     break;
                 case BrokerResource:
                     var gateways = GatewayMapping.Gateways(metadata, self);
-                    if (resource.ResourceName.Length > 0 &&
-                        !(int.TryParse(resource.ResourceName, NumberStyles.Integer, CultureInfo.InvariantCulture, out var nodeId)
-                          && gateways.Any(g => g.NodeId == nodeId)))
+                    if (resource.ResourceName.Length == 0)
                     {
-                        result.ErrorCode = (short)ErrorCode.InvalidRequest;
-                        result.ErrorMessage = $"Unexpected broker id '{resource.ResourceName}': expected one of [{string.Join(", ", gateways.Select(g => g.NodeId))}] or an empty string.";
+                        // The cluster-wide default resource: only what AlterConfigs set there.
+                        foreach (var name in snapshot.DynamicBrokerConfigs.Order(StringComparer.Ordinal))
+                        {
+                            if (keys is not null && !keys.Contains(name)) continue;
+                            if (!ConfigCatalog.Broker.TryGetValue(name, out var def) || !snapshot.BrokerConfigs.TryGetValue(name, out var value)) continue;
+                            result.Configs.Add(Entry(def, [new(name, value, ConfigSource.DynamicDefaultBrokerConfig)], def.DefaultValue, def.ReadOnly, request, version));
+                        }
+                        break;
+                    }
+                    if (!int.TryParse(resource.ResourceName, NumberStyles.Integer, CultureInfo.InvariantCulture, out var nodeId))
+                    {
+                        result.ErrorCode = ErrorCodes.InvalidRequest;
+                        result.ErrorMessage = $"Broker id must be an integer, but it is: {resource.ResourceName}";
+                        continue;
+                    }
+                    if (!gateways.Any(g => g.NodeId == nodeId))
+                    {
+                        result.ErrorCode = ErrorCodes.InvalidRequest;
+                        result.ErrorMessage = $"Unexpected broker id, expected one of [{string.Join(", ", gateways.Select(g => g.NodeId))}] or empty string, but received {resource.ResourceName}";
                         continue;
                     }
                     foreach (var def in ConfigCatalog.Broker.Values.OrderBy(d => d.Name, StringComparer.Ordinal))
                     {
                         if (keys is not null && !keys.Contains(def.Name)) continue;
-                        var synonyms = new List<(string Name, string? Value, ConfigSource Source)>();
-                        if (brokerConfigs.TryGetValue(def.Name, out var set)) synonyms.Add((def.Name, set, ConfigSource.DynamicDefaultBrokerConfig));
-                        synonyms.Add((def.Name, def.DefaultValue, ConfigSource.DefaultConfig));
-                        result.Configs.Add(Entry(def, synonyms, request, version));
+                        var synonyms = new List<Synonym>();
+                        BrokerChain(snapshot, def.Name, synonyms);
+                        result.Configs.Add(Entry(def, synonyms, null, def.ReadOnly, request, version));
+                    }
+                    break;
+                case GroupResource:
+                    if (resource.ResourceName.Length == 0)
+                    {
+                        result.ErrorCode = ErrorCodes.InvalidRequest;
+                        result.ErrorMessage = "Group name must not be empty";
+                        continue;
+                    }
+                    var groupConfigs = snapshot.GroupConfigs.FirstOrDefault(g => g.Name == resource.ResourceName)?.Configs;
+                    foreach (var def in ConfigCatalog.Group.Values.OrderBy(d => d.Name, StringComparer.Ordinal))
+                    {
+                        if (keys is not null && !keys.Contains(def.Name)) continue;
+                        var value = GroupConfigValues.Effective(groupConfigs, snapshot.BrokerConfigs, def.Name).ToString(CultureInfo.InvariantCulture);
+                        var source = groupConfigs is not null && groupConfigs.ContainsKey(def.Name) ? ConfigSource.GroupConfig : ConfigSource.DefaultConfig;
+                        result.Configs.Add(Entry(def, [new(def.Name, value, source)], value, readOnly: false, request, version));
                     }
                     break;
                 default:
-                    result.ErrorCode = (short)ErrorCode.InvalidRequest;
-                    result.ErrorMessage = $"Unsupported resource type {resource.ResourceType}.";
+                    result.ErrorCode = ErrorCodes.InvalidRequest;
+                    result.ErrorMessage = $"Unsupported resource type: {resource.ResourceType}";
                     break;
             }
         }
         return response;
     }
 
-    /// <summary>One config; <paramref name="synonyms"/> is ordered by precedence, the first one is effective.</summary>
-    private static DescribeConfigsResponse.DescribeConfigsResourceResult Entry(ConfigDefinition def,
-        List<(string Name, string? Value, ConfigSource Source)> synonyms, DescribeConfigsRequest request, short version)
+    private readonly record struct Synonym(string Name, string? Value, ConfigSource Source);
+
+    /// <summary>
+    /// A broker config's values below the resource's own, in Kafka's precedence order: dynamic
+    /// cluster default, static, default (a default of null is not a synonym, as in Kafka).
+    /// </summary>
+    private static void BrokerChain(StreamPlatform.Protos.Grpc.MetadataSnapshot snapshot, string name, List<Synonym> synonyms)
     {
-        var effective = synonyms[0];
+        if (snapshot.DynamicBrokerConfigs.Contains(name) && snapshot.BrokerConfigs.TryGetValue(name, out var dynamicValue))
+            synonyms.Add(new(name, dynamicValue, ConfigSource.DynamicDefaultBrokerConfig));
+        // A value in force that is not dynamic is static (also in metadata from a controller that
+        // did not publish static values apart).
+        if (snapshot.StaticBrokerConfigs.TryGetValue(name, out var staticValue)
+            || (!snapshot.DynamicBrokerConfigs.Contains(name) && snapshot.BrokerConfigs.TryGetValue(name, out staticValue)))
+            synonyms.Add(new(name, staticValue, ConfigSource.StaticBrokerConfig));
+        if (ConfigCatalog.Broker.TryGetValue(name, out var def) && def.DefaultValue is not null)
+            synonyms.Add(new(name, def.DefaultValue, ConfigSource.DefaultConfig));
+    }
+
+    /// <summary>
+    /// One config. <paramref name="synonyms"/> is ordered by precedence: the first one is in force
+    /// and its source is the config's; none means DEFAULT_CONFIG with <paramref name="fallback"/>.
+    /// </summary>
+    private static DescribeConfigsResponse.DescribeConfigsResourceResult Entry(ConfigDefinition def,
+        List<Synonym> synonyms, string? fallback, bool readOnly, DescribeConfigsRequest request, short version)
+    {
+        var (value, source) = synonyms.Count > 0 ? (synonyms[0].Value, synonyms[0].Source) : (fallback, ConfigSource.DefaultConfig);
         var entry = new DescribeConfigsResponse.DescribeConfigsResourceResult
         {
             Name = def.Name,
-            Value = def.Sensitive ? null : effective.Value,
-            ReadOnly = def.ReadOnly,
-            IsDefault = effective.Source == ConfigSource.DefaultConfig,
-            ConfigSource = (sbyte)effective.Source,
+            Value = def.Sensitive ? null : value,
+            ReadOnly = readOnly,
+            IsDefault = source == ConfigSource.DefaultConfig,
+            ConfigSource = (sbyte)source,
             IsSensitive = def.Sensitive,
             ConfigType = KafkaConfigType(def.Type),
             Documentation = request.IncludeDocumentation ? def.Documentation : null,

@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Groups;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -7,7 +8,9 @@ namespace StreamPlatform.Gateway.Apis;
 
 // DescribeGroups v0-5: split by coordinator broker, one call per broker in parallel, merged in
 // request order. A group without a reachable coordinator: COORDINATOR_NOT_AVAILABLE.
-public sealed class DescribeGroupsApi(GroupRouter router) : ApiHandler<DescribeGroupsRequest>
+// Authorized operations from IAuthorizer (GROUP operations bitfield) for each group answered
+// without error when include_authorized_operations (v3+); otherwise -2147483648, as Kafka.
+public sealed class DescribeGroupsApi(GroupRouter router, IAuthorizer authorizer) : ApiHandler<DescribeGroupsRequest>
 {
     public override ApiKey Key => ApiKey.DescribeGroups;
     public override short MinVersion => 0;
@@ -21,7 +24,7 @@ public sealed class DescribeGroupsApi(GroupRouter router) : ApiHandler<DescribeG
         for (var i = 0; i < request.Groups.Count; i++)
         {
             var groupId = request.Groups[i];
-            merged.Groups.Add(new DescribeGroupsResponse.DescribedGroup { GroupId = groupId, GroupState = "Dead", ProtocolType = "", ProtocolData = "", AuthorizedOperations = int.MinValue });
+            merged.Groups.Add(new DescribeGroupsResponse.DescribedGroup { GroupId = groupId, GroupState = "Dead", ProtocolType = "", ProtocolData = "" });
             var (error, broker) = string.IsNullOrEmpty(groupId) ? (ErrorCode.InvalidGroupId, null) : router.Coordinator(metadata, groupId);
             if (broker is null) { merged.Groups[i].ErrorCode = (short)error; continue; }
             if (!byBroker.TryGetValue(broker.BrokerId, out var entry))
@@ -36,9 +39,14 @@ public sealed class DescribeGroupsApi(GroupRouter router) : ApiHandler<DescribeG
             for (var j = 0; j < entry.Slots.Count; j++)
             {
                 if (answer is not null && j < answer.Groups.Count) merged.Groups[entry.Slots[j]] = answer.Groups[j];
-                else merged.Groups[entry.Slots[j]].ErrorCode = (short)ErrorCode.CoordinatorNotAvailable;
+                else merged.Groups[entry.Slots[j]].ErrorCode = ErrorCodes.CoordinatorNotAvailable;
             }
         })).ConfigureAwait(false);
+        var include = request.IncludeAuthorizedOperations && context.ApiVersion >= 3;
+        foreach (var group in merged.Groups)
+            group.AuthorizedOperations = include && group.ErrorCode == ErrorCodes.None
+                ? AuthorizedOperations.Of(authorizer, context, AclResourceType.Group, group.GroupId)
+                : AuthorizedOperations.NotRequested;
         return merged;
     }
 }

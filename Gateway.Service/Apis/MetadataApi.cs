@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Cluster;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -16,7 +17,11 @@ namespace StreamPlatform.Gateway.Apis;
 // LEADER_NOT_AVAILABLE (5) until its leaders are known, as Kafka does. Unknown topics:
 // UNKNOWN_TOPIC_OR_PARTITION (3); unknown topic ids: UNKNOWN_TOPIC_ID (100); illegal names:
 // INVALID_TOPIC_EXCEPTION (17). A partition whose leader is not live: LEADER_NOT_AVAILABLE, leader -1.
-public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> options) : ApiHandler<MetadataRequest>
+// Authorized operations (v8+), from IAuthorizer as Kafka's AclEntry.supportedOperations bitfield:
+// per topic when include_topic_authorized_operations, the cluster's (v8-10) when
+// include_cluster_authorized_operations (0 when DESCRIBE on the cluster is denied); not asked:
+// -2147483648.
+public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> options, IAuthorizer authorizer) : ApiHandler<MetadataRequest>
 {
     public override ApiKey Key => ApiKey.Metadata;
     public override short MinVersion => 0;
@@ -32,7 +37,20 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
             created = await admin.AutoCreateAsync(toCreate, cancellationToken).ConfigureAwait(false);
             metadata = admin.Watcher.Current;
         }
-        return Build(metadata, options.Value, request, context.ApiVersion, created);
+        var response = Build(metadata, options.Value, request, context.ApiVersion, created);
+        SetAuthorizedOperations(response, request, context, authorizer);
+        return response;
+    }
+
+    /// <summary>The authorized operations the request asked for (Kafka fills them after building the topics).</summary>
+    public static void SetAuthorizedOperations(MetadataResponse response, MetadataRequest request, RequestContext context, IAuthorizer authorizer)
+    {
+        if (context.ApiVersion < 8) return;
+        if (context.ApiVersion <= 10 && request.IncludeClusterAuthorizedOperations)
+            response.ClusterAuthorizedOperations = AuthorizedOperations.OfCluster(authorizer, context);
+        if (request.IncludeTopicAuthorizedOperations)
+            foreach (var topic in response.Topics)
+                topic.TopicAuthorizedOperations = AuthorizedOperations.Of(authorizer, context, AclResourceType.Topic, topic.Name ?? "");
     }
 
     /// <summary>Named topics that are missing, legal, and may be auto-created for this request.</summary>
@@ -83,14 +101,14 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
                 else
                     response.Topics.Add(new MetadataResponse.MetadataResponseTopic
                     {
-                        Name = null, TopicId = requested.TopicId, ErrorCode = (short)ErrorCode.UnknownTopicId,
+                        Name = null, TopicId = requested.TopicId, ErrorCode = ErrorCodes.UnknownTopicId,
                     });
                 continue;
             }
             var name = requested.Name;
             if (!TopicNames.IsValid(name))
             {
-                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = name, ErrorCode = (short)ErrorCode.InvalidTopicException });
+                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = name, ErrorCode = ErrorCodes.InvalidTopicException });
                 continue;
             }
             if (metadata.TopicsByName.TryGetValue(name, out var topic))
@@ -123,7 +141,7 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
                 PartitionIndex = p.Partition,
                 LeaderId = leader is null ? -1 : GatewayMapping.GatewayFor(gateways, leader.BrokerId),
                 LeaderEpoch = p.LeaderEpoch,
-                ErrorCode = leader is null ? (short)ErrorCode.LeaderNotAvailable : (short)ErrorCode.None,
+                ErrorCode = leader is null ? ErrorCodes.LeaderNotAvailable : ErrorCodes.None,
             };
             partition.ReplicaNodes.AddRange(GatewayMapping.MapBrokers(gateways, p.Replicas));
             partition.IsrNodes.AddRange(GatewayMapping.MapBrokers(gateways, p.Isr));

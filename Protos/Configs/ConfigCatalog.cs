@@ -89,12 +89,18 @@ public static class ConfigCatalog
         new("message.downconversion.enable", ConfigType.Boolean, "true", "Kept for compatibility; StreamPlatform never down-converts."),
     }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
 
+    /// <summary>
+    /// Broker configs. <see cref="ConfigDefinition.ReadOnly"/> = not dynamically updatable in Kafka
+    /// (not in DynamicBrokerConfig.AllDynamicConfigs): AlterConfigs refuses them with
+    /// INVALID_REQUEST and DescribeConfigs reports read_only. A null default is Kafka's too
+    /// (log.retention.ms: Kafka derives it from log.retention.hours, 168).
+    /// </summary>
     public static readonly FrozenDictionary<string, ConfigDefinition> Broker = new ConfigDefinition[]
     {
-        new("auto.create.topics.enable", ConfigType.Boolean, "true", "Create a topic on first Metadata or Produce for it."),
-        new("num.partitions", ConfigType.Int, "1", "Partitions of an auto-created topic or of CreateTopics with -1.", v => AtLeast(v, 1)),
-        new("default.replication.factor", ConfigType.Int, "1", "Replication factor when CreateTopics says -1.", v => AtLeast(v, 1)),
-        new("delete.topic.enable", ConfigType.Boolean, "true", "Allow DeleteTopics."),
+        new("auto.create.topics.enable", ConfigType.Boolean, "true", "Create a topic on first Metadata or Produce for it.", ReadOnly: true),
+        new("num.partitions", ConfigType.Int, "1", "Partitions of an auto-created topic or of CreateTopics with -1.", v => AtLeast(v, 1), ReadOnly: true),
+        new("default.replication.factor", ConfigType.Int, "1", "Replication factor when CreateTopics says -1.", v => AtLeast(v, 1), ReadOnly: true),
+        new("delete.topic.enable", ConfigType.Boolean, "true", "Allow DeleteTopics.", ReadOnly: true),
         new("message.max.bytes", ConfigType.Int, "1048588", "Default max.message.bytes of topics.", v => AtLeast(v, 0)),
         new("socket.request.max.bytes", ConfigType.Int, "104857600", "Largest request frame a gateway accepts.", v => AtLeast(v, 1), ReadOnly: true),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", "Partitions of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
@@ -104,15 +110,57 @@ public static class ConfigCatalog
         new("group.max.session.timeout.ms", ConfigType.Int, "1800000", "Largest session timeout a group member may ask for.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.max.size", ConfigType.Int, "2147483647", "Most members a classic group may have.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.consumer.session.timeout.ms", ConfigType.Int, "45000", "Session timeout of consumer-protocol (KIP-848) group members.", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.consumer.min.session.timeout.ms", ConfigType.Int, "45000", "Smallest consumer.session.timeout.ms a group config may set.", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.consumer.max.session.timeout.ms", ConfigType.Int, "60000", "Largest consumer.session.timeout.ms a group config may set.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.consumer.heartbeat.interval.ms", ConfigType.Int, "5000", "How often consumer-protocol (KIP-848) members heartbeat.", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.consumer.min.heartbeat.interval.ms", ConfigType.Int, "5000", "Smallest consumer.heartbeat.interval.ms a group config may set.", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.consumer.max.heartbeat.interval.ms", ConfigType.Int, "15000", "Largest consumer.heartbeat.interval.ms a group config may set.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.consumer.max.size", ConfigType.Int, "2147483647", "Most members a consumer-protocol (KIP-848) group may have.", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.share.session.timeout.ms", ConfigType.Int, "45000", "Session timeout of share group members (share groups are not served yet).", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.share.heartbeat.interval.ms", ConfigType.Int, "5000", "Heartbeat interval of share group members (share groups are not served yet).", v => AtLeast(v, 1), ReadOnly: true),
+        new("group.share.record.lock.duration.ms", ConfigType.Int, "30000", "Share group record lock duration (share groups are not served yet).", v => AtLeast(v, 1000), ReadOnly: true),
         new("offsets.retention.minutes", ConfigType.Int, "10080", "How long an empty group's committed offsets are kept.", v => AtLeast(v, 1), ReadOnly: true),
         new("offsets.retention.check.interval.ms", ConfigType.Long, "600000", "How often expired offsets are looked for.", v => AtLeast(v, 1), ReadOnly: true),
         new("offset.metadata.max.bytes", ConfigType.Int, "4096", "Largest metadata string of a committed offset.", v => AtLeast(v, 0), ReadOnly: true),
-        new("log.retention.ms", ConfigType.Long, "604800000", "Default retention.ms of topics.", v => AtLeast(v, -1)),
+        new("log.retention.ms", ConfigType.Long, null, "Default retention.ms of topics (unset: 168 hours, Kafka's log.retention.hours default).", v => AtLeast(v, -1)),
         new("log.segment.bytes", ConfigType.Int, "1073741824", "Default segment.bytes of topics.", v => AtLeast(v, 14)),
         new("log.dirs", ConfigType.String, null, "Where partition data lives.", ReadOnly: true),
     }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Group configs (KIP-848 GROUP config resources, Kafka's GroupConfig): per-group overrides of
+    /// the broker config <see cref="GroupBrokerDefaults"/> names, checked by <see cref="GroupConfigValues.Validate"/>.
+    /// </summary>
+    public static readonly FrozenDictionary<string, ConfigDefinition> Group = new ConfigDefinition[]
+    {
+        new("consumer.session.timeout.ms", ConfigType.Int, "45000", "Session timeout of this consumer group's members.", v => AtLeast(v, 1)),
+        new("consumer.heartbeat.interval.ms", ConfigType.Int, "5000", "How often this consumer group's members heartbeat.", v => AtLeast(v, 1)),
+        new("share.session.timeout.ms", ConfigType.Int, "45000", "Session timeout of this share group's members.", v => AtLeast(v, 1)),
+        new("share.heartbeat.interval.ms", ConfigType.Int, "5000", "How often this share group's members heartbeat.", v => AtLeast(v, 1)),
+        new("share.record.lock.duration.ms", ConfigType.Int, "30000", "How long this share group's records stay locked.", v => AtLeast(v, 1000)),
+    }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
+
+    /// <summary>Topic config -> the cluster-wide broker config that supplies its default (Kafka's TOPIC_CONFIG_SYNONYMS).</summary>
+    public static readonly FrozenDictionary<string, string> TopicBrokerSynonyms = new Dictionary<string, string>
+    {
+        ["max.message.bytes"] = "message.max.bytes",
+        ["retention.ms"] = "log.retention.ms",
+        ["segment.bytes"] = "log.segment.bytes",
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>Group config -> the broker config that supplies its default.</summary>
+    public static readonly FrozenDictionary<string, string> GroupBrokerDefaults = new Dictionary<string, string>
+    {
+        ["consumer.session.timeout.ms"] = "group.consumer.session.timeout.ms",
+        ["consumer.heartbeat.interval.ms"] = "group.consumer.heartbeat.interval.ms",
+        ["share.session.timeout.ms"] = "group.share.session.timeout.ms",
+        ["share.heartbeat.interval.ms"] = "group.share.heartbeat.interval.ms",
+        ["share.record.lock.duration.ms"] = "group.share.record.lock.duration.ms",
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>Effective cluster-wide value of a broker config: recorded (static or dynamic), else the default (may be null).</summary>
+    public static string? EffectiveBrokerValue(IReadOnlyDictionary<string, string> brokerConfigs, string name)
+        => brokerConfigs.TryGetValue(name, out var v) ? v : Broker.TryGetValue(name, out var d) ? d.DefaultValue : null;
 
     /// <summary>Effective value of a topic config: the topic's own value, else the default.</summary>
     public static string? EffectiveTopicValue(IReadOnlyDictionary<string, string> topicConfigs, string name)

@@ -77,7 +77,13 @@ public class AlterConfigsTests
     [InlineData(2, "t", "retention.ms", (AlterConfigOp)9, "1", ErrorCodes.InvalidRequest)]
     [InlineData(8, "1", "log4j.logger.x", AlterConfigOp.Set, "DEBUG", ErrorCodes.InvalidRequest)]
     [InlineData(4, "1", "log.retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
-    [InlineData(4, "", "socket.request.max.bytes", AlterConfigOp.Set, "5", ErrorCodes.InvalidConfig)]
+    // Not dynamically updatable in Kafka: INVALID_REQUEST ("Cannot update these configs dynamically").
+    [InlineData(4, "", "socket.request.max.bytes", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
+    [InlineData(4, "", "auto.create.topics.enable", AlterConfigOp.Set, "false", ErrorCodes.InvalidRequest)]
+    [InlineData(32, "", "consumer.session.timeout.ms", AlterConfigOp.Set, "50000", ErrorCodes.InvalidRequest)]
+    [InlineData(32, "g", "no.such.group.config", AlterConfigOp.Set, "1", ErrorCodes.InvalidConfig)]
+    [InlineData(32, "g", "consumer.session.timeout.ms", AlterConfigOp.Set, "1000", ErrorCodes.InvalidConfig)]
+    [InlineData(32, "g", "consumer.heartbeat.interval.ms", AlterConfigOp.Set, "20000", ErrorCodes.InvalidConfig)]
     [InlineData(4, "", "retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidConfig)]
     public void Invalid_alterations_get_kafka_error_codes_and_change_nothing(int type, string name, string key, AlterConfigOp op, string? value, short expected)
     {
@@ -159,6 +165,69 @@ public class AlterConfigsTests
                 h.Restart();
                 Assert.Equal("999", h.Controller.State.BrokerConfigs["log.retention.ms"]);
             }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_static_value_changed_under_a_dynamic_one_is_kept_apart_and_comes_back_when_the_dynamic_one_is_deleted()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using (var h = new ControllerHarness(o => o.BrokerConfigs["log.segment.bytes"] = "2048", dataDir: dir))
+            {
+                Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.segment.bytes", AlterConfigOp.Set, "4096"))).Results[0].ErrorCode);
+                var m = h.Controller.GetMetadata();
+                Assert.Equal(("4096", "2048"), (m.BrokerConfigs["log.segment.bytes"], m.StaticBrokerConfigs["log.segment.bytes"]));
+            }
+            using (var h = new ControllerHarness(o => { o.BrokerConfigs["log.segment.bytes"] = "8192"; o.SnapshotLogBytes = 1; }, dataDir: dir))
+            {
+                var m = h.Controller.GetMetadata();
+                Assert.Equal(("4096", "8192"), (m.BrokerConfigs["log.segment.bytes"], m.StaticBrokerConfigs["log.segment.bytes"]));
+                Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.segment.bytes", AlterConfigOp.Delete))).Results[0].ErrorCode);
+                Assert.Equal("8192", h.Controller.GetMetadata().BrokerConfigs["log.segment.bytes"]);
+                h.Restart(); // from the snapshot
+                m = h.Controller.GetMetadata();
+                Assert.Equal(("8192", "8192"), (m.BrokerConfigs["log.segment.bytes"], m.StaticBrokerConfigs["log.segment.bytes"]));
+                Assert.Empty(m.DynamicBrokerConfigs);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Group_configs_are_recorded_per_group_validated_together_and_survive_restarts()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var h = new ControllerHarness(o => o.SnapshotLogBytes = 1, dataDir: dir);
+            var set = Alter(h, false, Resource(MetadataController.GroupResource, "g1",
+                Op("consumer.session.timeout.ms", AlterConfigOp.Set, "50000"),
+                Op("consumer.heartbeat.interval.ms", AlterConfigOp.Set, "6000")));
+            Assert.Equal(0, Assert.Single(set.Results).ErrorCode);
+            // The session must stay above the heartbeat interval (Kafka's GroupConfig check), also across two requests.
+            var tooShort = Alter(h, false, Resource(32, "g1", Op("consumer.heartbeat.interval.ms", AlterConfigOp.Set, "15000"),
+                Op("consumer.session.timeout.ms", AlterConfigOp.Set, "45000")));
+            Assert.Equal(0, tooShort.Results[0].ErrorCode);
+            var invalid = Alter(h, false, Resource(32, "g1", Op("consumer.session.timeout.ms", AlterConfigOp.Set, "15000")));
+            Assert.Equal(ErrorCodes.InvalidConfig, invalid.Results[0].ErrorCode);
+
+            h.Restart();
+            var group = Assert.Single(h.Controller.GetMetadata().GroupConfigs);
+            Assert.Equal("g1", group.Name);
+            Assert.Equal(new Dictionary<string, string> { ["consumer.heartbeat.interval.ms"] = "15000", ["consumer.session.timeout.ms"] = "45000" }, group.Configs);
+
+            var delete = Resource(32, "g1", Op("consumer.heartbeat.interval.ms", AlterConfigOp.Delete), Op("consumer.session.timeout.ms", AlterConfigOp.Delete));
+            Assert.Equal(0, Alter(h, false, delete).Results[0].ErrorCode);
+            Assert.Empty(h.Controller.GetMetadata().GroupConfigs);
         }
         finally
         {

@@ -38,7 +38,8 @@ public class RestartTests
             long epoch;
             using (var first = new ControllerHarness(dataDir: dir))
             {
-                Assert.Equal("1", first.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+                // Nothing configured: nothing recorded (the catalog default applies).
+                Assert.False(first.Controller.GetMetadata().BrokerConfigs.ContainsKey("num.partitions"));
                 epoch = first.Controller.State.Epoch;
             }
             using (var same = new ControllerHarness(dataDir: dir))
@@ -50,7 +51,8 @@ public class RestartTests
                 Assert.Equal("/d", changed.Controller.GetMetadata().BrokerConfigs["log.dirs"]);
             }
             using var unset = new ControllerHarness(dataDir: dir);
-            Assert.Equal("1", unset.Controller.GetMetadata().BrokerConfigs["num.partitions"]);
+            Assert.False(unset.Controller.GetMetadata().BrokerConfigs.ContainsKey("num.partitions"));
+            Assert.Empty(unset.Controller.GetMetadata().StaticBrokerConfigs);
             Assert.False(unset.Controller.GetMetadata().BrokerConfigs.ContainsKey("log.dirs"));
         }
         finally

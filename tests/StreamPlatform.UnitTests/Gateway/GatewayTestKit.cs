@@ -28,6 +28,7 @@ internal sealed class GatewayTestKit : IAsyncDisposable
     public TopicAdmin Admin { get; }
     public BrokerClientPool Brokers { get; } = new();
     public GatewayMetrics Metrics { get; } = new();
+    public StreamPlatform.Gateway.Security.IAuthorizer Authorizer { get; set; } = new StreamPlatform.Gateway.Security.AllowAllAuthorizer();
     private readonly ControllerConnection _controller;
 
     public GatewayTestKit()
@@ -42,12 +43,12 @@ internal sealed class GatewayTestKit : IAsyncDisposable
         var o = Microsoft.Extensions.Options.Options.Create(Options);
         var handlers = new List<IApiHandler>
         {
-            new MetadataApi(Admin, o),
+            new MetadataApi(Admin, o, Authorizer),
             new ProduceApi(Admin, Brokers, o, NullLogger<ProduceApi>.Instance),
             new FetchApi(Admin, Brokers, o, TimeProvider.System, NullLogger<FetchApi>.Instance),
             new ListOffsetsApi(Admin, Brokers, o, TimeProvider.System, NullLogger<ListOffsetsApi>.Instance),
             new DescribeConfigsApi(Admin, o),
-            new DescribeClusterApi(Admin, o),
+            new DescribeClusterApi(Admin, o, Authorizer),
         };
         foreach (var h in extra)
         {

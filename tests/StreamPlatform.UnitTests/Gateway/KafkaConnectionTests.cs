@@ -140,8 +140,11 @@ public class KafkaConnectionTests
         Assert.Equal(registry.Supported.Select(s => (ApiKey)s.ApiKey).ToHashSet(), keys);
         Assert.Contains(ApiKey.ApiVersions, keys);
         Assert.DoesNotContain(ApiKey.JoinGroup, keys); // not handled -> never advertised
+        // Produce is advertised from v0 as Kafka 4.x does (KAFKA-18659), served from v3.
         var produce = response.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.Produce);
-        Assert.Equal(3, produce.MinVersion);
+        Assert.Equal(0, produce.MinVersion);
+        Assert.False(registry.IsSupported((short)ApiKey.Produce, 2));
+        Assert.True(registry.IsSupported((short)ApiKey.Produce, 3));
         var fetch = response.ApiKeys.Single(k => k.ApiKey == (short)ApiKey.Fetch);
         Assert.Equal(4, fetch.MinVersion);
         Assert.Equal(FetchResponse.HighestSupportedVersion, fetch.MaxVersion);

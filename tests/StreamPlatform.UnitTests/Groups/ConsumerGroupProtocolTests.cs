@@ -32,11 +32,12 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         _coordinator.LoadAsync(0, 0, new OffsetsPartitionStore(_log)).GetAwaiter().GetResult();
     }
 
+    private GroupConfig _config = new() { OffsetsTopicPartitions = 1, ConsumerSessionTimeoutMs = 45_000, ConsumerHeartbeatIntervalMs = 5000 };
+
     private (PartitionLog, GroupCoordinator) Start()
     {
         var log = PartitionLog.Open(Path.Combine(_dir, "__consumer_offsets-0"), new TopicPartition("__consumer_offsets", 0), Guid.Empty, LogConfig.Default, _time, NullLogger.Instance);
-        var config = new GroupConfig { OffsetsTopicPartitions = 1, ConsumerSessionTimeoutMs = 45_000, ConsumerHeartbeatIntervalMs = 5000 };
-        var coordinator = new GroupCoordinator(_time, () => config, NullLogger.Instance)
+        var coordinator = new GroupCoordinator(_time, () => _config, NullLogger.Instance)
         {
             TopicLookup = name => _topics.GetValueOrDefault(name),
             TopicNameById = id => _topics.Values.FirstOrDefault(t => t.Id == id)?.Name,
@@ -367,6 +368,26 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         _time.Advance(TimeSpan.FromMilliseconds(45_001));
         Assert.Equal("Empty", _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0].GroupState);
         Assert.Equal((short)Protos.Kafka.Messages.ErrorCode.UnknownMemberId, Heartbeat("m1", 3, ownedA: []).ErrorCode);
+    }
+
+    [Fact]
+    public void A_group_config_from_metadata_sets_that_groups_session_timeout_and_heartbeat_interval()
+    {
+        // GROUP config resource "g" (AlterConfigs, KIP-848) as the metadata carries it; "other" has none.
+        var brokerConfigs = new Dictionary<string, string> { ["offsets.topic.num.partitions"] = "1" };
+        var set = new Protos.Grpc.ConfigSet { Name = "g" };
+        set.Configs["consumer.session.timeout.ms"] = "50000";
+        set.Configs["consumer.heartbeat.interval.ms"] = "6000";
+        _config = GroupConfig.From(brokerConfigs, [set]);
+        Assert.Equal((45_000, 5000), (_config.ConsumerSessionTimeoutMsOf("other"), _config.ConsumerHeartbeatIntervalMsOf("other")));
+
+        var joined = Heartbeat("m1", 0);
+        Assert.Equal(6000, joined.HeartbeatIntervalMs);
+        // Past the broker default (45 s) but within the group's 50 s: still a member.
+        _time.Advance(TimeSpan.FromMilliseconds(45_001));
+        Assert.Equal("Stable", _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0].GroupState);
+        _time.Advance(TimeSpan.FromMilliseconds(5_000));
+        Assert.Equal("Empty", _coordinator.ConsumerGroupDescribe(new ConsumerGroupDescribeRequest { GroupIds = ["g"] }, 0).Groups[0].GroupState);
     }
 
     [Fact]
