@@ -177,7 +177,9 @@ public sealed class KafkaConnection
                         // Kafka allocates the receive buffer from its memory pool on the size.
                         if (buffer.Length >= FrameReader.SizePrefixBytes && _frameReserved == 0 && declared > 0)
                         {
-                            await MutedWhileAsync(_budget.WaitAsync(declared, cancellationToken)).ConfigureAwait(false);
+                            // Without keeping a place in the budget's queue: a client that declares a
+                            // frame and sends nothing must not hold back everyone who comes after it.
+                            await MutedWhileAsync(_budget.WaitAsync(declared, cancellationToken, keepsPlace: false)).ConfigureAwait(false);
                             _frameReserved = declared;
                             // Time spent muted by the gateway is not the client's.
                             _frameStarted = _time.GetTimestamp();
