@@ -18,7 +18,7 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 /// reads. The gateway's own accounting (GetStatus) stays within its configured budgets, its
 /// working set stays far below what the attacks ask for, and a Confluent.Kafka producer and
 /// consumer keep working meanwhile. The frame holding the reservation is closed by the frame read
-/// timeout.
+/// timeout, and once the attackers leave nothing stays held.
 /// </summary>
 public sealed class GatewayMemoryBoundsTests(ITestOutputHelper output)
 {
@@ -121,6 +121,16 @@ public sealed class GatewayMemoryBoundsTests(ITestOutputHelper output)
             while (!cluster.Output.Dump("gateway-1").Contains("(FrameReadTimeoutMs)") && DateTime.UtcNow < deadline)
                 await Task.Delay(500);
             Assert.Contains("(FrameReadTimeoutMs)", cluster.Output.Dump("gateway-1"));
+
+            // The attackers go away: nothing stays reserved or queued.
+            await stopSending.CancelAsync();
+            foreach (var socket in attackers) socket.Dispose();
+            reader.Dispose();
+            deadline = DateTime.UtcNow.AddSeconds(30);
+            while (((s = await status.GetStatusAsync(new GetStatusRequest())).RequestBytesHeld > 0 || s.ResponseBytesQueued > 0)
+                   && DateTime.UtcNow < deadline)
+                await Task.Delay(200);
+            Assert.Equal((0, 0, 0), (s.RequestBytesHeld, s.ResponseBytesQueued, s.MutedConnections));
 
         }
         finally
