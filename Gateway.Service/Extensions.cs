@@ -21,11 +21,18 @@ public static class GatewayExtensions
             .Validate(o => o.KafkaPort is > 0 and <= 65535, "Gateway:KafkaPort must be 1-65535")
             .Validate(o => o.MaxFrameBytes > 0, "Gateway:MaxFrameBytes must be positive")
             .Validate(o => o.MaxInFlightRequestsPerConnection > 0, "Gateway:MaxInFlightRequestsPerConnection must be positive")
+            .Validate(o => o.MaxInFlightRequestBytes > 0, "Gateway:MaxInFlightRequestBytes must be positive")
+            .Validate(o => o.MaxUnauthenticatedFrameBytes > 0, "Gateway:MaxUnauthenticatedFrameBytes must be positive")
+            .Validate(o => o.FrameReadTimeoutMs > 0, "Gateway:FrameReadTimeoutMs must be positive")
+            .Validate(o => o.ConnectionsMaxIdleMs > 0, "Gateway:ConnectionsMaxIdleMs must be positive")
+            .Validate(o => o.MaxConnections > 0, "Gateway:MaxConnections must be positive")
+            .Validate(o => o.MaxConnectionsPerIp > 0, "Gateway:MaxConnectionsPerIp must be positive")
+            .Validate(o => o.MaxQueuedResponseBytesPerConnection > 0, "Gateway:MaxQueuedResponseBytesPerConnection must be positive")
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton(sp => new StreamPlatform.Gateway.Kafka.RequestMemoryBudget(
-            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.MaxInFlightRequestBytes));
+        services.AddSingleton(sp => new RequestMemoryBudget(sp.GetRequiredService<IOptions<GatewayOptions>>().Value.MaxInFlightRequestBytes));
+        services.AddSingleton(sp => new ConnectionLimiter(sp.GetRequiredService<IOptions<GatewayOptions>>().Value));
         services.AddSingleton(sp => new ControllerConnection(
             GrpcChannels.Create(ServiceEndpoints.ResolveRequired(sp.GetRequiredService<IConfiguration>(), "controller", "grpc"))));
         services.AddSingleton(sp => new MetadataWatcher(

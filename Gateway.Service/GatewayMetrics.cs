@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using StreamPlatform.Gateway.Kafka;
 using StreamPlatform.ServiceDefaults;
 
 namespace StreamPlatform.Gateway;
@@ -15,22 +16,40 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _bytesIn;
     private readonly Counter<long> _bytesOut;
     private readonly Counter<long> _rejectedConnections;
+    private readonly RequestMemoryBudget? _requestBudget;
     private int _openConnections;
     private long _requestsTotal;
+    private int _mutedConnections;
+    private long _queuedResponseBytes;
 
-    public GatewayMetrics()
+    /// <param name="requestBudget">The gateway's request budget, reported as gateway.request.bytes.held (none in some tests).</param>
+    public GatewayMetrics(RequestMemoryBudget? requestBudget = null)
     {
+        _requestBudget = requestBudget;
         _meter = Telemetry.CreateMeter("Gateway");
         _connections = _meter.CreateUpDownCounter<long>("gateway.connections.open", "{connection}", "Open Kafka client connections.");
         _requests = _meter.CreateCounter<long>("gateway.requests", "{request}", "Kafka requests handled, by api.");
         _latencyMs = _meter.CreateHistogram<double>("gateway.request.duration", "ms", "Time from a request frame being read to its response being ready.");
         _bytesIn = _meter.CreateCounter<long>("gateway.bytes.in", "By", "Request bytes read from clients.");
         _bytesOut = _meter.CreateCounter<long>("gateway.bytes.out", "By", "Response bytes written to clients.");
-        _rejectedConnections = _meter.CreateCounter<long>("gateway.connections.closed_on_error", "{connection}", "Connections closed for a protocol violation.");
+        _rejectedConnections = _meter.CreateCounter<long>("gateway.connections.closed_on_error", "{connection}", "Connections refused or closed by the gateway, by reason (protocol violation, limit, timeout).");
+        _meter.CreateObservableGauge("gateway.connections.muted", () => MutedConnections, "{connection}",
+            "Connections not reading requests: waiting for request budget or for the client to take its responses.");
+        _meter.CreateObservableGauge("gateway.response.bytes.queued", () => QueuedResponseBytes, "By",
+            "Serialized responses waiting to be sent, over all connections.");
+        _meter.CreateObservableGauge("gateway.request.bytes.held", () => RequestBytesHeld, "By",
+            "Request bytes reserved from the gateway-wide budget (Gateway:MaxInFlightRequestBytes), partly received frames included.");
     }
 
     public int OpenConnections => Volatile.Read(ref _openConnections);
     public long RequestsTotal => Interlocked.Read(ref _requestsTotal);
+    public int MutedConnections => Volatile.Read(ref _mutedConnections);
+    public long QueuedResponseBytes => Interlocked.Read(ref _queuedResponseBytes);
+    public long RequestBytesHeld => _requestBudget?.InUseBytes ?? 0;
+
+    public void ConnectionMuted() => Interlocked.Increment(ref _mutedConnections);
+    public void ConnectionUnmuted() => Interlocked.Decrement(ref _mutedConnections);
+    public void ResponseBytesQueued(long bytes) => Interlocked.Add(ref _queuedResponseBytes, bytes);
 
     public void ConnectionOpened() { Interlocked.Increment(ref _openConnections); _connections.Add(1); }
     public void ConnectionClosed() { Interlocked.Decrement(ref _openConnections); _connections.Add(-1); }

@@ -35,6 +35,49 @@ public sealed class GatewayOptions
     /// </summary>
     public long MaxInFlightRequestBytes { get; set; } = 1L << 30;
 
+    /// <summary>
+    /// Largest frame a connection may send before it has authenticated (Kafka's
+    /// sasl.server.max.receive.size, 524288): an unauthenticated peer cannot make the gateway
+    /// reserve MaxFrameBytes. PLAINTEXT connections are authenticated from the start, so this
+    /// applies once a SASL listener exists.
+    /// </summary>
+    public int MaxUnauthenticatedFrameBytes { get; set; } = 524_288;
+
+    /// <summary>
+    /// Time a frame may take to arrive from its first byte to its last, not counting time the
+    /// connection is muted by the gateway. When it passes the connection is closed: a client that
+    /// declares a large frame and then sends nothing cannot hold its reservation of the request
+    /// budget (MaxInFlightRequestBytes) forever. Kafka has no such option (its idle timeout
+    /// covers it); 60 s is twice a client's default request.timeout.ms.
+    /// </summary>
+    public int FrameReadTimeoutMs { get; set; } = 60_000;
+
+    /// <summary>
+    /// A connection with no bytes read or written for this long, and no request being handled,
+    /// is closed (Kafka's connections.max.idle.ms, default 600000).
+    /// </summary>
+    public int ConnectionsMaxIdleMs { get; set; } = 600_000;
+
+    /// <summary>
+    /// Kafka connections open at once on this gateway; a connection beyond it is closed at once
+    /// (Kafka's max.connections, whose default Int.MaxValue is unbounded).
+    /// </summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>
+    /// Kafka connections open at once from one IP address; a connection beyond it is closed at
+    /// once, as Kafka does (max.connections.per.ip, whose default Int.MaxValue is unbounded).
+    /// </summary>
+    public int MaxConnectionsPerIp { get; set; } = 1_000;
+
+    /// <summary>
+    /// Bytes of serialized responses one connection may have waiting to be sent. When reached the
+    /// connection reads no further request until the client has taken enough of them (Kafka mutes
+    /// a connection until its response is sent), so a client that pipelines requests and never
+    /// reads cannot make the gateway hold their answers.
+    /// </summary>
+    public int MaxQueuedResponseBytesPerConnection { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>Added to a client's own timeout (produce timeout_ms, fetch max_wait_ms) for the gRPC deadline.</summary>
     public int BrokerCallMarginMs { get; set; } = 5_000;
 

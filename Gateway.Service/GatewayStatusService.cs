@@ -6,7 +6,8 @@ using StreamPlatform.Protos.Grpc.Gateway;
 namespace StreamPlatform.Gateway;
 
 /// <summary>The operator-facing GatewayService (GetStatus).</summary>
-public sealed class GatewayStatusService(IOptions<GatewayOptions> options, GatewayMetrics metrics, MetadataWatcher watcher)
+public sealed class GatewayStatusService(IOptions<GatewayOptions> options, GatewayMetrics metrics, MetadataWatcher watcher,
+    StreamPlatform.Gateway.Kafka.RequestMemoryBudget requestBudget)
     : GatewayService.GatewayServiceBase
 {
     public override Task<GatewayStatus> GetStatus(GetStatusRequest request, ServerCallContext context)
@@ -19,6 +20,10 @@ public sealed class GatewayStatusService(IOptions<GatewayOptions> options, Gatew
             OpenConnections = metrics.OpenConnections,
             RequestsTotal = metrics.RequestsTotal,
             MetadataEpoch = watcher.Current.Epoch,
+            RequestBytesHeld = requestBudget.InUseBytes,
+            RequestBytesCapacity = requestBudget.CapacityBytes,
+            ResponseBytesQueued = metrics.QueuedResponseBytes,
+            MutedConnections = metrics.MutedConnections,
         });
     }
 }

@@ -41,7 +41,7 @@ public sealed class ConfigAlterations(ControllerConnection controller, TopicAdmi
         }
         catch (RpcException ex)
         {
-            logger.LogWarning("AlterConfigs on the controller failed: {Status} {Detail}", ex.StatusCode, ex.Status.Detail);
+            ControllerConnection.LogFailure(logger, "AlterConfigs", ex, cancellationToken);
             var code = ControllerConnection.ErrorFor(ex);
             Array.Fill(results, new ConfigAlterationResult((short)code, ex.Status.Detail));
         }

@@ -89,7 +89,7 @@ public sealed class CreateTopicsApi(TopicAdmin admin, ILogger<CreateTopicsApi> l
         }
         catch (RpcException ex)
         {
-            logger.LogWarning("CreateTopics on the controller failed: {Status} {Detail}", ex.StatusCode, ex.Status.Detail);
+            ControllerConnection.LogFailure(logger, "CreateTopics", ex, cancellationToken);
             var code = ControllerConnection.ErrorFor(ex);
             foreach (var target in results.Values) target.ErrorCode = (short)code;
         }

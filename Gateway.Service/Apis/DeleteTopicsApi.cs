@@ -70,7 +70,7 @@ public sealed class DeleteTopicsApi(TopicAdmin admin, ILogger<DeleteTopicsApi> l
         }
         catch (RpcException ex)
         {
-            logger.LogWarning("DeleteTopics on the controller failed: {Status} {Detail}", ex.StatusCode, ex.Status.Detail);
+            ControllerConnection.LogFailure(logger, "DeleteTopics", ex, cancellationToken);
             var code = ControllerConnection.ErrorFor(ex);
             foreach (var target in response.Responses) target.ErrorCode = (short)code;
         }

@@ -28,7 +28,9 @@ namespace StreamPlatform.Gateway.Apis;
 // one returns data the others are dropped and re-asked with max_wait 0. Every requested
 // partition appears in the response (no leader or broker unreachable: NOT_LEADER_OR_FOLLOWER 6),
 // in request order, and max_bytes is respected overall (the first non-empty partition is always
-// included, like Kafka, so progress is made).
+// included, like Kafka, so progress is made). ResponseMayBeLarge: a fetch starts only once every
+// earlier response of its connection has been sent, so a client that pipelines fetches and never
+// reads holds one answer at the gateway, not one per request.
 public sealed class FetchApi(
     TopicAdmin admin,
     BrokerClientPool brokers,
@@ -41,6 +43,7 @@ public sealed class FetchApi(
     public const int MaxWaitMsLimit = 60_000;
 
     public override ApiKey Key => ApiKey.Fetch;
+    public override bool ResponseMayBeLarge => true;
     public override short MinVersion => 4;
     public override short MaxVersion => Math.Min((short)17, FetchResponse.HighestSupportedVersion);
 

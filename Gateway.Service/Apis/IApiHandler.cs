@@ -58,6 +58,15 @@ public interface IApiHandler
     /// </summary>
     bool OrderedAtDispatch { get; }
 
+    /// <summary>
+    /// True when the response can be large (Fetch: up to the client's max_bytes). Such a request
+    /// starts only once every earlier response of the connection has been sent, as every request
+    /// does on a Kafka broker (it mutes the connection until the response is sent): a client that
+    /// pipelines fetches and never reads makes the gateway hold one fetch answer, not one per
+    /// request in flight.
+    /// </summary>
+    bool ResponseMayBeLarge { get; }
+
     /// <summary>Decodes the body synchronously; malformed input throws <see cref="KafkaProtocolException"/>.</summary>
     IKafkaRequest Decode(ReadOnlyMemory<byte> body, short version);
 
@@ -73,6 +82,7 @@ public abstract class ApiHandler<TRequest> : IApiHandler where TRequest : class,
     public abstract short MaxVersion { get; }
     public virtual bool Sequential => false;
     public virtual bool OrderedAtDispatch => false;
+    public virtual bool ResponseMayBeLarge => false;
 
     public IKafkaRequest Decode(ReadOnlyMemory<byte> body, short version)
     {

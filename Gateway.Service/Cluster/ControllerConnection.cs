@@ -19,4 +19,18 @@ public sealed class ControllerConnection(GrpcChannel channel) : IDisposable
     /// </summary>
     public static ErrorCode ErrorFor(RpcException ex)
         => ex.StatusCode == StatusCode.DeadlineExceeded ? ErrorCode.RequestTimedOut : ErrorCode.NotController;
+
+    /// <summary>
+    /// Logs a controller call made for a client's request that failed. When the client went away
+    /// (<paramref name="clientGone"/> cancelled) the call was cancelled with it: routine, logged
+    /// at Debug as a client disconnect, never as the controller being unreachable (the status is
+    /// then Cancelled, or Internal when the cancellation raced the response; see BrokerCaller).
+    /// </summary>
+    public static void LogFailure(ILogger logger, string what, RpcException ex, CancellationToken clientGone)
+    {
+        if (clientGone.IsCancellationRequested)
+            logger.LogDebug("{What}: client disconnected, controller call cancelled ({Status})", what, ex.StatusCode);
+        else
+            logger.LogWarning("{What} failed: controller call {Status} {Detail}", what, ex.StatusCode, ex.Status.Detail);
+    }
 }

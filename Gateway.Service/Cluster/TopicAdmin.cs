@@ -78,7 +78,7 @@ public sealed class TopicAdmin(
         }
         catch (RpcException ex)
         {
-            logger.LogWarning("Auto-creating topics failed: controller unreachable ({Status})", ex.StatusCode);
+            ControllerConnection.LogFailure(logger, "Auto-creating topics", ex, cancellationToken);
             foreach (var name in names) result[name] = ErrorCode.LeaderNotAvailable;
             return result;
         }

@@ -87,7 +87,7 @@ public sealed class GroupRouter(
                 }
                 catch (RpcException ex)
                 {
-                    logger.LogWarning("Creating {Topic} failed: controller unreachable ({Status})", OffsetsTopic.Name, ex.StatusCode);
+                    ControllerConnection.LogFailure(logger, $"Creating {OffsetsTopic.Name}", ex, cancellationToken);
                     return;
                 }
             }
@@ -137,6 +137,12 @@ public sealed class GroupRouter(
             var reader = new KafkaReader(answer.Body.Memory);
             response.Read(ref reader, version);
             return response;
+        }
+        catch (RpcException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client went away and its call with it: routine, not a broker fault.
+            logger.LogDebug("{Api} on broker {BrokerId}: client disconnected, call cancelled ({Status})", request.GetType().Name, broker.BrokerId, ex.StatusCode);
+            return null;
         }
         catch (RpcException ex)
         {

@@ -18,7 +18,16 @@ namespace StreamPlatform.Gateway.Kafka;
 /// queued; the read loop stops reading until the writer frees a slot. Sequential handlers start
 /// in request order: an OrderedAtDispatch one (Produce) once the previous Sequential request has
 /// dispatched (its effects are ordered), any other one (topic admin) once every earlier
-/// Sequential request has completed.
+/// Sequential request has completed; a ResponseMayBeLarge one (Fetch) once every earlier response
+/// has been sent.
+///
+/// Memory bounds (Kafka's, see Gateway.Service/README.md): a frame's bytes are reserved from the
+/// gateway-wide <see cref="RequestMemoryBudget"/> as soon as its size prefix is read (Kafka
+/// allocates the receive buffer then), so partly received frames count too; a connection that
+/// cannot reserve stops reading (is muted) until it can. It is also muted while its serialized,
+/// unsent responses reach MaxQueuedResponseBytesPerConnection. A frame that takes longer than
+/// FrameReadTimeoutMs to arrive, or a connection idle for ConnectionsMaxIdleMs, is closed.
+/// Before the connection is authenticated its frames are limited to MaxUnauthenticatedFrameBytes.
 /// </summary>
 public sealed class KafkaConnection
 {
@@ -30,6 +39,7 @@ public sealed class KafkaConnection
     private readonly string _connectionId;
     private readonly SemaphoreSlim _slots;
     private readonly RequestMemoryBudget _budget;
+    private readonly TimeProvider _time;
     private readonly Channel<Task<Outgoing?>> _queue;
     // The next Sequential request starts when this is done: the last Sequential request's task,
     // or its dispatch signal when its handler is OrderedAtDispatch (pipelined Produce).
@@ -39,9 +49,29 @@ public sealed class KafkaConnection
     private Task _sequentialDone = Task.CompletedTask;
     // Fires when the client goes away: its long polls and pending calls are abandoned.
     private CancellationToken _clientGone;
+    private volatile bool _authenticated;
+
+    // Read-side timeouts: one timer, re-armed before each read, cancels the pending read when it
+    // fires; the loop then decides from these timestamps whether a limit really passed.
+    private readonly ITimer _readTimer;
+    private long _lastActivity;
+    private long _frameStarted; // 0: no partly received frame
+    private int _frameReserved; // budget bytes reserved for the partly received frame
+    private int _handlersRunning;
+
+    // Responses serialized and not yet sent, and the read loop's wait for them to drain.
+    private long _unsentResponseBytes;
+    private TaskCompletionSource? _responseRoom;
+
+    // Entries queued and entries the writer is done with (written or dropped); waiters for "every
+    // entry before n is done", in increasing n (ResponseMayBeLarge requests).
+    private long _queued;
+    private long _written;
+    private readonly Queue<(long Count, TaskCompletionSource Done)> _writtenWaiters = new();
+    private volatile bool _writerDone;
 
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
-        ILogger logger, string connectionId, RequestMemoryBudget? budget = null)
+        ILogger logger, string connectionId, RequestMemoryBudget? budget = null, TimeProvider? time = null, bool authenticated = true)
     {
         _transport = transport;
         _registry = registry;
@@ -49,12 +79,27 @@ public sealed class KafkaConnection
         _metrics = metrics;
         _logger = logger;
         _connectionId = connectionId;
+        _authenticated = authenticated;
+        _time = time ?? TimeProvider.System;
         _slots = new SemaphoreSlim(options.MaxInFlightRequestsPerConnection, options.MaxInFlightRequestsPerConnection);
         // Without a shared one (tests), a budget of this connection's own.
         _budget = budget ?? new RequestMemoryBudget(options.MaxInFlightRequestBytes);
         // Bounded by the slots above; unbounded here so enqueueing never blocks the reader.
         _queue = Channel.CreateUnbounded<Task<Outgoing?>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        _readTimer = _time.CreateTimer(static state => ((KafkaConnection)state!).OnReadTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>
+    /// False until the client has authenticated (SASL, later): until then frames above
+    /// MaxUnauthenticatedFrameBytes close the connection, as Kafka's SaslServerAuthenticator
+    /// limits what it reads before authentication.
+    /// </summary>
+    public bool IsAuthenticated => _authenticated;
+
+    /// <summary>Called by the authentication exchange once it has succeeded: the full frame limit applies from then on.</summary>
+    public void MarkAuthenticated() => _authenticated = true;
+
+    private int FrameBytesMax => _authenticated ? _options.MaxFrameBytes : Math.Min(_options.MaxFrameBytes, _options.MaxUnauthenticatedFrameBytes);
 
     /// <summary>A serialized response (pooled buffer), or an instruction to close.</summary>
     internal sealed class Outgoing(byte[]? buffer, int length, bool close)
@@ -69,10 +114,12 @@ public sealed class KafkaConnection
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _clientGone = cancellationToken;
+        _lastActivity = _time.GetTimestamp();
         var writer = WriteLoopAsync(stop);
+        var abandon = false;
         try
         {
-            await ReadLoopAsync(stop.Token).ConfigureAwait(false);
+            abandon = await ReadLoopAsync(stop.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
@@ -82,50 +129,97 @@ public sealed class KafkaConnection
         }
         finally
         {
+            await _readTimer.DisposeAsync().ConfigureAwait(false);
+            if (_frameReserved > 0)
+            {
+                _budget.Release(_frameReserved);
+                _frameReserved = 0;
+            }
             _queue.Writer.TryComplete();
+            // Closed for a timeout: the client is not reading, so do not wait for it to take the responses.
+            if (abandon) _transport.Output.CancelPendingFlush();
             await writer.ConfigureAwait(false);
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
         }
     }
 
-    private async Task ReadLoopAsync(CancellationToken cancellationToken)
+    /// <summary>Reads and dispatches frames until the client is done or the connection must close; true when the close must not wait for pending responses.</summary>
+    private async Task<bool> ReadLoopAsync(CancellationToken cancellationToken)
     {
         var input = _transport.Input;
+        long unconsumed = 0; // bytes left in the pipe by the previous round (a partial frame)
+        var abandon = false;
         while (true)
         {
+            ArmReadTimer();
             var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
+            if (buffer.Length > unconsumed) Volatile.Write(ref _lastActivity, _time.GetTimestamp());
             var close = false;
             try
             {
                 while (!close)
                 {
-                    var status = FrameReader.TryReadFrame(ref buffer, _options.MaxFrameBytes, out var frame, out var declared);
-                    if (status == FrameStatus.Incomplete) break;
+                    var status = FrameReader.TryReadFrame(ref buffer, FrameBytesMax, out var frame, out var declared);
                     if (status == FrameStatus.Invalid)
                     {
                         _logger.LogWarning("Connection {ConnectionId}: frame size {Size} is negative or above {Max} bytes; closing",
-                            _connectionId, declared, _options.MaxFrameBytes);
+                            _connectionId, declared, FrameBytesMax);
                         _metrics.ConnectionRejected("frame_size");
                         close = true;
                         break;
                     }
+                    if (status == FrameStatus.Incomplete)
+                    {
+                        if (buffer.Length == 0) break;
+                        if (_frameStarted == 0) _frameStarted = _time.GetTimestamp();
+                        // The size is known: reserve the whole frame before buffering its body, as
+                        // Kafka allocates the receive buffer from its memory pool on the size.
+                        if (buffer.Length >= FrameReader.SizePrefixBytes && _frameReserved == 0 && declared > 0)
+                        {
+                            // Without keeping a place in the budget's queue: a client that declares a
+                            // frame and sends nothing must not hold back everyone who comes after it.
+                            await MutedWhileAsync(_budget.WaitAsync(declared, cancellationToken, keepsPlace: false)).ConfigureAwait(false);
+                            _frameReserved = declared;
+                            // Time spent muted by the gateway is not the client's.
+                            _frameStarted = _time.GetTimestamp();
+                        }
+                        break;
+                    }
+                    _frameStarted = 0;
                     _metrics.BytesIn(FrameReader.SizePrefixBytes + frame.Length);
+                    // Stop reading while the client's earlier responses wait to be sent (Kafka mutes
+                    // a connection until its response is sent).
+                    if (!await WaitForResponseRoomAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        close = abandon = true;
+                        break;
+                    }
                     // Stop reading while the client has too many requests outstanding.
                     await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    // And while the gateway holds too many request bytes (all connections).
-                    try
+                    // And while the gateway holds too many request bytes (all connections), unless
+                    // this frame's bytes were reserved while it arrived.
+                    if (_frameReserved > 0)
                     {
-                        await _budget.WaitAsync((int)frame.Length, cancellationToken).ConfigureAwait(false);
+                        _frameReserved = 0;
                     }
-                    catch
+                    else
                     {
-                        _slots.Release();
-                        throw;
+                        try
+                        {
+                            var wait = _budget.WaitAsync((int)frame.Length, cancellationToken);
+                            if (!wait.IsCompletedSuccessfully) await MutedWhileAsync(wait).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            _slots.Release();
+                            throw;
+                        }
                     }
                     // Dispatch owns the frame's budget from here: released when its copy goes back to the pool.
                     var outcome = Dispatch(frame);
                     if (outcome is null) { _slots.Release(); close = true; _metrics.ConnectionRejected("protocol"); break; }
+                    _queued++;
                     _queue.Writer.TryWrite(outcome);
                 }
             }
@@ -133,8 +227,124 @@ public sealed class KafkaConnection
             {
                 // Everything before buffer.Start is consumed; all of it has been looked at.
                 input.AdvanceTo(buffer.Start, buffer.End);
+                unconsumed = buffer.Length;
             }
-            if (close || result.IsCompleted || result.IsCanceled) return;
+            if (close || result.IsCompleted) return abandon;
+            if (result.IsCanceled)
+            {
+                if (cancellationToken.IsCancellationRequested) return false;
+                if (TimedOut() is { } reason)
+                {
+                    _logger.LogInformation("Connection {ConnectionId}: {Reason}; closing", _connectionId, reason);
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// <summary>Arms the read timer for the limit that applies now: the partly received frame's, or the idle one.</summary>
+    private void ArmReadTimer()
+    {
+        var limitMs = _frameStarted != 0 ? _options.FrameReadTimeoutMs : _options.ConnectionsMaxIdleMs;
+        var since = _frameStarted != 0 ? _frameStarted : Volatile.Read(ref _lastActivity);
+        var left = TimeSpan.FromMilliseconds(limitMs) - _time.GetElapsedTime(since);
+        _readTimer.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The read timer: cancels the pending read, and wakes the wait for response room, so the loop checks its timeouts.</summary>
+    private void OnReadTimer()
+    {
+        _transport.Input.CancelPendingRead();
+        Interlocked.Exchange(ref _responseRoom, null)?.TrySetResult();
+    }
+
+    /// <summary>After the read timer cancelled a read: why the connection must close, or null (activity meanwhile).</summary>
+    private string? TimedOut()
+    {
+        if (_frameStarted != 0)
+        {
+            return _time.GetElapsedTime(_frameStarted).TotalMilliseconds >= _options.FrameReadTimeoutMs
+                ? Rejected("frame_read_timeout", $"a frame took more than {_options.FrameReadTimeoutMs} ms (FrameReadTimeoutMs) to arrive")
+                : null;
+        }
+        // A request being handled (a long poll, a rebalance) is not idleness.
+        if (Volatile.Read(ref _handlersRunning) > 0)
+        {
+            Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+            return null;
+        }
+        return _time.GetElapsedTime(Volatile.Read(ref _lastActivity)).TotalMilliseconds >= _options.ConnectionsMaxIdleMs
+            ? Rejected("idle_timeout", $"idle for more than {_options.ConnectionsMaxIdleMs} ms (ConnectionsMaxIdleMs)")
+            : null;
+    }
+
+    private string Rejected(string reason, string message)
+    {
+        _metrics.ConnectionRejected(reason);
+        return message;
+    }
+
+    /// <summary>Awaits a wait during which the connection reads nothing, counted as muted.</summary>
+    private async Task MutedWhileAsync(ValueTask wait)
+    {
+        if (wait.IsCompletedSuccessfully) return;
+        _metrics.ConnectionMuted();
+        try { await wait.ConfigureAwait(false); }
+        finally { _metrics.ConnectionUnmuted(); }
+    }
+
+    /// <summary>
+    /// Waits while this connection's unsent responses are at MaxQueuedResponseBytesPerConnection;
+    /// false when the connection went idle meanwhile (the client takes none of them) and must close.
+    /// </summary>
+    private async ValueTask<bool> WaitForResponseRoomAsync(CancellationToken cancellationToken)
+    {
+        while (Interlocked.Read(ref _unsentResponseBytes) >= _options.MaxQueuedResponseBytesPerConnection)
+        {
+            var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _responseRoom, room);
+            // Re-checked after publishing: the writer may have drained in between.
+            if (Interlocked.Read(ref _unsentResponseBytes) < _options.MaxQueuedResponseBytesPerConnection) break;
+            ArmReadTimer();
+            await MutedWhileAsync(new ValueTask(room.Task.WaitAsync(cancellationToken))).ConfigureAwait(false);
+            if (TimedOut() is { } reason)
+            {
+                _logger.LogInformation("Connection {ConnectionId}: {Reason}; closing", _connectionId, reason);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void AddUnsent(long bytes)
+    {
+        var now = Interlocked.Add(ref _unsentResponseBytes, bytes);
+        _metrics.ResponseBytesQueued(bytes);
+        if (bytes < 0 && now < _options.MaxQueuedResponseBytesPerConnection)
+            Interlocked.Exchange(ref _responseRoom, null)?.TrySetResult();
+    }
+
+    /// <summary>Completes once the writer is done with the first <paramref name="count"/> queue entries (or has stopped).</summary>
+    private Task WhenWritten(long count)
+    {
+        lock (_writtenWaiters)
+        {
+            if (_written >= count || _writerDone) return Task.CompletedTask;
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _writtenWaiters.Enqueue((count, done));
+            return done.Task;
+        }
+    }
+
+    /// <summary>The writer is done with one more entry (or, <paramref name="stopped"/>, with all of them).</summary>
+    private void EntryWritten(bool stopped = false)
+    {
+        lock (_writtenWaiters)
+        {
+            if (stopped) _writerDone = true;
+            else _written++;
+            while (_writtenWaiters.TryPeek(out var head) && (_writerDone || head.Count <= _written))
+                _writtenWaiters.Dequeue().Done.TrySetResult();
         }
     }
 
@@ -221,12 +431,30 @@ public sealed class KafkaConnection
             _sequentialTail = task;
             _sequentialDone = task;
         }
+        else if (handler.ResponseMayBeLarge && _queued > 0)
+        {
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            task = RunWhenWrittenAsync(WhenWritten(_queued), handler, request, context, responseHeaderVersion, rented, length, started);
+        }
         else
         {
             var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
             task = RunAsync(handler, request, context, responseHeaderVersion, rented, length, started);
         }
         return task;
+    }
+
+    /// <summary>Runs the handler once every earlier response has been sent; not at all when the writer stopped meanwhile.</summary>
+    private async Task<Outgoing?> RunWhenWrittenAsync(Task earlierWritten, IApiHandler handler, IKafkaRequest request, RequestContext context,
+        short responseHeaderVersion, byte[] frame, int frameLength, long started)
+    {
+        await earlierWritten.ConfigureAwait(false);
+        if (_writerDone)
+        {
+            ReturnFrame(frame, frameLength);
+            return null; // nobody will write the response
+        }
+        return await RunAsync(handler, request, context, responseHeaderVersion, frame, frameLength, started).ConfigureAwait(false);
     }
 
     private async Task<Outgoing?> RunAfterAsync(Task previous, IApiHandler handler, IKafkaRequest request, RequestContext context,
@@ -239,6 +467,7 @@ public sealed class KafkaConnection
     private async Task<Outgoing?> RunAsync(IApiHandler handler, IKafkaRequest request, RequestContext context,
         short responseHeaderVersion, byte[] frame, int frameLength, long started)
     {
+        Interlocked.Increment(ref _handlersRunning);
         try
         {
             IKafkaResponse? response;
@@ -246,8 +475,12 @@ public sealed class KafkaConnection
             {
                 response = await handler.HandleAsync(request, context, _clientGone).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (_clientGone.IsCancellationRequested)
+            catch (Exception ex) when (_clientGone.IsCancellationRequested)
             {
+                // The client went away mid-request: its calls were cancelled (an RpcException
+                // Cancelled from gRPC, an OperationCanceledException elsewhere). Routine, not a fault.
+                _logger.LogDebug("Connection {ConnectionId}: client disconnected during {Api} v{Version} ({Reason})",
+                    _connectionId, handler.Key, context.ApiVersion, ex.Message);
                 return null; // nobody left to answer
             }
             catch (Exception ex)
@@ -265,7 +498,9 @@ public sealed class KafkaConnection
             if (response is null) return null;
             try
             {
-                return Serialize(context.CorrelationId, responseHeaderVersion, response, context.ApiVersion);
+                var outgoing = Serialize(context.CorrelationId, responseHeaderVersion, response, context.ApiVersion);
+                AddUnsent(outgoing.Length);
+                return outgoing;
             }
             catch (Exception ex)
             {
@@ -277,6 +512,7 @@ public sealed class KafkaConnection
         }
         finally
         {
+            Interlocked.Decrement(ref _handlersRunning);
             // A handler that returned (or failed) without signalling releases the next request too.
             context.Dispatched();
             // Serialize copied everything the response referenced: its pooled resources can go.
@@ -320,15 +556,23 @@ public sealed class KafkaConnection
                     if (outgoing is { Close: true }) break;
                     if (outgoing?.Buffer is { } buffer)
                     {
+                        // Completes once the transport has taken the bytes below its buffer limit:
+                        // while the client does not read, this waits and the response stays unsent.
                         var flush = await output.WriteAsync(buffer.AsMemory(0, outgoing.Length)).ConfigureAwait(false);
-                        _metrics.BytesOut(outgoing.Length);
                         if (flush.IsCompleted || flush.IsCanceled) break;
+                        _metrics.BytesOut(outgoing.Length);
+                        Volatile.Write(ref _lastActivity, _time.GetTimestamp());
                     }
                 }
                 finally
                 {
-                    if (outgoing?.Buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+                    if (outgoing?.Buffer is { } b)
+                    {
+                        ArrayPool<byte>.Shared.Return(b);
+                        AddUnsent(-outgoing.Length);
+                    }
                     _slots.Release();
+                    EntryWritten();
                 }
             }
         }
@@ -342,12 +586,21 @@ public sealed class KafkaConnection
         }
         finally
         {
+            // Requests waiting for earlier responses to be sent give up: none will be.
+            EntryWritten(stopped: true);
             // The reader stops too: nobody can receive its responses any more.
             stop.Cancel();
             // Return the buffers of responses that will never be written.
             while (_queue.Reader.TryRead(out var left))
             {
-                try { if (await left.ConfigureAwait(false) is { Buffer: { } b }) ArrayPool<byte>.Shared.Return(b); }
+                try
+                {
+                    if (await left.ConfigureAwait(false) is { Buffer: { } b } dropped)
+                    {
+                        ArrayPool<byte>.Shared.Return(b);
+                        AddUnsent(-dropped.Length);
+                    }
+                }
                 catch (Exception) { /* already logged by the handler wrapper */ }
             }
             await output.CompleteAsync().ConfigureAwait(false);

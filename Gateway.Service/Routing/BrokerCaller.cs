@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Grpc.Core;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
@@ -10,6 +11,13 @@ namespace StreamPlatform.Gateway.Routing;
 /// clock, and one place that logs a failed call and maps its gRPC status to the Kafka error the
 /// call's partitions get. An endpoint the pool cannot use fails like an unreachable broker
 /// (<see cref="StatusCode.Unavailable"/>), so callers handle one kind of failure.
+///
+/// A call cancelled by the gateway (its token cancelled: the client went away; or disposed: a
+/// dropped long poll) fails as <see cref="StatusCode.Cancelled"/>, and one whose deadline passed
+/// as <see cref="StatusCode.DeadlineExceeded"/>, whatever Grpc.Net.Client reports: when the
+/// cancellation lands just after the response headers arrived, it disposes the response and
+/// then reads its body, failing with Internal "Error starting gRPC call. InvalidOperationException:
+/// The stream was already consumed" (or ObjectDisposedException), which looked like a broker fault.
 /// </summary>
 public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, ILogger logger, string apiName)
 {
@@ -22,9 +30,14 @@ public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, IL
     {
         var client = brokers.GetClient(broker)
             ?? throw new RpcException(new Status(StatusCode.Unavailable, $"bad endpoint {broker.GrpcEndpoint}"));
+        var deadline = time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs);
         try
         {
-            return await call(client, time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken).ConfigureAwait(false);
+            return await call(client, deadline, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (Reclassify(ex, cancellationToken.IsCancellationRequested, deadline) is { } cause)
+        {
+            throw cause;
         }
         catch (ObjectDisposedException ex)
         {
@@ -44,10 +57,18 @@ public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, IL
         where TRequest : class where TResponse : class
     {
         var invoker = brokers.GetInvoker(broker);
+        if (invoker is null) return null;
+        var deadline = time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs);
         try
         {
-            return invoker?.AsyncUnaryCall(method, null,
-                new CallOptions(deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken), request);
+            var call = invoker.AsyncUnaryCall(method, null, new CallOptions(deadline: deadline, cancellationToken: cancellationToken), request);
+            var disposed = new StrongBox<bool>();
+            return new AsyncUnaryCall<TResponse>(ResponseAsync(call.ResponseAsync, disposed, deadline, cancellationToken),
+                call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, () =>
+                {
+                    disposed.Value = true;
+                    call.Dispose();
+                });
         }
         catch (ObjectDisposedException)
         {
@@ -57,9 +78,42 @@ public sealed class BrokerCaller(BrokerClientPool brokers, TimeProvider time, IL
         }
     }
 
+    private async Task<TResponse> ResponseAsync<TResponse>(Task<TResponse> response, StrongBox<bool> disposed, DateTime deadline,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (Reclassify(ex, Volatile.Read(ref disposed.Value) || cancellationToken.IsCancellationRequested, deadline) is { } cause)
+        {
+            throw cause;
+        }
+    }
+
+    /// <summary>The failure as what it is when the gateway cancelled the call or its deadline passed; null when the status already says so or neither happened.</summary>
+    private RpcException? Reclassify(RpcException ex, bool cancelled, DateTime deadline)
+    {
+        if (ex.StatusCode is StatusCode.Cancelled or StatusCode.DeadlineExceeded) return null;
+        if (cancelled) return new RpcException(new Status(StatusCode.Cancelled, $"cancelled by the gateway ({ex.StatusCode}: {ex.Status.Detail})", ex));
+        if (time.GetUtcNow().UtcDateTime >= deadline)
+            return new RpcException(new Status(StatusCode.DeadlineExceeded, $"deadline passed ({ex.StatusCode}: {ex.Status.Detail})", ex));
+        return null;
+    }
+
+    /// <summary>
+    /// Logs a failed call: a warning, except a cancelled one (the client went away, a long poll
+    /// was dropped), which is routine.
+    /// </summary>
     public void LogFailure(BrokerInfo broker, RpcException ex)
-        => logger.LogWarning("{Api} call to broker {BrokerId} at {Endpoint} failed: {Status} {Detail}",
-            apiName, broker.BrokerId, broker.GrpcEndpoint, ex.StatusCode, ex.Status.Detail);
+    {
+        if (ex.StatusCode == StatusCode.Cancelled)
+            logger.LogDebug("{Api} call to broker {BrokerId} cancelled (client disconnected or call dropped): {Detail}",
+                apiName, broker.BrokerId, ex.Status.Detail);
+        else
+            logger.LogWarning("{Api} call to broker {BrokerId} at {Endpoint} failed: {Status} {Detail}",
+                apiName, broker.BrokerId, broker.GrpcEndpoint, ex.StatusCode, ex.Status.Detail);
+    }
 
     /// <summary>
     /// The Kafka error for the partitions of a failed call: the deadline passing is

@@ -120,15 +120,22 @@ internal sealed class PipeClient : IAsyncDisposable
     private readonly PipeReader _in;
     private readonly IDisposable? _socket;
     public Task Connection { get; }
+    /// <summary>The server side (null for a TCP client).</summary>
+    public KafkaConnection? Kafka { get; }
 
-    public PipeClient(ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics, RequestMemoryBudget? budget = null)
+    /// <param name="time">The connection's clock (its read timeouts), the system's unless given.</param>
+    /// <param name="authenticated">False: the connection starts unauthenticated (as on a SASL listener).</param>
+    /// <param name="clientGone">The connection's "client went away" token (Kestrel's ConnectionClosed).</param>
+    public PipeClient(ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics, RequestMemoryBudget? budget = null,
+        TimeProvider? time = null, bool authenticated = true, Microsoft.Extensions.Logging.ILogger? logger = null, CancellationToken clientGone = default)
     {
         var toServer = new Pipe();
         var toClient = new Pipe();
         _out = toServer.Writer;
         _in = toClient.Reader;
         var transport = new DuplexPipe(toServer.Reader, toClient.Writer);
-        Connection = new KafkaConnection(transport, registry, options, metrics, NullLogger.Instance, "test-conn", budget).RunAsync(CancellationToken.None);
+        Kafka = new KafkaConnection(transport, registry, options, metrics, logger ?? NullLogger.Instance, "test-conn", budget, time, authenticated);
+        Connection = Kafka.RunAsync(clientGone);
     }
 
     /// <summary>A client over a real TCP connection to a running gateway.</summary>

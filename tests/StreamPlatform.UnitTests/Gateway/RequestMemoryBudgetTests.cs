@@ -65,4 +65,26 @@ public sealed class RequestMemoryBudgetTests
         Assert.Throws<InvalidOperationException>(() => budget.Release(1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RequestMemoryBudget(0));
     }
+
+    [Fact]
+    public async Task A_waiter_that_does_not_keep_its_place_holds_nobody_back_and_is_granted_when_it_fits()
+    {
+        var budget = new RequestMemoryBudget(100);
+        await budget.WaitAsync(60, CancellationToken.None);
+        // A declared frame that does not fit yet (a client may never send it).
+        var declared = budget.WaitAsync(50, CancellationToken.None, keepsPlace: false).AsTask();
+        Assert.False(declared.IsCompleted);
+        // Others still get what fits, at once and from the queue.
+        await budget.WaitAsync(30, CancellationToken.None);
+        var queued = budget.WaitAsync(20, CancellationToken.None).AsTask();
+        Assert.False(queued.IsCompleted);
+        budget.Release(30);
+        await queued.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.False(declared.IsCompleted);
+
+        budget.Release(60);
+        await declared.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(70, budget.InUseBytes);
+        Assert.Equal(0, budget.Waiting);
+    }
 }
