@@ -102,6 +102,7 @@ public sealed partial class MetadataController : IDisposable
             // A key configured before (e.g. log.dirs, which has no default) and no longer configured.
             foreach (var name in _state.BrokerConfigs.Keys.Where(k => !desired.ContainsKey(k) && !_state.DynamicBrokerConfigs.Contains(k)))
                 stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true } });
+            StageIsrMigration(stage);
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();
 
@@ -177,28 +178,56 @@ public sealed partial class MetadataController : IDisposable
         if (!_ready) throw new ControllerNotReadyException();
     }
 
-    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader) => new()
+    /// <summary>
+    /// A new leader (or -1) with leader epoch + 1. Replication does not exist yet: only the leader
+    /// holds the data, so the ISR of a led partition is exactly {leader}. A partition that loses
+    /// its leader keeps its ISR (as Kafka KRaft keeps the last ISR member when it is fenced), so
+    /// it becomes electable again when that broker returns.
+    /// </summary>
+    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader)
     {
-        ChangePartitionLeader = new ChangePartitionLeaderRecord
+        var change = new ChangePartitionLeaderRecord
         {
             TopicId = TopicIds.ToByteString(topic.TopicId),
             Partition = p.Partition,
             NewLeader = newLeader,
             NewLeaderEpoch = p.LeaderEpoch + 1,
-        },
-    };
+        };
+        if (newLeader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == newLeader))
+            change.NewIsr = new ReplicaSet { BrokerIds = { newLeader } };
+        return new MetadataRecord { ChangePartitionLeader = change };
+    }
 
-    /// <summary>Fences a broker and moves the leadership of every partition it led to the first live ISR member, or -1.</summary>
+    /// <summary>
+    /// Clean election: the first live ISR member other than <paramref name="leaving"/>, else -1.
+    /// Never a replica outside the ISR: it does not hold the acknowledged records.
+    /// </summary>
+    private static int ElectLeader(MetadataState state, PartitionState p, int leaving)
+        => p.Isr.FirstOrDefault(id => id != leaving && state.IsLive(id), -1);
+
+    /// <summary>Fences a broker and moves the leadership of every partition it led to a live ISR member, or -1.</summary>
     private static void StageFence(Stage stage, BrokerState broker)
     {
         stage.Add(new MetadataRecord { FenceBroker = new FenceBrokerRecord { BrokerId = broker.BrokerId, BrokerEpoch = broker.BrokerEpoch } });
         foreach (var topic in stage.State.Topics.Values)
             foreach (var p in topic.Partitions)
                 if (p.Leader == broker.BrokerId)
-                {
-                    var next = p.Isr.FirstOrDefault(id => id != broker.BrokerId && stage.State.IsLive(id), -1);
-                    stage.Add(LeaderChange(topic, p, next));
-                }
+                    stage.Add(LeaderChange(topic, p, ElectLeader(stage.State, p, broker.BrokerId)));
+    }
+
+    /// <summary>
+    /// Logs written before the ISR meant "replicas holding the data" recorded ISR = all replicas
+    /// although only the leader ever held records. Narrows every led partition's ISR to {leader}
+    /// (one leader epoch bump, once) so a later failover cannot elect an empty replica. A
+    /// partition already leaderless keeps its ISR: which replica last led is not recorded, so the
+    /// first of them to return leads (the old behaviour) and its ISR narrows then.
+    /// </summary>
+    private static void StageIsrMigration(Stage stage)
+    {
+        foreach (var topic in stage.State.Topics.Values)
+            foreach (var p in topic.Partitions)
+                if (p.Leader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == p.Leader) && stage.State.IsLive(p.Leader))
+                    stage.Add(LeaderChange(topic, p, p.Leader));
     }
 
     // ---- Brokers ------------------------------------------------------------------------
@@ -245,7 +274,8 @@ public sealed partial class MetadataController : IDisposable
                         BrokerEpoch = brokerEpoch,
                     },
                 });
-                // Leaderless partitions it replicates get it as leader; partitions it already
+                // Leaderless partitions whose ISR holds it (it has their data) get it as leader,
+                // with ISR {it}; partitions it already
                 // leads (a restart within the session) get a new leader epoch, which fences
                 // anything the previous incarnation still had in flight.
                 foreach (var topic in stage.State.Topics.Values)
@@ -527,9 +557,12 @@ public sealed partial class MetadataController : IDisposable
         for (var p = 0; p < assignment.Length; p++)
         {
             var replicas = assignment[p];
-            var pr = new PartitionRecord { Partition = p, Leader = replicas.FirstOrDefault(state.IsLive, -1), LeaderEpoch = 0 };
+            // ValidateAssignment guarantees a live replica. The ISR is the replicas holding the
+            // data: with no replication yet, only the leader.
+            var leader = replicas.First(state.IsLive);
+            var pr = new PartitionRecord { Partition = p, Leader = leader, LeaderEpoch = 0 };
             pr.Replicas.AddRange(replicas);
-            pr.Isr.AddRange(replicas);
+            pr.Isr.Add(leader);
             record.Partitions.Add(pr);
         }
         return record;
