@@ -47,6 +47,8 @@ public sealed partial class MetadataController : IDisposable
     }
 
     public MetadataPublisher Publisher { get; }
+    /// <summary>Metadata epochs the brokers report having applied (heartbeats).</summary>
+    public AppliedEpochs Applied { get; } = new();
     /// <summary>True once the log has been replayed and the first snapshot published.</summary>
     public bool IsReady => _ready;
     public MetadataState State => _state;
@@ -293,6 +295,7 @@ public sealed partial class MetadataController : IDisposable
                 return Fail(response, ErrorCodes.KafkaStorageError, ex.Message);
             }
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+            Applied.Forget(request.BrokerId);
             response.BrokerEpoch = brokerEpoch;
             _logger.LogInformation("Broker {BrokerId} registered at {Endpoint} with broker epoch {BrokerEpoch}", request.BrokerId, request.GrpcEndpoint, brokerEpoch);
             return response;
@@ -335,6 +338,7 @@ public sealed partial class MetadataController : IDisposable
                 return new BrokerHeartbeatResponse { Fenced = true, ShouldShutDown = true };
             }
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+            Applied.Report(request.BrokerId, request.MetadataEpoch);
             return new BrokerHeartbeatResponse();
         }
     }
@@ -510,8 +514,52 @@ public sealed partial class MetadataController : IDisposable
             }
             foreach (var r in created.Where(r => r.ErrorCode == 0))
                 _logger.LogInformation("Created topic {Topic} with {Partitions} partitions, replication factor {Rf}", r.Name, r.NumPartitions, r.ReplicationFactor);
+            response.MetadataEpoch = _state.Epoch;
             return response;
         }
+    }
+
+    /// <summary>
+    /// <see cref="CreateTopics"/>, then (when the request asks) waits until every created
+    /// partition's leader has applied the creation, so the answer means "writable": a client
+    /// producing right after it finds the leader ready (Kafka answers at commit and lets clients
+    /// retry; a gateway in front of the brokers would otherwise advertise a leader not ready yet).
+    /// </summary>
+    public Task<CreateTopicsResponse> CreateTopicsAsync(CreateTopicsRequest request, CancellationToken cancellationToken)
+    {
+        // Synchronous up to the commit, so "not ready" surfaces as an exception to the caller.
+        var response = CreateTopics(request);
+        var created = response.Results.Where(r => r.ErrorCode == 0).Select(r => r.Name).ToList();
+        if (request.ValidateOnly || created.Count == 0 || request.WaitForLeadersMs <= 0)
+        {
+            response.LeadersReady = !request.ValidateOnly && created.Count > 0 && LeadersApplied(created, response.MetadataEpoch);
+            return Task.FromResult(response);
+        }
+        return WaitForLeadersAsync(response, created, TimeSpan.FromMilliseconds(request.WaitForLeadersMs), cancellationToken);
+    }
+
+    private async Task<CreateTopicsResponse> WaitForLeadersAsync(CreateTopicsResponse response, List<string> created, TimeSpan max, CancellationToken cancellationToken)
+    {
+        response.LeadersReady = await Applied.WaitAsync(() => LeadersApplied(created, response.MetadataEpoch), max, _time, cancellationToken).ConfigureAwait(false);
+        if (!response.LeadersReady)
+            _logger.LogWarning("Topics {Topics} created, but not every leader applied them within {WaitMs} ms", string.Join(", ", created), (int)max.TotalMilliseconds);
+        return response;
+    }
+
+    /// <summary>
+    /// Every partition of the named topics has a leader that applied metadata at or after
+    /// <paramref name="epoch"/>, or no live leader at all (nothing to wait for). Deleted topics count as done.
+    /// </summary>
+    public bool LeadersApplied(IEnumerable<string> topics, long epoch)
+    {
+        var state = _state;
+        foreach (var name in topics)
+        {
+            if (!state.Topics.TryGetValue(name, out var topic)) continue;
+            foreach (var p in topic.Partitions)
+                if (p.Leader >= 0 && state.IsLive(p.Leader) && Applied.Of(p.Leader) < epoch) return false;
+        }
+        return true;
     }
 
     private CreateTopicRecord BuildCreateTopic(MetadataState state, CreatableTopic topic)
