@@ -148,8 +148,10 @@ public sealed class PartitionAvailabilityTests : IDisposable
         Assert.Equal(0, await RawProduceAsync(connection, topic, "auto"));
     }
 
-    [Fact]
-    public async Task RestartingOneBrokerStallsNeitherTheOthersNorItselfOnceHealthy()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RestartingOneBrokerStallsNeitherTheOthersNorItselfOnceHealthy(bool kill)
     {
         var topic = KafkaHelpers.UniqueTopic("restart-one");
         using (var admin = KafkaHelpers.Admin(Bootstrap))
@@ -197,7 +199,7 @@ public sealed class PartitionAvailabilityTests : IDisposable
 
         await Task.Delay(1_000);
         var restartStartedMs = clock.ElapsedMilliseconds;
-        await _fixture.Orchestrator.RestartServiceAsync("broker-3");
+        await _fixture.Orchestrator.RestartServiceAsync("broker-3", kill);
         var healthyMs = clock.ElapsedMilliseconds;
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (DateTime.UtcNow < deadline)
