@@ -29,6 +29,10 @@ public sealed class BrokerRegistration : BackgroundService
     private readonly string _incarnationId = Guid.NewGuid().ToString("N");
     private volatile bool _registered;
     private long _brokerEpoch = -1;
+    private long _appliedEpoch;
+    // Completed when a new snapshot has been applied: the heartbeat loop reports it at once, so
+    // the controller (CreateTopics waiting for writable leaders) need not wait for the interval.
+    private TaskCompletionSource _applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public BrokerRegistration(ControllerService.ControllerServiceClient controller, LogManager logs, MetadataWatcher metadata,
         IOptions<BrokerOptions> options, TimeProvider time, ILogger<BrokerRegistration> logger)
@@ -43,6 +47,8 @@ public sealed class BrokerRegistration : BackgroundService
 
     public bool Registered => _registered;
     public long BrokerEpoch => Interlocked.Read(ref _brokerEpoch);
+    /// <summary>The newest metadata epoch whose logs exist (reported in heartbeats).</summary>
+    public long AppliedEpoch => Interlocked.Read(ref _appliedEpoch);
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -53,12 +59,30 @@ public sealed class BrokerRegistration : BackgroundService
         return base.StartAsync(cancellationToken);
     }
 
-    private void OnMetadata(ClusterMetadata metadata) => _logs.ApplyMetadata(metadata, _options.BrokerId);
+    private void OnMetadata(ClusterMetadata metadata)
+    {
+        _logs.ApplyMetadata(metadata, _options.BrokerId);
+        Interlocked.Exchange(ref _appliedEpoch, metadata.Epoch);
+        Interlocked.Exchange(ref _applied, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    /// <summary>The heartbeat interval, cut short when new metadata was applied since the last heartbeat.</summary>
+    private async Task WaitForHeartbeatAsync(TimeSpan interval, long reportedEpoch, CancellationToken stoppingToken)
+    {
+        var applied = Volatile.Read(ref _applied).Task;
+        if (AppliedEpoch != reportedEpoch) return;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var delay = Task.Delay(interval, _time, cts.Token);
+        await Task.WhenAny(delay, applied).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        stoppingToken.ThrowIfCancellationRequested();
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var backoff = BackoffMin;
         var heartbeatInterval = TimeSpan.FromSeconds(1);
+        var reportedEpoch = -1L;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -85,13 +109,15 @@ public sealed class BrokerRegistration : BackgroundService
                     backoff = BackoffMin;
                     _logger.LogInformation("Registered broker {BrokerId} with epoch {Epoch} at {Endpoint}", _options.BrokerId, reply.BrokerEpoch, _options.AdvertisedGrpcEndpoint);
                 }
-                await Delay(heartbeatInterval, stoppingToken).ConfigureAwait(false);
+                await WaitForHeartbeatAsync(heartbeatInterval, reportedEpoch, stoppingToken).ConfigureAwait(false);
+                var appliedEpoch = AppliedEpoch;
                 var beat = await _controller.BrokerHeartbeatAsync(new BrokerHeartbeatRequest
                 {
                     BrokerId = _options.BrokerId,
                     BrokerEpoch = BrokerEpoch,
-                    MetadataEpoch = _metadata.Current.Epoch,
+                    MetadataEpoch = appliedEpoch,
                 }, deadline: Deadline(), cancellationToken: stoppingToken).ConfigureAwait(false);
+                reportedEpoch = appliedEpoch;
                 if (beat.Fenced || beat.ErrorCode != ErrorCodes.None)
                 {
                     _logger.LogWarning("Controller answered the heartbeat with fenced={Fenced} error={Code}: registering again", beat.Fenced, beat.ErrorCode);
@@ -125,7 +151,7 @@ public sealed class BrokerRegistration : BackgroundService
                 {
                     BrokerId = _options.BrokerId,
                     BrokerEpoch = BrokerEpoch,
-                    MetadataEpoch = _metadata.Current.Epoch,
+                    MetadataEpoch = AppliedEpoch,
                     WantShutdown = true,
                 }, deadline: DateTime.UtcNow.AddSeconds(1), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
@@ -183,7 +209,11 @@ public sealed class LogFlushScheduler(LogManager logs, TimeProvider time, ILogge
     }
 }
 
-/// <summary>Ready only when logs are recovered, the broker is registered and metadata has arrived.</summary>
+/// <summary>
+/// Ready only when logs are recovered, the broker is registered and it has applied the metadata
+/// of its own registration (the broker epoch is that record's epoch): from then on it knows the
+/// leaderships the registration gave it and has their logs open, so it serves them.
+/// </summary>
 public sealed class BrokerReadinessCheck(LogManager logs, BrokerRegistration registration, MetadataWatcher metadata) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -191,6 +221,8 @@ public sealed class BrokerReadinessCheck(LogManager logs, BrokerRegistration reg
         if (!logs.Loaded) return Task.FromResult(HealthCheckResult.Unhealthy("Recovering logs."));
         if (!registration.Registered) return Task.FromResult(HealthCheckResult.Unhealthy("Not registered with the controller."));
         if (metadata.Current.Epoch <= 0) return Task.FromResult(HealthCheckResult.Unhealthy("No metadata applied yet."));
+        if (registration.AppliedEpoch < registration.BrokerEpoch)
+            return Task.FromResult(HealthCheckResult.Unhealthy($"Metadata of its registration (epoch {registration.BrokerEpoch}) not applied yet."));
         return Task.FromResult(HealthCheckResult.Healthy($"Broker epoch {registration.BrokerEpoch}, metadata epoch {metadata.Current.Epoch}."));
     }
 }

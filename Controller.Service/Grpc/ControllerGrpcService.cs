@@ -39,7 +39,7 @@ public sealed class ControllerGrpcService(
         => Task.FromResult(Guard(() => controller.GatewayHeartbeat(request)));
 
     public override Task<CreateTopicsResponse> CreateTopics(CreateTopicsRequest request, ServerCallContext context)
-        => Task.FromResult(Guard(() => controller.CreateTopics(request)));
+        => Guard(() => controller.CreateTopicsAsync(request, context.CancellationToken));
 
     public override Task<DeleteTopicsResponse> DeleteTopics(DeleteTopicsRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.DeleteTopics(request)));

@@ -47,6 +47,8 @@ public sealed partial class MetadataController : IDisposable
     }
 
     public MetadataPublisher Publisher { get; }
+    /// <summary>Metadata epochs the brokers report having applied (heartbeats).</summary>
+    public AppliedEpochs Applied { get; } = new();
     /// <summary>True once the log has been replayed and the first snapshot published.</summary>
     public bool IsReady => _ready;
     public MetadataState State => _state;
@@ -106,6 +108,7 @@ public sealed partial class MetadataController : IDisposable
             // earlier versions, which recorded every key).
             foreach (var name in _state.StaticBrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
                 stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true, StaticOnly = _state.DynamicBrokerConfigs.Contains(name) } });
+            StageIsrMigration(stage);
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();
 
@@ -179,28 +182,56 @@ public sealed partial class MetadataController : IDisposable
         if (!_ready) throw new ControllerNotReadyException();
     }
 
-    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader) => new()
+    /// <summary>
+    /// A new leader (or -1) with leader epoch + 1. Replication does not exist yet: only the leader
+    /// holds the data, so the ISR of a led partition is exactly {leader}. A partition that loses
+    /// its leader keeps its ISR (as Kafka KRaft keeps the last ISR member when it is fenced), so
+    /// it becomes electable again when that broker returns.
+    /// </summary>
+    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader)
     {
-        ChangePartitionLeader = new ChangePartitionLeaderRecord
+        var change = new ChangePartitionLeaderRecord
         {
             TopicId = TopicIds.ToByteString(topic.TopicId),
             Partition = p.Partition,
             NewLeader = newLeader,
             NewLeaderEpoch = p.LeaderEpoch + 1,
-        },
-    };
+        };
+        if (newLeader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == newLeader))
+            change.NewIsr = new ReplicaSet { BrokerIds = { newLeader } };
+        return new MetadataRecord { ChangePartitionLeader = change };
+    }
 
-    /// <summary>Fences a broker and moves the leadership of every partition it led to the first live ISR member, or -1.</summary>
+    /// <summary>
+    /// Clean election: the first live ISR member other than <paramref name="leaving"/>, else -1.
+    /// Never a replica outside the ISR: it does not hold the acknowledged records.
+    /// </summary>
+    private static int ElectLeader(MetadataState state, PartitionState p, int leaving)
+        => p.Isr.FirstOrDefault(id => id != leaving && state.IsLive(id), -1);
+
+    /// <summary>Fences a broker and moves the leadership of every partition it led to a live ISR member, or -1.</summary>
     private static void StageFence(Stage stage, BrokerState broker)
     {
         stage.Add(new MetadataRecord { FenceBroker = new FenceBrokerRecord { BrokerId = broker.BrokerId, BrokerEpoch = broker.BrokerEpoch } });
         foreach (var topic in stage.State.Topics.Values)
             foreach (var p in topic.Partitions)
                 if (p.Leader == broker.BrokerId)
-                {
-                    var next = p.Isr.FirstOrDefault(id => id != broker.BrokerId && stage.State.IsLive(id), -1);
-                    stage.Add(LeaderChange(topic, p, next));
-                }
+                    stage.Add(LeaderChange(topic, p, ElectLeader(stage.State, p, broker.BrokerId)));
+    }
+
+    /// <summary>
+    /// Logs written before the ISR meant "replicas holding the data" recorded ISR = all replicas
+    /// although only the leader ever held records. Narrows every led partition's ISR to {leader}
+    /// (one leader epoch bump, once) so a later failover cannot elect an empty replica. A
+    /// partition already leaderless keeps its ISR: which replica last led is not recorded, so the
+    /// first of them to return leads (the old behaviour) and its ISR narrows then.
+    /// </summary>
+    private static void StageIsrMigration(Stage stage)
+    {
+        foreach (var topic in stage.State.Topics.Values)
+            foreach (var p in topic.Partitions)
+                if (p.Leader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == p.Leader) && stage.State.IsLive(p.Leader))
+                    stage.Add(LeaderChange(topic, p, p.Leader));
     }
 
     // ---- Brokers ------------------------------------------------------------------------
@@ -247,7 +278,8 @@ public sealed partial class MetadataController : IDisposable
                         BrokerEpoch = brokerEpoch,
                     },
                 });
-                // Leaderless partitions it replicates get it as leader; partitions it already
+                // Leaderless partitions whose ISR holds it (it has their data) get it as leader,
+                // with ISR {it}; partitions it already
                 // leads (a restart within the session) get a new leader epoch, which fences
                 // anything the previous incarnation still had in flight.
                 foreach (var topic in stage.State.Topics.Values)
@@ -265,6 +297,7 @@ public sealed partial class MetadataController : IDisposable
                 return Fail(response, ErrorCodes.KafkaStorageError, ex.Message);
             }
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+            Applied.Forget(request.BrokerId);
             response.BrokerEpoch = brokerEpoch;
             _logger.LogInformation("Broker {BrokerId} registered at {Endpoint} with broker epoch {BrokerEpoch}", request.BrokerId, request.GrpcEndpoint, brokerEpoch);
             return response;
@@ -307,6 +340,7 @@ public sealed partial class MetadataController : IDisposable
                 return new BrokerHeartbeatResponse { Fenced = true, ShouldShutDown = true };
             }
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
+            Applied.Report(request.BrokerId, request.MetadataEpoch);
             return new BrokerHeartbeatResponse();
         }
     }
@@ -482,8 +516,52 @@ public sealed partial class MetadataController : IDisposable
             }
             foreach (var r in created.Where(r => r.ErrorCode == 0))
                 _logger.LogInformation("Created topic {Topic} with {Partitions} partitions, replication factor {Rf}", r.Name, r.NumPartitions, r.ReplicationFactor);
+            response.MetadataEpoch = _state.Epoch;
             return response;
         }
+    }
+
+    /// <summary>
+    /// <see cref="CreateTopics"/>, then (when the request asks) waits until every created
+    /// partition's leader has applied the creation, so the answer means "writable": a client
+    /// producing right after it finds the leader ready (Kafka answers at commit and lets clients
+    /// retry; a gateway in front of the brokers would otherwise advertise a leader not ready yet).
+    /// </summary>
+    public Task<CreateTopicsResponse> CreateTopicsAsync(CreateTopicsRequest request, CancellationToken cancellationToken)
+    {
+        // Synchronous up to the commit, so "not ready" surfaces as an exception to the caller.
+        var response = CreateTopics(request);
+        var created = response.Results.Where(r => r.ErrorCode == 0).Select(r => r.Name).ToList();
+        if (request.ValidateOnly || created.Count == 0 || request.WaitForLeadersMs <= 0)
+        {
+            response.LeadersReady = !request.ValidateOnly && created.Count > 0 && LeadersApplied(created, response.MetadataEpoch);
+            return Task.FromResult(response);
+        }
+        return WaitForLeadersAsync(response, created, TimeSpan.FromMilliseconds(request.WaitForLeadersMs), cancellationToken);
+    }
+
+    private async Task<CreateTopicsResponse> WaitForLeadersAsync(CreateTopicsResponse response, List<string> created, TimeSpan max, CancellationToken cancellationToken)
+    {
+        response.LeadersReady = await Applied.WaitAsync(() => LeadersApplied(created, response.MetadataEpoch), max, _time, cancellationToken).ConfigureAwait(false);
+        if (!response.LeadersReady)
+            _logger.LogWarning("Topics {Topics} created, but not every leader applied them within {WaitMs} ms", string.Join(", ", created), (int)max.TotalMilliseconds);
+        return response;
+    }
+
+    /// <summary>
+    /// Every partition of the named topics has a leader that applied metadata at or after
+    /// <paramref name="epoch"/>, or no live leader at all (nothing to wait for). Deleted topics count as done.
+    /// </summary>
+    public bool LeadersApplied(IEnumerable<string> topics, long epoch)
+    {
+        var state = _state;
+        foreach (var name in topics)
+        {
+            if (!state.Topics.TryGetValue(name, out var topic)) continue;
+            foreach (var p in topic.Partitions)
+                if (p.Leader >= 0 && state.IsLive(p.Leader) && Applied.Of(p.Leader) < epoch) return false;
+        }
+        return true;
     }
 
     private CreateTopicRecord BuildCreateTopic(MetadataState state, CreatableTopic topic)
@@ -529,9 +607,12 @@ public sealed partial class MetadataController : IDisposable
         for (var p = 0; p < assignment.Length; p++)
         {
             var replicas = assignment[p];
-            var pr = new PartitionRecord { Partition = p, Leader = replicas.FirstOrDefault(state.IsLive, -1), LeaderEpoch = 0 };
+            // ValidateAssignment guarantees a live replica. The ISR is the replicas holding the
+            // data: with no replication yet, only the leader.
+            var leader = replicas.First(state.IsLive);
+            var pr = new PartitionRecord { Partition = p, Leader = leader, LeaderEpoch = 0 };
             pr.Replicas.AddRange(replicas);
-            pr.Isr.AddRange(replicas);
+            pr.Isr.Add(leader);
             record.Partitions.Add(pr);
         }
         return record;

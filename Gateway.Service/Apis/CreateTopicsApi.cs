@@ -11,9 +11,11 @@ namespace StreamPlatform.Gateway.Apis;
 // CreateTopics v0-v7 (up to the codec's highest). Forwarded to the controller, which validates
 // partitions, replication factor, assignments and configs and answers with Kafka error codes.
 // The gateway rejects names that appear twice in one request (INVALID_REQUEST 42, as Kafka) and
-// illegal names (INVALID_TOPIC_EXCEPTION 17) itself. timeout_ms bounds the controller call and the
-// wait for the new topics to appear in this gateway's metadata (so a Metadata request right after
-// sees them); validate_only (v1+) is passed through. v5+ answers carry the partition count,
+// illegal names (INVALID_TOPIC_EXCEPTION 17) itself. timeout_ms bounds the controller call, which
+// answers once every new partition's leader broker has applied the creation (writable), and the
+// wait for the new topics to appear in this gateway's metadata (so a Metadata or Produce request
+// right after finds them with a leader that takes writes); timeout_ms 0 waits for neither.
+// validate_only (v1+) is passed through. v5+ answers carry the partition count,
 // replication factor and the topic's effective configs; v7+ the topic id. Controller unreachable:
 // NOT_CONTROLLER (41, retriable), or REQUEST_TIMED_OUT (7) when the deadline passed.
 public sealed class CreateTopicsApi(TopicAdmin admin, ILogger<CreateTopicsApi> logger) : ApiHandler<CreateTopicsRequest>
@@ -63,7 +65,9 @@ public sealed class CreateTopicsApi(TopicAdmin admin, ILogger<CreateTopicsApi> l
 
         try
         {
-            var answer = await admin.CreateAsync(forward, request.timeoutMs, cancellationToken).ConfigureAwait(false);
+            // timeout_ms 0 asks for no waiting (Kafka); otherwise the controller answers once the
+            // new partitions' leaders take writes, so a produce right after this answer succeeds.
+            var answer = await admin.CreateAsync(forward, request.timeoutMs, cancellationToken, waitForLeaders: request.timeoutMs > 0).ConfigureAwait(false);
             foreach (var r in answer.Results)
             {
                 if (!results.TryGetValue(r.Name, out var target)) continue;
@@ -84,7 +88,7 @@ public sealed class CreateTopicsApi(TopicAdmin admin, ILogger<CreateTopicsApi> l
             {
                 var created = answer.Results.Where(r => r.ErrorCode == 0).Select(r => r.Name).ToList();
                 var wait = TimeSpan.FromMilliseconds(Math.Min(request.timeoutMs, TopicAdmin.CreateWaitMax.TotalMilliseconds));
-                await admin.WaitForAsync(m => created.All(m.TopicsByName.ContainsKey), wait, cancellationToken).ConfigureAwait(false);
+                await admin.WaitForAsync(m => m.Epoch >= answer.MetadataEpoch && created.All(m.TopicsByName.ContainsKey), wait, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (RpcException ex)

@@ -111,13 +111,16 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
                 response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = name, ErrorCode = ErrorCodes.InvalidTopicException });
                 continue;
             }
-            if (metadata.TopicsByName.TryGetValue(name, out var topic))
+            var createdHere = created is not null && created.TryGetValue(name, out var c) ? c : (ErrorCode?)null;
+            if (createdHere is null && metadata.TopicsByName.TryGetValue(name, out var topic))
             {
                 response.Topics.Add(Describe(metadata, gateways, topic));
                 continue;
             }
-            var error = created is not null && created.TryGetValue(name, out var c)
-                ? (c == ErrorCode.None ? ErrorCode.LeaderNotAvailable : c)
+            // The request that auto-creates a topic answers it LEADER_NOT_AVAILABLE with no
+            // partitions, as Kafka does; the client asks again and then finds writable leaders.
+            var error = createdHere is { } code
+                ? (code == ErrorCode.None ? ErrorCode.LeaderNotAvailable : code)
                 : ErrorCode.UnknownTopicOrPartition;
             response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = name, ErrorCode = (short)error });
         }

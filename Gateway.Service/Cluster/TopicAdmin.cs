@@ -17,8 +17,8 @@ public sealed class TopicAdmin(
     ILogger<TopicAdmin> logger)
 {
     /// <summary>
-    /// How long an auto-creating Metadata/Produce waits for the new topic to show up in the
-    /// gateway's metadata before answering LEADER_NOT_AVAILABLE (clients retry on that).
+    /// How long an auto-creation waits for the new topic's leaders to take writes (at the
+    /// controller) and then for the topic to show up in the gateway's metadata.
     /// </summary>
     public static readonly TimeSpan AutoCreateWaitMax = TimeSpan.FromSeconds(2);
 
@@ -35,11 +35,21 @@ public sealed class TopicAdmin(
         return string.Equals(value, "true", StringComparison.OrdinalIgnoreCase);
     }
 
-    public async Task<Ctl.CreateTopicsResponse> CreateAsync(Ctl.CreateTopicsRequest request, int timeoutMs, CancellationToken cancellationToken)
+    /// <summary>What the controller keeps of a call's deadline for answering after its wait for leaders ends.</summary>
+    private const int AnswerMarginMs = 500;
+
+    /// <summary>
+    /// Creates topics; with <paramref name="waitForLeaders"/> the controller answers once every new
+    /// partition's leader has applied the creation (writable), within the call's deadline.
+    /// </summary>
+    public async Task<Ctl.CreateTopicsResponse> CreateAsync(Ctl.CreateTopicsRequest request, int timeoutMs, CancellationToken cancellationToken,
+        bool waitForLeaders = true)
     {
         var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
-        return await controller.Client.CreateTopicsAsync(request,
+        if (waitForLeaders) request.WaitForLeadersMs = Math.Max(deadlineMs - AnswerMarginMs, 0);
+        var response = await controller.Client.CreateTopicsAsync(request,
             deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response;
     }
 
     public async Task<Ctl.DeleteTopicsResponse> DeleteAsync(Ctl.DeleteTopicsRequest request, int timeoutMs, CancellationToken cancellationToken)
@@ -66,7 +76,8 @@ public sealed class TopicAdmin(
             request.Topics.Add(new Ctl.CreatableTopic { Name = name, NumPartitions = -1, ReplicationFactor = -1 });
         try
         {
-            var response = await CreateAsync(request, 0, cancellationToken).ConfigureAwait(false);
+            request.WaitForLeadersMs = (int)AutoCreateWaitMax.TotalMilliseconds;
+            var response = await CreateAsync(request, 0, cancellationToken, waitForLeaders: false).ConfigureAwait(false);
             foreach (var r in response.Results)
             {
                 // Created meanwhile by someone else: as good as created by us.
@@ -82,6 +93,8 @@ public sealed class TopicAdmin(
             foreach (var name in names) result[name] = ErrorCode.LeaderNotAvailable;
             return result;
         }
+        // The controller answered once the leaders could take writes; this gateway's own metadata
+        // may still be a moment behind.
         await WaitForAsync(m => names.All(n => m.TopicsByName.ContainsKey(n)), AutoCreateWaitMax, cancellationToken).ConfigureAwait(false);
         return result;
     }

@@ -12,7 +12,8 @@ namespace StreamPlatform.Gateway.Routing;
 /// One gRPC channel per broker endpoint, shared by every client connection (HTTP/2 multiplexes
 /// the calls). Channels are made by <see cref="GrpcChannels.Create"/>: no resilience handler, so a
 /// Produce is never retried behind the client's back. <see cref="Refresh"/> runs on each metadata
-/// snapshot and disposes channels of endpoints no broker advertises any more. Each channel also
+/// snapshot and disposes channels of endpoints no broker advertises any more, and the channel of a
+/// broker that registered again (new broker epoch: a new process). Each channel also
 /// carries the broker's <see cref="BrokerProduceStream"/> (made on first produce), which is
 /// disposed with it: its pending requests fail rather than wait on a channel that is gone.
 /// </summary>
@@ -26,9 +27,11 @@ public sealed class BrokerClientPool : IDisposable
     private readonly int _produceOutstandingMax;
     private readonly AppendSignals? _appendSignals;
 
-    private sealed class Entry(GrpcChannel channel, CallInvoker invoker, BrokerService.BrokerServiceClient client)
+    private sealed class Entry(GrpcChannel channel, CallInvoker invoker, BrokerService.BrokerServiceClient client, long brokerEpoch)
     {
         public GrpcChannel Channel { get; } = channel;
+        /// <summary>The registration of the broker process this channel was made for.</summary>
+        public long BrokerEpoch { get; } = brokerEpoch;
         public CallInvoker Invoker { get; } = invoker;
         public BrokerService.BrokerServiceClient Client { get; } = client;
         public BrokerProduceStream? ProduceStream;
@@ -84,7 +87,7 @@ public sealed class BrokerClientPool : IDisposable
             if (_byEndpoint.TryGetValue(broker.GrpcEndpoint, out entry)) return entry;
             var channel = _channelFactory(uri);
             var invoker = channel.CreateCallInvoker();
-            entry = new Entry(channel, invoker, new BrokerService.BrokerServiceClient(invoker));
+            entry = new Entry(channel, invoker, new BrokerService.BrokerServiceClient(invoker), broker.BrokerEpoch);
             _byEndpoint[broker.GrpcEndpoint] = entry;
             return entry;
         }
@@ -99,6 +102,18 @@ public sealed class BrokerClientPool : IDisposable
         var live = new HashSet<string>(metadata.Snapshot.Brokers.Select(b => b.GrpcEndpoint), StringComparer.Ordinal);
         lock (_refreshGate)
         {
+            // A broker that registered again is a new process. The channel to the old one has
+            // been failing to connect and sits in its reconnect backoff (1 s growing by 1.6x), so
+            // calls on it would fail for seconds after the broker is back: start afresh.
+            foreach (var broker in metadata.Snapshot.Brokers)
+            {
+                if (!broker.Fenced && broker.BrokerEpoch > 0 && _byEndpoint.TryGetValue(broker.GrpcEndpoint, out var old)
+                    && old.BrokerEpoch > 0 && old.BrokerEpoch < broker.BrokerEpoch && _byEndpoint.TryRemove(broker.GrpcEndpoint, out _))
+                {
+                    _logger.LogInformation("Broker at {Endpoint} registered again (broker epoch {Epoch}): new channel", broker.GrpcEndpoint, broker.BrokerEpoch);
+                    old.Dispose();
+                }
+            }
             if (_appendSignals is not null)
             {
                 foreach (var broker in metadata.Snapshot.Brokers)

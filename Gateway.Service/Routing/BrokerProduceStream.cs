@@ -24,7 +24,9 @@ public readonly record struct BrokerProduceOutcome(ProduceResponse? Response, Er
 /// <item>A stream failure (broker gone, stream ended, channel disposed) answers every request
 /// written or queued on it NOT_LEADER_OR_FOLLOWER (6), so clients refresh metadata; nothing is
 /// ever resent (that could duplicate records). Later requests go to a fresh stream, opened after
-/// a backoff that doubles while streams fail without ever being answered.</item>
+/// a backoff that doubles while streams fail without ever being answered; requests enqueued
+/// during that backoff are answered NOT_LEADER_OR_FOLLOWER at once rather than held (a client
+/// request mixing this broker's partitions with others' would otherwise wait for the backoff).</item>
 /// <item>A request above the channel's send limit is answered MESSAGE_TOO_LARGE (10) at once and
 /// never reaches the stream (gRPC refusing it in the writer would fail the whole stream).</item>
 /// </list>
@@ -116,7 +118,10 @@ public sealed class BrokerProduceStream : IDisposable
         Pending pending;
         lock (_gate)
         {
-            if (_disposed)
+            // While the stream waits out its reconnect backoff the broker is known unreachable:
+            // answering at once keeps this broker's partitions from holding up a client request
+            // that also carries partitions of healthy brokers (its answer needs every share).
+            if (_disposed || _session.BackingOff)
             {
                 _slots.Release();
                 return Pending.Resolved(new BrokerProduceOutcome(null, ErrorCode.NotLeaderOrFollower));
@@ -253,11 +258,13 @@ public sealed class BrokerProduceStream : IDisposable
         public readonly CancellationTokenSource Stop = new();
         public bool Failed;
         public volatile bool Answered;
+        /// <summary>Within the reconnect backoff after a failed stream: requests are refused at once.</summary>
+        public volatile bool BackingOff;
     }
 
     private Session StartSession(int delayMs)
     {
-        var session = new Session();
+        var session = new Session { BackingOff = delayMs > 0 };
         SessionsStarted++;
         _ = RunAsync(session, delayMs);
         return session;
@@ -267,10 +274,15 @@ public sealed class BrokerProduceStream : IDisposable
     {
         try
         {
+            // The backoff runs from the failure (requests meanwhile are refused, see EnqueueAsync).
+            if (delayMs > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(delayMs), _time, session.Stop.Token).ConfigureAwait(false);
+                session.BackingOff = false;
+            }
             // Opened on the first request only: an idle broker costs no stream, and a broker that
             // is down is not reconnected to in a loop while nobody produces to it.
             if (!await session.Queue.Reader.WaitToReadAsync(session.Stop.Token).ConfigureAwait(false)) return;
-            if (delayMs > 0) await Task.Delay(TimeSpan.FromMilliseconds(delayMs), _time, session.Stop.Token).ConfigureAwait(false);
             using var call = _client.ProduceStream(cancellationToken: session.Stop.Token);
             var reader = ReadAsync(session, call.ResponseStream);
             try

@@ -7,7 +7,7 @@ namespace StreamPlatform.UnitTests.Controller;
 public class FencingTests
 {
     [Fact]
-    public void Broker_missing_heartbeats_is_fenced_and_its_partitions_move_in_isr_order_with_an_epoch_bump()
+    public void Broker_missing_heartbeats_is_fenced_and_its_partitions_go_leaderless_not_to_an_empty_replica()
     {
         using var h = new ControllerHarness();
         var e1 = h.RegisterBroker(1);
@@ -31,9 +31,11 @@ public class FencingTests
         var after = h.Controller.State.Topics["t"].Partitions;
         foreach (var p in ledBy1)
         {
-            var expected = before[p].Isr.First(id => id != 1);
-            Assert.Equal(expected, after[p].Leader);
+            // 2 and 3 are live replicas but hold none of the records: no unclean election.
+            Assert.Equal(-1, after[p].Leader);
             Assert.Equal(before[p].LeaderEpoch + 1, after[p].LeaderEpoch);
+            // The last ISR member stays in the ISR while fenced (Kafka KRaft), so it can lead again.
+            Assert.Equal([1], after[p].Isr.ToArray());
         }
         foreach (var p in after.Where(p => !ledBy1.Contains(p.Partition)))
             Assert.Equal(before[p.Partition].LeaderEpoch, p.LeaderEpoch);
@@ -44,9 +46,38 @@ public class FencingTests
         var e1b = h.RegisterBroker(1);
         Assert.True(e1b > e1);
         Assert.False(h.Controller.State.Brokers[1].Fenced);
+        var back = h.Controller.State.Topics["t"].Partitions;
+        foreach (var p in ledBy1)
+        {
+            Assert.Equal((1, before[p].LeaderEpoch + 2), (back[p].Leader, back[p].LeaderEpoch));
+            Assert.Equal([1], back[p].Isr.ToArray());
+        }
         var stale = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1 });
         Assert.Equal(ErrorCodes.StaleBrokerEpoch, stale.ErrorCode);
         Assert.True(stale.Fenced);
+    }
+
+    [Fact]
+    public void A_replica_outside_the_isr_never_takes_over_even_when_it_registers_again()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1);
+        h.RegisterBroker(2);
+        Assert.Equal(0, h.CreateTopic("t", 2, 2).ErrorCode);
+        var p0 = h.Controller.State.Topics["t"].Partitions[0];
+        var leader = p0.Leader;
+        var follower = p0.Replicas.Single(b => b != leader);
+        // The leader dies; the follower keeps heartbeating and even re-registers (a restart).
+        for (var i = 0; i < 13; i++)
+        {
+            h.Time.Advance(TimeSpan.FromMilliseconds(500));
+            h.Heartbeat(follower, h.Controller.State.Brokers[follower].BrokerEpoch);
+            h.Controller.ExpireSessions();
+        }
+        h.RegisterBroker(follower);
+        Assert.Equal(-1, h.Controller.State.Topics["t"].Partitions[0].Leader);
+        h.RegisterBroker(leader);
+        Assert.Equal(leader, h.Controller.State.Topics["t"].Partitions[0].Leader);
     }
 
     [Fact]
@@ -94,7 +125,9 @@ public class FencingTests
         var shutdown = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1, WantShutdown = true });
         Assert.True(shutdown.ShouldShutDown);
         Assert.True(h.Controller.State.Brokers[1].Fenced);
-        Assert.All(h.Controller.State.Topics["t"].Partitions, p => Assert.Equal(2, p.Leader));
+        // Controlled shutdown of the only ISR member: leaderless until it returns (no replication yet).
+        Assert.All(h.Controller.State.Topics["t"].Partitions.Where(p => p.Replicas[0] == 1), p => Assert.Equal(-1, p.Leader));
+        Assert.All(h.Controller.State.Topics["t"].Partitions.Where(p => p.Replicas[0] == 2), p => Assert.Equal(2, p.Leader));
     }
 
     [Fact]

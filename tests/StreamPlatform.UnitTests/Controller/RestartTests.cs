@@ -62,6 +62,47 @@ public class RestartTests
     }
 
     [Fact]
+    public void A_log_that_recorded_isr_as_all_replicas_is_narrowed_to_the_leader_at_start()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // A metadata log as earlier versions wrote it: ISR = every replica, although only
+            // the leader ever held records.
+            using (var log = StreamPlatform.Controller.Storage.MetadataLog.Open(dir, _ => { }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance))
+            {
+                var entry = new StreamPlatform.Protos.Grpc.Metadata.MetadataLogEntry { BaseEpoch = 0 };
+                for (var b = 1; b <= 3; b++)
+                    entry.Records.Add(new StreamPlatform.Protos.Grpc.Metadata.MetadataRecord { RegisterBroker = new() { BrokerId = b, GrpcEndpoint = $"http://127.0.0.1:{17100 + b}", BrokerEpoch = b } });
+                var topic = new StreamPlatform.Protos.Grpc.Metadata.CreateTopicRecord { Name = "old", TopicId = TopicIds.ToByteString(Guid.NewGuid()) };
+                topic.Partitions.Add(new StreamPlatform.Protos.Grpc.Metadata.PartitionRecord { Partition = 0, Leader = 2, Replicas = { 2, 3, 1 }, Isr = { 2, 3, 1 } });
+                entry.Records.Add(new StreamPlatform.Protos.Grpc.Metadata.MetadataRecord { CreateTopic = topic });
+                log.Append(entry);
+            }
+            using var h = new ControllerHarness(dataDir: dir);
+            var p = h.Controller.State.Topics["old"].Partitions[0];
+            Assert.Equal((2, 1), (p.Leader, p.LeaderEpoch));
+            Assert.Equal([2], p.Isr.ToArray());
+            // And so a failover of that leader no longer elects the empty replica 3.
+            h.Time.Advance(TimeSpan.FromMilliseconds(3000));
+            h.Heartbeat(1, 1);
+            h.Heartbeat(3, 3);
+            h.Time.Advance(TimeSpan.FromMilliseconds(3000));
+            h.Controller.ExpireSessions();
+            Assert.True(h.Controller.State.Brokers[2].Fenced);
+            Assert.Equal(-1, h.Controller.State.Topics["old"].Partitions[0].Leader);
+            // A second start writes nothing more.
+            var epoch = h.Controller.State.Epoch;
+            h.Restart();
+            Assert.Equal(epoch, h.Controller.State.Epoch);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Torn_tail_after_a_crash_loses_only_the_unacknowledged_entry()
     {
         using var h = new ControllerHarness();

@@ -339,6 +339,20 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         Assert.Equal(2, stream.SessionsStarted);
     }
 
+    /// <summary>Enqueues until the stream's backoff timer (fake time, already advanced) has run on the pool and the request is taken.</summary>
+    private static async Task<BrokerProduceStream.Pending> RetryWhileBackingOff(BrokerProduceStream stream)
+    {
+        var deadline = DateTime.UtcNow + WaitMax;
+        while (true)
+        {
+            var sessions = stream.SessionsStarted;
+            var pending = await stream.EnqueueAsync(Small(), 60_000);
+            if (!pending.Completion.IsCompleted || stream.SessionsStarted > sessions) return pending;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the backoff never ended");
+            await Task.Delay(5);
+        }
+    }
+
     [Fact]
     public async Task An_unreachable_broker_fails_requests_and_reconnects_with_backoff()
     {
@@ -351,12 +365,18 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         Assert.Equal(ErrorCode.NotLeaderOrFollower, (await Within((await stream.EnqueueAsync(Small(), 60_000)).Completion)).Error);
         Assert.Equal(2, stream.SessionsStarted);
 
-        // The next stream waits the backoff (50 ms) before it even tries.
+        // During the backoff (50 ms) the next stream does not even try, and a request is refused
+        // at once instead of waiting for it (a client request mixing this broker's partitions
+        // with a healthy broker's would otherwise wait too).
         var second = await stream.EnqueueAsync(Small(), 60_000);
-        await Task.Delay(100);
-        Assert.False(second.Completion.IsCompleted);
+        Assert.True(second.Completion.IsCompleted);
+        Assert.Equal(ErrorCode.NotLeaderOrFollower, (await second.Completion).Error);
+        Assert.Equal(2, stream.SessionsStarted);
+        Assert.Equal(0, stream.Outstanding);
         _time.Advance(TimeSpan.FromMilliseconds(BrokerProduceStream.ReconnectBackoffMinMs));
-        Assert.Equal(ErrorCode.NotLeaderOrFollower, (await Within(second.Completion)).Error);
+        // After it, the next request tries a new stream.
+        var third = await RetryWhileBackingOff(stream);
+        Assert.Equal(ErrorCode.NotLeaderOrFollower, (await Within(third.Completion)).Error);
         Assert.Equal(3, stream.SessionsStarted);
     }
 
