@@ -28,6 +28,7 @@ public sealed class KafkaConnection
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly string _connectionId;
+    private readonly string _clientHost;
     private readonly SemaphoreSlim _slots;
     private readonly RequestMemoryBudget _budget;
     private readonly Channel<Task<Outgoing?>> _queue;
@@ -41,7 +42,7 @@ public sealed class KafkaConnection
     private CancellationToken _clientGone;
 
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
-        ILogger logger, string connectionId, RequestMemoryBudget? budget = null)
+        ILogger logger, string connectionId, RequestMemoryBudget? budget = null, string clientHost = "")
     {
         _transport = transport;
         _registry = registry;
@@ -49,6 +50,7 @@ public sealed class KafkaConnection
         _metrics = metrics;
         _logger = logger;
         _connectionId = connectionId;
+        _clientHost = clientHost;
         _slots = new SemaphoreSlim(options.MaxInFlightRequestsPerConnection, options.MaxInFlightRequestsPerConnection);
         // Without a shared one (tests), a budget of this connection's own.
         _budget = budget ?? new RequestMemoryBudget(options.MaxInFlightRequestBytes);
@@ -209,21 +211,21 @@ public sealed class KafkaConnection
             // run the next request's handler inline (a chain of ~100 pipelined produces would
             // nest that deep).
             var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal };
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal, ClientHost = _clientHost };
             task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = signal.Task;
             _sequentialDone = _sequentialDone.IsCompleted ? task : Task.WhenAll(_sequentialDone, task);
         }
         else if (handler.Sequential)
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
             task = RunAfterAsync(_sequentialDone, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = task;
             _sequentialDone = task;
         }
         else
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
             task = RunAsync(handler, request, context, responseHeaderVersion, rented, length, started);
         }
         return task;

@@ -18,7 +18,8 @@ public sealed class KafkaConnectionHandler(
         logger.LogDebug("Kafka connection {ConnectionId} from {Remote}", connection.ConnectionId, connection.RemoteEndPoint);
         try
         {
-            var kafka = new KafkaConnection(connection.Transport, registry, options.Value, metrics, logger, connection.ConnectionId, budget);
+            var kafka = new KafkaConnection(connection.Transport, registry, options.Value, metrics, logger, connection.ConnectionId, budget,
+                ClientAddress.Format(connection.RemoteEndPoint));
             await kafka.RunAsync(connection.ConnectionClosed).ConfigureAwait(false);
         }
         finally
