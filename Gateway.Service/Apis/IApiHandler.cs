@@ -6,6 +6,9 @@ namespace StreamPlatform.Gateway.Apis;
 /// <summary>What a handler knows about the request beyond its body.</summary>
 public sealed record RequestContext(short ApiVersion, int CorrelationId, string? ClientId, string ConnectionId)
 {
+    /// <summary>The client's address as Kafka shows it ("/127.0.0.1", see <see cref="Kafka.ClientAddress"/>); "" when unknown.</summary>
+    public string ClientHost { get; init; } = "";
+
     /// <summary>Completed by <see cref="Dispatched"/> or when the handler returns; set by the connection for <see cref="IApiHandler.OrderedAtDispatch"/> handlers.</summary>
     internal TaskCompletionSource? DispatchedSignal { get; init; }
 

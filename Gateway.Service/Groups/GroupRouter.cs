@@ -127,7 +127,7 @@ public sealed class GroupRouter(
         request.Write(ref writer, version);
         var grpcRequest = new KafkaGroupRequest
         {
-            ApiVersion = version, Body = UnsafeByteOperations.UnsafeWrap(body), ClientId = context.ClientId ?? "", ClientHost = "",
+            ApiVersion = version, Body = UnsafeByteOperations.UnsafeWrap(body), ClientId = context.ClientId ?? "", ClientHost = context.ClientHost,
         };
         var deadline = time.GetUtcNow().UtcDateTime.AddMilliseconds((long)Math.Max(waitMs, 0) + options.Value.BrokerCallMarginMs);
         try

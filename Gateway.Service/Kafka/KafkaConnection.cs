@@ -37,6 +37,7 @@ public sealed class KafkaConnection
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly string _connectionId;
+    private readonly string _clientHost;
     private readonly SemaphoreSlim _slots;
     private readonly RequestMemoryBudget _budget;
     private readonly TimeProvider _time;
@@ -71,7 +72,7 @@ public sealed class KafkaConnection
     private volatile bool _writerDone;
 
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
-        ILogger logger, string connectionId, RequestMemoryBudget? budget = null, TimeProvider? time = null, bool authenticated = true)
+        ILogger logger, string connectionId, RequestMemoryBudget? budget = null, TimeProvider? time = null, bool authenticated = true, string clientHost = "")
     {
         _transport = transport;
         _registry = registry;
@@ -81,6 +82,7 @@ public sealed class KafkaConnection
         _connectionId = connectionId;
         _authenticated = authenticated;
         _time = time ?? TimeProvider.System;
+        _clientHost = clientHost;
         _slots = new SemaphoreSlim(options.MaxInFlightRequestsPerConnection, options.MaxInFlightRequestsPerConnection);
         // Without a shared one (tests), a budget of this connection's own.
         _budget = budget ?? new RequestMemoryBudget(options.MaxInFlightRequestBytes);
@@ -419,26 +421,26 @@ public sealed class KafkaConnection
             // run the next request's handler inline (a chain of ~100 pipelined produces would
             // nest that deep).
             var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal };
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal, ClientHost = _clientHost };
             task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = signal.Task;
             _sequentialDone = _sequentialDone.IsCompleted ? task : Task.WhenAll(_sequentialDone, task);
         }
         else if (handler.Sequential)
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
             task = RunAfterAsync(_sequentialDone, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = task;
             _sequentialDone = task;
         }
         else if (handler.ResponseMayBeLarge && _queued > 0)
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
             task = RunWhenWrittenAsync(WhenWritten(_queued), handler, request, context, responseHeaderVersion, rented, length, started);
         }
         else
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
             task = RunAsync(handler, request, context, responseHeaderVersion, rented, length, started);
         }
         return task;

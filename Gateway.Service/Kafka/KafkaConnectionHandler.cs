@@ -36,7 +36,7 @@ public sealed class KafkaConnectionHandler(
         try
         {
             var kafka = new KafkaConnection(connection.Transport, registry, options.Value, metrics, logger, connection.ConnectionId, budget,
-                time, authenticated: true);
+                time, authenticated: true, clientHost: ClientAddress.Format(connection.RemoteEndPoint));
             await kafka.RunAsync(connection.ConnectionClosed).ConfigureAwait(false);
         }
         finally

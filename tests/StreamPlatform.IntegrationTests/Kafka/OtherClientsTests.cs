@@ -97,4 +97,42 @@ public sealed class OtherClientsTests : IDisposable
         var md = admin.GetMetadata(TimeSpan.FromSeconds(10));
         Assert.Contains(md.Topics, t => t.Topic == topic && t.Partitions.Count == 1);
     }
+    [Fact]
+    public async Task KafkaPythonDescribeConsumerGroupsShowsTheMembersClientHost()
+    {
+        var topic = KafkaHelpers.UniqueTopic("python-describe");
+        await KafkaHelpers.CreateTopicAsync(Bootstrap, topic, 1);
+        var group = "python-describe-" + Guid.NewGuid().ToString("N");
+        var script = """
+            import sys, time
+            from kafka import KafkaConsumer
+            from kafka.admin import KafkaAdminClient
+            bootstrap, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
+            consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id='py-describer')
+            deadline = time.time() + 60
+            while not consumer.assignment() and time.time() < deadline:
+                consumer.poll(timeout_ms=500)
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            info = admin.describe_consumer_groups([group])[0]
+            for m in info.members:
+                print('MEMBER', info.state, m.client_id, m.client_host)
+            consumer.close()
+            admin.close()
+            """;
+        var path = Path.Combine(Path.GetTempPath(), $"sp-python-{Guid.NewGuid():N}.py");
+        await File.WriteAllTextAsync(path, script);
+        try
+        {
+            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic, group], timeout: TimeSpan.FromSeconds(120));
+            _output.WriteLine(run.ToString());
+            Assert.True(run.ExitCode == 0, run.ToString());
+            // Kafka reports the peer as Java's InetAddress.toString(): "/" and the address.
+            var member = Assert.Single(run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("MEMBER "));
+            Assert.Equal("MEMBER Stable py-describer /127.0.0.1", member.Trim());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
