@@ -12,6 +12,7 @@ namespace StreamPlatform.Gateway.Apis;
 // remote call, as Kafka's ConfigHelper. Sources: a key set nowhere is DEFAULT_CONFIG (5, the
 // catalog default); values given at start-up (Controller:BrokerConfigs) STATIC_BROKER_CONFIG (4);
 // AlterConfigs on the cluster-wide broker resource (empty name) DYNAMIC_DEFAULT_BROKER_CONFIG (3);
+// AlterConfigs on BROKER "<id>" DYNAMIC_BROKER_CONFIG (2, shown for that node id, first synonym);
 // topic overrides DYNAMIC_TOPIC_CONFIG (1); group overrides GROUP_CONFIG (8). Synonyms (v1+, when
 // include_synonyms) in Kafka's precedence order: the resource's own value, then the broker
 // synonym's dynamic default, static and default values; the first one is in force.
@@ -101,10 +102,12 @@ public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions
                         result.ErrorMessage = $"Unexpected broker id, expected one of [{string.Join(", ", gateways.Select(g => g.NodeId))}] or empty string, but received {resource.ResourceName}";
                         continue;
                     }
+                    var perBroker = snapshot.PerBrokerConfigs.FirstOrDefault(b => b.BrokerId == nodeId)?.Configs;
                     foreach (var def in ConfigCatalog.Broker.Values.OrderBy(d => d.Name, StringComparer.Ordinal))
                     {
                         if (keys is not null && !keys.Contains(def.Name)) continue;
                         var synonyms = new List<Synonym>();
+                        if (perBroker is not null && perBroker.TryGetValue(def.Name, out var own)) synonyms.Add(new(def.Name, own, ConfigSource.DynamicBrokerConfig));
                         BrokerChain(snapshot, def.Name, synonyms);
                         result.Configs.Add(Entry(def, synonyms, null, def.ReadOnly, request, version));
                     }
