@@ -18,8 +18,9 @@ namespace StreamPlatform.Gateway.Apis;
 // synonym's dynamic default, static and default values; the first one is in force.
 // Topics (resource type 2): every ConfigCatalog.Topic config, read_only false; unknown topic:
 // UNKNOWN_TOPIC_OR_PARTITION (3), illegal name: INVALID_TOPIC_EXCEPTION (17).
-// Brokers (type 4): a gateway node id (the ids clients see as brokers) lists every
-// ConfigCatalog.Broker config with read_only = not dynamically updatable; the empty name lists
+// Brokers (type 4): a gateway node id (the ids clients see as brokers) or a Broker.Service id
+// lists every ConfigCatalog.Broker config with read_only = not dynamically updatable, the values
+// set on that id first (DYNAMIC_BROKER_CONFIG); the empty name lists
 // only the dynamically set cluster defaults (Kafka lists currentDynamicDefaultConfigs there);
 // another name: INVALID_REQUEST (42). Groups (type 32, KIP-848): any non-empty group id (Kafka
 // does not check the group exists), every ConfigCatalog.Group config, the default being the
@@ -96,7 +97,9 @@ public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions
                         result.ErrorMessage = $"Broker id must be an integer, but it is: {resource.ResourceName}";
                         continue;
                     }
-                    if (!gateways.Any(g => g.NodeId == nodeId))
+                    // The ids clients see are gateways; a Broker.Service id is accepted too, since
+                    // per-broker configs are recorded by broker id and that broker applies them.
+                    if (!gateways.Any(g => g.NodeId == nodeId) && !metadata.BrokersById.ContainsKey(nodeId))
                     {
                         result.ErrorCode = ErrorCodes.InvalidRequest;
                         result.ErrorMessage = $"Unexpected broker id, expected one of [{string.Join(", ", gateways.Select(g => g.NodeId))}] or empty string, but received {resource.ResourceName}";
