@@ -12,8 +12,8 @@ namespace StreamPlatform.Gateway.Apis;
 // UNKNOWN_TOPIC_OR_PARTITION (3), INVALID_CONFIG (40: unknown key, bad value, list op on a
 // non-list, group values out of the broker's group.* bounds), INVALID_REQUEST (42: duplicate
 // resource or key, unknown op or resource type, a broker config Kafka cannot update dynamically,
-// a broker name that is not a non-negative int, an empty group name). Each resource is all or nothing; brokers apply the
-// change from metadata without a restart.
+// a broker name that is not a non-negative int, an empty group name). Each resource is all or
+// nothing; brokers apply the change from metadata without a restart.
 public sealed class IncrementalAlterConfigsApi(ConfigAlterations alterations) : ApiHandler<IncrementalAlterConfigsRequest>
 {
     public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
