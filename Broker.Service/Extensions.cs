@@ -33,7 +33,7 @@ public static class BrokerServiceExtensions
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new LogManager(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.DataDir,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogManager>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogManager>>(), sp.GetRequiredService<IOptions<BrokerOptions>>().Value.BrokerId));
         services.AddSingleton(sp => GrpcChannels.Create(ServiceEndpoints.ResolveRequired(configuration, "controller", "grpc")));
         services.AddSingleton(sp => new ControllerService.ControllerServiceClient(sp.GetRequiredService<Grpc.Net.Client.GrpcChannel>()));
         services.AddSingleton(sp => new MetadataWatcher(sp.GetRequiredService<Grpc.Net.Client.GrpcChannel>(),

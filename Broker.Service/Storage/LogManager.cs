@@ -21,14 +21,17 @@ public sealed class LogManager : IDisposable
     private volatile bool _loaded;
     private bool _closed;
 
-    public LogManager(string dataDir, TimeProvider time, ILogger<LogManager> logger)
+    /// <param name="brokerId">This broker's id: its per-broker dynamic configs (log.* defaults) apply to its logs; -1 for none.</param>
+    public LogManager(string dataDir, TimeProvider time, ILogger<LogManager> logger, int brokerId = -1)
     {
         DataDir = Path.GetFullPath(dataDir);
+        BrokerId = brokerId;
         _time = time;
         _logger = logger;
     }
 
     public string DataDir { get; }
+    public int BrokerId { get; }
     /// <summary>Every log this manager opens reports its high-watermark advances here (WatchAppends streams).</summary>
     public AppendWatchers AppendWatchers { get; } = new();
     /// <summary>True once every existing log has been opened and recovered.</summary>
@@ -73,13 +76,13 @@ public sealed class LogManager : IDisposable
             // Hot path (every produce/fetch): configs are only re-resolved when metadata changed.
             if (existing.AppliedMetadataEpoch != metadata.Epoch)
             {
-                existing.Config = LogConfig.From(topic.Configs, metadata.Snapshot.BrokerConfigs);
+                existing.Config = LogConfig.From(topic.Configs, metadata.BrokerConfigsFor(BrokerId));
                 existing.LeaderEpoch = partition.LeaderEpoch;
                 existing.AppliedMetadataEpoch = metadata.Epoch;
             }
             return existing;
         }
-        var config = LogConfig.From(topic.Configs, metadata.Snapshot.BrokerConfigs);
+        var config = LogConfig.From(topic.Configs, metadata.BrokerConfigsFor(BrokerId));
         lock (_lifecycleLock)
         {
             if (_closed) throw new ObjectDisposedException(nameof(LogManager));

@@ -24,7 +24,8 @@ public sealed partial class MetadataController
     /// configs are computed and validated against <see cref="ConfigCatalog"/>, then turned into
     /// SetTopicConfig / SetBrokerConfig records; all resources that pass go into one log entry.
     /// Brokers and gateways get the change with the next metadata snapshot and apply it without
-    /// a restart. Broker resources: only the cluster-wide default (empty name); values set here are
+    /// a restart. Broker resources: the cluster-wide default (empty name) or one broker id (per-broker
+    /// values, applied by that broker over the default); values set here are
     /// dynamic and survive controller restarts over Controller:BrokerConfigs; a config Kafka cannot
     /// update dynamically is INVALID_REQUEST (as Kafka's DynamicBrokerConfig.validate). Group
     /// resources (KIP-848 group configs): a non-empty group id, catalog keys, values checked
@@ -105,11 +106,8 @@ public sealed partial class MetadataController
 
     private static List<MetadataRecord> BrokerConfigRecords(MetadataState state, AlterConfigsResource resource)
     {
-        // Kafka keeps per-broker and cluster-default dynamic configs; this cluster has one set
-        // of broker configs for all brokers (the "default" entity, empty name).
-        if (resource.ResourceName.Length > 0)
-            throw new MetadataStateException(ErrorCodes.InvalidRequest,
-                $"Per-broker configs (broker '{resource.ResourceName}') are not supported; alter the cluster-wide default (empty broker name).");
+        // Kafka keeps a cluster-wide default (empty name) and per-broker values (name = broker id).
+        if (resource.ResourceName.Length > 0) return PerBrokerConfigRecords(state, resource);
         var dynamic = state.DynamicBrokerConfigs.ToDictionary(k => k, k => state.BrokerConfigs[k], StringComparer.Ordinal);
         var updated = NewExplicitConfigs(dynamic, state.BrokerConfigs, resource, ConfigCatalog.Broker, ErrorCodes.InvalidRequest);
         var staticValues = state.StaticBrokerConfigs;
@@ -125,6 +123,30 @@ public sealed partial class MetadataController
                     ? new SetBrokerConfigRecord { Name = name, Value = value }
                     : new SetBrokerConfigRecord { Name = name, Remove = true },
             });
+        return records;
+    }
+
+    /// <summary>
+    /// BROKER "&lt;id&gt;": dynamic values for that broker id only, as Kafka's controller: the name
+    /// must parse as a non-negative base-10 int (INVALID_REQUEST), the broker need not be
+    /// registered; same catalog checks as the cluster-wide default. DELETE drops the per-broker
+    /// value, so the cluster-wide one applies again.
+    /// </summary>
+    private static List<MetadataRecord> PerBrokerConfigRecords(MetadataState state, AlterConfigsResource resource)
+    {
+        if (!int.TryParse(resource.ResourceName, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var brokerId))
+            throw new MetadataStateException(ErrorCodes.InvalidRequest, "Unable to parse broker name as a base 10 number.");
+        if (brokerId < 0) throw new MetadataStateException(ErrorCodes.InvalidRequest, "Invalid negative broker ID.");
+        var current = state.PerBrokerConfigs.TryGetValue(brokerId, out var b) ? (IReadOnlyDictionary<string, string>)b : new Dictionary<string, string>();
+        var effective = new Dictionary<string, string>(state.BrokerConfigs, StringComparer.Ordinal);
+        foreach (var (name, value) in current) effective[name] = value;
+        var updated = NewExplicitConfigs(current, effective, resource, ConfigCatalog.Broker, ErrorCodes.InvalidRequest);
+        var records = new List<MetadataRecord>();
+        foreach (var (name, value) in updated)
+            if (!current.TryGetValue(name, out var old) || old != value)
+                records.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { BrokerId = brokerId, Name = name, Value = value, Dynamic = true } });
+        foreach (var name in current.Keys.Where(k => !updated.ContainsKey(k)))
+            records.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { BrokerId = brokerId, Name = name, Remove = true } });
         return records;
     }
 

@@ -37,6 +37,8 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 /// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1.
 /// broker config: --SetBrokerConfig(catalog key, valid value, dynamic?)--> set (dynamic or static); set --SetBrokerConfig(remove)--> unset;
 ///         static value --SetBrokerConfig(static_only, value or remove)--> static value changed, a dynamic value unchanged.
+/// per-broker config: --SetBrokerConfig(broker_id, dynamic, catalog key not read-only, valid value)--> set for that broker;
+///         set --SetBrokerConfig(broker_id, remove)--> unset (an empty broker entry is dropped).
 /// group config: --SetGroupConfig(catalog key, valid value)--> set; set --SetGroupConfig(remove)--> unset (an empty group entry is dropped).
 /// topic config: present topic --SetTopicConfig(catalog key, valid value)--> set; set --SetTopicConfig(remove)--> unset.
 /// </summary>
@@ -51,7 +53,8 @@ public sealed class MetadataState
         ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
         ImmutableSortedSet.Create<string>(StringComparer.Ordinal),
         ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
-        ImmutableSortedDictionary.Create<string, ImmutableSortedDictionary<string, string>>(StringComparer.Ordinal));
+        ImmutableSortedDictionary.Create<string, ImmutableSortedDictionary<string, string>>(StringComparer.Ordinal),
+        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>.Empty);
 
     private MetadataState(
         long epoch,
@@ -62,7 +65,8 @@ public sealed class MetadataState
         ImmutableSortedDictionary<string, string> brokerConfigs,
         ImmutableSortedSet<string> dynamicBrokerConfigs,
         ImmutableSortedDictionary<string, string> staticBrokerConfigs,
-        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> groupConfigs)
+        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> groupConfigs,
+        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>> perBrokerConfigs)
     {
         Epoch = epoch;
         Brokers = brokers;
@@ -73,6 +77,7 @@ public sealed class MetadataState
         DynamicBrokerConfigs = dynamicBrokerConfigs;
         StaticBrokerConfigs = staticBrokerConfigs;
         GroupConfigs = groupConfigs;
+        PerBrokerConfigs = perBrokerConfigs;
     }
 
     /// <summary>Number of records applied since the empty state.</summary>
@@ -90,6 +95,8 @@ public sealed class MetadataState
     public ImmutableSortedDictionary<string, string> StaticBrokerConfigs { get; }
     /// <summary>Explicit group configs by group id (never an empty entry).</summary>
     public ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> GroupConfigs { get; }
+    /// <summary>Per-broker dynamic broker configs by broker id (never an empty entry); for that broker they win over <see cref="BrokerConfigs"/>.</summary>
+    public ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>> PerBrokerConfigs { get; }
 
     public bool TryGetTopic(Guid id, out TopicState topic)
     {
@@ -131,9 +138,10 @@ public sealed class MetadataState
         ImmutableSortedDictionary<string, string>? brokerConfigs = null,
         ImmutableSortedSet<string>? dynamicBrokerConfigs = null,
         ImmutableSortedDictionary<string, string>? staticBrokerConfigs = null,
-        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>>? groupConfigs = null)
+        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>>? groupConfigs = null,
+        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>? perBrokerConfigs = null)
         => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs,
-            dynamicBrokerConfigs ?? DynamicBrokerConfigs, staticBrokerConfigs ?? StaticBrokerConfigs, groupConfigs ?? GroupConfigs);
+            dynamicBrokerConfigs ?? DynamicBrokerConfigs, staticBrokerConfigs ?? StaticBrokerConfigs, groupConfigs ?? GroupConfigs, perBrokerConfigs ?? PerBrokerConfigs);
 
     private static MetadataStateException Illegal(short code, string message) => new(code, message);
 
@@ -270,6 +278,7 @@ public sealed class MetadataState
     private MetadataState SetBrokerConfig(SetBrokerConfigRecord r)
     {
         if (!ConfigCatalog.Broker.TryGetValue(r.Name, out var def)) throw Illegal(ErrorCodes.InvalidConfig, $"Unknown broker config '{r.Name}'.");
+        if (r.HasBrokerId) return SetPerBrokerConfig(r, def);
         if (r.StaticOnly)
         {
             if (r.Dynamic) throw Illegal(ErrorCodes.InvalidRequest, $"Broker config '{r.Name}': a static-only change cannot be dynamic.");
@@ -293,6 +302,23 @@ public sealed class MetadataState
             ? With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value), dynamicBrokerConfigs: DynamicBrokerConfigs.Add(r.Name))
             : With(brokerConfigs: BrokerConfigs.SetItem(r.Name, r.Value), dynamicBrokerConfigs: DynamicBrokerConfigs.Remove(r.Name),
                 staticBrokerConfigs: StaticBrokerConfigs.SetItem(r.Name, r.Value));
+    }
+
+    private MetadataState SetPerBrokerConfig(SetBrokerConfigRecord r, ConfigDefinition def)
+    {
+        if (r.BrokerId < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Broker id {r.BrokerId} is negative.");
+        if (r.StaticOnly) throw Illegal(ErrorCodes.InvalidRequest, $"Broker config '{r.Name}' for broker {r.BrokerId}: per-broker values are dynamic only.");
+        var current = PerBrokerConfigs.TryGetValue(r.BrokerId, out var b) ? b : ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
+        if (r.Remove)
+        {
+            if (!current.ContainsKey(r.Name)) throw Illegal(ErrorCodes.InvalidConfig, $"Broker {r.BrokerId} has no config '{r.Name}' set.");
+            var left = current.Remove(r.Name);
+            return With(perBrokerConfigs: left.IsEmpty ? PerBrokerConfigs.Remove(r.BrokerId) : PerBrokerConfigs.SetItem(r.BrokerId, left));
+        }
+        if (!r.Dynamic) throw Illegal(ErrorCodes.InvalidRequest, $"Broker config '{r.Name}' for broker {r.BrokerId}: per-broker values are dynamic only.");
+        if (def.Validate(r.Value) is { } bad) throw Illegal(ErrorCodes.InvalidConfig, bad);
+        if (def.ReadOnly) throw Illegal(ErrorCodes.InvalidConfig, $"Broker config '{r.Name}' is read-only: it cannot be altered dynamically.");
+        return With(perBrokerConfigs: PerBrokerConfigs.SetItem(r.BrokerId, current.SetItem(r.Name, r.Value)));
     }
 
     private MetadataState SetGroupConfig(SetGroupConfigRecord r)
@@ -348,7 +374,9 @@ public sealed class MetadataState
             // Snapshots written before static values were kept apart: every non-dynamic value was static.
             (s.StaticBrokerConfigs.Count > 0 ? s.StaticBrokerConfigs : s.BrokerConfigs.Where(kv => !s.DynamicBrokerConfigs.Contains(kv.Key)))
                 .ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
-            s.GroupConfigs.ToImmutableSortedDictionary(g => g.Name, g => g.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), StringComparer.Ordinal));
+            s.GroupConfigs.ToImmutableSortedDictionary(g => g.Name, g => g.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), StringComparer.Ordinal),
+            s.PerBrokerConfigs.Where(b => b.Configs.Count > 0)
+                .ToImmutableSortedDictionary(b => b.BrokerId, b => b.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal)));
     }
 
     /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>
@@ -380,6 +408,12 @@ public sealed class MetadataState
             var set = new ConfigSet { Name = groupId };
             set.Configs.Add(configs);
             snapshot.GroupConfigs.Add(set);
+        }
+        foreach (var (brokerId, configs) in PerBrokerConfigs)
+        {
+            var set = new BrokerConfigSet { BrokerId = brokerId };
+            set.Configs.Add(configs);
+            snapshot.PerBrokerConfigs.Add(set);
         }
         return snapshot;
     }

@@ -6,7 +6,7 @@ namespace StreamPlatform.Gateway.Apis;
 
 // AlterConfigs v0-v2 (the legacy, non-incremental form): the listed configs become the
 // resource's whole set of explicit configs; any other explicit config is removed. Same resources
-// (topics, the cluster-wide broker default, KIP-848 groups) and error codes as
+// (topics, the cluster-wide broker default, one broker id, KIP-848 groups) and error codes as
 // IncrementalAlterConfigs (forwarded to the controller's AlterConfigs with replace_all); a null
 // value is INVALID_REQUEST (42).
 public sealed class AlterConfigsApi(ConfigAlterations alterations) : ApiHandler<AlterConfigsRequest>

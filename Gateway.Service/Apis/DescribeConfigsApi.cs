@@ -12,13 +12,15 @@ namespace StreamPlatform.Gateway.Apis;
 // remote call, as Kafka's ConfigHelper. Sources: a key set nowhere is DEFAULT_CONFIG (5, the
 // catalog default); values given at start-up (Controller:BrokerConfigs) STATIC_BROKER_CONFIG (4);
 // AlterConfigs on the cluster-wide broker resource (empty name) DYNAMIC_DEFAULT_BROKER_CONFIG (3);
+// AlterConfigs on BROKER "<id>" DYNAMIC_BROKER_CONFIG (2, shown for that node id, first synonym);
 // topic overrides DYNAMIC_TOPIC_CONFIG (1); group overrides GROUP_CONFIG (8). Synonyms (v1+, when
 // include_synonyms) in Kafka's precedence order: the resource's own value, then the broker
 // synonym's dynamic default, static and default values; the first one is in force.
 // Topics (resource type 2): every ConfigCatalog.Topic config, read_only false; unknown topic:
 // UNKNOWN_TOPIC_OR_PARTITION (3), illegal name: INVALID_TOPIC_EXCEPTION (17).
-// Brokers (type 4): a gateway node id (the ids clients see as brokers) lists every
-// ConfigCatalog.Broker config with read_only = not dynamically updatable; the empty name lists
+// Brokers (type 4): a gateway node id (the ids clients see as brokers) or a Broker.Service id
+// lists every ConfigCatalog.Broker config with read_only = not dynamically updatable, the values
+// set on that id first (DYNAMIC_BROKER_CONFIG); the empty name lists
 // only the dynamically set cluster defaults (Kafka lists currentDynamicDefaultConfigs there);
 // another name: INVALID_REQUEST (42). Groups (type 32, KIP-848): any non-empty group id (Kafka
 // does not check the group exists), every ConfigCatalog.Group config, the default being the
@@ -95,16 +97,20 @@ public sealed class DescribeConfigsApi(TopicAdmin admin, IOptions<GatewayOptions
                         result.ErrorMessage = $"Broker id must be an integer, but it is: {resource.ResourceName}";
                         continue;
                     }
-                    if (!gateways.Any(g => g.NodeId == nodeId))
+                    // The ids clients see are gateways; a Broker.Service id is accepted too, since
+                    // per-broker configs are recorded by broker id and that broker applies them.
+                    if (!gateways.Any(g => g.NodeId == nodeId) && !metadata.BrokersById.ContainsKey(nodeId))
                     {
                         result.ErrorCode = ErrorCodes.InvalidRequest;
                         result.ErrorMessage = $"Unexpected broker id, expected one of [{string.Join(", ", gateways.Select(g => g.NodeId))}] or empty string, but received {resource.ResourceName}";
                         continue;
                     }
+                    var perBroker = snapshot.PerBrokerConfigs.FirstOrDefault(b => b.BrokerId == nodeId)?.Configs;
                     foreach (var def in ConfigCatalog.Broker.Values.OrderBy(d => d.Name, StringComparer.Ordinal))
                     {
                         if (keys is not null && !keys.Contains(def.Name)) continue;
                         var synonyms = new List<Synonym>();
+                        if (perBroker is not null && perBroker.TryGetValue(def.Name, out var own)) synonyms.Add(new(def.Name, own, ConfigSource.DynamicBrokerConfig));
                         BrokerChain(snapshot, def.Name, synonyms);
                         result.Configs.Add(Entry(def, synonyms, null, def.ReadOnly, request, version));
                     }

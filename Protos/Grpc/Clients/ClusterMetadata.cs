@@ -19,7 +19,23 @@ public sealed class ClusterMetadata
             .ToFrozenDictionary(t => TopicIds.ToGuid(t.TopicId));
         BrokersById = snapshot.Brokers.ToFrozenDictionary(b => b.BrokerId);
         LiveGateways = snapshot.Gateways.Where(g => !g.Fenced).OrderBy(g => g.NodeId).ToArray();
+        // Merged once per snapshot: the per-broker sets are few and small, and brokers read them on hot paths.
+        _perBrokerConfigs = snapshot.PerBrokerConfigs.ToFrozenDictionary(b => b.BrokerId, b =>
+        {
+            var merged = new Dictionary<string, string>(snapshot.BrokerConfigs, StringComparer.Ordinal);
+            foreach (var (name, value) in b.Configs) merged[name] = value;
+            return (IReadOnlyDictionary<string, string>)merged.ToFrozenDictionary(StringComparer.Ordinal);
+        });
     }
+
+    private readonly FrozenDictionary<int, IReadOnlyDictionary<string, string>> _perBrokerConfigs;
+
+    /// <summary>
+    /// The broker configs in force on broker <paramref name="brokerId"/>: its per-broker dynamic
+    /// values (Kafka's DYNAMIC_BROKER_CONFIG) over the cluster-wide ones (catalog defaults not included).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> BrokerConfigsFor(int brokerId)
+        => _perBrokerConfigs.TryGetValue(brokerId, out var merged) ? merged : Snapshot.BrokerConfigs;
 
     public MetadataSnapshot Snapshot { get; }
     public long Epoch => Snapshot.MetadataEpoch;

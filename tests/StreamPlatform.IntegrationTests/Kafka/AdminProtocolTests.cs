@@ -120,6 +120,34 @@ public sealed class AdminProtocolTests : IDisposable
     }
 
     [Fact]
+    public async Task APerBrokerConfigIsDescribedAsDynamicBrokerConfigUntilDeleted()
+    {
+        using var admin = KafkaHelpers.Admin(Bootstrap);
+        // librdkafka sends a BROKER resource to the node it names: a node the cluster advertises.
+        var node = (await admin.DescribeClusterAsync()).Nodes[0].Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var brokerResource = new ConfigResource { Type = ConfluentResourceType.Broker, Name = node };
+        // Ten days: longer than Kafka's 168-hour default, so other tests on the shared cluster keep their data.
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [brokerResource] = [new ConfigEntry { Name = "log.retention.ms", Value = "864000000", IncrementalOperation = AlterConfigOpType.Set }],
+        });
+        try
+        {
+            var described = Assert.Single(await admin.DescribeConfigsAsync([brokerResource])).Entries["log.retention.ms"];
+            Assert.Equal(("864000000", ConfigSource.DynamicBrokerConfig, false, false), (described.Value, described.Source, described.IsDefault, described.IsReadOnly));
+        }
+        finally
+        {
+            await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+            {
+                [brokerResource] = [new ConfigEntry { Name = "log.retention.ms", IncrementalOperation = AlterConfigOpType.Delete }],
+            });
+        }
+        var restored = Assert.Single(await admin.DescribeConfigsAsync([brokerResource])).Entries["log.retention.ms"];
+        Assert.NotEqual(ConfigSource.DynamicBrokerConfig, restored.Source);
+    }
+
+    [Fact]
     public async Task GroupConfigsAreAlteredDescribedAndTheCoordinatorHandsOutTheirHeartbeatInterval()
     {
         var group = "group-config-" + Guid.NewGuid().ToString("N")[..8];

@@ -76,7 +76,12 @@ public class AlterConfigsTests
     [InlineData(2, "t", "retention.ms", AlterConfigOp.Set, null, ErrorCodes.InvalidRequest)]
     [InlineData(2, "t", "retention.ms", (AlterConfigOp)9, "1", ErrorCodes.InvalidRequest)]
     [InlineData(8, "1", "log4j.logger.x", AlterConfigOp.Set, "DEBUG", ErrorCodes.InvalidRequest)]
-    [InlineData(4, "1", "log.retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
+    // Per-broker names must be non-negative base-10 ints (Kafka's ControllerConfigurationValidator).
+    [InlineData(4, "one", "log.retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
+    [InlineData(4, "-1", "log.retention.ms", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
+    [InlineData(4, "1", "socket.request.max.bytes", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
+    [InlineData(4, "1", "log.segment.bytes", AlterConfigOp.Set, "3", ErrorCodes.InvalidConfig)]
+    [InlineData(4, "1", "no.such.config", AlterConfigOp.Set, "3", ErrorCodes.InvalidConfig)]
     // Not dynamically updatable in Kafka: INVALID_REQUEST ("Cannot update these configs dynamically").
     [InlineData(4, "", "socket.request.max.bytes", AlterConfigOp.Set, "5", ErrorCodes.InvalidRequest)]
     [InlineData(4, "", "auto.create.topics.enable", AlterConfigOp.Set, "false", ErrorCodes.InvalidRequest)]
@@ -173,6 +178,57 @@ public class AlterConfigsTests
     }
 
     [Fact]
+    public void Per_broker_values_are_recorded_by_broker_id_survive_restarts_and_snapshots_until_deleted()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            static void AssertBroker1(ControllerHarness h, Dictionary<string, string> expected)
+            {
+                var m = h.Controller.GetMetadata();
+                // The cluster-wide values are untouched; the per-broker ones are kept apart, by id.
+                Assert.Equal(("999", "4096"), (m.BrokerConfigs["log.retention.ms"], m.BrokerConfigs["log.segment.bytes"]));
+                if (expected.Count == 0) Assert.Empty(m.PerBrokerConfigs);
+                else
+                {
+                    var broker = Assert.Single(m.PerBrokerConfigs);
+                    Assert.Equal(1, broker.BrokerId);
+                    Assert.Equal(expected, broker.Configs.ToDictionary());
+                }
+            }
+            using (var h = new ControllerHarness(o => o.BrokerConfigs["log.retention.ms"] = "999", dataDir: dir))
+            {
+                Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.segment.bytes", AlterConfigOp.Set, "4096"))).Results[0].ErrorCode);
+                var set = Alter(h, false, Resource(4, "1", Op("log.retention.ms", AlterConfigOp.Set, "1234"), Op("log.segment.bytes", AlterConfigOp.Set, "8192")));
+                Assert.Equal(0, Assert.Single(set.Results).ErrorCode);
+                AssertBroker1(h, new() { ["log.retention.ms"] = "1234", ["log.segment.bytes"] = "8192" });
+                h.Restart(); // replays the log
+                AssertBroker1(h, new() { ["log.retention.ms"] = "1234", ["log.segment.bytes"] = "8192" });
+            }
+            using (var h = new ControllerHarness(o => { o.BrokerConfigs["log.retention.ms"] = "999"; o.SnapshotLogBytes = 1; }, dataDir: dir))
+            {
+                AssertBroker1(h, new() { ["log.retention.ms"] = "1234", ["log.segment.bytes"] = "8192" });
+                Assert.Equal(0, Alter(h, false, Resource(4, "1", Op("log.segment.bytes", AlterConfigOp.Delete))).Results[0].ErrorCode);
+                AssertBroker1(h, new() { ["log.retention.ms"] = "1234" });
+                h.Restart(); // from the snapshot
+                AssertBroker1(h, new() { ["log.retention.ms"] = "1234" });
+
+                // Legacy AlterConfigs replaces the broker's whole set; an empty set drops the entry.
+                var replace = Resource(4, "1");
+                replace.ReplaceAll = true;
+                Assert.Equal(0, Alter(h, false, replace).Results[0].ErrorCode);
+                AssertBroker1(h, []);
+                h.Restart();
+                AssertBroker1(h, []);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_static_value_changed_under_a_dynamic_one_is_kept_apart_and_comes_back_when_the_dynamic_one_is_deleted()
     {
         var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
@@ -255,5 +311,33 @@ public class AlterConfigsTests
         Assert.Same(log, logs.Logs.Single(l => l.TopicPartition == new TopicPartition("t", 0)));
         // retention.ms deleted on the topic: the broker-wide log.retention.ms (dynamic) applies.
         Assert.Equal((7777L, 4096L, true, true), (log.Config.RetentionMs, log.Config.RetentionBytes, log.Config.Compacted, log.Config.DeleteEnabled));
+    }
+
+    [Fact]
+    public async Task A_per_broker_value_reaches_only_that_brokers_logs_and_deleting_it_restores_the_cluster_value()
+    {
+        using var h = WithTopic(configs: []);
+        using var dir1 = new TempDir();
+        using var dir2 = new TempDir();
+        using var channel = GrpcChannel.ForAddress("http://127.0.0.1:9"); // never called: the watcher is fed by Apply
+        await using var watcher = new MetadataWatcher(channel, "test", NullLogger.Instance, h.Time);
+        using var broker1 = new LogManager(dir1.Path, h.Time, NullLogger<LogManager>.Instance, brokerId: 1);
+        using var broker2 = new LogManager(dir2.Path, h.Time, NullLogger<LogManager>.Instance, brokerId: 2);
+        broker1.LoadAll();
+        broker2.LoadAll();
+        Assert.Equal(0, Alter(h, false, Resource(4, "", Op("log.retention.ms", AlterConfigOp.Set, "7777"))).Results[0].ErrorCode);
+        Assert.Equal(0, Alter(h, false, Resource(4, "1", Op("log.retention.ms", AlterConfigOp.Set, "5555"))).Results[0].ErrorCode);
+        watcher.Apply(h.Controller.GetMetadata());
+        var metadata = watcher.Current;
+        var topic = metadata.TopicsByName["t"];
+        // Both hold partition 0 here to compare them (the broker id only picks the per-broker configs).
+        var log1 = broker1.GetOrCreate(metadata, topic, topic.Partitions[0]);
+        var log2 = broker2.GetOrCreate(metadata, topic, topic.Partitions[0]);
+        Assert.Equal((5555L, 7777L), (log1.Config.RetentionMs, log2.Config.RetentionMs));
+
+        Assert.Equal(0, Alter(h, false, Resource(4, "1", Op("log.retention.ms", AlterConfigOp.Delete))).Results[0].ErrorCode);
+        watcher.Apply(h.Controller.GetMetadata());
+        Assert.Same(log1, broker1.GetOrCreate(watcher.Current, watcher.Current.TopicsByName["t"], watcher.Current.TopicsByName["t"].Partitions[0]));
+        Assert.Equal(7777L, log1.Config.RetentionMs);
     }
 }

@@ -128,4 +128,63 @@ public sealed class StorageAdminEndToEndTests : IAsyncLifetime
         var only = Assert.Single(one.Results.SelectMany(d => d.Topics));
         Assert.Equal(("logs", 0), (only.Name, Assert.Single(only.Partitions).PartitionIndex));
     }
+
+    [Fact]
+    public async Task A_per_broker_config_is_altered_described_as_dynamic_broker_config_and_applied_by_that_broker_only()
+    {
+        await using var client = await ConnectAsync();
+        var create = new CreateTopicsRequest { timeoutMs = 10_000 };
+        // Two partitions over two brokers: one log on each (round-robin placement).
+        create.Topics.Add(new CreateTopicsRequest.CreatableTopic { Name = "perbroker", NumPartitions = 2, ReplicationFactor = 1 });
+        await client.SendAsync(ApiKey.CreateTopics, 7, 1, create);
+        Assert.Equal((short)0, (await client.ReadAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7)).Body.Topics[0].ErrorCode);
+
+        static IncrementalAlterConfigsRequest Alter(string broker, string name, sbyte op, string? value) => new()
+        {
+            Resources = [new IncrementalAlterConfigsRequest.AlterConfigsResource
+            {
+                ResourceType = 4, ResourceName = broker, Configs = [new() { Name = name, ConfigOperation = op, Value = value }],
+            }],
+        };
+        await client.SendAsync(ApiKey.IncrementalAlterConfigs, 1, 2, Alter("", "log.retention.ms", 0, "7777"));
+        Assert.Equal((short)0, (await client.ReadAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1)).Body.Responses[0].ErrorCode);
+        await client.SendAsync(ApiKey.IncrementalAlterConfigs, 1, 3, Alter("1", "log.retention.ms", 0, "5555"));
+        Assert.Equal((short)0, (await client.ReadAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1)).Body.Responses[0].ErrorCode);
+        // Kafka: a broker name must be a base-10 int; a config Kafka cannot update dynamically is refused per broker too.
+        await client.SendAsync(ApiKey.IncrementalAlterConfigs, 1, 4, Alter("one", "log.retention.ms", 0, "1"));
+        Assert.Equal((short)ErrorCode.InvalidRequest, (await client.ReadAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1)).Body.Responses[0].ErrorCode);
+        await client.SendAsync(ApiKey.IncrementalAlterConfigs, 1, 5, Alter("1", "auto.create.topics.enable", 0, "false"));
+        Assert.Equal((short)ErrorCode.InvalidRequest, (await client.ReadAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1)).Body.Responses[0].ErrorCode);
+
+        async Task<DescribeConfigsResponse.DescribeConfigsResourceResult> DescribeBroker(string broker, int correlationId)
+        {
+            var describe = new DescribeConfigsRequest { IncludeSynonyms = true };
+            describe.Resources.Add(new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = 4, ResourceName = broker, ConfigurationKeys = ["log.retention.ms"] });
+            await client.SendAsync(ApiKey.DescribeConfigs, 4, correlationId, describe);
+            var result = (await client.ReadAsync<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4)).Body.Results[0];
+            Assert.Equal((short)0, result.ErrorCode);
+            return Assert.Single(result.Configs);
+        }
+        var own = await DescribeBroker("1", 6);
+        Assert.Equal(("5555", (sbyte)2), (own.Value, own.ConfigSource));
+        Assert.Equal([("5555", (sbyte)2), ("7777", (sbyte)3)], own.Synonyms.Select(x => (x.Value, x.Source)));
+        var other = await DescribeBroker("2", 7);
+        Assert.Equal(("7777", (sbyte)3), (other.Value, other.ConfigSource));
+
+        // Broker 1's logs take its own value, broker 2's the cluster-wide one.
+        PartitionLog LogOn(int brokerId) => _cluster.Brokers.Select(b => b.Services.GetRequiredService<LogManager>()).Single(m => m.BrokerId == brokerId)
+            .Logs.Single(l => l.TopicPartition.Topic == "perbroker");
+        var deadline = Stopwatch.StartNew();
+        while ((LogOn(1).Config.RetentionMs, LogOn(2).Config.RetentionMs) != (5555L, 7777L) && deadline.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        Assert.Equal((5555L, 7777L), (LogOn(1).Config.RetentionMs, LogOn(2).Config.RetentionMs));
+
+        // DELETE drops the per-broker value: the cluster-wide default is in force again.
+        await client.SendAsync(ApiKey.IncrementalAlterConfigs, 1, 8, Alter("1", "log.retention.ms", 1, null));
+        Assert.Equal((short)0, (await client.ReadAsync<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1)).Body.Responses[0].ErrorCode);
+        own = await DescribeBroker("1", 9);
+        Assert.Equal(("7777", (sbyte)3), (own.Value, own.ConfigSource));
+        deadline.Restart();
+        while (LogOn(1).Config.RetentionMs != 7777L && deadline.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        Assert.Equal(7777L, LogOn(1).Config.RetentionMs);
+    }
 }
