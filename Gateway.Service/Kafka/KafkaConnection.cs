@@ -64,12 +64,8 @@ public sealed class KafkaConnection
     private long _unsentResponseBytes;
     private TaskCompletionSource? _responseRoom;
 
-    // Entries queued and entries the writer is done with (written or dropped); waiters for "every
-    // entry before n is done", in increasing n (ResponseMayBeLarge requests).
-    private long _queued;
-    private long _written;
-    private readonly Queue<(long Count, TaskCompletionSource Done)> _writtenWaiters = new();
-    private volatile bool _writerDone;
+    // Entries queued and entries the writer is done with (ResponseMayBeLarge requests wait on it).
+    private readonly ResponseWriteProgress _progress = new();
 
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
         ILogger logger, string connectionId, RequestMemoryBudget? budget = null, TimeProvider? time = null, bool authenticated = true, string clientHost = "")
@@ -221,7 +217,7 @@ public sealed class KafkaConnection
                     // Dispatch owns the frame's budget from here: released when its copy goes back to the pool.
                     var outcome = Dispatch(frame);
                     if (outcome is null) { _slots.Release(); close = true; _metrics.ConnectionRejected("protocol"); break; }
-                    _queued++;
+                    _progress.EntryQueued();
                     _queue.Writer.TryWrite(outcome);
                 }
             }
@@ -326,30 +322,6 @@ public sealed class KafkaConnection
             Interlocked.Exchange(ref _responseRoom, null)?.TrySetResult();
     }
 
-    /// <summary>Completes once the writer is done with the first <paramref name="count"/> queue entries (or has stopped).</summary>
-    private Task WhenWritten(long count)
-    {
-        lock (_writtenWaiters)
-        {
-            if (_written >= count || _writerDone) return Task.CompletedTask;
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _writtenWaiters.Enqueue((count, done));
-            return done.Task;
-        }
-    }
-
-    /// <summary>The writer is done with one more entry (or, <paramref name="stopped"/>, with all of them).</summary>
-    private void EntryWritten(bool stopped = false)
-    {
-        lock (_writtenWaiters)
-        {
-            if (stopped) _writerDone = true;
-            else _written++;
-            while (_writtenWaiters.TryPeek(out var head) && (_writerDone || head.Count <= _written))
-                _writtenWaiters.Dequeue().Done.TrySetResult();
-        }
-    }
-
     /// <summary>
     /// Decodes one frame and starts its handler. Null: the connection must close (malformed frame,
     /// unknown API or unsupported version of an API other than ApiVersions, as Kafka does).
@@ -433,10 +405,10 @@ public sealed class KafkaConnection
             _sequentialTail = task;
             _sequentialDone = task;
         }
-        else if (handler.ResponseMayBeLarge && _queued > 0)
+        else if (handler.ResponseMayBeLarge && _progress.Queued > 0)
         {
             var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
-            task = RunWhenWrittenAsync(WhenWritten(_queued), handler, request, context, responseHeaderVersion, rented, length, started);
+            task = RunWhenWrittenAsync(_progress.WhenWritten(_progress.Queued), handler, request, context, responseHeaderVersion, rented, length, started);
         }
         else
         {
@@ -451,7 +423,7 @@ public sealed class KafkaConnection
         short responseHeaderVersion, byte[] frame, int frameLength, long started)
     {
         await earlierWritten.ConfigureAwait(false);
-        if (_writerDone)
+        if (_progress.Stopped)
         {
             ReturnFrame(frame, frameLength);
             return null; // nobody will write the response
@@ -574,7 +546,7 @@ public sealed class KafkaConnection
                         AddUnsent(-outgoing.Length);
                     }
                     _slots.Release();
-                    EntryWritten();
+                    _progress.EntryWritten();
                 }
             }
         }
@@ -589,7 +561,7 @@ public sealed class KafkaConnection
         finally
         {
             // Requests waiting for earlier responses to be sent give up: none will be.
-            EntryWritten(stopped: true);
+            _progress.WriterStopped();
             // The reader stops too: nobody can receive its responses any more.
             stop.Cancel();
             // Return the buffers of responses that will never be written.
