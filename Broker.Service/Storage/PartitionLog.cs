@@ -732,7 +732,7 @@ public sealed partial class PartitionLog : IDisposable
         => AtomicWrite(Path.Combine(directory, RecoveryPointFile), offset.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Write to a temp file, fsync, rename: a crash leaves the old or the new content, never half.</summary>
-    private static void AtomicWrite(string path, string content)
+    internal static void AtomicWrite(string path, string content)
     {
         var tmp = path + ".tmp";
         using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
