@@ -52,6 +52,23 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
+    /// A replica becoming leader in <paramref name="epoch"/> (Kafka's makeLeader): later appends
+    /// are stamped with it, and the epoch cache records at once that it starts at the log end
+    /// offset, so OffsetForLeaderEpoch answers followers right before the first append. An
+    /// epoch not above the latest one only sets <see cref="LeaderEpoch"/>.
+    /// </summary>
+    public void AssignLeaderEpoch(int epoch)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        lock (_appendLock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            LeaderEpoch = epoch;
+            if (epoch > _epochCache.LatestEpoch) _epochCache.Assign(epoch, _logEndOffset);
+        }
+    }
+
+    /// <summary>
     /// False (default): one replica, the high watermark is the log end offset. True: appends
     /// leave it alone and only <see cref="UpdateHighWatermark"/> moves it (the leader, from the
     /// ISR's log end offsets; a follower, from the leader's). Set it before the log serves reads:

@@ -92,6 +92,15 @@ public sealed class ReplicationLogTests : IDisposable
         Assert.Equal((5, 6L), log.EndOffsetForEpoch(5));
         Assert.Equal((-1, -1L), log.EndOffsetForEpoch(6));
         Assert.Equal((-1, -1L), log.EndOffsetForEpoch(-1));
+
+        // Becoming leader of epoch 7 starts it at the log end at once, before any append.
+        log.AssignLeaderEpoch(7);
+        Assert.Equal((5, 6L), log.EndOffsetForEpoch(5));
+        Assert.Equal((5, 6L), log.EndOffsetForEpoch(6));
+        Assert.Equal((7, 6L), log.EndOffsetForEpoch(7));
+        log.AssignLeaderEpoch(3); // stale: stamps, changes no entry
+        Assert.Equal([new EpochEntry(0, 0), new EpochEntry(2, 3), new EpochEntry(5, 5), new EpochEntry(7, 6)], log.EpochEntries);
+        Assert.Equal(3, log.LeaderEpoch);
     }
 
     [Fact]
