@@ -33,7 +33,8 @@ public sealed partial class PartitionLog
     private long _checkpointedHighWatermark = -1;
     private long _highWatermarkCheckpointMs;
     private bool _offsetGapsMarked;
-    // Incremented when a truncation starts: a read whose copy overlaps one fails (LogReadResult).
+    // Incremented when a truncation starts and when it ends (odd: in progress): a read whose
+    // copy overlaps one fails (LogReadResult).
     private long _truncations;
 
     internal long Truncations => Interlocked.Read(ref _truncations);

@@ -557,6 +557,9 @@ public sealed partial class PartitionLog : IDisposable
             {
                 var h = new RecordBatchHeader(header);
                 if (h.BaseOffset >= limit) break;
+                // Only reachable when a truncation rewrote the file under this read (the header is
+                // then inside a new batch): stop; the copy fails on the truncation count.
+                if (h.TotalSize < RecordBatchHeader.Size || position + length + h.TotalSize > size) break;
                 if (length + h.TotalSize > maxBytes && !(length == 0 && minOneBatch)) break;
                 length += h.TotalSize;
             }
