@@ -80,6 +80,29 @@ internal sealed class OffsetIndex : IDisposable
         _lastOffset = -1;
     }
 
+    /// <summary>Removes the entries with an offset &gt;= <paramref name="offset"/> (the log was truncated there).</summary>
+    public void TruncateFrom(long offset)
+    {
+        var keep = FirstAtOrAbove(_entries, offset, i => ReadEntry(i).Offset);
+        if (keep == _entries) return;
+        RandomAccess.SetLength(_file, (long)keep * EntryBytes);
+        _entries = keep;
+        _lastOffset = keep > 0 ? ReadEntry(keep - 1).Offset : -1;
+    }
+
+    /// <summary>Binary search over entries whose offsets never decrease: the index of the first one &gt;= <paramref name="offset"/> (count when none).</summary>
+    internal static int FirstAtOrAbove(int count, long offset, Func<int, long> offsetAt)
+    {
+        int lo = 0, hi = count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (offsetAt(mid) >= offset) hi = mid;
+            else lo = mid + 1;
+        }
+        return lo;
+    }
+
     public void Flush() => RandomAccess.FlushToDisk(_file);
 
     public void Dispose() => _file.Dispose();
@@ -156,6 +179,16 @@ internal sealed class TimeIndex : IDisposable
         RandomAccess.SetLength(_file, 0);
         _entries = 0;
         _lastTimestamp = long.MinValue;
+    }
+
+    /// <summary>Removes the entries with an offset &gt;= <paramref name="offset"/> (the log was truncated there).</summary>
+    public void TruncateFrom(long offset)
+    {
+        var keep = OffsetIndex.FirstAtOrAbove(_entries, offset, i => ReadEntry(i).Offset);
+        if (keep == _entries) return;
+        RandomAccess.SetLength(_file, (long)keep * EntryBytes);
+        _entries = keep;
+        _lastTimestamp = keep > 0 ? ReadEntry(keep - 1).Timestamp : long.MinValue;
     }
 
     public void Flush() => RandomAccess.FlushToDisk(_file);

@@ -9,8 +9,9 @@ namespace StreamPlatform.Broker.Storage;
 /// <summary>
 /// The part of a compacted log the cleaner may work on. Offsets below
 /// <see cref="FirstDirtyOffset"/> were cleaned before; [FirstDirtyOffset,
-/// FirstUncleanableOffset) is dirty; from FirstUncleanableOffset on (the active segment, and
-/// segments with records younger than min.compaction.lag.ms) nothing is touched.
+/// FirstUncleanableOffset) is dirty; from FirstUncleanableOffset on (the active segment, the
+/// first segment reaching the high watermark, and segments with records younger than
+/// min.compaction.lag.ms) nothing is touched.
 /// </summary>
 public readonly record struct CleanableRange(long FirstDirtyOffset, long FirstUncleanableOffset, long CleanBytes, long DirtyBytes)
 {
@@ -73,8 +74,17 @@ public sealed partial class PartitionLog
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var firstDirty = FirstDirtyOffset;
         var firstUncleanable = segments[^1].BaseOffset;
+        var hw = HighWatermark;
         for (var i = 0; i < segments.Length - 1; i++)
         {
+            // Never beyond the high watermark (Kafka stops at the last stable offset): an
+            // uncommitted record may still be truncated, so it must not supersede a committed one.
+            // Segments are mapped whole: one reaching past the high watermark stays as written.
+            if (segments[i].NextOffset > hw)
+            {
+                firstUncleanable = segments[i].BaseOffset;
+                break;
+            }
             // min.compaction.lag.ms: a segment holding a record younger than the lag, and
             // everything after it, stays as written.
             if (segments[i].NextOffset > firstDirty && nowMs - NewestTimestamp(segments[i]) < config.MinCompactionLagMs)
@@ -112,6 +122,9 @@ public sealed partial class PartitionLog
     public CleanResult Clean(long offsetMapBytesMax, CancellationToken cancellationToken = default)
     {
         var config = Config;
+        // A truncation meanwhile (replication) may have cut segments this cleaning read: its
+        // swaps and checkpoint are then dropped.
+        var truncations = Truncations;
         var range = GetCleanableRange();
         if (!config.Compacted) return new CleanResult(0, 0, 0, 0, 0, range.FirstDirtyOffset);
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -140,11 +153,11 @@ public sealed partial class PartitionLog
             after += outcome.Cleaned.Size;
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
-            if (Swap(group, outcome.Cleaned, end, nowMs)) rewritten += group.Count;
+            if (Swap(group, outcome.Cleaned, end, nowMs, truncations)) rewritten += group.Count;
         }
         lock (_appendLock)
         {
-            if (_closed) return new CleanResult(rewritten, removed, tombstonesRemoved, before, after, range.FirstDirtyOffset);
+            if (_closed || Truncations != truncations) return new CleanResult(rewritten, removed, tombstonesRemoved, before, after, range.FirstDirtyOffset);
             if (mapEnd > Interlocked.Read(ref _firstDirtyOffset))
             {
                 AtomicWrite(Path.Combine(Directory, CleanerCheckpointFile), mapEnd.ToString(CultureInfo.InvariantCulture));
@@ -418,15 +431,15 @@ public sealed partial class PartitionLog
     /// of the segment after them) by <paramref name="cleaned"/> (see <see cref="Clean"/>). Under
     /// the maintenance lock too, so retention never counts segments while they are merged.
     /// False (and the cleaned files removed) when the group is no longer in the log as it was
-    /// (retention, DeleteRecords, close).
+    /// (retention, DeleteRecords, truncation, close).
     /// </summary>
-    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs)
+    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs, long truncations)
     {
         lock (_maintenanceLock)
         lock (_appendLock)
         {
             var index = _segments.IndexOf(group[0]);
-            var intact = !_closed && index >= 0 && index + group.Count < _segments.Count && _segments[index + group.Count].BaseOffset == end;
+            var intact = !_closed && Truncations == truncations && index >= 0 && index + group.Count < _segments.Count && _segments[index + group.Count].BaseOffset == end;
             for (var k = 0; intact && k < group.Count; k++) intact = _segments[index + k] == group[k];
             if (!intact)
             {
