@@ -47,6 +47,9 @@ public sealed class ControllerGrpcService(
     public override Task<AlterConfigsResponse> AlterConfigs(AlterConfigsRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.AlterConfigs(request)));
 
+    public override Task<AlterPartitionResponse> AlterPartition(AlterPartitionRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.AlterPartition(request)));
+
     public override Task<MetadataSnapshot> GetMetadata(GetMetadataRequest request, ServerCallContext context)
         => Task.FromResult(Guard(controller.GetMetadata));
 

@@ -108,7 +108,7 @@ public sealed partial class MetadataController : IDisposable
             // earlier versions, which recorded every key).
             foreach (var name in _state.StaticBrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
                 stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true, StaticOnly = _state.DynamicBrokerConfigs.Contains(name) } });
-            StageIsrMigration(stage);
+            StageMetadataVersion(stage);
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();
 
@@ -182,56 +182,34 @@ public sealed partial class MetadataController : IDisposable
         if (!_ready) throw new ControllerNotReadyException();
     }
 
-    /// <summary>
-    /// A new leader (or -1) with leader epoch + 1. Replication does not exist yet: only the leader
-    /// holds the data, so the ISR of a led partition is exactly {leader}. A partition that loses
-    /// its leader keeps its ISR (as Kafka KRaft keeps the last ISR member when it is fenced), so
-    /// it becomes electable again when that broker returns.
-    /// </summary>
-    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader)
-    {
-        var change = new ChangePartitionLeaderRecord
-        {
-            TopicId = TopicIds.ToByteString(topic.TopicId),
-            Partition = p.Partition,
-            NewLeader = newLeader,
-            NewLeaderEpoch = p.LeaderEpoch + 1,
-        };
-        if (newLeader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == newLeader))
-            change.NewIsr = new ReplicaSet { BrokerIds = { newLeader } };
-        return new MetadataRecord { ChangePartitionLeader = change };
-    }
-
-    /// <summary>
-    /// Clean election: the first live ISR member other than <paramref name="leaving"/>, else -1.
-    /// Never a replica outside the ISR: it does not hold the acknowledged records.
-    /// </summary>
-    private static int ElectLeader(MetadataState state, PartitionState p, int leaving)
-        => p.Isr.FirstOrDefault(id => id != leaving && state.IsLive(id), -1);
-
-    /// <summary>Fences a broker and moves the leadership of every partition it led to a live ISR member, or -1.</summary>
+    /// <summary>Fences a broker and takes it out of every partition (<see cref="PartitionElections.OnFence"/>).</summary>
     private static void StageFence(Stage stage, BrokerState broker)
     {
         stage.Add(new MetadataRecord { FenceBroker = new FenceBrokerRecord { BrokerId = broker.BrokerId, BrokerEpoch = broker.BrokerEpoch } });
         foreach (var topic in stage.State.Topics.Values)
             foreach (var p in topic.Partitions)
-                if (p.Leader == broker.BrokerId)
-                    stage.Add(LeaderChange(topic, p, ElectLeader(stage.State, p, broker.BrokerId)));
+                if (PartitionElections.OnFence(stage.State, topic, p, broker.BrokerId) is { } change)
+                    stage.Add(change);
     }
 
     /// <summary>
-    /// Logs written before the ISR meant "replicas holding the data" recorded ISR = all replicas
-    /// although only the leader ever held records. Narrows every led partition's ISR to {leader}
-    /// (one leader epoch bump, once) so a later failover cannot elect an empty replica. A
+    /// Brings a log written before replication (metadata version below
+    /// <see cref="MetadataVersions.Replication"/>) to the current meaning, once: such logs
+    /// recorded ISR = all replicas although only the leader ever held records, so every led
+    /// partition's ISR narrows to {leader} (a failover then cannot elect an empty replica). A
     /// partition already leaderless keeps its ISR: which replica last led is not recorded, so the
-    /// first of them to return leads (the old behaviour) and its ISR narrows then.
+    /// first of them to return leads and the others drop out of its ISR. Then the level is
+    /// recorded, so later starts (and new clusters, where this finds no topics) skip it.
     /// </summary>
-    private static void StageIsrMigration(Stage stage)
+    private static void StageMetadataVersion(Stage stage)
     {
-        foreach (var topic in stage.State.Topics.Values)
-            foreach (var p in topic.Partitions)
-                if (p.Leader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == p.Leader) && stage.State.IsLive(p.Leader))
-                    stage.Add(LeaderChange(topic, p, p.Leader));
+        if (stage.State.MetadataVersion >= MetadataVersions.Latest) return;
+        if (stage.State.MetadataVersion < MetadataVersions.Replication)
+            foreach (var topic in stage.State.Topics.Values)
+                foreach (var p in topic.Partitions)
+                    if (p.Leader >= 0 && PartitionElections.Change(topic, p, p.Leader, [p.Leader]) is { } narrow)
+                        stage.Add(narrow);
+        stage.Add(new MetadataRecord { SetMetadataVersion = new SetMetadataVersionRecord { Level = MetadataVersions.Latest } });
     }
 
     // ---- Brokers ------------------------------------------------------------------------
@@ -278,14 +256,10 @@ public sealed partial class MetadataController : IDisposable
                         BrokerEpoch = brokerEpoch,
                     },
                 });
-                // Leaderless partitions whose ISR holds it (it has their data) get it as leader,
-                // with ISR {it}; partitions it already
-                // leads (a restart within the session) get a new leader epoch, which fences
-                // anything the previous incarnation still had in flight.
                 foreach (var topic in stage.State.Topics.Values)
                     foreach (var p in topic.Partitions)
-                        if (p.Leader == request.BrokerId || (p.Leader == -1 && p.Isr.Contains(request.BrokerId)))
-                            stage.Add(LeaderChange(topic, p, request.BrokerId));
+                        if (PartitionElections.OnRegister(stage.State, topic, p, request.BrokerId) is { } change)
+                            stage.Add(change);
                 Commit(stage);
             }
             catch (MetadataStateException ex)
@@ -342,6 +316,77 @@ public sealed partial class MetadataController : IDisposable
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
             Applied.Report(request.BrokerId, request.MetadataEpoch);
             return new BrokerHeartbeatResponse();
+        }
+    }
+
+    /// <summary>
+    /// Kafka's AlterPartition: a partition leader shrinks or expands its ISR
+    /// (<see cref="IsrChanges.Decide"/>). Accepted changes are committed as one log entry; every
+    /// result carries the partition's state afterwards (or as it is, on error).
+    /// </summary>
+    public AlterPartitionResponse AlterPartition(AlterPartitionRequest request)
+    {
+        var response = new AlterPartitionResponse();
+        lock (_gate)
+        {
+            EnsureReady();
+            if (!_state.Brokers.TryGetValue(request.BrokerId, out var broker) || broker.BrokerEpoch != request.BrokerEpoch)
+            {
+                response.ErrorCode = ErrorCodes.StaleBrokerEpoch;
+                return response;
+            }
+            var stage = new Stage(_state);
+            foreach (var t in request.Topics)
+            {
+                var topicResult = new AlterPartitionTopicResult { TopicId = t.TopicId };
+                response.Topics.Add(topicResult);
+                var known = t.TopicId.Length == 16 && stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out _);
+                foreach (var item in t.Partitions)
+                {
+                    var result = new AlterPartitionItemResult { Partition = item.Partition };
+                    topicResult.Partitions.Add(result);
+                    if (!known)
+                    {
+                        result.ErrorCode = ErrorCodes.UnknownTopicId;
+                        continue;
+                    }
+                    stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out var topic);
+                    var decision = IsrChanges.Decide(stage.State, topic, request.BrokerId, item);
+                    result.ErrorCode = decision.ErrorCode;
+                    if (decision.ErrorCode != ErrorCodes.None)
+                        _logger.LogInformation("AlterPartition from broker {BrokerId} refused: {Reason}", request.BrokerId, decision.Message);
+                    else if (decision.Record is { } record)
+                        stage.Add(record);
+                }
+            }
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                _logger.LogError(ex, "Could not record the ISR changes of broker {BrokerId}", request.BrokerId);
+                response.ErrorCode = ErrorCodes.KafkaStorageError;
+                return response;
+            }
+            foreach (var change in stage.Records)
+                _logger.LogInformation("ISR of {Topic}-{Partition} is now [{Isr}] (leader {BrokerId})",
+                    _state.TopicNamesById[TopicIds.ToGuid(change.ChangeIsr.TopicId)], change.ChangeIsr.Partition, string.Join(",", change.ChangeIsr.NewIsr.BrokerIds), request.BrokerId);
+            // Every result, accepted or not, tells the leader the partition's current state.
+            foreach (var topicResult in response.Topics)
+            {
+                if (topicResult.TopicId.Length != 16 || !_state.TryGetTopic(TopicIds.ToGuid(topicResult.TopicId), out var topic)) continue;
+                foreach (var result in topicResult.Partitions)
+                {
+                    if ((uint)result.Partition >= (uint)topic.Partitions.Length) continue;
+                    var p = topic.Partitions[result.Partition];
+                    result.LeaderId = p.Leader;
+                    result.LeaderEpoch = p.LeaderEpoch;
+                    result.PartitionEpoch = p.PartitionEpoch;
+                    result.Isr.AddRange(p.Isr);
+                }
+            }
+            return response;
         }
     }
 
@@ -607,12 +652,13 @@ public sealed partial class MetadataController : IDisposable
         for (var p = 0; p < assignment.Length; p++)
         {
             var replicas = assignment[p];
-            // ValidateAssignment guarantees a live replica. The ISR is the replicas holding the
-            // data: with no replication yet, only the leader.
+            // ValidateAssignment guarantees a live replica. Every replica is empty, so every live
+            // one is in sync (Kafka does the same); a fenced one joins once the leader sees it
+            // caught up (AlterPartition).
             var leader = replicas.First(state.IsLive);
             var pr = new PartitionRecord { Partition = p, Leader = leader, LeaderEpoch = 0 };
             pr.Replicas.AddRange(replicas);
-            pr.Isr.Add(leader);
+            pr.Isr.AddRange(replicas.Where(state.IsLive));
             record.Partitions.Add(pr);
         }
         return record;
