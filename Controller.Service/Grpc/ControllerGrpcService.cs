@@ -50,6 +50,12 @@ public sealed class ControllerGrpcService(
     public override Task<AlterPartitionResponse> AlterPartition(AlterPartitionRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.AlterPartition(request)));
 
+    public override Task<ElectLeadersResponse> ElectLeaders(ElectLeadersRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.ElectLeaders(request)));
+
+    public override Task<CreatePartitionsResponse> CreatePartitions(CreatePartitionsRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.CreatePartitions(request)));
+
     public override Task<MetadataSnapshot> GetMetadata(GetMetadataRequest request, ServerCallContext context)
         => Task.FromResult(Guard(controller.GetMetadata));
 

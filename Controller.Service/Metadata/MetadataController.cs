@@ -35,6 +35,8 @@ public sealed partial class MetadataController : IDisposable
     private volatile MetadataState _state = MetadataState.Empty;
     private volatile bool _ready;
     private string _clusterId = "";
+    /// <summary>When the next automatic preferred-leader check runs (leader.imbalance.check.interval.seconds).</summary>
+    private DateTimeOffset _nextBalanceAt;
 
     public MetadataController(ControllerOptions options, TimeProvider time, Random random, ILogger<MetadataController> logger, MetadataPublisher? publisher = null)
     {
@@ -96,7 +98,7 @@ public sealed partial class MetadataController : IDisposable
             // Broker configs are metadata too (watchers read them from the snapshot), so the
             // configured (static) values go through the log like any other change. Only configured
             // values are recorded: a key configured nowhere is the catalog default (DEFAULT_CONFIG).
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var desired = DesiredBrokerConfigs();
             foreach (var (name, value) in desired)
             {
@@ -115,6 +117,7 @@ public sealed partial class MetadataController : IDisposable
             var now = _time.GetUtcNow();
             foreach (var b in _state.Brokers.Values.Where(b => !b.Fenced)) _brokerDeadlines[b.BrokerId] = now + BrokerSessionTimeout;
             foreach (var g in _state.Gateways.Values.Where(g => !g.Fenced)) _gatewayDeadlines[g.NodeId] = now + GatewaySessionTimeout;
+            _nextBalanceAt = now + BalanceInterval;
             Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
             _ready = true;
         }
@@ -127,21 +130,8 @@ public sealed partial class MetadataController : IDisposable
         return desired;
     }
 
-    /// <summary>Records staged on an immutable state: applying validates them as they are added.</summary>
-    private sealed class Stage(MetadataState state)
-    {
-        public MetadataState State { get; private set; } = state;
-        public List<MetadataRecord> Records { get; } = [];
-
-        public void Add(MetadataRecord record)
-        {
-            State = State.Apply(record);
-            Records.Add(record);
-        }
-    }
-
     /// <summary>Appends the staged records as one entry and publishes. Caller holds the lock.</summary>
-    private void Commit(Stage stage)
+    private void Commit(MetadataStage stage)
     {
         if (stage.Records.Count == 0) return;
         var entry = new MetadataLogEntry { BaseEpoch = _state.Epoch, AppendTimeMs = _time.GetUtcNow().ToUnixTimeMilliseconds() };
@@ -183,7 +173,7 @@ public sealed partial class MetadataController : IDisposable
     }
 
     /// <summary>Fences a broker and takes it out of every partition (<see cref="PartitionElections.OnFence"/>).</summary>
-    private static void StageFence(Stage stage, BrokerState broker)
+    private static void StageFence(MetadataStage stage, BrokerState broker)
     {
         stage.Add(new MetadataRecord { FenceBroker = new FenceBrokerRecord { BrokerId = broker.BrokerId, BrokerEpoch = broker.BrokerEpoch } });
         foreach (var topic in stage.State.Topics.Values)
@@ -201,7 +191,7 @@ public sealed partial class MetadataController : IDisposable
     /// first of them to return leads and the others drop out of its ISR. Then the level is
     /// recorded, so later starts (and new clusters, where this finds no topics) skip it.
     /// </summary>
-    private static void StageMetadataVersion(Stage stage)
+    private static void StageMetadataVersion(MetadataStage stage)
     {
         if (stage.State.MetadataVersion >= MetadataVersions.Latest) return;
         if (stage.State.MetadataVersion < MetadataVersions.Replication)
@@ -240,7 +230,7 @@ public sealed partial class MetadataController : IDisposable
                 return response;
             }
 
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             // The epoch this record produces: above every earlier broker epoch, and unique.
             var brokerEpoch = _state.Epoch + 1;
             try
@@ -299,7 +289,7 @@ public sealed partial class MetadataController : IDisposable
             if (request.WantShutdown)
             {
                 // Controlled shutdown: move its leaderships away now instead of after the session timeout.
-                var stage = new Stage(_state);
+                var stage = new MetadataStage(_state);
                 try
                 {
                     StageFence(stage, broker);
@@ -335,7 +325,7 @@ public sealed partial class MetadataController : IDisposable
                 response.ErrorCode = ErrorCodes.StaleBrokerEpoch;
                 return response;
             }
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             foreach (var t in request.Topics)
             {
                 var topicResult = new AlterPartitionTopicResult { TopicId = t.TopicId };
@@ -390,6 +380,93 @@ public sealed partial class MetadataController : IDisposable
         }
     }
 
+    /// <summary>Kafka's ElectLeaders (<see cref="LeaderElections.Elect"/>): all elections of one request are one log entry.</summary>
+    public ElectLeadersResponse ElectLeaders(ElectLeadersRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new MetadataStage(_state);
+            var response = LeaderElections.Elect(stage, request);
+            if (response.ErrorCode != ErrorCodes.None) return response;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                return new ElectLeadersResponse { ErrorCode = ErrorCodes.KafkaStorageError, ErrorMessage = ex.Message };
+            }
+            if (stage.Records.Count > 0)
+                _logger.LogInformation("ElectLeaders ({Type}) moved {Count} leaderships", request.ElectionType == LeaderElections.Unclean ? "unclean" : "preferred", stage.Records.Count);
+            response.MetadataEpoch = _state.Epoch;
+            return response;
+        }
+    }
+
+    private TimeSpan BalanceInterval
+        => TimeSpan.FromSeconds(long.Parse(BrokerConfig(_state, "leader.imbalance.check.interval.seconds"), CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// Automatic preferred-leader balancing (auto.leader.rebalance.enable), at most once per
+    /// leader.imbalance.check.interval.seconds; the hosted service calls it on every tick. Returns
+    /// how many leaderships moved back to their preferred replica.
+    /// </summary>
+    public int BalanceLeadersIfDue()
+    {
+        lock (_gate)
+        {
+            if (!_ready) return 0;
+            var now = _time.GetUtcNow();
+            if (now < _nextBalanceAt) return 0;
+            _nextBalanceAt = now + BalanceInterval;
+            if (!string.Equals(BrokerConfig(_state, "auto.leader.rebalance.enable"), "true", StringComparison.OrdinalIgnoreCase)) return 0;
+            var stage = new MetadataStage(_state);
+            var moved = LeaderElections.Rebalance(stage, int.Parse(BrokerConfig(_state, "leader.imbalance.per.broker.percentage"), CultureInfo.InvariantCulture));
+            if (moved == 0) return 0;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                _logger.LogError(ex, "Could not record the preferred leader elections");
+                return 0;
+            }
+            _logger.LogInformation("Leader balancing moved {Count} leaderships back to their preferred replicas", moved);
+            return moved;
+        }
+    }
+
+    /// <summary>Kafka's CreatePartitions (<see cref="PartitionCreation.Create"/>): one log entry for the request.</summary>
+    public CreatePartitionsResponse CreatePartitions(CreatePartitionsRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new MetadataStage(_state);
+            var staged = new List<CreatePartitionsTopicResult>();
+            var response = PartitionCreation.Create(stage, request, _options, _random, staged);
+            if (request.ValidateOnly) return response;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in staged)
+                {
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                }
+            }
+            foreach (var r in staged.Where(r => r.ErrorCode == 0))
+                _logger.LogInformation("Topic {Topic} now has {Count} partitions", r.Name, _state.Topics[r.Name].Partitions.Length);
+            response.MetadataEpoch = _state.Epoch;
+            return response;
+        }
+    }
+
     // ---- Gateways -----------------------------------------------------------------------
 
     public RegisterGatewayResponse RegisterGateway(RegisterGatewayRequest request)
@@ -408,7 +485,7 @@ public sealed partial class MetadataController : IDisposable
                 && g.KafkaHost == request.KafkaHost && g.KafkaPort == request.KafkaPort && g.Rack == request.Rack;
             if (!unchanged)
             {
-                var stage = new Stage(_state);
+                var stage = new MetadataStage(_state);
                 try
                 {
                     stage.Add(new MetadataRecord
@@ -456,7 +533,7 @@ public sealed partial class MetadataController : IDisposable
         {
             if (!_ready) return;
             var now = _time.GetUtcNow();
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var expiredBrokers = new List<int>();
             var expiredGateways = new List<int>();
             foreach (var b in _state.Brokers.Values)
@@ -506,7 +583,7 @@ public sealed partial class MetadataController : IDisposable
         lock (_gate)
         {
             EnsureReady();
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var duplicates = request.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
             var created = new List<CreateTopicResult>();
             var partitionsStaged = 0L;
@@ -712,7 +789,7 @@ public sealed partial class MetadataController : IDisposable
         {
             EnsureReady();
             var disabled = BrokerConfig(_state, "delete.topic.enable") == "false";
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var deleted = new List<DeleteTopicResult>();
             foreach (var target in request.Topics)
             {

@@ -33,7 +33,8 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 /// broker: absent|fenced|unfenced --RegisterBroker(epoch above the old one)--> unfenced;
 ///         unfenced --FenceBroker(current epoch)--> fenced; fenced --UnfenceBroker(current epoch)--> unfenced.
 /// gateway: absent|fenced|unfenced --RegisterGateway--> unfenced; unfenced --FenceGateway--> fenced.
-/// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent.
+/// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent;
+///         n partitions --CreatePartitions(partitions n, n+1, ... with the topic's replication factor)--> more partitions.
 /// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1, partition epoch + 1;
 ///         leader epoch e --ChangeIsr(epoch e; ISR changed, non-empty, replicas only, no duplicates; holds the leader when
 ///         there is one; members added unfenced)--> same leader and epoch, partition epoch + 1.
@@ -137,6 +138,7 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.SetGroupConfig => SetGroupConfig(record.SetGroupConfig),
         MetadataRecord.KindOneofCase.SetMetadataVersion => SetMetadataVersion(record.SetMetadataVersion),
         MetadataRecord.KindOneofCase.ChangeIsr => ChangeIsr(record.ChangeIsr),
+        MetadataRecord.KindOneofCase.CreatePartitions => CreatePartitions(record.CreatePartitions),
         _ => throw Illegal(ErrorCodes.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
@@ -227,24 +229,36 @@ public sealed class MetadataState
         }
         var partitions = ImmutableArray.CreateBuilder<PartitionState>(r.Partitions.Count);
         var rf = r.Partitions[0].Replicas.Count;
-        for (var i = 0; i < r.Partitions.Count; i++)
-        {
-            var p = r.Partitions[i];
-            if (p.Partition != i) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {i}.");
-            var replicas = p.Replicas.ToImmutableArray();
-            if (replicas.Length == 0 || replicas.Length != rf)
-                throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
-            if (replicas.Distinct().Count() != replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} lists a replica twice.");
-            foreach (var b in replicas)
-                if (!Brokers.ContainsKey(b)) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} replica {b} is not a registered broker.");
-            var isr = CheckIsr(p.Isr, replicas, i);
-            CheckLeader(p.Leader, isr, i);
-            if (p.LeaderEpoch < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {i} leader epoch {p.LeaderEpoch} is negative.");
-            partitions.Add(new PartitionState(i, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0));
-        }
+        for (var i = 0; i < r.Partitions.Count; i++) partitions.Add(NewPartition(r.Partitions[i], i, rf));
         var topic = new TopicState(r.Name, id, partitions.MoveToImmutable(),
             r.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), r.Internal || InternalTopics.IsInternal(r.Name));
         return With(topics: Topics.Add(r.Name, topic), topicNamesById: TopicNamesById.Add(id, r.Name));
+    }
+
+    /// <summary>A partition as created (CreateTopic, CreatePartitions): at <paramref name="index"/>, with <paramref name="rf"/> registered replicas.</summary>
+    private PartitionState NewPartition(PartitionRecord p, int index, int rf)
+    {
+        if (p.Partition != index) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {index}.");
+        var replicas = p.Replicas.ToImmutableArray();
+        if (replicas.Length == 0 || replicas.Length != rf)
+            throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {index} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
+        if (replicas.Distinct().Count() != replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {index} lists a replica twice.");
+        foreach (var b in replicas)
+            if (!Brokers.ContainsKey(b)) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {index} replica {b} is not a registered broker.");
+        var isr = CheckIsr(p.Isr, replicas, index);
+        CheckLeader(p.Leader, isr, index);
+        if (p.LeaderEpoch < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {index} leader epoch {p.LeaderEpoch} is negative.");
+        return new PartitionState(index, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0);
+    }
+
+    private MetadataState CreatePartitions(CreatePartitionsRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
+        if (r.Partitions.Count == 0) throw Illegal(ErrorCodes.InvalidPartitions, $"Topic '{topic.Name}': no partitions to add.");
+        var partitions = topic.Partitions.ToBuilder();
+        foreach (var p in r.Partitions) partitions.Add(NewPartition(p, partitions.Count, topic.ReplicationFactor));
+        return With(topics: Topics.SetItem(topic.Name, topic with { Partitions = partitions.ToImmutable() }));
     }
 
     private static ImmutableArray<int> CheckIsr(IEnumerable<int> isrIn, ImmutableArray<int> replicas, int partition)

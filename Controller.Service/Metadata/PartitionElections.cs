@@ -122,6 +122,6 @@ public static class PartitionElections
     /// The ISR members still live, and the new leader: a fenced member left in the ISR (it was
     /// the last one when fenced) is dropped once another member leads.
     /// </summary>
-    private static ImmutableArray<int> InSync(MetadataState state, ImmutableArray<int> isr, int leader)
+    public static ImmutableArray<int> InSync(MetadataState state, ImmutableArray<int> isr, int leader)
         => isr.Where(b => b == leader || state.IsLive(b)).ToImmutableArray();
 }

@@ -210,4 +210,22 @@ public class MetadataStateTests
         Assert.Throws<MetadataStateException>(() => s.Apply(new MetadataRecord { SetMetadataVersion = new SetMetadataVersionRecord { Level = MetadataVersions.Latest + 1 } }));
         Assert.Equal(MetadataVersions.Replication, MetadataState.FromSnapshot(s.ToSnapshot("c", 0)).MetadataVersion);
     }
+
+    [Fact]
+    public void Create_partitions_appends_partitions_numbered_on_with_the_topics_replication_factor()
+    {
+        var s = TwoBrokersOneTopic();
+        MetadataRecord Add(params (int Index, int[] Replicas)[] parts)
+        {
+            var r = new CreatePartitionsRecord { TopicId = TopicIds.ToByteString(TopicA) };
+            foreach (var (index, replicas) in parts)
+                r.Partitions.Add(new PartitionRecord { Partition = index, Leader = replicas[0], Replicas = { replicas }, Isr = { replicas } });
+            return new MetadataRecord { CreatePartitions = r };
+        }
+        var grown = s.Apply(Add((2, [1, 2]), (3, [2, 1])));
+        Assert.Equal([0, 1, 2, 3], grown.Topics["a"].Partitions.Select(p => p.Partition));
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Add((3, [1, 2])))).ErrorCode); // gap
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Add((2, [1])))).ErrorCode);   // rf 1, not 2
+        Assert.Equal(ErrorCodes.InvalidPartitions, Assert.Throws<MetadataStateException>(() => s.Apply(Add())).ErrorCode);
+    }
 }
