@@ -346,7 +346,11 @@ public sealed partial class MetadataController : IDisposable
                     if (decision.ErrorCode != ErrorCodes.None)
                         _logger.LogInformation("AlterPartition from broker {BrokerId} refused: {Reason}", request.BrokerId, decision.Message);
                     else if (decision.Record is { } record)
+                    {
                         stage.Add(record);
+                        // The ISR grew: a reassignment waiting for its new replicas may complete.
+                        Reassignments.MaybeComplete(stage, topic.Name, item.Partition);
+                    }
                 }
             }
             try
@@ -359,7 +363,7 @@ public sealed partial class MetadataController : IDisposable
                 response.ErrorCode = ErrorCodes.KafkaStorageError;
                 return response;
             }
-            foreach (var change in stage.Records)
+            foreach (var change in stage.Records.Where(r => r.KindCase == MetadataRecord.KindOneofCase.ChangeIsr))
                 _logger.LogInformation("ISR of {Topic}-{Partition} is now [{Isr}] (leader {BrokerId})",
                     _state.TopicNamesById[TopicIds.ToGuid(change.ChangeIsr.TopicId)], change.ChangeIsr.Partition, string.Join(",", change.ChangeIsr.NewIsr.BrokerIds), request.BrokerId);
             // Every result, accepted or not, tells the leader the partition's current state.
@@ -465,6 +469,39 @@ public sealed partial class MetadataController : IDisposable
             response.MetadataEpoch = _state.Epoch;
             return response;
         }
+    }
+
+    /// <summary>Kafka's AlterPartitionReassignments (<see cref="Reassignments.Alter"/>): one log entry for the request.</summary>
+    public AlterReassignmentsResponse AlterPartitionReassignments(AlterReassignmentsRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new MetadataStage(_state);
+            var response = Reassignments.Alter(stage, request);
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in response.Topics.SelectMany(t => t.Partitions).Where(r => r.ErrorCode == 0))
+                {
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                }
+                return response;
+            }
+            if (stage.Records.Count > 0) _logger.LogInformation("Partition reassignments changed ({Records} records)", stage.Records.Count);
+            response.MetadataEpoch = _state.Epoch;
+            return response;
+        }
+    }
+
+    public ListReassignmentsResponse ListPartitionReassignments(ListReassignmentsRequest request)
+    {
+        EnsureReady();
+        return Reassignments.List(_state, request);
     }
 
     // ---- Gateways -----------------------------------------------------------------------
