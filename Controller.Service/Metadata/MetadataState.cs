@@ -25,7 +25,8 @@ public sealed record PartitionState(int Partition, ImmutableArray<int> Replicas,
 
 public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<PartitionState> Partitions, ImmutableSortedDictionary<string, string> Configs, bool Internal)
 {
-    public int ReplicationFactor => Partitions.IsEmpty ? 0 : Partitions[0].Replicas.Length;
+    /// <summary>Partition 0's replica count without the replicas a reassignment is removing (as Kafka's CreatePartitions reads it).</summary>
+    public int ReplicationFactor => Partitions.IsEmpty ? 0 : Partitions[0].Replicas.Length - Partitions[0].Removing.Length;
 }
 
 /// <summary>

@@ -109,4 +109,16 @@ public class ReassignmentTests
         Assert.Equal(0, h.AlterIsr("t", 0, [1, 2, 3, 4]).ErrorCode);
         Assert.Equal("leader 1 replicas [1,2,4] isr [1,2,4] adding [] removing []", Describe(h));
     }
+
+    [Fact]
+    public void The_replication_factor_during_a_reassignment_is_the_targets()
+    {
+        using var h = Cluster();
+        Assert.Equal(ErrorCodes.None, Reassign(h, 0, [4, 2]));
+        Assert.Equal("leader 1 replicas [4,2,1,3] isr [1,2,3] adding [4] removing [1,3]", Describe(h));
+        Assert.Equal(2, h.Controller.State.Topics["t"].ReplicationFactor);
+        var grown = h.Controller.CreatePartitions(new CreatePartitionsRequest { Topics = { new CreatePartitionsTopic { Name = "t", Count = 2 } } });
+        Assert.Equal(0, grown.Results.Single().ErrorCode);
+        Assert.Equal(2, h.Controller.State.Topics["t"].Partitions[1].Replicas.Length);
+    }
 }
