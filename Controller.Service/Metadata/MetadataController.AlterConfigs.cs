@@ -37,7 +37,7 @@ public sealed partial class MetadataController
         lock (_gate)
         {
             EnsureReady();
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var duplicates = request.Resources.GroupBy(r => (r.ResourceType, r.ResourceName)).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
             var changed = new List<AlterConfigsResourceResult>();
             foreach (var resource in request.Resources)
@@ -71,6 +71,10 @@ public sealed partial class MetadataController
             }
             response.MetadataEpoch = _state.Epoch;
             if (request.ValidateOnly) return response;
+            // unclean.leader.election.enable turned on (topic or cluster-wide): leaderless
+            // partitions it now covers elect at once, in the same entry (Kafka's controller
+            // triggers an unclean election on that change too).
+            LeaderElections.ElectUncleanWhereEnabled(stage);
             try
             {
                 Commit(stage);
