@@ -101,6 +101,10 @@ public static class ConfigCatalog
         new("num.partitions", ConfigType.Int, "1", "Partitions of an auto-created topic or of CreateTopics with -1.", v => AtLeast(v, 1), ReadOnly: true),
         new("default.replication.factor", ConfigType.Int, "1", "Replication factor when CreateTopics says -1.", v => AtLeast(v, 1), ReadOnly: true),
         new("delete.topic.enable", ConfigType.Boolean, "true", "Allow DeleteTopics.", ReadOnly: true),
+        new("unclean.leader.election.enable", ConfigType.Boolean, "false", "Default of the topic config: allow an out-of-sync replica to lead (losing what it lacks)."),
+        new("auto.leader.rebalance.enable", ConfigType.Boolean, "true", "Move leadership back to the preferred (first) replica when it is live and in sync.", ReadOnly: true),
+        new("leader.imbalance.check.interval.seconds", ConfigType.Long, "300", "How often the controller checks for leader imbalance.", v => AtLeast(v, 1), ReadOnly: true),
+        new("leader.imbalance.per.broker.percentage", ConfigType.Int, "10", "Share of a broker's partitions led elsewhere above which preferred leaders are elected.", v => AtLeast(v, 0), ReadOnly: true),
         new("message.max.bytes", ConfigType.Int, "1048588", "Default max.message.bytes of topics.", v => AtLeast(v, 0)),
         new("socket.request.max.bytes", ConfigType.Int, "104857600", "Largest request frame a gateway accepts.", v => AtLeast(v, 1), ReadOnly: true),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", "Partitions of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
@@ -155,6 +159,7 @@ public static class ConfigCatalog
         ["retention.ms"] = "log.retention.ms",
         ["segment.bytes"] = "log.segment.bytes",
         ["min.insync.replicas"] = "min.insync.replicas",
+        ["unclean.leader.election.enable"] = "unclean.leader.election.enable",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Group config -> the broker config that supplies its default.</summary>
