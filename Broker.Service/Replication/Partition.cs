@@ -126,7 +126,9 @@ public sealed class Partition
                 _leaderId = LocalBrokerId;
                 _leaderEpoch = state.LeaderEpoch;
                 _leaderEpochStartOffset = leo;
-                Log.LeaderEpoch = state.LeaderEpoch;
+                // Stamps later appends and records the epoch's start offset at once, so followers'
+                // divergence checks get this epoch's answer before its first append.
+                Log.AssignLeaderEpoch(state.LeaderEpoch);
                 Log.ReplicatedHighWatermark = true;
                 SetCommittedLocked(state);
                 var followers = new Dictionary<int, FollowerReplica>();
