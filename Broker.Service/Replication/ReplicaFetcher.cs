@@ -17,7 +17,7 @@ namespace StreamPlatform.Broker.Replication;
 public sealed class ReplicaFetcher : IAsyncDisposable
 {
     private readonly ReplicaManager _replicas;
-    private readonly ReplicationService.ReplicationServiceClient _client;
+    private readonly CallInvoker _invoker;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly object _lock = new();
@@ -31,11 +31,11 @@ public sealed class ReplicaFetcher : IAsyncDisposable
         public long RetryAtMs { get; set; }
     }
 
-    public ReplicaFetcher(int leaderId, string endpoint, ReplicationService.ReplicationServiceClient client, ReplicaManager replicas, TimeProvider time, ILogger logger)
+    public ReplicaFetcher(int leaderId, string endpoint, CallInvoker invoker, ReplicaManager replicas, TimeProvider time, ILogger logger)
     {
         LeaderId = leaderId;
         Endpoint = endpoint;
-        _client = client;
+        _invoker = invoker;
         _replicas = replicas;
         _time = time;
         _logger = logger;
@@ -83,7 +83,8 @@ public sealed class ReplicaFetcher : IAsyncDisposable
         {
             try
             {
-                using var call = _client.Replicate(cancellationToken: stop);
+                // Answers parsed into pooled buffers (PooledReplicaFetchResponse), returned once applied.
+                using var call = _invoker.AsyncDuplexStreamingCall(PooledReplicaFetchResponse.ReplicateMethod, null, new CallOptions(cancellationToken: stop));
                 while (!stop.IsCancellationRequested)
                 {
                     var changed = Volatile.Read(ref _changed).Task;
@@ -101,7 +102,7 @@ public sealed class ReplicaFetcher : IAsyncDisposable
                     await call.RequestStream.WriteAsync(request, stop).ConfigureAwait(false);
                     if (!await call.ResponseStream.MoveNext(stop).ConfigureAwait(false))
                         throw new RpcException(new Status(StatusCode.Unavailable, "The leader ended the replication stream."));
-                    Apply(call.ResponseStream.Current, sent);
+                    using (var answer = call.ResponseStream.Current) Apply(answer.Response, sent);
                     if (failures > 0)
                     {
                         _logger.LogInformation("Replication stream from broker {Leader} works again after {Failures} failures", LeaderId, failures);

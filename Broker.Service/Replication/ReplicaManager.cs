@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
-using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
@@ -45,7 +44,7 @@ public sealed class ReplicaManager : BackgroundService
     /// <param name="controller">Where AlterPartition goes; null: ISR changes are proposed but never sent (tests).</param>
     /// <param name="fetcherChannels">How a follower reaches a leader's endpoint (default: a gRPC channel per endpoint).</param>
     public ReplicaManager(LogManager logs, IOptions<BrokerOptions> options, TimeProvider time, ILoggerFactory? loggers = null, BrokerMetrics? metrics = null,
-        ControllerService.ControllerServiceClient? controller = null, Func<string, ReplicationService.ReplicationServiceClient>? fetcherChannels = null)
+        ControllerService.ControllerServiceClient? controller = null, Func<string, CallInvoker>? fetcherChannels = null)
     {
         _logs = logs;
         BrokerId = options.Value.BrokerId;
