@@ -472,6 +472,10 @@ public sealed class Partition
                 }
             }
             if (data.HighWatermark >= 0) Log.SetFollowerHighWatermark(data.HighWatermark);
+            // The leader's log start moved (retention, DeleteRecords): follow it, as far as our
+            // committed part goes (Kafka's maybeIncrementLogStartOffset on the follower).
+            var start = Math.Min(data.LogStartOffset, Log.HighWatermark);
+            if (start > Log.LogStartOffset) Log.DeleteRecordsBefore(start);
             return ErrorCodes.None;
         }
         finally
