@@ -129,8 +129,8 @@ public sealed class Partition
                 // Stamps later appends and records the epoch's start offset at once, so followers'
                 // divergence checks get this epoch's answer before its first append.
                 Log.AssignLeaderEpoch(state.LeaderEpoch);
-                Log.ReplicatedHighWatermark = true;
                 SetCommittedLocked(state);
+                Log.ReplicatedHighWatermark = ReplicatedHighWatermarkFor(_replicas);
                 var followers = new Dictionary<int, FollowerReplica>();
                 foreach (var id in _replicas)
                 {
@@ -144,6 +144,7 @@ public sealed class Partition
             else if (result == TransitionResult.Updated)
             {
                 SetCommittedLocked(state);
+                Log.ReplicatedHighWatermark = ReplicatedHighWatermarkFor(_replicas);
                 var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
                 var followers = new Dictionary<int, FollowerReplica>();
                 foreach (var id in _replicas)
@@ -237,6 +238,14 @@ public sealed class Partition
         }
         Commits.CompleteAll(ErrorCodes.NotLeaderOrFollower);
     }
+
+    /// <summary>
+    /// A leader with followers moves its high watermark itself (min over the ISR). A partition
+    /// whose only replica is this broker has no follower to wait for: its log keeps the
+    /// unreplicated mode, high watermark = log end offset, so every append is committed at once
+    /// whoever makes it (the same value the ISR rule gives, without the per-append update).
+    /// </summary>
+    private bool ReplicatedHighWatermarkFor(int[] replicas) => replicas.Length != 1 || replicas[0] != LocalBrokerId;
 
     private TransitionResult Classify(PartitionState state, ReplicaRole role)
     {
