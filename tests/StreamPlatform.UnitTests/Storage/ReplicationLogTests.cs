@@ -200,8 +200,12 @@ public sealed class ReplicationLogTests : IDisposable
         log.TruncateTo(10); // at/above the end: nothing
         Assert.Equal(4, log.LogEndOffset);
 
-        AppendAt(log, 2, "x4", "x5");
+        // The cut batches' timestamps (up to T0 + 2) left the segment's max and time index.
+        Assert.Equal(new OffsetAndTimestamp(0, T0), log.LookupOffset(-3));
+        AppendAt(log, 2, "x4", "x5"); // timestamps T0, T0 + 1
         AppendAt(log, 2, "x6");
+        Assert.Equal(new OffsetAndTimestamp(5, T0 + 1), log.LookupOffset(-3));
+        Assert.Equal(new OffsetAndTimestamp(5, T0 + 1), log.LookupOffset(T0 + 1));
         Assert.Equal(["v0", "v1", "v2", "v3", "x4", "x6"], Values(log));
         for (var i = 0; i < 7; i++)
             Assert.Equal((long)(i == 5 ? 4 : i), TestBatches.Parse(log.Read(i, 1).ToArray())[0].BaseOffset);
