@@ -120,15 +120,16 @@ public sealed class Partition
             result = Classify(state, ReplicaRole.Leader);
             if (result == TransitionResult.Changed)
             {
+                // First, as it may fail (it writes the epoch checkpoint): nothing changed then.
+                // Stamps later appends and records the epoch's start offset at once, so followers'
+                // divergence checks get this epoch's answer before its first append.
+                Log.AssignLeaderEpoch(state.LeaderEpoch);
                 var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
                 var leo = Log.LogEndOffset;
                 _role = ReplicaRole.Leader;
                 _leaderId = LocalBrokerId;
                 _leaderEpoch = state.LeaderEpoch;
                 _leaderEpochStartOffset = leo;
-                // Stamps later appends and records the epoch's start offset at once, so followers'
-                // divergence checks get this epoch's answer before its first append.
-                Log.AssignLeaderEpoch(state.LeaderEpoch);
                 SetCommittedLocked(state);
                 Log.ReplicatedHighWatermark = ReplicatedHighWatermarkFor(_replicas);
                 var followers = new Dictionary<int, FollowerReplica>();

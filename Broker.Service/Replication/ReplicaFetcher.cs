@@ -118,8 +118,10 @@ public sealed class ReplicaFetcher : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException)
+            catch (Exception ex) when (!stop.IsCancellationRequested)
             {
+                // Any failure (transport, a malformed answer, a log error) restarts the stream
+                // after the backoff: a fetcher that died silently would stop replication.
                 var backoffMs = _replicas.Config.ReplicaFetchBackoffMs;
                 // A dead leader fails every attempt until metadata moves its partitions: warn once per outage.
                 if (failures++ == 0)

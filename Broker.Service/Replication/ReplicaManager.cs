@@ -107,14 +107,23 @@ public sealed class ReplicaManager : BackgroundService
                 partition.MinInSyncReplicas = config.MinInSyncReplicas(topic.Configs);
                 partition.ReplicaLagTimeMaxMs = config.ReplicaLagTimeMaxMs;
                 var state = PartitionState.From(info);
-                if (info.Leader == BrokerId)
+                try
                 {
-                    if (partition.MakeLeader(state) != TransitionResult.Stale) Fetchers.Remove(tp);
+                    if (info.Leader == BrokerId)
+                    {
+                        if (partition.MakeLeader(state) != TransitionResult.Stale) Fetchers.Remove(tp);
+                    }
+                    else if (partition.MakeFollower(state) != TransitionResult.Stale)
+                    {
+                        // Fetch from the leader when it is alive; with none (or fenced) wait for the next leader.
+                        Fetchers.Follow(partition, metadata.LeaderOf(info));
+                    }
                 }
-                else if (partition.MakeFollower(state) != TransitionResult.Stale)
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException)
                 {
-                    // Fetch from the leader when it is alive; with none (or fenced) wait for the next leader.
-                    Fetchers.Follow(partition, metadata.LeaderOf(info));
+                    // The epoch checkpoint could not be written, or the log closed meanwhile: this
+                    // partition keeps its old role (requests get its errors); the others go on.
+                    _logger.LogError(ex, "Could not apply the new state of {Partition}", tp);
                 }
             }
             foreach (var (tp, partition) in _partitions)
@@ -207,12 +216,15 @@ public sealed class ReplicaManager : BackgroundService
             response = await _controller.AlterPartitionAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(AlterPartitionTimeoutMs),
                 cancellationToken: cancellationToken).ConfigureAwait(false);
         }
-        catch (RpcException ex)
+        catch (Exception ex)
         {
-            if (ex.StatusCode != StatusCode.Unimplemented || !_unimplementedLogged)
-                _logger.LogWarning("AlterPartition failed ({Status}: {Detail}); {Count} ISR changes are sent again at the next check", ex.StatusCode, ex.Status.Detail, proposals.Count);
-            _unimplementedLogged |= ex.StatusCode == StatusCode.Unimplemented;
+            // Outcome unknown (or not sent): every proposal stays pending and goes again.
             foreach (var (partition, proposal, _) in proposals) partition.ResendLater(proposal);
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
+            var status = ex is RpcException rpc ? rpc.StatusCode : StatusCode.Unknown;
+            if (status != StatusCode.Unimplemented || !_unimplementedLogged)
+                _logger.LogWarning("AlterPartition failed ({Status}: {Message}); {Count} ISR changes are sent again in {RetryMs} ms", status, ex.Message, proposals.Count, AlterPartitionRetryMs);
+            _unimplementedLogged |= status == StatusCode.Unimplemented;
             return true;
         }
         if (response.ErrorCode != ErrorCodes.None)
@@ -274,9 +286,12 @@ public sealed class ReplicaManager : BackgroundService
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                _logger.LogWarning(ex, "ISR check failed; trying again at the next one");
+                // Never end the loop (a background service's exception would stop the broker):
+                // the next check tries again.
+                _logger.LogError(ex, "ISR check failed; trying again at the next one");
+                retryAt = _time.GetUtcNow().AddMilliseconds(AlterPartitionRetryMs);
             }
         }
     }
