@@ -53,6 +53,15 @@ public sealed partial class GroupCoordinator : IDisposable
         }
 
         private long _writtenEndOffset;
+
+        /// <summary>The replica layer's commit of the newest write (null without one): completes in offset order, with the commit's error code.</summary>
+        public Task<short>? LastCommit
+        {
+            get => Volatile.Read(ref _lastCommit);
+            set => Volatile.Write(ref _lastCommit, value);
+        }
+
+        private Task<short>? _lastCommit;
     }
 
     /// <param name="partitionExists">Whether a topic partition exists (commits to others get UNKNOWN_TOPIC_OR_PARTITION).</param>
@@ -486,10 +495,11 @@ public sealed partial class GroupCoordinator : IDisposable
     /// </summary>
     private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records, bool offsetCommit = false)
     {
-        var outcome = shard.Store.Append(records, NowMs);
+        var outcome = shard.Store.Append(records, NowMs, TimeSpan.FromMilliseconds(_config().OffsetsCommitTimeoutMs), _time);
         if (outcome.ErrorCode == 0)
         {
             shard.WrittenEndOffset = Math.Max(shard.WrittenEndOffset, outcome.EndOffset);
+            if (outcome.Commit is not null) shard.LastCommit = outcome.Commit;
             return ErrorCode.None;
         }
         return AppendErrorToCoordinatorError(outcome.ErrorCode, offsetCommit);
@@ -521,18 +531,42 @@ public sealed partial class GroupCoordinator : IDisposable
     public async Task<ErrorCode> WaitCommittedAsync(IEnumerable<string> groupIds, CancellationToken cancellationToken)
     {
         var config = _config();
-        var shards = new List<(Shard Shard, long EndOffset)>();
+        var shards = new List<(Shard Shard, long EndOffset, Task<short>? Commit)>();
         foreach (var groupId in groupIds)
         {
             if (Utf8Length(groupId) > GroupRecords.KeyStringBytesMax) continue;
             var partition = OffsetsTopic.PartitionFor(groupId, config.OffsetsTopicPartitions);
             if (_shards.TryGetValue(partition, out var shard) && shard.Loaded && !shards.Exists(s => ReferenceEquals(s.Shard, shard)))
-                shards.Add((shard, shard.WrittenEndOffset));
+                shards.Add((shard, shard.WrittenEndOffset, shard.LastCommit));
         }
         var timeout = TimeSpan.FromMilliseconds(config.OffsetsCommitTimeoutMs);
-        foreach (var (shard, endOffset) in shards)
+        foreach (var (shard, endOffset, commit) in shards)
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, shard.LoadCancellation.Token);
+            if (commit is { IsCompleted: false })
+            {
+                // The replica layer's commit of the newest write: it knows what the high
+                // watermark alone does not (the ISR shrank below min.insync.replicas meanwhile:
+                // NOT_ENOUGH_REPLICAS_AFTER_APPEND; leadership lost), and times out after
+                // offsets.commit.timeout.ms (REQUEST_TIMED_OUT). Earlier writes commit before it.
+                short code;
+                try
+                {
+                    code = await commit.WaitAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (linked.IsCancellationRequested)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    return ErrorCode.NotCoordinator; // unloaded: leadership moved
+                }
+                if (code != 0)
+                {
+                    _logger.LogWarning("__consumer_offsets-{Partition}: a write up to offset {Offset} did not commit: error {Code}", shard.Partition, endOffset, code);
+                    return AppendErrorToCoordinatorError(code, offsetCommit: false);
+                }
+            }
+            // Without a pending commit (a bare log, or an earlier commit already finished, maybe
+            // failed): the high watermark decides, within offsets.commit.timeout.ms.
             var result = await shard.Store.WaitCommittedAsync(endOffset, timeout, _time, linked.Token).ConfigureAwait(false);
             switch (result)
             {
