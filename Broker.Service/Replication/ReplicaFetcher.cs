@@ -78,6 +78,7 @@ public sealed class ReplicaFetcher : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken stop)
     {
+        var failures = 0;
         while (!stop.IsCancellationRequested)
         {
             try
@@ -101,6 +102,11 @@ public sealed class ReplicaFetcher : IAsyncDisposable
                     if (!await call.ResponseStream.MoveNext(stop).ConfigureAwait(false))
                         throw new RpcException(new Status(StatusCode.Unavailable, "The leader ended the replication stream."));
                     Apply(call.ResponseStream.Current, sent);
+                    if (failures > 0)
+                    {
+                        _logger.LogInformation("Replication stream from broker {Leader} works again after {Failures} failures", LeaderId, failures);
+                        failures = 0;
+                    }
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -114,8 +120,12 @@ public sealed class ReplicaFetcher : IAsyncDisposable
             catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException)
             {
                 var backoffMs = _replicas.Config.ReplicaFetchBackoffMs;
-                _logger.LogWarning("Replication stream from broker {Leader} at {Endpoint} failed ({Message}); again in {BackoffMs} ms",
-                    LeaderId, Endpoint, ex.Message, backoffMs);
+                // A dead leader fails every attempt until metadata moves its partitions: warn once per outage.
+                if (failures++ == 0)
+                    _logger.LogWarning("Replication stream from broker {Leader} at {Endpoint} failed ({Message}); trying again every {BackoffMs} ms",
+                        LeaderId, Endpoint, ex.Message, backoffMs);
+                else
+                    _logger.LogDebug("Replication stream from broker {Leader} failed again ({Message})", LeaderId, ex.Message);
                 try
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(backoffMs, 1)), _time, stop).ConfigureAwait(false);

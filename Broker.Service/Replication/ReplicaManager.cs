@@ -21,8 +21,10 @@ namespace StreamPlatform.Broker.Replication;
 /// </summary>
 public sealed class ReplicaManager : BackgroundService
 {
-    /// <summary>Longest an AlterPartition call may take before it counts as failed (sent again at the next check).</summary>
+    /// <summary>Longest an AlterPartition call may take before it counts as failed (sent again after <see cref="AlterPartitionRetryMs"/>).</summary>
     public const int AlterPartitionTimeoutMs = 5000;
+    /// <summary>Pause before an AlterPartition that failed with an unknown outcome is sent again (Kafka's AlterPartitionManager retries with a backoff too).</summary>
+    public const int AlterPartitionRetryMs = 1000;
 
     private readonly ConcurrentDictionary<TopicPartition, Partition> _partitions = new();
     private readonly LogManager _logs;
@@ -174,18 +176,18 @@ public sealed class ReplicaManager : BackgroundService
     /// <summary>
     /// Sends every unsent ISR proposal in one AlterPartition request and adopts the answers. A
     /// failed call (controller unreachable, Unimplemented, request-level error) leaves the
-    /// proposals pending, to be sent again at the next check.
+    /// proposals pending, to be sent again: returns true then.
     /// </summary>
-    public async Task SendIsrChangesAsync(CancellationToken cancellationToken)
+    public async Task<bool> SendIsrChangesAsync(CancellationToken cancellationToken)
     {
-        if (_controller is null) return;
+        if (_controller is null) return false;
         var proposals = new List<(Partition Partition, IsrProposal Proposal, Guid TopicId)>();
         foreach (var partition in _partitions.Values)
         {
             if (partition.Role != ReplicaRole.Leader) continue;
             if (partition.TakeUnsentProposal() is { } proposal) proposals.Add((partition, proposal, partition.Log.TopicId));
         }
-        if (proposals.Count == 0) return;
+        if (proposals.Count == 0) return false;
         var request = new AlterPartitionRequest { BrokerId = BrokerId, BrokerEpoch = BrokerEpoch };
         foreach (var group in proposals.GroupBy(p => p.TopicId))
         {
@@ -212,14 +214,15 @@ public sealed class ReplicaManager : BackgroundService
                 _logger.LogWarning("AlterPartition failed ({Status}: {Detail}); {Count} ISR changes are sent again at the next check", ex.StatusCode, ex.Status.Detail, proposals.Count);
             _unimplementedLogged |= ex.StatusCode == StatusCode.Unimplemented;
             foreach (var (partition, proposal, _) in proposals) partition.ResendLater(proposal);
-            return;
+            return true;
         }
         if (response.ErrorCode != ErrorCodes.None)
         {
             _logger.LogWarning("AlterPartition refused with error {Code}; {Count} ISR changes are sent again at the next check", response.ErrorCode, proposals.Count);
             foreach (var (partition, proposal, _) in proposals) partition.ResendLater(proposal);
-            return;
+            return true;
         }
+        var retry = false;
         var answers = new Dictionary<(Guid, int), AlterPartitionItemResult>();
         foreach (var topic in response.Topics)
         foreach (var item in topic.Partitions)
@@ -229,6 +232,7 @@ public sealed class ReplicaManager : BackgroundService
             if (!answers.TryGetValue((topicId, partition.TopicPartition.Partition), out var answer))
             {
                 partition.ResendLater(proposal);
+                retry = true;
                 continue;
             }
             var before = partition.Isr.Count;
@@ -238,16 +242,18 @@ public sealed class ReplicaManager : BackgroundService
             if (answer.Isr.Count < before) Interlocked.Increment(ref _isrShrinks);
             else if (answer.Isr.Count > before) Interlocked.Increment(ref _isrExpands);
         }
+        return retry;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var nextCheck = _time.GetUtcNow();
+        DateTimeOffset? retryAt = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             var interval = TimeSpan.FromMilliseconds(Math.Max(_config.ReplicaLagTimeMaxMs / 2, 1));
             var proposed = Volatile.Read(ref _proposed).Task;
-            var wait = nextCheck - _time.GetUtcNow();
+            var wait = (retryAt is { } r && r < nextCheck ? r : nextCheck) - _time.GetUtcNow();
             if (wait > TimeSpan.Zero && !proposed.IsCompleted)
             {
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -263,7 +269,7 @@ public sealed class ReplicaManager : BackgroundService
                     CheckIsr();
                     nextCheck = _time.GetUtcNow() + interval;
                 }
-                await SendIsrChangesAsync(stoppingToken).ConfigureAwait(false);
+                retryAt = await SendIsrChangesAsync(stoppingToken).ConfigureAwait(false) ? _time.GetUtcNow().AddMilliseconds(AlterPartitionRetryMs) : null;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
