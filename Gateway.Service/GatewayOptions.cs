@@ -84,6 +84,15 @@ public sealed class GatewayOptions
     /// <summary>Deadline of calls to the controller (CreateTopics uses the client's timeout when larger).</summary>
     public int ControllerCallTimeoutMs { get; set; } = 10_000;
 
+    /// <summary>
+    /// Longest a Fetch or ListOffsets waits for the metadata to show a partition's new leader
+    /// before its one retry there (Routing/LeaderMoveRetry.cs). A Fetch waits at most what is
+    /// left of its max_wait_ms and not at all when other partitions already have data; 1 s is far
+    /// below a client's request.timeout.ms (30 s), and enough for a controller's election to
+    /// reach the gateway.
+    /// </summary>
+    public int LeaderChangeWaitMs { get; set; } = 1_000;
+
     public string EffectiveAdvertisedHost =>
         string.IsNullOrWhiteSpace(AdvertisedHost)
             ? (KafkaListenAddress is "0.0.0.0" or "::" ? "127.0.0.1" : KafkaListenAddress)

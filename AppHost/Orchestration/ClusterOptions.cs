@@ -37,6 +37,25 @@ public sealed class ClusterOptions
     /// <summary>Cluster-wide broker configs (Kafka names, e.g. num.partitions), passed to the controller.</summary>
     public IDictionary<string, string> BrokerConfigs { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>Kafka's default offsets.topic.replication.factor, lowered to the broker count of smaller clusters.</summary>
+    public const int OffsetsTopicReplicationFactorMax = 3;
+
+    /// <summary>
+    /// The broker configs the controller gets: <see cref="BrokerConfigs"/>, plus
+    /// offsets.topic.replication.factor = min(3, brokers) unless set. Kafka's default is 3 and
+    /// Kafka refuses to create __consumer_offsets with fewer live brokers (consumer groups then
+    /// never find a coordinator); Kafka's own single-broker quickstart sets it to 1 by hand. The
+    /// AppHost knows its broker count, so a 1- or 2-broker dev cluster works without that step
+    /// and a 3+ broker cluster gets Kafka's 3.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> EffectiveBrokerConfigs()
+    {
+        var configs = new Dictionary<string, string>(BrokerConfigs, StringComparer.Ordinal);
+        configs.TryAdd("offsets.topic.replication.factor",
+            Math.Min(OffsetsTopicReplicationFactorMax, Brokers).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return configs;
+    }
+
     /// <summary>Extra environment for every service of a kind (applied before per-resource settings).</summary>
     public IDictionary<ServiceKind, IDictionary<string, string>> EnvironmentByKind { get; } =
         new Dictionary<ServiceKind, IDictionary<string, string>>();

@@ -60,7 +60,7 @@ public static class ServiceEnvironment
                 env["Controller__DataDir"] = hosting.DataDirectory(resource);
                 if (!string.IsNullOrWhiteSpace(options.ClusterId))
                     env["Controller__ClusterId"] = options.ClusterId;
-                foreach (var (name, value) in options.BrokerConfigs)
+                foreach (var (name, value) in options.EffectiveBrokerConfigs())
                     env[$"Controller__BrokerConfigs__{name}"] = value;
                 break;
             case ServiceKind.Broker:

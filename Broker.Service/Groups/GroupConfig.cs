@@ -14,7 +14,9 @@ namespace StreamPlatform.Broker.Groups;
 public sealed record GroupConfig
 {
     public int OffsetsTopicPartitions { get; init; } = 50;
-    public int OffsetsTopicReplicationFactor { get; init; } = 1;
+    public int OffsetsTopicReplicationFactor { get; init; } = 3;
+    /// <summary>offsets.commit.timeout.ms: how long a coordinator write waits for the high watermark before COORDINATOR_NOT_AVAILABLE.</summary>
+    public int OffsetsCommitTimeoutMs { get; init; } = 5000;
     public int InitialRebalanceDelayMs { get; init; } = 3000;
     public int MinSessionTimeoutMs { get; init; } = 6000;
     public int MaxSessionTimeoutMs { get; init; } = 1_800_000;
@@ -50,6 +52,7 @@ public sealed record GroupConfig
         {
             OffsetsTopicPartitions = (int)Math.Clamp(Get("offsets.topic.num.partitions"), 1, 10_000),
             OffsetsTopicReplicationFactor = (int)Math.Clamp(Get("offsets.topic.replication.factor"), 1, 100),
+            OffsetsCommitTimeoutMs = (int)Math.Clamp(Get("offsets.commit.timeout.ms"), 1, int.MaxValue),
             InitialRebalanceDelayMs = (int)Math.Clamp(Get("group.initial.rebalance.delay.ms"), 0, int.MaxValue),
             MinSessionTimeoutMs = (int)Math.Clamp(Get("group.min.session.timeout.ms"), 1, int.MaxValue),
             MaxSessionTimeoutMs = (int)Math.Clamp(Get("group.max.session.timeout.ms"), 1, int.MaxValue),

@@ -85,7 +85,7 @@ public sealed partial class GroupCoordinator
                 records.Add((GroupRecords.EncodeOffsetKey(request.GroupId, topic, p.PartitionIndex), GroupRecords.EncodeOffsetValue(offset)));
                 accepted.Add(((topic, p.PartitionIndex), offset));
             }
-            var writeError = Append(shard, records);
+            var writeError = Append(shard, records, offsetCommit: true);
             if (writeError != ErrorCode.None)
             {
                 foreach (var (result, _, _) in slots.Where(s => s.Result.ErrorCode == 0)) result.ErrorCode = (short)writeError;

@@ -39,7 +39,29 @@ public sealed partial class GroupCoordinator : IDisposable
         public volatile bool Loaded;
         public bool Unloaded;
         public Dictionary<string, ClassicGroup> Groups { get; } = new(StringComparer.Ordinal);
+        /// <summary>Cancelled when the shard is unloaded: ends its load and every wait for its writes to commit.</summary>
         public CancellationTokenSource LoadCancellation { get; } = new();
+        /// <summary>
+        /// The log offset after this shard's newest write (set under <see cref="Gate"/>; at load,
+        /// the log end). The in-memory state includes every write below it; a response about it
+        /// may leave only once the high watermark reached it (<see cref="WaitCommittedAsync"/>).
+        /// </summary>
+        public long WrittenEndOffset
+        {
+            get => Volatile.Read(ref _writtenEndOffset);
+            set => Volatile.Write(ref _writtenEndOffset, value);
+        }
+
+        private long _writtenEndOffset;
+
+        /// <summary>The replica layer's commit of the newest write (null without one): completes in offset order, with the commit's error code.</summary>
+        public Task<short>? LastCommit
+        {
+            get => Volatile.Read(ref _lastCommit);
+            set => Volatile.Write(ref _lastCommit, value);
+        }
+
+        private Task<short>? _lastCommit;
     }
 
     /// <param name="partitionExists">Whether a topic partition exists (commits to others get UNKNOWN_TOPIC_OR_PARTITION).</param>
@@ -90,7 +112,10 @@ public sealed partial class GroupCoordinator : IDisposable
         {
             lock (shard.Gate)
             {
-                shard.Store.ReadAll(replay.Apply, shard.LoadCancellation.Token);
+                // Kafka's loader reads to the log end too, not only to the high watermark: this
+                // broker now leads, so its whole log becomes committed once followers catch up
+                // (they truncate to it, never the reverse). Responses wait for that (WrittenEndOffset).
+                shard.WrittenEndOffset = shard.Store.ReadAll(replay.Apply, shard.LoadCancellation.Token);
                 if (shard.Unloaded) return;
                 foreach (var (groupId, value) in replay.Classic)
                     shard.Groups[groupId] = Restore(shard, groupId, value);
@@ -462,16 +487,103 @@ public sealed partial class GroupCoordinator : IDisposable
         return Append(shard, [(GroupRecords.EncodeGroupKey(group.GroupId), GroupRecords.EncodeGroupValue(value))]);
     }
 
-    private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records)
+    /// <summary>
+    /// Appends on the shard's partition (under its gate) and maps the log's error as Kafka's
+    /// coordinator does (GroupMetadataManager's append callbacks, CoordinatorRuntime): the write is
+    /// then applied in memory by the caller, and its response waits for the commit
+    /// (<see cref="WaitCommittedAsync"/>).
+    /// </summary>
+    private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records, bool offsetCommit = false)
     {
-        var code = shard.Store.Append(records, NowMs);
-        return code == 0 ? ErrorCode.None : code switch
+        var outcome = shard.Store.Append(records, NowMs, TimeSpan.FromMilliseconds(_config().OffsetsCommitTimeoutMs), _time);
+        if (outcome.ErrorCode == 0)
         {
-            // The partition's leadership moved under us: the client must find the coordinator again.
-            6 => ErrorCode.NotCoordinator,
-            // Kafka maps log failures to COORDINATOR_NOT_AVAILABLE for group writes.
-            _ => ErrorCode.CoordinatorNotAvailable,
-        };
+            shard.WrittenEndOffset = Math.Max(shard.WrittenEndOffset, outcome.EndOffset);
+            if (outcome.Commit is not null) shard.LastCommit = outcome.Commit;
+            return ErrorCode.None;
+        }
+        return AppendErrorToCoordinatorError(outcome.ErrorCode, offsetCommit);
+    }
+
+    /// <summary>Kafka's mapping of a log append error to the error a group client sees.</summary>
+    internal static ErrorCode AppendErrorToCoordinatorError(short code, bool offsetCommit) => code switch
+    {
+        // Leadership moved, or the log is unusable here: the client must find the coordinator again.
+        ErrorCodes.NotLeaderOrFollower or ErrorCodes.KafkaStorageError => ErrorCode.NotCoordinator,
+        // Retriable on the same coordinator once the partition is healthy again.
+        ErrorCodes.UnknownTopicOrPartition or ErrorCodes.NotEnoughReplicas or ErrorCodes.NotEnoughReplicasAfterAppend
+            or ErrorCodes.RequestTimedOut => ErrorCode.CoordinatorNotAvailable,
+        ErrorCodes.MessageTooLarge or ErrorCodes.RecordListTooLarge or ErrorCodes.InvalidFetchSize
+            => offsetCommit ? ErrorCode.InvalidCommitOffsetSize : ErrorCode.UnknownServerError,
+        // Anything else (a bug, a corrupt batch): retriable, so clients look the coordinator up again.
+        _ => ErrorCode.CoordinatorNotAvailable,
+    };
+
+    /// <summary>
+    /// Waits until every write this coordinator made so far for the partitions of
+    /// <paramref name="groupIds"/> is committed (the high watermark passed it), as Kafka's
+    /// CoordinatorRuntime defers a write's response until then. Returns NONE, or the error the
+    /// response must carry instead: COORDINATOR_NOT_AVAILABLE after offsets.commit.timeout.ms
+    /// (Kafka's timeout mapping), NOT_COORDINATOR when the partition was unloaded or its log
+    /// closed meanwhile (leadership moved: the write may be truncated by the new leader).
+    /// Groups not coordinated here need no wait (their response already says NOT_COORDINATOR).
+    /// </summary>
+    public async Task<ErrorCode> WaitCommittedAsync(IEnumerable<string> groupIds, CancellationToken cancellationToken)
+    {
+        var config = _config();
+        var shards = new List<(Shard Shard, long EndOffset, Task<short>? Commit)>();
+        foreach (var groupId in groupIds)
+        {
+            if (Utf8Length(groupId) > GroupRecords.KeyStringBytesMax) continue;
+            var partition = OffsetsTopic.PartitionFor(groupId, config.OffsetsTopicPartitions);
+            if (_shards.TryGetValue(partition, out var shard) && shard.Loaded && !shards.Exists(s => ReferenceEquals(s.Shard, shard)))
+                shards.Add((shard, shard.WrittenEndOffset, shard.LastCommit));
+        }
+        var timeout = TimeSpan.FromMilliseconds(config.OffsetsCommitTimeoutMs);
+        foreach (var (shard, endOffset, commit) in shards)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, shard.LoadCancellation.Token);
+            if (commit is { IsCompleted: false })
+            {
+                // The replica layer's commit of the newest write: it knows what the high
+                // watermark alone does not (the ISR shrank below min.insync.replicas meanwhile:
+                // NOT_ENOUGH_REPLICAS_AFTER_APPEND; leadership lost), and times out after
+                // offsets.commit.timeout.ms (REQUEST_TIMED_OUT). Earlier writes commit before it.
+                short code;
+                try
+                {
+                    code = await commit.WaitAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (linked.IsCancellationRequested)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    return ErrorCode.NotCoordinator; // unloaded: leadership moved
+                }
+                if (code != 0)
+                {
+                    _logger.LogWarning("__consumer_offsets-{Partition}: a write up to offset {Offset} did not commit: error {Code}", shard.Partition, endOffset, code);
+                    return AppendErrorToCoordinatorError(code, offsetCommit: false);
+                }
+            }
+            // Without a pending commit (a bare log, or an earlier commit already finished, maybe
+            // failed): the high watermark decides, within offsets.commit.timeout.ms.
+            var result = await shard.Store.WaitCommittedAsync(endOffset, timeout, _time, linked.Token).ConfigureAwait(false);
+            switch (result)
+            {
+                case CommitWaitResult.Committed:
+                    continue;
+                case CommitWaitResult.TimedOut:
+                    _logger.LogWarning("__consumer_offsets-{Partition}: writes up to offset {Offset} not committed within offsets.commit.timeout.ms {TimeoutMs} (high watermark {Hw})",
+                        shard.Partition, endOffset, config.OffsetsCommitTimeoutMs, shard.Store.Log.HighWatermark);
+                    return ErrorCode.CoordinatorNotAvailable;
+                case CommitWaitResult.Cancelled when cancellationToken.IsCancellationRequested:
+                    cancellationToken.ThrowIfCancellationRequested();
+                    return ErrorCode.CoordinatorNotAvailable;
+                default:
+                    return ErrorCode.NotCoordinator;
+            }
+        }
+        return ErrorCode.None;
     }
 
     public void Dispose()

@@ -11,29 +11,48 @@ namespace StreamPlatform.Broker.Groups;
 /// on the <see cref="GroupCoordinator"/> and encodes the Kafka response at the same version.
 /// A body that does not decode is INVALID_ARGUMENT (the gateway decoded it once already, so
 /// this means a bug or a mismatched codec, not a client error).
+/// <para>Requests that change a group (joins, syncs, leaves, commits, deletes, KIP-848
+/// heartbeats) are answered only once the coordinator's writes for the group's partition are
+/// committed: <see cref="GroupCoordinator.WaitCommittedAsync"/>, else the error it gives
+/// (Kafka's CoordinatorRuntime defers write responses to the high watermark the same way).
+/// Reads (OffsetFetch, Describe*, ListGroups) and classic heartbeats answer from memory at once
+/// (see Groups/README.md, "Replication").</para>
 /// </summary>
 public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : GroupCoordinatorService.GroupCoordinatorServiceBase
 {
     public override async Task<KafkaGroupResponse> JoinGroup(KafkaGroupRequest request, ServerCallContext context)
     {
         var (r, v) = Decode<JoinGroupRequest>(request);
-        return Encode(await coordinator.JoinGroupAsync(r, v, request.ClientId, request.ClientHost).WaitAsync(context.CancellationToken).ConfigureAwait(false), v);
+        var response = await coordinator.JoinGroupAsync(r, v, request.ClientId, request.ClientHost).WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        var error = await coordinator.WaitCommittedAsync([r.GroupId], context.CancellationToken).ConfigureAwait(false);
+        if (error != ErrorCode.None)
+            response = new JoinGroupResponse { ErrorCode = (short)error, GenerationId = -1, MemberId = r.MemberId, Leader = "", ProtocolName = null };
+        return Encode(response, v);
     }
 
     public override async Task<KafkaGroupResponse> SyncGroup(KafkaGroupRequest request, ServerCallContext context)
     {
         var (r, v) = Decode<SyncGroupRequest>(request);
-        return Encode(await coordinator.SyncGroupAsync(r, v).WaitAsync(context.CancellationToken).ConfigureAwait(false), v);
+        var response = await coordinator.SyncGroupAsync(r, v).WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        var error = await coordinator.WaitCommittedAsync([r.GroupId], context.CancellationToken).ConfigureAwait(false);
+        if (error != ErrorCode.None) response = new SyncGroupResponse { ErrorCode = (short)error };
+        return Encode(response, v);
     }
 
     public override Task<KafkaGroupResponse> Heartbeat(KafkaGroupRequest request, ServerCallContext context)
         => Run<HeartbeatRequest>(request, coordinator.Heartbeat);
 
     public override Task<KafkaGroupResponse> LeaveGroup(KafkaGroupRequest request, ServerCallContext context)
-        => Run<LeaveGroupRequest>(request, coordinator.LeaveGroup);
+        => RunWrite<LeaveGroupRequest, LeaveGroupResponse>(request, context, coordinator.LeaveGroup, r => [r.GroupId],
+            (response, error) => new LeaveGroupResponse { ErrorCode = (short)error });
 
     public override Task<KafkaGroupResponse> OffsetCommit(KafkaGroupRequest request, ServerCallContext context)
-        => Run<OffsetCommitRequest>(request, coordinator.OffsetCommit);
+        => RunWrite<OffsetCommitRequest, OffsetCommitResponse>(request, context, coordinator.OffsetCommit, r => [r.GroupId], (response, error) =>
+        {
+            // Kafka's OffsetCommitRequest.getErrorResponse: every partition carries the error.
+            foreach (var p in response.Topics.SelectMany(t => t.Partitions)) p.ErrorCode = (short)error;
+            return response;
+        });
 
     public override Task<KafkaGroupResponse> OffsetFetch(KafkaGroupRequest request, ServerCallContext context)
         => Run<OffsetFetchRequest>(request, coordinator.OffsetFetch);
@@ -45,16 +64,21 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
         => Run<DescribeGroupsRequest>(request, coordinator.DescribeGroups);
 
     public override Task<KafkaGroupResponse> DeleteGroups(KafkaGroupRequest request, ServerCallContext context)
-        => Run<DeleteGroupsRequest>(request, coordinator.DeleteGroups);
+        => RunWrite<DeleteGroupsRequest, DeleteGroupsResponse>(request, context, coordinator.DeleteGroups, r => r.GroupsNames, (response, error) =>
+        {
+            // Groups that failed already keep their own error; the deleted ones are not known deleted.
+            foreach (var result in response.Results.Where(x => x.ErrorCode == 0)) result.ErrorCode = (short)error;
+            return response;
+        });
 
     public override Task<KafkaGroupResponse> OffsetDelete(KafkaGroupRequest request, ServerCallContext context)
-        => Run<OffsetDeleteRequest>(request, coordinator.OffsetDelete);
+        => RunWrite<OffsetDeleteRequest, OffsetDeleteResponse>(request, context, coordinator.OffsetDelete, r => [r.GroupId],
+            (response, error) => new OffsetDeleteResponse { ErrorCode = (short)error });
 
     public override Task<KafkaGroupResponse> ConsumerGroupHeartbeat(KafkaGroupRequest request, ServerCallContext context)
-    {
-        var (r, v) = Decode<ConsumerGroupHeartbeatRequest>(request);
-        return Task.FromResult(Encode(coordinator.ConsumerGroupHeartbeat(r, v, request.ClientId, request.ClientHost), v));
-    }
+        => RunWrite<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>(request, context,
+            (r, v) => coordinator.ConsumerGroupHeartbeat(r, v, request.ClientId, request.ClientHost), r => [r.GroupId],
+            (response, error) => new ConsumerGroupHeartbeatResponse { ErrorCode = (short)error, HeartbeatIntervalMs = response.HeartbeatIntervalMs });
 
     public override Task<KafkaGroupResponse> ConsumerGroupDescribe(KafkaGroupRequest request, ServerCallContext context)
         => Run<ConsumerGroupDescribeRequest>(request, coordinator.ConsumerGroupDescribe);
@@ -64,6 +88,18 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
     {
         var (r, v) = Decode<TRequest>(request);
         return Task.FromResult(Encode(handle(r, v), v));
+    }
+
+    /// <summary>Runs a request that may write, then holds its answer until those writes are committed (or answers the commit's error).</summary>
+    private async Task<KafkaGroupResponse> RunWrite<TRequest, TResponse>(KafkaGroupRequest request, ServerCallContext context,
+        Func<TRequest, short, TResponse> handle, Func<TRequest, IEnumerable<string>> groupIds, Func<TResponse, ErrorCode, TResponse> failed)
+        where TRequest : class, IKafkaRequest, new()
+        where TResponse : IKafkaResponse
+    {
+        var (r, v) = Decode<TRequest>(request);
+        var response = handle(r, v);
+        var error = await coordinator.WaitCommittedAsync(groupIds(r), context.CancellationToken).ConfigureAwait(false);
+        return Encode(error == ErrorCode.None ? response : failed(response, error), v);
     }
 
     private static (T Request, short Version) Decode<T>(KafkaGroupRequest request) where T : class, IKafkaRequest, new()

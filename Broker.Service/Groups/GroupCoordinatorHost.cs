@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Groups;
@@ -9,11 +10,15 @@ namespace StreamPlatform.Broker.Groups;
 /// <summary>
 /// Follows the metadata: for each partition of __consumer_offsets this broker leads, the
 /// coordinator loads it (once per leader epoch); a partition led elsewhere now is unloaded.
+/// Its writes go through the <see cref="ReplicaManager"/>'s partition, looked up at each append:
+/// the metadata reaches the replica layer and this host in either order, and an append before
+/// the replica layer made the partition leader is refused (NOT_COORDINATOR; the client retries).
 /// </summary>
 public sealed class GroupCoordinatorHost(
     GroupCoordinator coordinator,
     MetadataWatcher watcher,
     LogManager logs,
+    ReplicaManager replicas,
     IOptions<BrokerOptions> options,
     ILogger<GroupCoordinatorHost> logger) : IHostedService
 {
@@ -50,7 +55,9 @@ public sealed class GroupCoordinatorHost(
                     try
                     {
                         var log = logs.GetOrCreate(metadata, topic, p);
-                        _ = coordinator.LoadAsync(p.Partition, p.LeaderEpoch, new OffsetsPartitionStore(log));
+                        var tp = new TopicPartition(OffsetsTopic.Name, p.Partition);
+                        _ = coordinator.LoadAsync(p.Partition, p.LeaderEpoch,
+                            new OffsetsPartitionStore(log, () => replicas.TryGetPartition(tp, out var partition) ? partition : null));
                     }
                     catch (Exception ex) when (ex is IOException or ObjectDisposedException)
                     {

@@ -31,6 +31,9 @@ namespace StreamPlatform.Gateway.Apis;
 // included, like Kafka, so progress is made). ResponseMayBeLarge: a fetch starts only once every
 // earlier response of its connection has been sent, so a client that pipelines fetches and never
 // reads holds one answer at the gateway, not one per request.
+// A partition answered NOT_LEADER_OR_FOLLOWER (leader moved, broker unreachable, no leader when
+// routed) is fetched once more on its new leader when the metadata shows one within what is
+// left of max_wait (LeaderMoveRetry), so a leader change costs the consumer no error.
 public sealed class FetchApi(
     TopicAdmin admin,
     BrokerClientPool brokers,
@@ -53,6 +56,8 @@ public sealed class FetchApi(
         var metadata = admin.Watcher.Current;
         var response = new FetchResponse { SessionId = 0 };
         var maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, MaxWaitMsLimit);
+        var started = time.GetTimestamp();
+        var routed = new List<LeaderMoveRetry.Candidate<(FetchResponse.PartitionData Data, Brk.PartitionFetch Forward)>>();
         var fanOut = new FetchFanOut(metadata, () => new Brk.FetchRequest
         {
             MaxWaitMs = 0, // the first round; FetchAllAsync sets the long polls' wait
@@ -85,22 +90,62 @@ public sealed class FetchApi(
                 var data = ErrorResponses.FetchError(p.Partition, (short)topicError);
                 topicResponse.Partitions.Add(data);
                 if (info is null) continue;
-                fanOut.Route(info, p.Partition, data)?.Partitions.Add(new Brk.PartitionFetch
+                var forward = new Brk.PartitionFetch
                 {
                     Topic = info.Name,
                     Partition = p.Partition,
                     FetchOffset = p.FetchOffset,
                     PartitionMaxBytes = p.PartitionMaxBytes,
                     CurrentLeaderEpoch = p.CurrentLeaderEpoch,
-                });
+                };
+                fanOut.Route(info, p.Partition, data)?.Partitions.Add(forward);
+                var (leader, leaderEpoch) = LeaderMoveRetry.RoutedBy(metadata, info.Name, p.Partition);
+                routed.Add(new(info.Name, p.Partition, leader, leaderEpoch, p.CurrentLeaderEpoch, (data, forward)));
             }
         }
 
         if (fanOut.Batches.Count > 0)
             await FetchAllAsync(fanOut.Batches.ToList(), request.MinBytes, maxWaitMs, context, cancellationToken).ConfigureAwait(false);
+        await RetryMovedAsync(request, routed, maxWaitMs - (long)time.GetElapsedTime(started).TotalMilliseconds, context, cancellationToken).ConfigureAwait(false);
 
         EnforceMaxBytes(response, request.MaxBytes);
         return response;
+    }
+
+    /// <summary>
+    /// The one retry of partitions whose leader moved (<see cref="LeaderMoveRetry"/>): waits for
+    /// the new leaders at most what is left of max_wait (capped by LeaderChangeWaitMs), and not at
+    /// all when the response already carries data (it must not be held back for them), then
+    /// fetches those partitions once, at once (max_wait 0), and overwrites their slots.
+    /// </summary>
+    private async Task RetryMovedAsync(FetchRequest request, List<LeaderMoveRetry.Candidate<(FetchResponse.PartitionData Data, Brk.PartitionFetch Forward)>> routed,
+        long remainingMs, RequestContext context, CancellationToken cancellationToken)
+    {
+        var candidates = routed.Where(c => LeaderMoveRetry.IsMoved(c.Slot.Data.ErrorCode)).ToList();
+        if (candidates.Count == 0 || cancellationToken.IsCancellationRequested) return;
+        var hasData = routed.Exists(c => c.Slot.Data.Records is { Length: > 0 });
+        var waitMs = hasData ? 0 : Math.Clamp(remainingMs, 0, options.Value.LeaderChangeWaitMs);
+        var (metadata, retry) = await LeaderMoveRetry.WaitForNewLeadersAsync(admin, candidates, TimeSpan.FromMilliseconds(waitMs), cancellationToken).ConfigureAwait(false);
+        if (retry.Count == 0) return;
+        var fanOut = new FetchFanOut(metadata, () => new Brk.FetchRequest
+        {
+            MaxWaitMs = 0, MinBytes = 0, MaxBytes = request.MaxBytes, IsolationLevel = request.IsolationLevel, ReplicaId = -1,
+        }, static (data, error) =>
+        {
+            data.ErrorCode = (short)error;
+            data.Records = ReadOnlyMemory<byte>.Empty;
+        });
+        foreach (var c in retry)
+            fanOut.Route(c.Topic, c.Partition, c.Slot.Data)?.Partitions.Add(c.Slot.Forward.Clone());
+        logger.LogDebug("Fetch: {Count} partitions retried on their new leaders", retry.Count);
+        var caller = new BrokerCaller(brokers, time, logger, "Fetch");
+        var calls = fanOut.Batches.Select(b => Start(caller, b, b.Request, 0, cancellationToken)).ToList();
+        foreach (var call in calls)
+        {
+            var answer = await call.Answer.ConfigureAwait(false);
+            if (answer is not null) context.DisposeAfterResponse(answer);
+            Apply(call.Group, answer);
+        }
     }
 
     /// <summary>One broker call in flight: its share of the request and the answer (null: failed).</summary>

@@ -127,6 +127,21 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
         return response;
     }
 
+    /// <summary>
+    /// Kafka's offline_replicas through the gateway mapping: a gateway is offline for a
+    /// partition when every real replica it stands for is on a fenced (or unknown) broker, and
+    /// never when it shows the leader. With one gateway that is only a partition without any
+    /// live replica; the real broker-level offline replicas and ISR are in GetStatus.
+    /// </summary>
+    private static IEnumerable<int> OfflineGateways(ClusterMetadata metadata, IReadOnlyList<StreamPlatform.Protos.Grpc.GatewayInfo> gateways,
+        StreamPlatform.Protos.Grpc.PartitionInfo p, int leaderGateway)
+    {
+        var live = new HashSet<int>();
+        foreach (var r in p.Replicas)
+            if (metadata.BrokersById.TryGetValue(r, out var b) && !b.Fenced) live.Add(GatewayMapping.GatewayFor(gateways, r));
+        return GatewayMapping.MapBrokers(gateways, p.Replicas).Where(g => g != leaderGateway && !live.Contains(g));
+    }
+
     private static MetadataResponse.MetadataResponseTopic Describe(ClusterMetadata metadata,
         IReadOnlyList<StreamPlatform.Protos.Grpc.GatewayInfo> gateways, StreamPlatform.Protos.Grpc.TopicInfo topic)
     {
@@ -155,6 +170,7 @@ public sealed class MetadataApi(TopicAdmin admin, IOptions<GatewayOptions> optio
                 if (!partition.ReplicaNodes.Contains(partition.LeaderId)) partition.ReplicaNodes.Insert(0, partition.LeaderId);
                 if (!partition.IsrNodes.Contains(partition.LeaderId)) partition.IsrNodes.Insert(0, partition.LeaderId);
             }
+            partition.OfflineReplicas.AddRange(OfflineGateways(metadata, gateways, p, partition.LeaderId));
             result.Partitions.Add(partition);
         }
         return result;

@@ -35,6 +35,10 @@ public sealed class GroupRouter(
 {
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GroupCoordinatorService.GroupCoordinatorServiceClient Client)> _clients = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _createGate = new(1, 1);
+    private long _tooFewBrokersLoggedMs = long.MinValue / 2;
+
+    /// <summary>How often the "too few brokers for the offsets topic" warning may repeat.</summary>
+    public const long TooFewBrokersLogIntervalMs = 30_000;
 
     /// <summary>How long a FindCoordinator waits for a just-created offsets topic to get leaders before answering COORDINATOR_NOT_AVAILABLE (clients retry).</summary>
     public static readonly TimeSpan OffsetsTopicWaitMax = TimeSpan.FromSeconds(5);
@@ -66,11 +70,21 @@ public sealed class GroupRouter(
             {
                 var configs = metadata.Snapshot.BrokerConfigs;
                 int Config(string name) => int.Parse(configs.TryGetValue(name, out var v) ? v : ConfigCatalog.Broker[name].DefaultValue!, CultureInfo.InvariantCulture);
+                var replicationFactor = Config("offsets.topic.replication.factor");
+                var liveBrokers = metadata.Snapshot.Brokers.Count(b => !b.Fenced);
+                if (liveBrokers < replicationFactor)
+                {
+                    // As Kafka: never create the offsets topic with fewer replicas than configured
+                    // (it would stay under-replicated for ever). FindCoordinator answers
+                    // COORDINATOR_NOT_AVAILABLE and clients retry until enough brokers are up.
+                    LogTooFewBrokers(liveBrokers, replicationFactor);
+                    return;
+                }
                 var topic = new Ctl.CreatableTopic
                 {
                     Name = OffsetsTopic.Name,
                     NumPartitions = Config("offsets.topic.num.partitions"),
-                    ReplicationFactor = Config("offsets.topic.replication.factor"),
+                    ReplicationFactor = replicationFactor,
                     Internal = true,
                 };
                 // Compacted: only the newest record per group and per committed partition matters.
@@ -98,6 +112,17 @@ public sealed class GroupRouter(
         }
         await admin.WaitForAsync(m => m.TopicsByName.TryGetValue(OffsetsTopic.Name, out var t) && t.Partitions.All(p => p.Leader >= 0),
             OffsetsTopicWaitMax, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Kafka's message for a cluster still starting up; logged at most once per <see cref="TooFewBrokersLogIntervalMs"/> (clients retry FindCoordinator often).</summary>
+    private void LogTooFewBrokers(int liveBrokers, int replicationFactor)
+    {
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var last = Interlocked.Read(ref _tooFewBrokersLoggedMs);
+        if (nowMs - last < TooFewBrokersLogIntervalMs || Interlocked.CompareExchange(ref _tooFewBrokersLoggedMs, nowMs, last) != last) return;
+        logger.LogWarning("Number of alive brokers '{Live}' does not meet the required replication factor '{Rf}' for the offsets topic " +
+            "(configured via 'offsets.topic.replication.factor'). This error can be ignored if the cluster is starting up and not all brokers are up yet.",
+            liveBrokers, replicationFactor);
     }
 
     private GroupCoordinatorService.GroupCoordinatorServiceClient? ClientFor(BrokerInfo broker)

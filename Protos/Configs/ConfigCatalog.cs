@@ -108,7 +108,10 @@ public static class ConfigCatalog
         new("message.max.bytes", ConfigType.Int, "1048588", "Default max.message.bytes of topics.", v => AtLeast(v, 0)),
         new("socket.request.max.bytes", ConfigType.Int, "104857600", "Largest request frame a gateway accepts.", v => AtLeast(v, 1), ReadOnly: true),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", "Partitions of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
-        new("offsets.topic.replication.factor", ConfigType.Int, "1", "Replication factor of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
+        // Kafka's default: 3. The topic is not created while fewer brokers are live (FindCoordinator
+        // answers COORDINATOR_NOT_AVAILABLE); a smaller cluster sets it lower (the AppHost passes min(3, brokers)).
+        new("offsets.topic.replication.factor", ConfigType.Int, "3", "Replication factor of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
+        new("offsets.commit.timeout.ms", ConfigType.Int, "5000", "How long a group coordinator write (offset commit, group state) waits to be replicated before the request fails.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000", "How long the first rebalance of an empty group waits for more members.", v => AtLeast(v, 0), ReadOnly: true),
         new("group.min.session.timeout.ms", ConfigType.Int, "6000", "Smallest session timeout a group member may ask for.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.max.session.timeout.ms", ConfigType.Int, "1800000", "Largest session timeout a group member may ask for.", v => AtLeast(v, 1), ReadOnly: true),

@@ -36,7 +36,26 @@ public sealed class ServiceEnvironmentTests
             ["Controller__DataDir"] = "/data/sp/controller",
             ["Controller__ClusterId"] = "c1",
             ["Controller__BrokerConfigs__num.partitions"] = "3",
+            // Kafka's default 3 for three brokers (see the next test).
+            ["Controller__BrokerConfigs__offsets.topic.replication.factor"] = "3",
         }, env.ToDictionary());
+    }
+
+    [Theory]
+    [InlineData(1, null, "1")]
+    [InlineData(2, null, "2")]
+    [InlineData(5, null, "3")]
+    [InlineData(1, "1", "1")]
+    [InlineData(5, "2", "2")]
+    public void OffsetsTopicReplicationFactorIsMinOfThreeAndBrokersUnlessSet(int brokers, string? set, string expected)
+    {
+        var t = Topology(o =>
+        {
+            o.Brokers = brokers;
+            if (set is not null) o.BrokerConfigs["offsets.topic.replication.factor"] = set;
+        });
+        var env = ServiceEnvironment.Build(t, t.Controller, Local).ToDictionary();
+        Assert.Equal(expected, env["Controller__BrokerConfigs__offsets.topic.replication.factor"]);
     }
 
     [Fact]

@@ -49,6 +49,38 @@ public class MetadataMappingTests
     }
 
     [Fact]
+    public void Offline_replicas_are_the_gateways_whose_every_replica_is_on_a_fenced_broker()
+    {
+        var snapshot = GatewayTestKit.Snapshot();
+        var topic = snapshot.Topics.Single();
+        // Partition 2: led by fenced broker 3, its only replica -> gateway 11 stands for nothing live.
+        topic.Partitions[2].Replicas.Clear();
+        topic.Partitions[2].Replicas.Add(3);
+        // Partition 3: led by broker 2 (gateway 10); its other replica, broker 3, is fenced.
+        var p3 = new PartitionInfo { Partition = 3, Leader = 2, LeaderEpoch = 1 };
+        p3.Replicas.AddRange([2, 3]);
+        p3.Isr.Add(2);
+        topic.Partitions.Add(p3);
+        var response = MetadataApi.Build(new ClusterMetadata(snapshot), Self, Request("orders"), 12, null);
+        var partitions = Assert.Single(response.Topics).Partitions;
+        // Gateway 11 stands for live broker 1 in partitions 0 and 1: never offline there.
+        Assert.Empty(partitions[0].OfflineReplicas);
+        Assert.Empty(partitions[1].OfflineReplicas);
+        Assert.Equal([11], partitions[2].OfflineReplicas);
+        Assert.Equal(10, partitions[3].LeaderId);
+        Assert.Equal([10, 11], partitions[3].ReplicaNodes);
+        Assert.Equal([10], partitions[3].IsrNodes);
+        Assert.Equal([11], partitions[3].OfflineReplicas);
+
+        // One gateway stands for every broker: offline only when no replica is live at all.
+        snapshot.Gateways.Clear();
+        snapshot.Gateways.Add(new GatewayInfo { NodeId = 5, KafkaHost = "h", KafkaPort = 1 });
+        partitions = Assert.Single(MetadataApi.Build(new ClusterMetadata(snapshot), Self, Request("orders"), 12, null).Topics).Partitions;
+        Assert.Equal([5], partitions[2].OfflineReplicas);
+        Assert.Empty(partitions[3].OfflineReplicas);
+    }
+
+    [Fact]
     public void One_gateway_makes_every_list_that_gateway()
     {
         var snapshot = GatewayTestKit.Snapshot();

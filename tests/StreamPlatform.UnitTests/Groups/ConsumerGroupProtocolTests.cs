@@ -269,7 +269,7 @@ public sealed class ConsumerGroupProtocolTests : IDisposable
         [
             (LegacyKey(3, "g"), GroupRecordFormatTests.LegacyValue(group)),
             (LegacyKey(4, "g", "m1"), GroupRecordFormatTests.LegacyValue(member)),
-        ], 1_700_000_000_000));
+        ], 1_700_000_000_000).ErrorCode);
         await _coordinator.LoadAsync(0, 1, new OffsetsPartitionStore(_log));
         AssertLegacyState();
 

@@ -162,7 +162,7 @@ public sealed class GroupRecordFormatTests : IDisposable
         // The same key as the real commit, with a value no version can read: skipped, not a tombstone.
         junk.Add((GroupRecords.EncodeOffsetKey("g1", "t", 0), [0, 3, 1]));
         var store = new OffsetsPartitionStore(_h.OpenLog());
-        Assert.Equal(0, store.Append(junk, GroupTestHarness.T0));
+        Assert.Equal(0, store.Append(junk, GroupTestHarness.T0).ErrorCode);
 
         await _h.RestartAsync();
         Assert.Equal(9, _h.Fetch("g1", "t", 0));
@@ -209,8 +209,8 @@ public sealed class GroupRecordFormatTests : IDisposable
             (LegacyKey(1, "g1", "t", 1), LegacyValue(new Legacy.OffsetCommitValue { Offset = 20, LeaderEpoch = 3, Metadata = "m", CommitTimestampMs = GroupTestHarness.T0, ExpireTimestampMs = -1 })),
             (LegacyKey(1, "g1", "t", 2), LegacyValue(new Legacy.OffsetCommitValue { Offset = 30, CommitTimestampMs = GroupTestHarness.T0, ExpireTimestampMs = -1 })),
             (LegacyKey(2, "g1"), LegacyValue(group)),
-        ], GroupTestHarness.T0));
-        Assert.Equal(0, store.Append([(LegacyKey(1, "g1", "t", 2), null)], GroupTestHarness.T0)); // a legacy tombstone
+        ], GroupTestHarness.T0).ErrorCode);
+        Assert.Equal(0, store.Append([(LegacyKey(1, "g1", "t", 2), null)], GroupTestHarness.T0).ErrorCode); // a legacy tombstone
 
         await _h.LoadAsync();
         AssertLegacyState();
