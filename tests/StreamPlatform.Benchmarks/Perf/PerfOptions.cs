@@ -62,6 +62,8 @@ public sealed class PerfOptions
                                       itself, as in Kafka's producer perf tool)
           produce-1k-all-rf3          max throughput, 1 KiB, acks=all, RF 3 (no replication yet: RF 3 is
                                       only recorded on the topic, the leader acknowledges alone)
+          produce-1k-all-rf3-alone    the same without a consumer: what replication costs the producer,
+                                      next to produce-1k-alone
           latency-1k-10mbs            fixed rate 10 MB/s, 1 KiB, acks=1, RF 1: end-to-end latency
           latency-1k-10mbs-all-rf3    fixed rate 10 MB/s, 1 KiB, acks=all, RF 3
           consume-from-start          fill a topic with --consume-size bytes of 1 KiB records, then a new
