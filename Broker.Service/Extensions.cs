@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Groups;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -45,8 +46,14 @@ public static class BrokerServiceExtensions
             var o = sp.GetRequiredService<IOptions<BrokerOptions>>().Value;
             return new DecompressionMemory(o.DecompressedBytesHeldMax, o.DecompressionWaitMs);
         });
+        services.AddSingleton(sp => new ReplicaManager(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<IOptions<BrokerOptions>>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<BrokerMetrics>(),
+            sp.GetRequiredService<ControllerService.ControllerServiceClient>()));
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
+        // After the registration: stopped before it (hosted services stop in reverse order), so
+        // fetchers end before the logs are closed.
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaManager>());
         services.AddHostedService<LogFlushScheduler>();
         services.AddHostedService(sp => new LogRetentionService(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.RetentionCheckIntervalMs),
@@ -58,7 +65,7 @@ public static class BrokerServiceExtensions
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
         });
         services.AddGroupCoordinator();
-        services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready");
+        services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>
         {

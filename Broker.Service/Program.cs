@@ -7,6 +7,7 @@ builder.AddApplicationServices();
 var app = builder.Build();
 app.MapGrpcService<BrokerGrpcService>();
 app.MapGrpcService<ProduceStreamGrpcService>();
+app.MapGrpcService<StreamPlatform.Broker.Replication.ReplicationGrpcService>();
 app.MapGrpcService<StreamPlatform.Broker.Groups.GroupCoordinatorGrpcService>();
 app.MapDefaultEndpoints();
 app.Run();

@@ -57,6 +57,8 @@ public static class GatewayExtensions
         services.AddSingleton<IApiHandler, ListOffsetsApi>();
         services.AddSingleton<IApiHandler, CreateTopicsApi>();
         services.AddSingleton<IApiHandler, DeleteTopicsApi>();
+        services.AddSingleton<IApiHandler, CreatePartitionsApi>();
+        services.AddSingleton<IApiHandler, ElectLeadersApi>();
         services.AddSingleton<IApiHandler, DescribeConfigsApi>();
         services.AddSingleton<IApiHandler, DescribeClusterApi>();
         services.AddSingleton<ConfigAlterations>();

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Groups;
 using StreamPlatform.Protos.Grpc;
@@ -14,14 +15,23 @@ using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 namespace StreamPlatform.Broker.Services;
 
 /// <summary>
-/// The broker's data plane. Leadership and topic existence come from the newest metadata the
-/// <see cref="MetadataWatcher"/> applied; data from the <see cref="LogManager"/>.
+/// The broker's data plane, a thin adapter over the <see cref="ReplicaManager"/>: leadership
+/// (and the leader epoch callers believe in) is checked on the partition this broker hosts;
+/// produce appends through <see cref="Partition.AppendAsLeader"/> and, for acks=-1, waits for the
+/// commit; fetch reads the leader's log below the high watermark.
 /// </summary>
 public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
 {
     private const short InvalidRequiredAcks = 21;
+    /// <summary>
+    /// Requests of one produce stream appended and waiting for their commit (acks=-1) at once;
+    /// at the limit the stream reads no further message until one is answered. The gateway sends
+    /// at most <c>BrokerProduceStream.OutstandingRequestsMax</c> (128) unanswered requests per
+    /// stream, so this only bounds other callers.
+    /// </summary>
+    public const int StreamWaitingRequestsMax = 1024;
     private readonly LogManager _logs;
-    private readonly MetadataWatcher _metadata;
+    private readonly ReplicaManager _replicas;
     private readonly BrokerOptions _options;
     private readonly TimeProvider _time;
     private readonly BrokerMetrics _metrics;
@@ -31,13 +41,13 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
 
     /// <param name="lifetime">Ends the WatchAppends streams when the broker stops (else shutdown would wait on them).</param>
     /// <param name="decompression">The broker's one budget for decompressed records being validated (default: the process's).</param>
-    public BrokerGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
+    public BrokerGrpcService(LogManager logs, ReplicaManager replicas, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
         IHostApplicationLifetime? lifetime = null, DecompressionMemory? decompression = null)
     {
         _decompression = decompression ?? DecompressionMemory.Default;
         _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _logs = logs;
-        _metadata = metadata;
+        _replicas = replicas;
         _options = options.Value;
         _time = time;
         _metrics = metrics;
@@ -60,7 +70,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     /// <summary>
     /// High-watermark advances of the partitions this broker leads, for as long as the gateway
     /// holds the stream (see <see cref="AppendWatchers"/>); leadership is checked against the
-    /// metadata current when a message is written.
+    /// partition's role when a message is written.
     /// </summary>
     public override async Task WatchAppends(WatchAppendsRequest request, IServerStreamWriter<AppendNotices> responseStream, ServerCallContext context)
     {
@@ -68,94 +78,152 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         await _logs.AppendWatchers.RunAsync(Leads, responseStream.WriteAsync, cts.Token).ConfigureAwait(false);
     }
 
-    /// <summary>Whether the current metadata has this broker as the partition's leader.</summary>
-    internal bool Leads(TopicPartition tp)
-        => _metadata.Current.TryGetPartition(tp.Topic, tp.Partition, out _, out var partition) && partition.Leader == _options.BrokerId;
+    /// <summary>Whether this broker leads the partition now.</summary>
+    internal bool Leads(TopicPartition tp) => _replicas.TryGetPartition(tp, out var p) && p.Role == ReplicaRole.Leader;
 
     /// <summary>
-    /// Appends each partition's batches; different partitions in parallel, one partition's
-    /// appends serialized by its log. Answers only once the data is written (acks 1 and -1
-    /// alike while there is one replica; acks 0 callers simply ignore the answer).
+    /// Appends each partition's batches (different partitions in parallel, one partition's
+    /// appends serialized by its log), then, for acks=-1, waits until every appended partition
+    /// committed (or failed: REQUEST_TIMED_OUT after timeout_ms, NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    /// NOT_LEADER_OR_FOLLOWER). acks 0 and 1 are answered once appended.
     /// </summary>
     public async Task<ProduceResponse> ProduceAsync(ProduceRequest request, CancellationToken cancellationToken)
     {
         _metrics.ProduceRequests.Add(1);
-        var response = new ProduceResponse();
-        if (request.Acks is not (0 or 1 or -1))
-        {
-            foreach (var p in request.Partitions)
-                response.Results.Add(new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, ErrorCode = InvalidRequiredAcks, ErrorMessage = $"acks must be 0, 1 or -1, not {request.Acks}.", BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 });
-            return response;
-        }
-        var metadata = _metadata.Current;
-        PartitionProduceResult[] results;
+        if (InvalidAcks(request) is { } refused) return refused;
+        var staged = new StagedProduce(request, _time, cancellationToken);
         if (request.Partitions.Count == 1)
-            results = [ProducePartition(metadata, request.Partitions[0])];
+            ProducePartition(staged, 0);
         else
             // Appends are synchronous file writes: run partitions on the pool side by side. No
             // cancellation token: once started, every partition is attempted, so a caller that
             // gives up does not leave an arbitrary subset unwritten.
-            results = await Task.WhenAll(request.Partitions.Select(p => Task.Run(() => ProducePartition(metadata, p), CancellationToken.None))).ConfigureAwait(false);
-        response.Results.AddRange(results);
-        return response;
+            await Task.WhenAll(Enumerable.Range(0, request.Partitions.Count).Select(i => Task.Run(() => ProducePartition(staged, i), CancellationToken.None))).ConfigureAwait(false);
+        return await staged.CompleteAsync().ConfigureAwait(false);
     }
 
     /// <summary>
     /// The pipelined produce stream: one message at a time, in the order the caller wrote them.
     /// Every partition of a message is appended (or refused) before the next message is read,
-    /// which is what keeps per-partition append order equal to the caller's order; the answer
-    /// goes back right after. Partitions of one message are appended one after the other on this
-    /// call's task (appends are page-cache writes; the parallelism comes from the many streams
-    /// and connections, not from a Task.Run per partition). A caller that goes away ends the
-    /// loop between messages, never inside one. Each message's pooled record buffers go back to
-    /// their pool right after its appends (the log copies the bytes to the file synchronously and
-    /// keeps no reference), before the answer is written. Served by <see cref="ProduceStreamGrpcService"/>.
+    /// which is what keeps per-partition append order equal to the caller's order. The answer
+    /// goes back once all its partitions are done: at once for acks 0/1, when committed for
+    /// acks=-1, so answers may leave out of order (the gateway matches them by request_id) and a
+    /// slow follower of one partition holds up only the requests that wrote to it. At most
+    /// <see cref="StreamWaitingRequestsMax"/> requests wait for their commit at once. Writes to
+    /// the response stream are serialized; the call ends once every answer was written (or the
+    /// caller went away). Each message's pooled record buffers go back to their pool right after
+    /// its appends (the log copies the bytes synchronously and keeps no reference). Served by
+    /// <see cref="ProduceStreamGrpcService"/>.
     /// </summary>
     public async Task ProduceStreamAsync(IAsyncStreamReader<PooledProduceStreamRequest> requests, IAsyncStreamWriter<ProduceStreamResponse> responses,
         CancellationToken cancellationToken)
     {
-        while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+        using var writeLock = new SemaphoreSlim(1, 1);
+        using var waitingSlots = new SemaphoreSlim(StreamWaitingRequestsMax, StreamWaitingRequestsMax);
+        var waiting = new List<Task>();
+        try
         {
-            ProduceStreamResponse answer;
-            using (var message = requests.Current)
-                answer = new ProduceStreamResponse { RequestId = message.RequestId, Response = ProduceInOrder(message.Request) };
-            await responses.WriteAsync(answer).ConfigureAwait(false);
+            while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+            {
+                StagedProduce staged;
+                long requestId;
+                using (var message = requests.Current)
+                {
+                    requestId = message.RequestId;
+                    staged = ProduceInOrderStaged(message.Request, cancellationToken);
+                }
+                if (staged.Committed)
+                {
+                    await WriteSerializedAsync(responses, writeLock, new ProduceStreamResponse { RequestId = requestId, Response = staged.Response }).ConfigureAwait(false);
+                    continue;
+                }
+                await waitingSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                waiting.RemoveAll(t => t.IsCompleted);
+                waiting.Add(AnswerWhenCommittedAsync(staged, requestId, responses, writeLock, waitingSlots));
+            }
+        }
+        finally
+        {
+            // Writes after the call returned would fail: every waiting answer goes out first (its
+            // waits end at the latest with its timeout_ms, or at once when the caller is gone).
+            await Task.WhenAll(waiting).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Appends the request's partitions one after the other, results in request order.</summary>
-    public ProduceResponse ProduceInOrder(ProduceRequest request)
+    private static async Task AnswerWhenCommittedAsync(StagedProduce staged, long requestId, IAsyncStreamWriter<ProduceStreamResponse> responses,
+        SemaphoreSlim writeLock, SemaphoreSlim waitingSlots)
+    {
+        try
+        {
+            var response = await staged.CompleteAsync().ConfigureAwait(false);
+            await WriteSerializedAsync(responses, writeLock, new ProduceStreamResponse { RequestId = requestId, Response = response }).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or RpcException)
+        {
+            // The caller went away: nobody reads the answer. The records stay appended (the
+            // gateway reports the stream's failure for every request it did not answer).
+        }
+        finally
+        {
+            waitingSlots.Release();
+        }
+    }
+
+    private static async Task WriteSerializedAsync(IAsyncStreamWriter<ProduceStreamResponse> responses, SemaphoreSlim writeLock, ProduceStreamResponse answer)
+    {
+        await writeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await responses.WriteAsync(answer).ConfigureAwait(false);
+        }
+        finally
+        {
+            writeLock.Release();
+        }
+    }
+
+    /// <summary>Appends the request's partitions one after the other and waits for their commit (acks=-1); results in request order.</summary>
+    public Task<ProduceResponse> ProduceInOrderAsync(ProduceRequest request, CancellationToken cancellationToken = default)
+        => ProduceInOrderStaged(request, cancellationToken).CompleteAsync();
+
+    private StagedProduce ProduceInOrderStaged(ProduceRequest request, CancellationToken cancellationToken)
     {
         _metrics.ProduceRequests.Add(1);
+        if (InvalidAcks(request) is { } refused) return StagedProduce.Answered(refused);
+        var staged = new StagedProduce(request, _time, cancellationToken);
+        for (var i = 0; i < request.Partitions.Count; i++) ProducePartition(staged, i);
+        return staged;
+    }
+
+    private static ProduceResponse? InvalidAcks(ProduceRequest request)
+    {
+        if (request.Acks is 0 or 1 or -1) return null;
         var response = new ProduceResponse();
-        if (request.Acks is not (0 or 1 or -1))
-        {
-            foreach (var p in request.Partitions)
-                response.Results.Add(new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, ErrorCode = InvalidRequiredAcks, ErrorMessage = $"acks must be 0, 1 or -1, not {request.Acks}.", BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 });
-            return response;
-        }
-        var metadata = _metadata.Current;
-        foreach (var p in request.Partitions) response.Results.Add(ProducePartition(metadata, p));
+        foreach (var p in request.Partitions)
+            response.Results.Add(new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, ErrorCode = InvalidRequiredAcks, ErrorMessage = $"acks must be 0, 1 or -1, not {request.Acks}.", BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 });
         return response;
     }
 
-    private PartitionProduceResult ProducePartition(ClusterMetadata metadata, PartitionProduce p)
+    private void ProducePartition(StagedProduce staged, int index)
     {
+        var p = staged.Request.Partitions[index];
         var result = new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 };
+        staged.Set(index, result, null);
         if (InternalTopics.IsInternal(p.Topic))
         {
             // Kafka's ReplicaManager: clients never append to internal topics (checked before
-            // leadership, as there). The group coordinator appends to its partitions directly.
+            // leadership, as there). The group coordinator appends through the ReplicaManager.
             result.ErrorCode = ErrorCodes.InvalidTopicException;
             result.ErrorMessage = $"Cannot append to internal topic {p.Topic}";
-            return result;
+            return;
         }
-        var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, -1);
-        if (log is null)
+        var (partition, error) = _replicas.LeaderPartition(p.Topic, p.Partition, -1);
+        if (partition is null)
         {
             result.ErrorCode = error;
-            return result;
+            return;
         }
+        var log = partition.Log;
         // Kafka's produce validation (one batch per partition for produce v3+, record-level
         // checks including decompression, keys on compacted topics, timestamp bounds), before
         // anything touches the log. The batch header is then set as Kafka's LogValidator sets
@@ -178,47 +246,37 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             if (validation.Message is not null) result.ErrorMessage = validation.Message;
             if (validation.RecordErrors is { } recordErrors)
                 foreach (var e in recordErrors) result.RecordErrors.Add(new RecordError { BatchIndex = e.BatchIndex, Message = e.Message });
-            return result;
+            return;
         }
-        LogAppendResult appended;
+        LeaderAppendResult leaderAppend;
         try
         {
-            appended = log.Append(p.Records.Memory, crcVerified: true);
+            leaderAppend = partition.AppendAsLeader(p.Records.Memory, staged.Request.Acks, staged.CommitTimeout, crcVerified: true);
         }
         catch (IOException ex)
         {
             result.ErrorCode = ErrorCodes.KafkaStorageError;
             result.ErrorMessage = ex.Message;
-            return result;
+            return;
         }
+        var appended = leaderAppend.Append;
         result.ErrorCode = appended.ErrorCode;
         if (appended.ErrorMessage is not null) result.ErrorMessage = appended.ErrorMessage;
         result.BaseOffset = appended.FirstOffset;
         result.LogAppendTimeMs = appended.LogAppendTimeMs;
         result.LogStartOffset = appended.LogStartOffset;
         if (appended.ErrorCode == ErrorCodes.None) _metrics.BytesIn.Add(appended.Bytes);
-        return result;
+        staged.Set(index, result, leaderAppend.Commit);
     }
 
     /// <summary>
-    /// The log of a partition this broker leads, or the Kafka error saying why not. A
-    /// <paramref name="currentLeaderEpoch"/> other than -1 must match the metadata's epoch.
+    /// The log of a partition this broker leads, or the Kafka error saying why not (see
+    /// <see cref="ReplicaManager.LeaderPartition"/>).
     /// </summary>
-    private (PartitionLog? Log, short Error) LeaderLog(ClusterMetadata metadata, string topic, int partition, int currentLeaderEpoch)
+    private (PartitionLog? Log, short Error) LeaderLog(string topic, int partition, int currentLeaderEpoch)
     {
-        if (!metadata.TryGetPartition(topic, partition, out var topicInfo, out var partitionInfo))
-            return (null, ErrorCodes.UnknownTopicOrPartition);
-        if (currentLeaderEpoch != -1 && currentLeaderEpoch < partitionInfo.LeaderEpoch) return (null, ErrorCodes.FencedLeaderEpoch);
-        if (currentLeaderEpoch != -1 && currentLeaderEpoch > partitionInfo.LeaderEpoch) return (null, ErrorCodes.UnknownLeaderEpoch);
-        if (partitionInfo.Leader != _options.BrokerId) return (null, ErrorCodes.NotLeaderOrFollower);
-        try
-        {
-            return (_logs.GetOrCreate(metadata, topicInfo, partitionInfo), ErrorCodes.None);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-        {
-            return (null, ErrorCodes.KafkaStorageError);
-        }
+        var (p, error) = _replicas.LeaderPartition(topic, partition, currentLeaderEpoch);
+        return (p?.Log, error);
     }
 
     /// <summary>
@@ -264,7 +322,6 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
 
     private (FetchResponse Response, long Bytes, bool AnyError) ReadOnce(FetchRequest request, List<Task> signals, FetchBuffers? buffers)
     {
-        var metadata = _metadata.Current;
         var response = new FetchResponse();
         long remainingBytes = request.MaxBytes > 0 ? Math.Min(request.MaxBytes, _options.FetchResponseBytesMax) : _options.FetchResponseBytesMax;
         long total = 0;
@@ -274,7 +331,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         {
             var result = new PartitionFetchResult { Topic = p.Topic, Partition = p.Partition, HighWatermark = -1, LastStableOffset = -1, LogStartOffset = -1 };
             response.Results.Add(result);
-            var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, p.CurrentLeaderEpoch);
+            var (log, error) = LeaderLog(p.Topic, p.Partition, p.CurrentLeaderEpoch);
             if (log is null)
             {
                 result.ErrorCode = error;
@@ -284,8 +341,8 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             // Taken before the read: an append racing the read still wakes the wait.
             signals.Add(log.AppendedSignal);
             var limit = (int)Math.Min(Math.Max(p.PartitionMaxBytes, 0), remainingBytes);
-            // Followers (replication, later) read up to the log end; consumers up to the high watermark.
-            var read = log.Read(p.FetchOffset, limit, minOneBatch, request.ReplicaId >= 0 ? log.LogEndOffset : -1);
+            // Consumers read up to the high watermark only (followers replicate over ReplicationService).
+            var read = log.Read(p.FetchOffset, limit, minOneBatch);
             result.ErrorCode = read.ErrorCode;
             result.HighWatermark = read.HighWatermark;
             // No transactions yet: nothing is pending, so the last stable offset is the high watermark.
@@ -329,22 +386,21 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
 
     public ListOffsetsResponse ListOffsets(ListOffsetsRequest request)
     {
-        var metadata = _metadata.Current;
         var response = new ListOffsetsResponse();
         foreach (var p in request.Partitions)
         {
             var result = new PartitionListOffsetsResult { Topic = p.Topic, Partition = p.Partition, Offset = -1, Timestamp = -1, LeaderEpoch = -1 };
             response.Results.Add(result);
-            var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, p.CurrentLeaderEpoch);
-            if (log is null)
+            var (partition, error) = _replicas.LeaderPartition(p.Topic, p.Partition, p.CurrentLeaderEpoch);
+            if (partition is null)
             {
                 result.ErrorCode = error;
                 continue;
             }
-            var found = log.LookupOffset(p.Timestamp);
+            var found = partition.Log.LookupOffset(p.Timestamp);
             result.Offset = found.Offset;
             result.Timestamp = found.Timestamp;
-            result.LeaderEpoch = metadata.TryGetPartition(p.Topic, p.Partition, out _, out var info) ? info.LeaderEpoch : -1;
+            result.LeaderEpoch = partition.LeaderEpoch;
         }
         return response;
     }
@@ -356,13 +412,12 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     /// </summary>
     public DeleteRecordsResponse DeleteRecords(DeleteRecordsRequest request)
     {
-        var metadata = _metadata.Current;
         var response = new DeleteRecordsResponse();
         foreach (var p in request.Partitions)
         {
             var result = new PartitionDeleteRecordsResult { Topic = p.Topic, Partition = p.Partition, LowWatermark = -1 };
             response.Results.Add(result);
-            var (log, error) = LeaderLog(metadata, p.Topic, p.Partition, -1);
+            var (log, error) = LeaderLog(p.Topic, p.Partition, -1);
             if (log is null)
             {
                 result.ErrorCode = error;

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
 
 namespace StreamPlatform.Broker.Services;
@@ -15,6 +16,7 @@ public sealed class BrokerMetrics : IDisposable
         BytesOut = _meter.CreateCounter<long>("broker.bytes_out", "By", "Record bytes returned by Fetch.");
         ProduceRequests = _meter.CreateCounter<long>("broker.produce.requests", "{request}", "Produce calls.");
         FetchRequests = _meter.CreateCounter<long>("broker.fetch.requests", "{request}", "Fetch calls.");
+        ReplicationBytesOut = _meter.CreateCounter<long>("broker.replication.bytes_out", "By", "Record bytes sent to followers.");
         _meter.CreateObservableGauge("broker.log_end_offset", () => logs.Logs.Select(l => new Measurement<long>(l.LogEndOffset,
             new KeyValuePair<string, object?>("topic", l.TopicPartition.Topic), new KeyValuePair<string, object?>("partition", l.TopicPartition.Partition))),
             "{offset}", "Log end offset per partition.");
@@ -28,10 +30,35 @@ public sealed class BrokerMetrics : IDisposable
             "{partition}", "Partitions refusing appends after a failed write or fsync (disk full, I/O error).");
     }
 
+    /// <summary>
+    /// The replication gauges of <paramref name="replicas"/> (Kafka's UnderReplicatedPartitions,
+    /// UnderMinIsrPartitionCount, IsrShrinksPerSec/IsrExpandsPerSec, and per partition the ISR
+    /// size and each follower's lag in records and ms). Called once by the ReplicaManager.
+    /// </summary>
+    public void ObserveReplication(ReplicaManager replicas)
+    {
+        _meter.CreateObservableGauge("broker.partitions.under_replicated", () => replicas.Summarize().UnderReplicated,
+            "{partition}", "Partitions led here whose ISR lacks some of their replicas.");
+        _meter.CreateObservableGauge("broker.partitions.under_min_isr", () => replicas.Summarize().UnderMinIsr,
+            "{partition}", "Partitions led here whose ISR is below min.insync.replicas: acks=all writes are refused (offline for them).");
+        _meter.CreateObservableCounter("broker.isr.shrinks", () => replicas.IsrShrinks, "{change}", "ISR shrinks the controller accepted.");
+        _meter.CreateObservableCounter("broker.isr.expands", () => replicas.IsrExpands, "{change}", "ISR expansions the controller accepted.");
+        _meter.CreateObservableGauge("broker.partition.isr_size", () => replicas.Summarize().Partitions.Select(p => new Measurement<int>(p.Isr.Count,
+            new KeyValuePair<string, object?>("topic", p.Topic), new KeyValuePair<string, object?>("partition", p.Partition))),
+            "{replica}", "ISR size per partition led here.");
+        _meter.CreateObservableGauge("broker.follower.lag_records", () => replicas.Summarize().Partitions.SelectMany(p => p.Followers.Select(f => new Measurement<long>(f.LagRecords,
+            new KeyValuePair<string, object?>("topic", p.Topic), new KeyValuePair<string, object?>("partition", p.Partition), new KeyValuePair<string, object?>("follower", f.BrokerId)))),
+            "{record}", "Records a follower is behind the leader's log end (-1: not fetched yet).");
+        _meter.CreateObservableGauge("broker.follower.lag_ms", () => replicas.Summarize().Partitions.SelectMany(p => p.Followers.Select(f => new Measurement<long>(f.LagMs,
+            new KeyValuePair<string, object?>("topic", p.Topic), new KeyValuePair<string, object?>("partition", p.Partition), new KeyValuePair<string, object?>("follower", f.BrokerId)))),
+            "ms", "Time since a follower was last caught up with the leader.");
+    }
+
     public Counter<long> BytesIn { get; }
     public Counter<long> BytesOut { get; }
     public Counter<long> ProduceRequests { get; }
     public Counter<long> FetchRequests { get; }
+    public Counter<long> ReplicationBytesOut { get; }
 
     public void Dispose() => _meter.Dispose();
 }

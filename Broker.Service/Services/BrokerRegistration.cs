@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
@@ -10,7 +11,8 @@ namespace StreamPlatform.Broker.Services;
 
 /// <summary>
 /// The broker's life with the controller. Start: open and recover every log, then follow
-/// metadata (each snapshot drives <see cref="LogManager.ApplyMetadata"/>), register and
+/// metadata (each snapshot drives <see cref="LogManager.ApplyMetadata"/>, then
+/// <see cref="ReplicaManager.ApplyMetadata"/>), register and
 /// heartbeat every heartbeat_interval_ms; register again when the controller says the broker
 /// is fenced or its epoch is stale. Stop: tell the controller, then close every log cleanly.
 /// <para>States: Unregistered -> Registered (RegisterBroker ok) -> Unregistered (fenced, stale
@@ -22,6 +24,7 @@ public sealed class BrokerRegistration : BackgroundService
     private static readonly TimeSpan BackoffMax = TimeSpan.FromSeconds(2);
     private readonly ControllerService.ControllerServiceClient _controller;
     private readonly LogManager _logs;
+    private readonly ReplicaManager _replicas;
     private readonly MetadataWatcher _metadata;
     private readonly BrokerOptions _options;
     private readonly TimeProvider _time;
@@ -34,11 +37,12 @@ public sealed class BrokerRegistration : BackgroundService
     // the controller (CreateTopics waiting for writable leaders) need not wait for the interval.
     private TaskCompletionSource _applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public BrokerRegistration(ControllerService.ControllerServiceClient controller, LogManager logs, MetadataWatcher metadata,
+    public BrokerRegistration(ControllerService.ControllerServiceClient controller, LogManager logs, ReplicaManager replicas, MetadataWatcher metadata,
         IOptions<BrokerOptions> options, TimeProvider time, ILogger<BrokerRegistration> logger)
     {
         _controller = controller;
         _logs = logs;
+        _replicas = replicas;
         _metadata = metadata;
         _options = options.Value;
         _time = time;
@@ -62,6 +66,8 @@ public sealed class BrokerRegistration : BackgroundService
     private void OnMetadata(ClusterMetadata metadata)
     {
         _logs.ApplyMetadata(metadata, _options.BrokerId);
+        // Roles after logs: a partition is made leader or follower of the log just opened.
+        _replicas.ApplyMetadata(metadata);
         Interlocked.Exchange(ref _appliedEpoch, metadata.Epoch);
         Interlocked.Exchange(ref _applied, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }

@@ -1,8 +1,8 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc.Broker;
-using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Records;
 
 namespace StreamPlatform.Broker.Services;
@@ -33,10 +33,10 @@ public class ProduceStreamGrpcService
 
     private readonly BrokerGrpcService _broker;
 
-    public ProduceStreamGrpcService(LogManager logs, MetadataWatcher metadata, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
+    public ProduceStreamGrpcService(LogManager logs, ReplicaManager replicas, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
         DecompressionMemory? decompression = null)
     {
-        _broker = new BrokerGrpcService(logs, metadata, options, time, metrics, decompression: decompression);
+        _broker = new BrokerGrpcService(logs, replicas, options, time, metrics, decompression: decompression);
     }
 
     /// <summary>Called by grpc-dotnet with a null service: only the method's shape is bound here.</summary>

@@ -278,6 +278,29 @@ internal sealed class LogSegment : IDisposable
     }
 
     /// <summary>
+    /// Removes every batch whose last offset is &gt;= <paramref name="offset"/> (replication
+    /// truncation): the file is cut at the start of the first such batch, so a batch containing
+    /// <paramref name="offset"/> goes whole; index entries pointing at removed batches go; the next
+    /// offset and max timestamp are recomputed from the indexes and the headers after the last
+    /// entry. Then fsynced. Only called with the log's locks held, on its last segment.
+    /// </summary>
+    public void TruncateFromOffset(long offset)
+    {
+        var position = FindBatchPosition(offset, Size);
+        if (position < 0) return;
+        RandomAccess.SetLength(_log, position);
+        Volatile.Write(ref _size, position);
+        Index.TruncateFrom(offset);
+        TimeIndex.TruncateFrom(offset);
+        NextOffset = BaseOffset;
+        MaxTimestamp = -1;
+        OffsetOfMaxTimestamp = -1;
+        if (!LoadAfterCleanShutdown()) throw new InvalidDataException($"Segment {LogPath} does not end with a whole batch after truncation at {position}.");
+        _bytesSinceIndexEntry = position - Index.LastEntry.Position;
+        Flush();
+    }
+
+    /// <summary>
     /// Renames the three files from <c>name + fromSuffix</c> to <c>name + toSuffix</c>, handles
     /// open (POSIX rename; readers holding this segment keep reading). Missing files are skipped.
     /// </summary>

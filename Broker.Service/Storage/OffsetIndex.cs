@@ -80,6 +80,17 @@ internal sealed class OffsetIndex : IDisposable
         _lastOffset = -1;
     }
 
+    /// <summary>Removes the entries with an offset &gt;= <paramref name="offset"/> (the log was truncated there).</summary>
+    public void TruncateFrom(long offset)
+    {
+        var keep = _entries;
+        while (keep > 0 && ReadEntry(keep - 1).Offset >= offset) keep--;
+        if (keep == _entries) return;
+        RandomAccess.SetLength(_file, (long)keep * EntryBytes);
+        _entries = keep;
+        _lastOffset = keep > 0 ? ReadEntry(keep - 1).Offset : -1;
+    }
+
     public void Flush() => RandomAccess.FlushToDisk(_file);
 
     public void Dispose() => _file.Dispose();
@@ -156,6 +167,17 @@ internal sealed class TimeIndex : IDisposable
         RandomAccess.SetLength(_file, 0);
         _entries = 0;
         _lastTimestamp = long.MinValue;
+    }
+
+    /// <summary>Removes the entries with an offset &gt;= <paramref name="offset"/> (the log was truncated there).</summary>
+    public void TruncateFrom(long offset)
+    {
+        var keep = _entries;
+        while (keep > 0 && ReadEntry(keep - 1).Offset >= offset) keep--;
+        if (keep == _entries) return;
+        RandomAccess.SetLength(_file, (long)keep * EntryBytes);
+        _entries = keep;
+        _lastTimestamp = keep > 0 ? ReadEntry(keep - 1).Timestamp : long.MinValue;
     }
 
     public void Flush() => RandomAccess.FlushToDisk(_file);

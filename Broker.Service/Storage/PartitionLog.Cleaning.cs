@@ -9,8 +9,9 @@ namespace StreamPlatform.Broker.Storage;
 /// <summary>
 /// The part of a compacted log the cleaner may work on. Offsets below
 /// <see cref="FirstDirtyOffset"/> were cleaned before; [FirstDirtyOffset,
-/// FirstUncleanableOffset) is dirty; from FirstUncleanableOffset on (the active segment, and
-/// segments with records younger than min.compaction.lag.ms) nothing is touched.
+/// FirstUncleanableOffset) is dirty; from FirstUncleanableOffset on (the active segment, the
+/// first segment reaching the high watermark, and segments with records younger than
+/// min.compaction.lag.ms) nothing is touched.
 /// </summary>
 public readonly record struct CleanableRange(long FirstDirtyOffset, long FirstUncleanableOffset, long CleanBytes, long DirtyBytes)
 {
@@ -73,8 +74,17 @@ public sealed partial class PartitionLog
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var firstDirty = FirstDirtyOffset;
         var firstUncleanable = segments[^1].BaseOffset;
+        var hw = HighWatermark;
         for (var i = 0; i < segments.Length - 1; i++)
         {
+            // Never beyond the high watermark (Kafka stops at the last stable offset): an
+            // uncommitted record may still be truncated, so it must not supersede a committed one.
+            // Segments are mapped whole: one reaching past the high watermark stays as written.
+            if (segments[i].NextOffset > hw)
+            {
+                firstUncleanable = segments[i].BaseOffset;
+                break;
+            }
             // min.compaction.lag.ms: a segment holding a record younger than the lag, and
             // everything after it, stays as written.
             if (segments[i].NextOffset > firstDirty && nowMs - NewestTimestamp(segments[i]) < config.MinCompactionLagMs)

@@ -24,7 +24,9 @@ public sealed partial class PartitionLog
     /// segment goes only if the log is still &gt;= retention.bytes without it).</item>
     /// </list>
     /// Each rule takes segments from the front only, as Kafka does: a young segment stops the
-    /// time rule even if older-stamped ones follow it. Returns the number of segments removed;
+    /// time rule even if older-stamped ones follow it. Only segments wholly below the high
+    /// watermark go (Kafka: the log start never passes it, uncommitted records are kept for the
+    /// followers). Returns the number of segments removed;
     /// their files are renamed <c>.deleted</c> and removed file.delete.delay.ms later by
     /// <see cref="DeleteExpiredFiles"/>.
     /// </summary>
@@ -57,6 +59,10 @@ public sealed partial class PartitionLog
                 }
                 if (count > before) reason = SegmentDeletionReason.RetentionSize;
             }
+            var hw = HighWatermark;
+            var belowHighWatermark = 0;
+            while (belowHighWatermark < segments.Length - 1 && segments[belowHighWatermark + 1].BaseOffset <= hw) belowHighWatermark++;
+            count = Math.Min(count, belowHighWatermark);
             return count == 0 ? 0 : RemoveOldestSegments(count, reason, nowMs);
         }
     }
@@ -76,7 +82,7 @@ public sealed partial class PartitionLog
             lock (_appendLock)
             {
                 if (_closed) return new DeleteRecordsResult(ErrorCodes.KafkaStorageError, -1);
-                var hw = _highWatermark;
+                var hw = HighWatermark;
                 if (offset == -1) offset = hw;
                 if (offset < 0 || offset > hw) return new DeleteRecordsResult(ErrorCodes.OffsetOutOfRange, _logStartOffset);
                 if (offset > _logStartOffset)
@@ -93,6 +99,7 @@ public sealed partial class PartitionLog
                         return new DeleteRecordsResult(ErrorCodes.KafkaStorageError, _logStartOffset);
                     }
                     Interlocked.Exchange(ref _logStartOffset, offset);
+                    TruncateEpochsFromStart(offset);
                 }
             }
             var segments = _segmentsView;
@@ -124,6 +131,7 @@ public sealed partial class PartitionLog
             {
                 WriteLogStartOffset(Directory, newStart);
                 Interlocked.Exchange(ref _logStartOffset, newStart);
+                TruncateEpochsFromStart(newStart);
             }
             removed = _segments.GetRange(0, count);
             _segments.RemoveRange(0, count);
@@ -180,6 +188,20 @@ public sealed partial class PartitionLog
     public int PendingFileDeletes
     {
         get { lock (_appendLock) return _pendingDeletes.Count; }
+    }
+
+    // Under _appendLock, after the log start moved up. The epochs are a by-product here: failing
+    // to write them must not fail the deletion (the next open cuts them to the log start again).
+    private void TruncateEpochsFromStart(long start)
+    {
+        try
+        {
+            _epochCache.TruncateFromStart(start);
+        }
+        catch (IOException ex)
+        {
+            _logger.LogWarning(ex, "Could not update the leader-epoch checkpoint of {Partition}", TopicPartition);
+        }
     }
 
     private static void WriteLogStartOffset(string directory, long offset)

@@ -5,24 +5,6 @@ using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Storage;
 
-public readonly record struct TopicPartition(string Topic, int Partition)
-{
-    /// <summary>The partition's directory name, Kafka style: <c>topic-partition</c>.</summary>
-    public string DirectoryName => $"{Topic}-{Partition.ToString(CultureInfo.InvariantCulture)}";
-
-    /// <summary>Parses <c>topic-partition</c> (topics may contain '-': the last one separates).</summary>
-    public static bool TryParseDirectoryName(string name, out TopicPartition tp)
-    {
-        tp = default;
-        var dash = name.LastIndexOf('-');
-        if (dash <= 0 || !int.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var p)) return false;
-        tp = new TopicPartition(name[..dash], p);
-        return true;
-    }
-
-    public override string ToString() => DirectoryName;
-}
-
 /// <summary>Outcome of an append. Offsets are -1 when nothing was appended.</summary>
 public readonly record struct LogAppendResult(short ErrorCode, string? ErrorMessage, long FirstOffset, long LastOffset, long LogAppendTimeMs, long LogStartOffset, int BatchCount, long Bytes)
 {
@@ -40,54 +22,14 @@ public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp)
 }
 
 /// <summary>
-/// Result of a read: the offsets the fetcher needs and a region of one segment file made of
-/// whole batches. No bytes are copied until <see cref="CopyTo"/>/<see cref="ToArray"/>, which
-/// read straight from the file into the caller's buffer.
-/// </summary>
-public sealed class LogReadResult
-{
-    private readonly LogSegment? _segment;
-    private readonly long _position;
-
-    internal LogReadResult(short errorCode, long highWatermark, long logStartOffset, long logEndOffset, LogSegment? segment = null, long position = 0, int length = 0)
-    {
-        ErrorCode = errorCode;
-        HighWatermark = highWatermark;
-        LogStartOffset = logStartOffset;
-        LogEndOffset = logEndOffset;
-        _segment = segment;
-        _position = position;
-        Length = length;
-    }
-
-    public short ErrorCode { get; }
-    public long HighWatermark { get; }
-    public long LogStartOffset { get; }
-    public long LogEndOffset { get; }
-    /// <summary>Bytes of whole batches available (0: nothing to return).</summary>
-    public int Length { get; }
-
-    public void CopyTo(Span<byte> destination)
-    {
-        if (Length == 0) return;
-        _segment!.ReadExactly(_position, destination[..Length]);
-    }
-
-    public byte[] ToArray()
-    {
-        var bytes = new byte[Length];
-        CopyTo(bytes);
-        return bytes;
-    }
-}
-
-/// <summary>
 /// One partition's log on disk, in the style of Kafka's: a directory <c>topic-partition</c> of
 /// <see cref="LogSegment"/>s. Appends are serialized by a lock (one writer per partition);
 /// reads run concurrently, bounded by sizes and offsets published after each write.
 /// <para>Files besides segments: <c>partition.metadata</c> (topic id, to tell a recreated topic
-/// from the old one), <c>recovery-point</c> (offset below which everything is fsynced) and
-/// <c>clean.shutdown</c> (present only while closed cleanly; removed at open).</para>
+/// from the old one), <c>recovery-point</c> (offset below which everything is fsynced),
+/// <c>clean.shutdown</c> (present only while closed cleanly; removed at open), and for
+/// replication <c>leader-epoch-checkpoint</c> (<see cref="LeaderEpochCache"/>) and
+/// <c>high-watermark</c> (see PartitionLog.Replication.cs).</para>
 /// </summary>
 public sealed partial class PartitionLog : IDisposable
 {
@@ -126,6 +68,7 @@ public sealed partial class PartitionLog : IDisposable
     private long _firstUnflushedMs = -1;
     private bool _closed;
     private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _logEndMoved = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private PartitionLog(string directory, TopicPartition tp, Guid topicId, LogConfig config, TimeProvider time, ILogger logger, List<LogSegment> segments, long logStartOffset, long firstDirtyOffset)
     {
@@ -142,8 +85,8 @@ public sealed partial class PartitionLog : IDisposable
         // before the segments below it were removed), never past the end of what recovery kept.
         _logStartOffset = Math.Min(Math.Max(segments[0].BaseOffset, logStartOffset), _logEndOffset);
         _firstDirtyOffset = Math.Min(firstDirtyOffset, _logEndOffset);
-        // Replication factor 1 (no followers yet): everything written is committed.
         _highWatermark = _logEndOffset;
+        _epochCache = LeaderEpochCache.Open(directory, logger);
     }
 
     public string Directory { get; }
@@ -158,10 +101,11 @@ public sealed partial class PartitionLog : IDisposable
     public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
     public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
     /// <summary>
-    /// Offsets below it are committed and visible to consumers. Equal to the log end offset
-    /// while partitions have one replica; replication will set it to the ISR's minimum LEO.
+    /// Offsets below it are committed and visible to consumers. The log end offset unless
+    /// <see cref="ReplicatedHighWatermark"/> (one replica: everything written is committed);
+    /// in replicated mode only <see cref="UpdateHighWatermark"/> moves it up.
     /// </summary>
-    public long HighWatermark => Interlocked.Read(ref _highWatermark);
+    public long HighWatermark => _replicatedHighWatermark ? Interlocked.Read(ref _highWatermark) : LogEndOffset;
     public long SizeBytes => _segmentsView.Sum(s => s.Size);
     public int SegmentCount => _segmentsView.Length;
     /// <summary>Base offsets of the segments, oldest first (for retention and tests).</summary>
@@ -206,6 +150,8 @@ public sealed partial class PartitionLog : IDisposable
         var cleanerCheckpoint = ReadOffsetFile(directory, CleanerCheckpointFile);
         // Written before the cleaner's first swap: absent = no segment has gaps.
         var everCleaned = File.Exists(Path.Combine(directory, CleanerCheckpointFile));
+        // Written before a follower stores batches with offset gaps (a compacted leader's).
+        var followerGaps = File.Exists(Path.Combine(directory, OffsetGapsFile));
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         var mustRecover = CompleteInterruptedOperations(directory, tp, logger);
 
@@ -237,7 +183,7 @@ public sealed partial class PartitionLog : IDisposable
                 {
                     // Compaction leaves offset gaps, only ever in segments before the active one;
                     // elsewhere a gap means a damaged base offset (it is outside the CRC).
-                    var gapsAllowed = mustRecover.Contains(baseOffsets[i]) || (everCleaned && i < baseOffsets.Count - 1);
+                    var gapsAllowed = mustRecover.Contains(baseOffsets[i]) || (everCleaned && i < baseOffsets.Count - 1) || followerGaps;
                     var cut = segment.Recover(expectedNext, gapsAllowed ? long.MaxValue : 0);
                     if (cut > 0)
                     {
@@ -258,6 +204,7 @@ public sealed partial class PartitionLog : IDisposable
         // From here a crash is an unclean shutdown: the marker only exists while closed cleanly.
         if (clean) File.Delete(cleanMarker);
         var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments, logStartCheckpoint, cleanerCheckpoint);
+        log.LoadReplicationState(ReadHighWatermarkCheckpoint(directory));
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
             tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;
@@ -354,7 +301,8 @@ public sealed partial class PartitionLog : IDisposable
         if (summaries.Count == 0)
             return LogAppendResult.Error(ErrorCodes.CorruptMessage, "No record batches in the request.", LogStartOffset);
 
-        TaskCompletionSource signal;
+        TaskCompletionSource? signal;
+        TaskCompletionSource logEndSignal;
         LogAppendResult result;
         lock (_appendLock)
         {
@@ -366,7 +314,7 @@ public sealed partial class PartitionLog : IDisposable
             LogSegment segment;
             try
             {
-                segment = MaybeRoll(config, nowMs, totalBytes, lastOffsetDeltaSum);
+                segment = MaybeRoll(config, nowMs, totalBytes, lastOffsetDeltaSum, _logEndOffset);
             }
             catch (IOException ex)
             {
@@ -402,6 +350,8 @@ public sealed partial class PartitionLog : IDisposable
             var sizeBefore = segment.Size;
             try
             {
+                // Before the batches: the checkpoint never misses the epoch of a batch on disk.
+                if (epoch > _epochCache.LatestEpoch) _epochCache.Assign(epoch, _logEndOffset);
                 segment.Append(buffers, placed, BeforeWrite);
             }
             catch (IOException ex)
@@ -421,8 +371,10 @@ public sealed partial class PartitionLog : IDisposable
             }
             var first = _logEndOffset;
             Interlocked.Exchange(ref _logEndOffset, next);
-            // One replica: the high watermark follows the log end offset at once.
-            Interlocked.Exchange(ref _highWatermark, next);
+            // One replica: the high watermark follows the log end offset at once. Replicated:
+            // it moves when the followers have the batches (UpdateHighWatermark).
+            var hwAdvanced = !_replicatedHighWatermark;
+            if (hwAdvanced) Interlocked.Exchange(ref _highWatermark, next);
             try
             {
                 MaybeFlush(messages, nowMs);
@@ -433,12 +385,16 @@ public sealed partial class PartitionLog : IDisposable
                 // (answering an error would invite a duplicate retry); later appends are refused.
                 GoReadOnly("flushing", ex);
             }
-            signal = _appended;
-            _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            logEndSignal = TakeLogEndSignal();
+            signal = hwAdvanced ? TakeHighWatermarkSignal() : null;
             result = new LogAppendResult(ErrorCodes.None, null, first, next - 1, config.LogAppendTime ? nowMs : -1, _logStartOffset, summaries.Count, totalBytes);
         }
-        signal.TrySetResult();
-        HighWatermarkAdvanced?.Invoke(this);
+        logEndSignal.TrySetResult();
+        if (signal is not null)
+        {
+            signal.TrySetResult();
+            HighWatermarkAdvanced?.Invoke(this);
+        }
         return result;
     }
 
@@ -485,7 +441,9 @@ public sealed partial class PartitionLog : IDisposable
     }
 
     /// <summary>Kafka's roll rules: size, age (segment.ms), full index, or relative offsets overflowing int32.</summary>
-    private LogSegment MaybeRoll(LogConfig config, long nowMs, int appendBytes, long appendOffsets)
+    /// <param name="firstOffset">Base offset of the first batch appended: the new segment's base
+    /// (the log end offset, except for a follower storing a compacted leader's batches after a gap).</param>
+    private LogSegment MaybeRoll(LogConfig config, long nowMs, int appendBytes, long appendOffsets, long firstOffset)
     {
         var active = _segments[^1];
         if (active.Size == 0) return active;
@@ -499,11 +457,11 @@ public sealed partial class PartitionLog : IDisposable
         WriteRecoveryPoint(Directory, _logEndOffset);
         _unflushedMessages = 0;
         _firstUnflushedMs = -1;
-        var rolled = LogSegment.Open(Directory, _logEndOffset, config, nowMs);
+        var rolled = LogSegment.Open(Directory, firstOffset, config, nowMs);
         _segments.Add(rolled);
         _segmentsView = [.. _segments];
         _logger.LogDebug("Rolled {Partition} to segment {Base} (size {SizeBytes}, old {Old}, full index {Full})",
-            TopicPartition, _logEndOffset, tooBig, tooOld, active.IndexesFull);
+            TopicPartition, firstOffset, tooBig, tooOld, active.IndexesFull);
         return rolled;
     }
 
@@ -524,11 +482,12 @@ public sealed partial class PartitionLog : IDisposable
         lock (_appendLock)
         {
             // Read-only after a failed write or fsync: retrying an fsync that failed proves nothing.
-            if (_closed || _firstUnflushedMs < 0 || _readOnlyReason is not null) return;
-            if (_time.GetUtcNow().ToUnixTimeMilliseconds() - _firstUnflushedMs < Config.FlushMs) return;
+            if (_closed || _readOnlyReason is not null) return;
+            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             try
             {
-                FlushLocked();
+                if (_firstUnflushedMs >= 0 && nowMs - _firstUnflushedMs >= Config.FlushMs) FlushLocked();
+                else MaybeCheckpointHighWatermark(nowMs);
             }
             catch (IOException ex)
             {
@@ -561,6 +520,7 @@ public sealed partial class PartitionLog : IDisposable
         WriteRecoveryPoint(Directory, _logEndOffset);
         _unflushedMessages = 0;
         _firstUnflushedMs = -1;
+        CheckpointHighWatermark(_time.GetUtcNow().ToUnixTimeMilliseconds());
     }
 
     /// <summary>
@@ -573,6 +533,8 @@ public sealed partial class PartitionLog : IDisposable
     {
         // Offsets first, segments second: a roll publishes the new segment before the offsets
         // move, so every offset below the high watermark read here is in the segments read next.
+        // The truncation count before both: a truncation after it fails the copy (LogReadResult).
+        var truncations = Truncations;
         var hw = HighWatermark;
         var start = LogStartOffset;
         var leo = LogEndOffset;
@@ -599,7 +561,7 @@ public sealed partial class PartitionLog : IDisposable
             // Retention may have removed older segments meanwhile: an offset now below the log
             // start is out of range, not silently answered with later batches.
             if (fetchOffset < LogStartOffset) return new LogReadResult(ErrorCodes.OffsetOutOfRange, hw, LogStartOffset, leo);
-            return new LogReadResult(ErrorCodes.None, hw, start, leo, segment, position, checked((int)length));
+            return new LogReadResult(ErrorCodes.None, hw, start, leo, segment, position, checked((int)length), this, truncations);
         }
         return new LogReadResult(ErrorCodes.None, hw, start, leo);
     }
@@ -680,6 +642,7 @@ public sealed partial class PartitionLog : IDisposable
             signal = _appended;
         }
         signal.TrySetResult();
+        Volatile.Read(ref _logEndMoved).TrySetResult();
     }
 
     /// <summary>Closes without the marker and removes the directory (topic deleted).</summary>
@@ -695,6 +658,7 @@ public sealed partial class PartitionLog : IDisposable
             signal = _appended;
         }
         signal.TrySetResult();
+        Volatile.Read(ref _logEndMoved).TrySetResult();
         // Rename first: a crash mid-delete leaves a "-delete" directory, not a half log that
         // would be opened again at start.
         var doomed = Directory + "." + Guid.NewGuid().ToString("N") + "-delete";
@@ -732,7 +696,7 @@ public sealed partial class PartitionLog : IDisposable
         => AtomicWrite(Path.Combine(directory, RecoveryPointFile), offset.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Write to a temp file, fsync, rename: a crash leaves the old or the new content, never half.</summary>
-    private static void AtomicWrite(string path, string content)
+    internal static void AtomicWrite(string path, string content)
     {
         var tmp = path + ".tmp";
         using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))

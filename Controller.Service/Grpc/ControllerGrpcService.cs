@@ -47,6 +47,15 @@ public sealed class ControllerGrpcService(
     public override Task<AlterConfigsResponse> AlterConfigs(AlterConfigsRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.AlterConfigs(request)));
 
+    public override Task<AlterPartitionResponse> AlterPartition(AlterPartitionRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.AlterPartition(request)));
+
+    public override Task<ElectLeadersResponse> ElectLeaders(ElectLeadersRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.ElectLeaders(request)));
+
+    public override Task<CreatePartitionsResponse> CreatePartitions(CreatePartitionsRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.CreatePartitions(request)));
+
     public override Task<MetadataSnapshot> GetMetadata(GetMetadataRequest request, ServerCallContext context)
         => Task.FromResult(Guard(controller.GetMetadata));
 

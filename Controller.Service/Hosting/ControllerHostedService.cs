@@ -3,7 +3,7 @@ using StreamPlatform.Controller.Metadata;
 
 namespace StreamPlatform.Controller.Hosting;
 
-/// <summary>Replays the metadata log before the server accepts calls, then looks for expired sessions.</summary>
+/// <summary>Replays the metadata log before the server accepts calls, then looks for expired sessions and leader imbalance.</summary>
 public sealed class ControllerHostedService(MetadataController controller, ControllerMetrics metrics, TimeProvider time, ILogger<ControllerHostedService> logger) : BackgroundService
 {
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -24,11 +24,12 @@ public sealed class ControllerHostedService(MetadataController controller, Contr
                 try
                 {
                     controller.ExpireSessions();
+                    controller.BalanceLeadersIfDue();
                 }
                 catch (Exception ex)
                 {
-                    // Never let one bad check end session expiry for the life of the process.
-                    logger.LogError(ex, "Session expiry check failed");
+                    // Never let one bad check end session expiry (or balancing) for the life of the process.
+                    logger.LogError(ex, "Session expiry or leader balance check failed");
                 }
             }
         }

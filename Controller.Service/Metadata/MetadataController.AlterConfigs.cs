@@ -37,7 +37,7 @@ public sealed partial class MetadataController
         lock (_gate)
         {
             EnsureReady();
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var duplicates = request.Resources.GroupBy(r => (r.ResourceType, r.ResourceName)).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
             var changed = new List<AlterConfigsResourceResult>();
             foreach (var resource in request.Resources)

@@ -35,6 +35,8 @@ public sealed partial class MetadataController : IDisposable
     private volatile MetadataState _state = MetadataState.Empty;
     private volatile bool _ready;
     private string _clusterId = "";
+    /// <summary>When the next automatic preferred-leader check runs (leader.imbalance.check.interval.seconds).</summary>
+    private DateTimeOffset _nextBalanceAt;
 
     public MetadataController(ControllerOptions options, TimeProvider time, Random random, ILogger<MetadataController> logger, MetadataPublisher? publisher = null)
     {
@@ -96,7 +98,7 @@ public sealed partial class MetadataController : IDisposable
             // Broker configs are metadata too (watchers read them from the snapshot), so the
             // configured (static) values go through the log like any other change. Only configured
             // values are recorded: a key configured nowhere is the catalog default (DEFAULT_CONFIG).
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var desired = DesiredBrokerConfigs();
             foreach (var (name, value) in desired)
             {
@@ -108,13 +110,14 @@ public sealed partial class MetadataController : IDisposable
             // earlier versions, which recorded every key).
             foreach (var name in _state.StaticBrokerConfigs.Keys.Where(k => !desired.ContainsKey(k)))
                 stage.Add(new MetadataRecord { SetBrokerConfig = new SetBrokerConfigRecord { Name = name, Remove = true, StaticOnly = _state.DynamicBrokerConfigs.Contains(name) } });
-            StageIsrMigration(stage);
+            StageMetadataVersion(stage);
             if (stage.Records.Count > 0) Commit(stage);
             MaybeCompact();
 
             var now = _time.GetUtcNow();
             foreach (var b in _state.Brokers.Values.Where(b => !b.Fenced)) _brokerDeadlines[b.BrokerId] = now + BrokerSessionTimeout;
             foreach (var g in _state.Gateways.Values.Where(g => !g.Fenced)) _gatewayDeadlines[g.NodeId] = now + GatewaySessionTimeout;
+            _nextBalanceAt = now + BalanceInterval;
             Publisher.Publish(_state.ToSnapshot(_clusterId, _options.NodeId));
             _ready = true;
         }
@@ -127,21 +130,8 @@ public sealed partial class MetadataController : IDisposable
         return desired;
     }
 
-    /// <summary>Records staged on an immutable state: applying validates them as they are added.</summary>
-    private sealed class Stage(MetadataState state)
-    {
-        public MetadataState State { get; private set; } = state;
-        public List<MetadataRecord> Records { get; } = [];
-
-        public void Add(MetadataRecord record)
-        {
-            State = State.Apply(record);
-            Records.Add(record);
-        }
-    }
-
     /// <summary>Appends the staged records as one entry and publishes. Caller holds the lock.</summary>
-    private void Commit(Stage stage)
+    private void Commit(MetadataStage stage)
     {
         if (stage.Records.Count == 0) return;
         var entry = new MetadataLogEntry { BaseEpoch = _state.Epoch, AppendTimeMs = _time.GetUtcNow().ToUnixTimeMilliseconds() };
@@ -182,56 +172,34 @@ public sealed partial class MetadataController : IDisposable
         if (!_ready) throw new ControllerNotReadyException();
     }
 
-    /// <summary>
-    /// A new leader (or -1) with leader epoch + 1. Replication does not exist yet: only the leader
-    /// holds the data, so the ISR of a led partition is exactly {leader}. A partition that loses
-    /// its leader keeps its ISR (as Kafka KRaft keeps the last ISR member when it is fenced), so
-    /// it becomes electable again when that broker returns.
-    /// </summary>
-    private static MetadataRecord LeaderChange(TopicState topic, PartitionState p, int newLeader)
-    {
-        var change = new ChangePartitionLeaderRecord
-        {
-            TopicId = TopicIds.ToByteString(topic.TopicId),
-            Partition = p.Partition,
-            NewLeader = newLeader,
-            NewLeaderEpoch = p.LeaderEpoch + 1,
-        };
-        if (newLeader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == newLeader))
-            change.NewIsr = new ReplicaSet { BrokerIds = { newLeader } };
-        return new MetadataRecord { ChangePartitionLeader = change };
-    }
-
-    /// <summary>
-    /// Clean election: the first live ISR member other than <paramref name="leaving"/>, else -1.
-    /// Never a replica outside the ISR: it does not hold the acknowledged records.
-    /// </summary>
-    private static int ElectLeader(MetadataState state, PartitionState p, int leaving)
-        => p.Isr.FirstOrDefault(id => id != leaving && state.IsLive(id), -1);
-
-    /// <summary>Fences a broker and moves the leadership of every partition it led to a live ISR member, or -1.</summary>
-    private static void StageFence(Stage stage, BrokerState broker)
+    /// <summary>Fences a broker and takes it out of every partition (<see cref="PartitionElections.OnFence"/>).</summary>
+    private static void StageFence(MetadataStage stage, BrokerState broker)
     {
         stage.Add(new MetadataRecord { FenceBroker = new FenceBrokerRecord { BrokerId = broker.BrokerId, BrokerEpoch = broker.BrokerEpoch } });
         foreach (var topic in stage.State.Topics.Values)
             foreach (var p in topic.Partitions)
-                if (p.Leader == broker.BrokerId)
-                    stage.Add(LeaderChange(topic, p, ElectLeader(stage.State, p, broker.BrokerId)));
+                if (PartitionElections.OnFence(stage.State, topic, p, broker.BrokerId) is { } change)
+                    stage.Add(change);
     }
 
     /// <summary>
-    /// Logs written before the ISR meant "replicas holding the data" recorded ISR = all replicas
-    /// although only the leader ever held records. Narrows every led partition's ISR to {leader}
-    /// (one leader epoch bump, once) so a later failover cannot elect an empty replica. A
+    /// Brings a log written before replication (metadata version below
+    /// <see cref="MetadataVersions.Replication"/>) to the current meaning, once: such logs
+    /// recorded ISR = all replicas although only the leader ever held records, so every led
+    /// partition's ISR narrows to {leader} (a failover then cannot elect an empty replica). A
     /// partition already leaderless keeps its ISR: which replica last led is not recorded, so the
-    /// first of them to return leads (the old behaviour) and its ISR narrows then.
+    /// first of them to return leads and the others drop out of its ISR. Then the level is
+    /// recorded, so later starts (and new clusters, where this finds no topics) skip it.
     /// </summary>
-    private static void StageIsrMigration(Stage stage)
+    private static void StageMetadataVersion(MetadataStage stage)
     {
-        foreach (var topic in stage.State.Topics.Values)
-            foreach (var p in topic.Partitions)
-                if (p.Leader >= 0 && !(p.Isr.Length == 1 && p.Isr[0] == p.Leader) && stage.State.IsLive(p.Leader))
-                    stage.Add(LeaderChange(topic, p, p.Leader));
+        if (stage.State.MetadataVersion >= MetadataVersions.Latest) return;
+        if (stage.State.MetadataVersion < MetadataVersions.Replication)
+            foreach (var topic in stage.State.Topics.Values)
+                foreach (var p in topic.Partitions)
+                    if (p.Leader >= 0 && PartitionElections.Change(topic, p, p.Leader, [p.Leader]) is { } narrow)
+                        stage.Add(narrow);
+        stage.Add(new MetadataRecord { SetMetadataVersion = new SetMetadataVersionRecord { Level = MetadataVersions.Latest } });
     }
 
     // ---- Brokers ------------------------------------------------------------------------
@@ -262,7 +230,7 @@ public sealed partial class MetadataController : IDisposable
                 return response;
             }
 
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             // The epoch this record produces: above every earlier broker epoch, and unique.
             var brokerEpoch = _state.Epoch + 1;
             try
@@ -278,14 +246,10 @@ public sealed partial class MetadataController : IDisposable
                         BrokerEpoch = brokerEpoch,
                     },
                 });
-                // Leaderless partitions whose ISR holds it (it has their data) get it as leader,
-                // with ISR {it}; partitions it already
-                // leads (a restart within the session) get a new leader epoch, which fences
-                // anything the previous incarnation still had in flight.
                 foreach (var topic in stage.State.Topics.Values)
                     foreach (var p in topic.Partitions)
-                        if (p.Leader == request.BrokerId || (p.Leader == -1 && p.Isr.Contains(request.BrokerId)))
-                            stage.Add(LeaderChange(topic, p, request.BrokerId));
+                        if (PartitionElections.OnRegister(stage.State, topic, p, request.BrokerId) is { } change)
+                            stage.Add(change);
                 Commit(stage);
             }
             catch (MetadataStateException ex)
@@ -325,7 +289,7 @@ public sealed partial class MetadataController : IDisposable
             if (request.WantShutdown)
             {
                 // Controlled shutdown: move its leaderships away now instead of after the session timeout.
-                var stage = new Stage(_state);
+                var stage = new MetadataStage(_state);
                 try
                 {
                     StageFence(stage, broker);
@@ -342,6 +306,164 @@ public sealed partial class MetadataController : IDisposable
             _brokerDeadlines[request.BrokerId] = _time.GetUtcNow() + BrokerSessionTimeout;
             Applied.Report(request.BrokerId, request.MetadataEpoch);
             return new BrokerHeartbeatResponse();
+        }
+    }
+
+    /// <summary>
+    /// Kafka's AlterPartition: a partition leader shrinks or expands its ISR
+    /// (<see cref="IsrChanges.Decide"/>). Accepted changes are committed as one log entry; every
+    /// result carries the partition's state afterwards (or as it is, on error).
+    /// </summary>
+    public AlterPartitionResponse AlterPartition(AlterPartitionRequest request)
+    {
+        var response = new AlterPartitionResponse();
+        lock (_gate)
+        {
+            EnsureReady();
+            if (!_state.Brokers.TryGetValue(request.BrokerId, out var broker) || broker.BrokerEpoch != request.BrokerEpoch)
+            {
+                response.ErrorCode = ErrorCodes.StaleBrokerEpoch;
+                return response;
+            }
+            var stage = new MetadataStage(_state);
+            foreach (var t in request.Topics)
+            {
+                var topicResult = new AlterPartitionTopicResult { TopicId = t.TopicId };
+                response.Topics.Add(topicResult);
+                var known = t.TopicId.Length == 16 && stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out _);
+                foreach (var item in t.Partitions)
+                {
+                    var result = new AlterPartitionItemResult { Partition = item.Partition };
+                    topicResult.Partitions.Add(result);
+                    if (!known)
+                    {
+                        result.ErrorCode = ErrorCodes.UnknownTopicId;
+                        continue;
+                    }
+                    stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out var topic);
+                    var decision = IsrChanges.Decide(stage.State, topic, request.BrokerId, item);
+                    result.ErrorCode = decision.ErrorCode;
+                    if (decision.ErrorCode != ErrorCodes.None)
+                        _logger.LogInformation("AlterPartition from broker {BrokerId} refused: {Reason}", request.BrokerId, decision.Message);
+                    else if (decision.Record is { } record)
+                        stage.Add(record);
+                }
+            }
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                _logger.LogError(ex, "Could not record the ISR changes of broker {BrokerId}", request.BrokerId);
+                response.ErrorCode = ErrorCodes.KafkaStorageError;
+                return response;
+            }
+            foreach (var change in stage.Records)
+                _logger.LogInformation("ISR of {Topic}-{Partition} is now [{Isr}] (leader {BrokerId})",
+                    _state.TopicNamesById[TopicIds.ToGuid(change.ChangeIsr.TopicId)], change.ChangeIsr.Partition, string.Join(",", change.ChangeIsr.NewIsr.BrokerIds), request.BrokerId);
+            // Every result, accepted or not, tells the leader the partition's current state.
+            foreach (var topicResult in response.Topics)
+            {
+                if (topicResult.TopicId.Length != 16 || !_state.TryGetTopic(TopicIds.ToGuid(topicResult.TopicId), out var topic)) continue;
+                foreach (var result in topicResult.Partitions)
+                {
+                    if ((uint)result.Partition >= (uint)topic.Partitions.Length) continue;
+                    var p = topic.Partitions[result.Partition];
+                    result.LeaderId = p.Leader;
+                    result.LeaderEpoch = p.LeaderEpoch;
+                    result.PartitionEpoch = p.PartitionEpoch;
+                    result.Isr.AddRange(p.Isr);
+                }
+            }
+            return response;
+        }
+    }
+
+    /// <summary>Kafka's ElectLeaders (<see cref="LeaderElections.Elect"/>): all elections of one request are one log entry.</summary>
+    public ElectLeadersResponse ElectLeaders(ElectLeadersRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new MetadataStage(_state);
+            var response = LeaderElections.Elect(stage, request);
+            if (response.ErrorCode != ErrorCodes.None) return response;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                return new ElectLeadersResponse { ErrorCode = ErrorCodes.KafkaStorageError, ErrorMessage = ex.Message };
+            }
+            if (stage.Records.Count > 0)
+                _logger.LogInformation("ElectLeaders ({Type}) moved {Count} leaderships", request.ElectionType == LeaderElections.Unclean ? "unclean" : "preferred", stage.Records.Count);
+            response.MetadataEpoch = _state.Epoch;
+            return response;
+        }
+    }
+
+    private TimeSpan BalanceInterval
+        => TimeSpan.FromSeconds(long.Parse(BrokerConfig(_state, "leader.imbalance.check.interval.seconds"), CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// Automatic preferred-leader balancing (auto.leader.rebalance.enable), at most once per
+    /// leader.imbalance.check.interval.seconds; the hosted service calls it on every tick. Returns
+    /// how many leaderships moved back to their preferred replica.
+    /// </summary>
+    public int BalanceLeadersIfDue()
+    {
+        lock (_gate)
+        {
+            if (!_ready) return 0;
+            var now = _time.GetUtcNow();
+            if (now < _nextBalanceAt) return 0;
+            _nextBalanceAt = now + BalanceInterval;
+            if (!string.Equals(BrokerConfig(_state, "auto.leader.rebalance.enable"), "true", StringComparison.OrdinalIgnoreCase)) return 0;
+            var stage = new MetadataStage(_state);
+            var moved = LeaderElections.Rebalance(stage, int.Parse(BrokerConfig(_state, "leader.imbalance.per.broker.percentage"), CultureInfo.InvariantCulture));
+            if (moved == 0) return 0;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                _logger.LogError(ex, "Could not record the preferred leader elections");
+                return 0;
+            }
+            _logger.LogInformation("Leader balancing moved {Count} leaderships back to their preferred replicas", moved);
+            return moved;
+        }
+    }
+
+    /// <summary>Kafka's CreatePartitions (<see cref="PartitionCreation.Create"/>): one log entry for the request.</summary>
+    public CreatePartitionsResponse CreatePartitions(CreatePartitionsRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new MetadataStage(_state);
+            var staged = new List<CreatePartitionsTopicResult>();
+            var response = PartitionCreation.Create(stage, request, _options, _random, staged);
+            if (request.ValidateOnly) return response;
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in staged)
+                {
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                }
+            }
+            foreach (var r in staged.Where(r => r.ErrorCode == 0))
+                _logger.LogInformation("Topic {Topic} now has {Count} partitions", r.Name, _state.Topics[r.Name].Partitions.Length);
+            response.MetadataEpoch = _state.Epoch;
+            return response;
         }
     }
 
@@ -363,7 +485,7 @@ public sealed partial class MetadataController : IDisposable
                 && g.KafkaHost == request.KafkaHost && g.KafkaPort == request.KafkaPort && g.Rack == request.Rack;
             if (!unchanged)
             {
-                var stage = new Stage(_state);
+                var stage = new MetadataStage(_state);
                 try
                 {
                     stage.Add(new MetadataRecord
@@ -411,7 +533,7 @@ public sealed partial class MetadataController : IDisposable
         {
             if (!_ready) return;
             var now = _time.GetUtcNow();
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var expiredBrokers = new List<int>();
             var expiredGateways = new List<int>();
             foreach (var b in _state.Brokers.Values)
@@ -461,7 +583,7 @@ public sealed partial class MetadataController : IDisposable
         lock (_gate)
         {
             EnsureReady();
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var duplicates = request.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
             var created = new List<CreateTopicResult>();
             var partitionsStaged = 0L;
@@ -607,12 +729,13 @@ public sealed partial class MetadataController : IDisposable
         for (var p = 0; p < assignment.Length; p++)
         {
             var replicas = assignment[p];
-            // ValidateAssignment guarantees a live replica. The ISR is the replicas holding the
-            // data: with no replication yet, only the leader.
+            // ValidateAssignment guarantees a live replica. Every replica is empty, so every live
+            // one is in sync (Kafka does the same); a fenced one joins once the leader sees it
+            // caught up (AlterPartition).
             var leader = replicas.First(state.IsLive);
             var pr = new PartitionRecord { Partition = p, Leader = leader, LeaderEpoch = 0 };
             pr.Replicas.AddRange(replicas);
-            pr.Isr.Add(leader);
+            pr.Isr.AddRange(replicas.Where(state.IsLive));
             record.Partitions.Add(pr);
         }
         return record;
@@ -666,7 +789,7 @@ public sealed partial class MetadataController : IDisposable
         {
             EnsureReady();
             var disabled = BrokerConfig(_state, "delete.topic.enable") == "false";
-            var stage = new Stage(_state);
+            var stage = new MetadataStage(_state);
             var deleted = new List<DeleteTopicResult>();
             foreach (var target in request.Topics)
             {

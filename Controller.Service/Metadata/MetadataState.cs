@@ -33,8 +33,12 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 /// broker: absent|fenced|unfenced --RegisterBroker(epoch above the old one)--> unfenced;
 ///         unfenced --FenceBroker(current epoch)--> fenced; fenced --UnfenceBroker(current epoch)--> unfenced.
 /// gateway: absent|fenced|unfenced --RegisterGateway--> unfenced; unfenced --FenceGateway--> fenced.
-/// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent.
-/// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1.
+/// topic: absent (name and id unused) --CreateTopic--> present --DeleteTopic--> absent;
+///         n partitions --CreatePartitions(partitions n, n+1, ... with the topic's replication factor)--> more partitions.
+/// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1, partition epoch + 1;
+///         leader epoch e --ChangeIsr(epoch e; ISR changed, non-empty, replicas only, no duplicates; holds the leader when
+///         there is one; members added unfenced)--> same leader and epoch, partition epoch + 1.
+/// metadata version: v --SetMetadataVersion(level above v, at most Latest)--> level.
 /// broker config: --SetBrokerConfig(catalog key, valid value, dynamic?)--> set (dynamic or static); set --SetBrokerConfig(remove)--> unset;
 ///         static value --SetBrokerConfig(static_only, value or remove)--> static value changed, a dynamic value unchanged.
 /// per-broker config: --SetBrokerConfig(broker_id, dynamic, catalog key not read-only, valid value)--> set for that broker;
@@ -54,7 +58,8 @@ public sealed class MetadataState
         ImmutableSortedSet.Create<string>(StringComparer.Ordinal),
         ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
         ImmutableSortedDictionary.Create<string, ImmutableSortedDictionary<string, string>>(StringComparer.Ordinal),
-        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>.Empty);
+        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>.Empty,
+        MetadataVersions.BeforeReplication);
 
     private MetadataState(
         long epoch,
@@ -66,7 +71,8 @@ public sealed class MetadataState
         ImmutableSortedSet<string> dynamicBrokerConfigs,
         ImmutableSortedDictionary<string, string> staticBrokerConfigs,
         ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> groupConfigs,
-        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>> perBrokerConfigs)
+        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>> perBrokerConfigs,
+        int metadataVersion)
     {
         Epoch = epoch;
         Brokers = brokers;
@@ -78,6 +84,7 @@ public sealed class MetadataState
         StaticBrokerConfigs = staticBrokerConfigs;
         GroupConfigs = groupConfigs;
         PerBrokerConfigs = perBrokerConfigs;
+        MetadataVersion = metadataVersion;
     }
 
     /// <summary>Number of records applied since the empty state.</summary>
@@ -97,6 +104,8 @@ public sealed class MetadataState
     public ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> GroupConfigs { get; }
     /// <summary>Per-broker dynamic broker configs by broker id (never an empty entry); for that broker they win over <see cref="BrokerConfigs"/>.</summary>
     public ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>> PerBrokerConfigs { get; }
+    /// <summary>What the records mean (<see cref="MetadataVersions"/>): below <see cref="MetadataVersions.Replication"/>, ISRs were not maintained.</summary>
+    public int MetadataVersion { get; }
 
     public bool TryGetTopic(Guid id, out TopicState topic)
     {
@@ -127,6 +136,9 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.SetBrokerConfig => SetBrokerConfig(record.SetBrokerConfig),
         MetadataRecord.KindOneofCase.SetTopicConfig => SetTopicConfig(record.SetTopicConfig),
         MetadataRecord.KindOneofCase.SetGroupConfig => SetGroupConfig(record.SetGroupConfig),
+        MetadataRecord.KindOneofCase.SetMetadataVersion => SetMetadataVersion(record.SetMetadataVersion),
+        MetadataRecord.KindOneofCase.ChangeIsr => ChangeIsr(record.ChangeIsr),
+        MetadataRecord.KindOneofCase.CreatePartitions => CreatePartitions(record.CreatePartitions),
         _ => throw Illegal(ErrorCodes.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
@@ -139,9 +151,11 @@ public sealed class MetadataState
         ImmutableSortedSet<string>? dynamicBrokerConfigs = null,
         ImmutableSortedDictionary<string, string>? staticBrokerConfigs = null,
         ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>>? groupConfigs = null,
-        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>? perBrokerConfigs = null)
+        ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>? perBrokerConfigs = null,
+        int? metadataVersion = null)
         => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs,
-            dynamicBrokerConfigs ?? DynamicBrokerConfigs, staticBrokerConfigs ?? StaticBrokerConfigs, groupConfigs ?? GroupConfigs, perBrokerConfigs ?? PerBrokerConfigs);
+            dynamicBrokerConfigs ?? DynamicBrokerConfigs, staticBrokerConfigs ?? StaticBrokerConfigs, groupConfigs ?? GroupConfigs, perBrokerConfigs ?? PerBrokerConfigs,
+            metadataVersion ?? MetadataVersion);
 
     private static MetadataStateException Illegal(short code, string message) => new(code, message);
 
@@ -215,24 +229,36 @@ public sealed class MetadataState
         }
         var partitions = ImmutableArray.CreateBuilder<PartitionState>(r.Partitions.Count);
         var rf = r.Partitions[0].Replicas.Count;
-        for (var i = 0; i < r.Partitions.Count; i++)
-        {
-            var p = r.Partitions[i];
-            if (p.Partition != i) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {i}.");
-            var replicas = p.Replicas.ToImmutableArray();
-            if (replicas.Length == 0 || replicas.Length != rf)
-                throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
-            if (replicas.Distinct().Count() != replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} lists a replica twice.");
-            foreach (var b in replicas)
-                if (!Brokers.ContainsKey(b)) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {i} replica {b} is not a registered broker.");
-            var isr = CheckIsr(p.Isr, replicas, i);
-            CheckLeader(p.Leader, isr, i);
-            if (p.LeaderEpoch < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {i} leader epoch {p.LeaderEpoch} is negative.");
-            partitions.Add(new PartitionState(i, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0));
-        }
+        for (var i = 0; i < r.Partitions.Count; i++) partitions.Add(NewPartition(r.Partitions[i], i, rf));
         var topic = new TopicState(r.Name, id, partitions.MoveToImmutable(),
             r.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), r.Internal || InternalTopics.IsInternal(r.Name));
         return With(topics: Topics.Add(r.Name, topic), topicNamesById: TopicNamesById.Add(id, r.Name));
+    }
+
+    /// <summary>A partition as created (CreateTopic, CreatePartitions): at <paramref name="index"/>, with <paramref name="rf"/> registered replicas.</summary>
+    private PartitionState NewPartition(PartitionRecord p, int index, int rf)
+    {
+        if (p.Partition != index) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {p.Partition} is at index {index}.");
+        var replicas = p.Replicas.ToImmutableArray();
+        if (replicas.Length == 0 || replicas.Length != rf)
+            throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {index} has {replicas.Length} replicas; every partition needs {rf} (at least 1).");
+        if (replicas.Distinct().Count() != replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {index} lists a replica twice.");
+        foreach (var b in replicas)
+            if (!Brokers.ContainsKey(b)) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {index} replica {b} is not a registered broker.");
+        var isr = CheckIsr(p.Isr, replicas, index);
+        CheckLeader(p.Leader, isr, index);
+        if (p.LeaderEpoch < 0) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {index} leader epoch {p.LeaderEpoch} is negative.");
+        return new PartitionState(index, replicas, isr, p.Leader, p.LeaderEpoch, PartitionEpoch: 0);
+    }
+
+    private MetadataState CreatePartitions(CreatePartitionsRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
+        if (r.Partitions.Count == 0) throw Illegal(ErrorCodes.InvalidPartitions, $"Topic '{topic.Name}': no partitions to add.");
+        var partitions = topic.Partitions.ToBuilder();
+        foreach (var p in r.Partitions) partitions.Add(NewPartition(p, partitions.Count, topic.ReplicationFactor));
+        return With(topics: Topics.SetItem(topic.Name, topic with { Partitions = partitions.ToImmutable() }));
     }
 
     private static ImmutableArray<int> CheckIsr(IEnumerable<int> isrIn, ImmutableArray<int> replicas, int partition)
@@ -273,6 +299,36 @@ public sealed class MetadataState
         var changed = p with { Leader = r.NewLeader, LeaderEpoch = r.NewLeaderEpoch, Isr = isr, PartitionEpoch = p.PartitionEpoch + 1 };
         var newTopic = topic with { Partitions = topic.Partitions.SetItem(r.Partition, changed) };
         return With(topics: Topics.SetItem(topic.Name, newTopic));
+    }
+
+    private MetadataState ChangeIsr(ChangeIsrRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
+        if ((uint)r.Partition >= (uint)topic.Partitions.Length)
+            throw Illegal(ErrorCodes.UnknownTopicOrPartition, $"Topic '{topic.Name}' has no partition {r.Partition}.");
+        var p = topic.Partitions[r.Partition];
+        if (r.LeaderEpoch != p.LeaderEpoch)
+            throw Illegal(ErrorCodes.FencedLeaderEpoch, $"Partition {topic.Name}-{r.Partition} ISR change in leader epoch {r.LeaderEpoch}, but the leader epoch is {p.LeaderEpoch}.");
+        if (r.NewIsr is null) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {topic.Name}-{r.Partition} ISR change without an ISR.");
+        var isr = CheckIsr(r.NewIsr.BrokerIds, p.Replicas, r.Partition);
+        if (isr.SequenceEqual(p.Isr)) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {topic.Name}-{r.Partition} ISR change leaves the ISR as it is.");
+        // A member joining must be able to serve: a fenced broker would make the high watermark
+        // wait for a replica that is not fetching.
+        foreach (var b in isr)
+            if (!p.Isr.Contains(b) && !IsLive(b))
+                throw Illegal(ErrorCodes.IneligibleReplica, $"Partition {topic.Name}-{r.Partition} ISR cannot gain broker {b}: it is fenced.");
+        if (p.Leader >= 0 && !isr.Contains(p.Leader))
+            throw Illegal(ErrorCodes.InvalidRequest, $"Partition {topic.Name}-{r.Partition} new ISR lacks the leader {p.Leader}.");
+        var changed = p with { Isr = isr, PartitionEpoch = p.PartitionEpoch + 1 };
+        return With(topics: Topics.SetItem(topic.Name, topic with { Partitions = topic.Partitions.SetItem(r.Partition, changed) }));
+    }
+
+    private MetadataState SetMetadataVersion(SetMetadataVersionRecord r)
+    {
+        if (r.Level <= MetadataVersion || r.Level > MetadataVersions.Latest)
+            throw Illegal(ErrorCodes.InvalidRequest, $"Metadata version {r.Level}: must be above {MetadataVersion} and at most {MetadataVersions.Latest}.");
+        return With(metadataVersion: r.Level);
     }
 
     private MetadataState SetBrokerConfig(SetBrokerConfigRecord r)
@@ -376,13 +432,14 @@ public sealed class MetadataState
                 .ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             s.GroupConfigs.ToImmutableSortedDictionary(g => g.Name, g => g.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), StringComparer.Ordinal),
             s.PerBrokerConfigs.Where(b => b.Configs.Count > 0)
-                .ToImmutableSortedDictionary(b => b.BrokerId, b => b.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal)));
+                .ToImmutableSortedDictionary(b => b.BrokerId, b => b.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal)),
+            s.MetadataVersion);
     }
 
     /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>
     public MetadataSnapshot ToSnapshot(string clusterId, int controllerId)
     {
-        var snapshot = new MetadataSnapshot { MetadataEpoch = Epoch, ClusterId = clusterId, ControllerId = controllerId };
+        var snapshot = new MetadataSnapshot { MetadataEpoch = Epoch, ClusterId = clusterId, ControllerId = controllerId, MetadataVersion = MetadataVersion };
         foreach (var b in Brokers.Values)
             snapshot.Brokers.Add(new BrokerInfo { BrokerId = b.BrokerId, GrpcEndpoint = b.GrpcEndpoint, Rack = b.Rack, Fenced = b.Fenced, BrokerEpoch = b.BrokerEpoch });
         foreach (var g in Gateways.Values)

@@ -8,7 +8,7 @@ using Ctl = StreamPlatform.Protos.Grpc.Controller;
 
 namespace StreamPlatform.Gateway.Cluster;
 
-/// <summary>Topic creation through the controller (CreateTopics and auto-creation) and waiting for the result to appear in metadata.</summary>
+/// <summary>Topic and partition administration through the controller (CreateTopics and auto-creation, DeleteTopics, CreatePartitions, ElectLeaders) and waiting for the result to appear in metadata.</summary>
 public sealed class TopicAdmin(
     ControllerConnection controller,
     MetadataWatcher watcher,
@@ -56,6 +56,20 @@ public sealed class TopicAdmin(
     {
         var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
         return await controller.Client.DeleteTopicsAsync(request,
+            deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Ctl.CreatePartitionsResponse> CreatePartitionsAsync(Ctl.CreatePartitionsRequest request, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
+        return await controller.Client.CreatePartitionsAsync(request,
+            deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Ctl.ElectLeadersResponse> ElectLeadersAsync(Ctl.ElectLeadersRequest request, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
+        return await controller.Client.ElectLeadersAsync(request,
             deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 

@@ -101,6 +101,10 @@ public static class ConfigCatalog
         new("num.partitions", ConfigType.Int, "1", "Partitions of an auto-created topic or of CreateTopics with -1.", v => AtLeast(v, 1), ReadOnly: true),
         new("default.replication.factor", ConfigType.Int, "1", "Replication factor when CreateTopics says -1.", v => AtLeast(v, 1), ReadOnly: true),
         new("delete.topic.enable", ConfigType.Boolean, "true", "Allow DeleteTopics.", ReadOnly: true),
+        new("unclean.leader.election.enable", ConfigType.Boolean, "false", "Default of the topic config: allow an out-of-sync replica to lead (losing what it lacks)."),
+        new("auto.leader.rebalance.enable", ConfigType.Boolean, "true", "Move leadership back to the preferred (first) replica when it is live and in sync.", ReadOnly: true),
+        new("leader.imbalance.check.interval.seconds", ConfigType.Long, "300", "How often the controller checks for leader imbalance.", v => AtLeast(v, 1), ReadOnly: true),
+        new("leader.imbalance.per.broker.percentage", ConfigType.Int, "10", "Share of a broker's partitions led elsewhere above which preferred leaders are elected.", v => AtLeast(v, 0), ReadOnly: true),
         new("message.max.bytes", ConfigType.Int, "1048588", "Default max.message.bytes of topics.", v => AtLeast(v, 0)),
         new("socket.request.max.bytes", ConfigType.Int, "104857600", "Largest request frame a gateway accepts.", v => AtLeast(v, 1), ReadOnly: true),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", "Partitions of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
@@ -125,6 +129,14 @@ public static class ConfigCatalog
         new("log.retention.ms", ConfigType.Long, null, "Default retention.ms of topics (unset: 168 hours, Kafka's log.retention.hours default).", v => AtLeast(v, -1)),
         new("log.segment.bytes", ConfigType.Int, "1073741824", "Default segment.bytes of topics.", v => AtLeast(v, 14)),
         new("log.dirs", ConfigType.String, null, "Where partition data lives.", ReadOnly: true),
+        // Replication (issue 10). min.insync.replicas is dynamic in Kafka (a log config default);
+        // the replica.* ones are not.
+        new("min.insync.replicas", ConfigType.Int, "1", "Default min.insync.replicas of topics.", v => AtLeast(v, 1)),
+        new("replica.lag.time.max.ms", ConfigType.Long, "30000", "A follower that has not caught up to the leader's log end for this long leaves the ISR.", v => AtLeast(v, 1), ReadOnly: true),
+        new("replica.fetch.wait.max.ms", ConfigType.Int, "500", "Longest a follower's fetch waits at the leader for new records.", v => AtLeast(v, 0), ReadOnly: true),
+        new("replica.fetch.max.bytes", ConfigType.Int, "1048576", "Record bytes a follower fetches per partition (at least one batch).", v => AtLeast(v, 0), ReadOnly: true),
+        new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", "Record bytes of one follower fetch response (at least one batch).", v => AtLeast(v, 0), ReadOnly: true),
+        new("replica.fetch.backoff.ms", ConfigType.Int, "1000", "Pause of a follower's fetcher after a failed fetch.", v => AtLeast(v, 0), ReadOnly: true),
     }.ToFrozenDictionary(d => d.Name, StringComparer.Ordinal);
 
     /// <summary>
@@ -146,6 +158,8 @@ public static class ConfigCatalog
         ["max.message.bytes"] = "message.max.bytes",
         ["retention.ms"] = "log.retention.ms",
         ["segment.bytes"] = "log.segment.bytes",
+        ["min.insync.replicas"] = "min.insync.replicas",
+        ["unclean.leader.election.enable"] = "unclean.leader.election.enable",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Group config -> the broker config that supplies its default.</summary>

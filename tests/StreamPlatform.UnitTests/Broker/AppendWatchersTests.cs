@@ -4,6 +4,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
@@ -26,15 +27,17 @@ public sealed class AppendWatchersTests : IAsyncDisposable
     private readonly LogManager _logs;
     private readonly BrokerMetrics _metrics;
     private readonly BrokerGrpcService _service;
+    private readonly ReplicaManager _replicas;
 
     public AppendWatchersTests()
     {
         _watcher = new MetadataWatcher(_channel, "test", NullLogger.Instance, _time);
         _logs = new LogManager(_dir.Path, _time, NullLogger<LogManager>.Instance);
         _logs.LoadAll();
-        _watcher.Applied += m => _logs.ApplyMetadata(m, Me);
+        _replicas = new ReplicaManager(_logs, Options.Create(new BrokerOptions { BrokerId = Me }), _time);
+        _watcher.Applied += m => { _logs.ApplyMetadata(m, Me); _replicas.ApplyMetadata(m); };
         _metrics = new BrokerMetrics(_logs);
-        _service = new BrokerGrpcService(_logs, _watcher, Options.Create(new BrokerOptions { BrokerId = Me }), _time, _metrics);
+        _service = new BrokerGrpcService(_logs, _replicas, Options.Create(new BrokerOptions { BrokerId = Me }), _time, _metrics);
         var topic = new TopicInfo { Name = "a", TopicId = TopicIds.ToByteString(Guid.NewGuid()), ReplicationFactor = 1 };
         // Partition 0 led here, 1 led by broker 2 with a replica (a follower log) here.
         topic.Partitions.Add(new PartitionInfo { Partition = 0, Leader = Me, Replicas = { Me }, Isr = { Me } });
@@ -154,9 +157,10 @@ public sealed class AppendWatchersTests : IAsyncDisposable
         using var cts = new CancellationTokenSource();
         var run = _logs.AppendWatchers.RunAsync(_ => true, writer.WriteAsync, cts.Token);
         Assert.Empty((await writer.NextAsync()).Notices);
-        Assert.True(_logs.TryGetLog(new TopicPartition("a", 0), out var log));
-        Assert.NotEqual(0, log.Append(new byte[] { 1, 2, 3 }).ErrorCode);
-        Assert.Equal(0, log.Append(TestBatches.Build(T0, "ok")).ErrorCode);
+        // Through the partition, as produce does: it is what moves the (replicated) high watermark.
+        Assert.True(_replicas.TryGetPartition(new TopicPartition("a", 0), out var partition));
+        Assert.NotEqual(0, partition.AppendAsLeader(new byte[] { 1, 2, 3 }, 1, default, crcVerified: false).Append.ErrorCode);
+        Assert.Equal(0, partition.AppendAsLeader(TestBatches.Build(T0, "ok"), 1, default, crcVerified: false).Append.ErrorCode);
         // The next message is the good append's, nothing before it.
         Assert.Equal([("a", 0, 1L)], Of(await writer.NextAsync()));
         cts.Cancel();

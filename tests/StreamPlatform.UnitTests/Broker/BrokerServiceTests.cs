@@ -3,6 +3,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
@@ -24,6 +25,7 @@ public sealed class BrokerServiceTests : IAsyncDisposable
     private readonly LogManager _logs;
     private readonly BrokerMetrics _metrics;
     private readonly BrokerGrpcService _service;
+    private readonly ReplicaManager _replicas;
     private static readonly Guid TopicA = Guid.NewGuid();
     private long _epoch;
 
@@ -32,9 +34,10 @@ public sealed class BrokerServiceTests : IAsyncDisposable
         _watcher = new MetadataWatcher(_channel, "test", NullLogger.Instance, _time);
         _logs = new LogManager(_dir.Path, _time, NullLogger<LogManager>.Instance);
         _logs.LoadAll();
-        _watcher.Applied += m => _logs.ApplyMetadata(m, Me);
+        _replicas = new ReplicaManager(_logs, Options.Create(new BrokerOptions { BrokerId = Me }), _time);
+        _watcher.Applied += m => { _logs.ApplyMetadata(m, Me); _replicas.ApplyMetadata(m); };
         _metrics = new BrokerMetrics(_logs);
-        _service = new BrokerGrpcService(_logs, _watcher, Options.Create(new BrokerOptions { BrokerId = Me }), _time, _metrics);
+        _service = new BrokerGrpcService(_logs, _replicas, Options.Create(new BrokerOptions { BrokerId = Me }), _time, _metrics);
         Publish(Topic("a", TopicA, leaders: [Me, Me, 2], leaderEpoch: 3));
     }
 
@@ -114,10 +117,10 @@ public sealed class BrokerServiceTests : IAsyncDisposable
             // Checked before leadership or existence, as Kafka's ReplicaManager does.
             var unary = Assert.Single((await Produce(topic, partition, TestBatches.Build(T0, "x"))).Results);
             Assert.Equal((17, $"Cannot append to internal topic {topic}", -1L), (unary.ErrorCode, unary.ErrorMessage, unary.BaseOffset));
-            var streamed = Assert.Single(_service.ProduceInOrder(new ProduceRequest
+            var streamed = Assert.Single((await _service.ProduceInOrderAsync(new ProduceRequest
             {
                 Acks = 1, Partitions = { new PartitionProduce { Topic = topic, Partition = partition, Records = ByteString.CopyFrom(TestBatches.Build(T0, "x")) } },
-            }).Results);
+            })).Results);
             Assert.Equal(17, streamed.ErrorCode);
         }
         var read = await _service.FetchAsync(FetchOf(0, 1, ("__consumer_offsets", 0, 0)), default);

@@ -5,6 +5,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
@@ -131,14 +132,15 @@ public sealed class PooledProduceStreamRequestTests
         await using var watcher = new MetadataWatcher(watcherChannel, "test", NullLogger.Instance, time);
         var logs = new LogManager(dir.Path, time, NullLogger<LogManager>.Instance);
         logs.LoadAll();
-        watcher.Applied += m => logs.ApplyMetadata(m, 1);
+        var replicas = new ReplicaManager(logs, Options.Create(new BrokerOptions { BrokerId = 1 }), time);
+        watcher.Applied += m => { logs.ApplyMetadata(m, 1); replicas.ApplyMetadata(m); };
         using var metrics = new BrokerMetrics(logs);
         try
         {
             var topic = new TopicInfo { Name = "a", TopicId = TopicIds.ToByteString(Guid.NewGuid()), ReplicationFactor = 1 };
             for (var p = 0; p < 2; p++) topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
             watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
-            var service = new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), time, metrics);
+            var service = new BrokerGrpcService(logs, replicas, Options.Create(new BrokerOptions { BrokerId = 1 }), time, metrics);
 
             var pool = new PoisoningArrayPool();
             var messages = new List<PooledProduceStreamRequest>();

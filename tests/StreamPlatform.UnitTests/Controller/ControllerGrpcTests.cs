@@ -105,5 +105,32 @@ public sealed class ControllerGrpcTests : IAsyncLifetime
         Assert.Equal(ErrorCodes.UnknownTopicOrPartition, (short)response.Results[0].ErrorCode);
         var invalid = await client.CreateTopicsAsync(new CreateTopicsRequest { Topics = { new CreatableTopic { Name = "bad/name", NumPartitions = 1, ReplicationFactor = 1 } } });
         Assert.Equal(ErrorCodes.InvalidTopicException, (short)invalid.Results[0].ErrorCode);
+        var alter = await client.AlterPartitionAsync(new AlterPartitionRequest { BrokerId = 5, BrokerEpoch = 1 });
+        Assert.Equal(ErrorCodes.StaleBrokerEpoch, (short)alter.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Alter_partition_over_grpc_changes_the_isr_and_answers_the_new_state()
+    {
+        var client = new ControllerService.ControllerServiceClient(_channel);
+        var b1 = await client.RegisterBrokerAsync(new RegisterBrokerRequest { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:17101", IncarnationId = "i1" });
+        await client.RegisterBrokerAsync(new RegisterBrokerRequest { BrokerId = 2, GrpcEndpoint = "http://127.0.0.1:17102", IncarnationId = "i2" });
+        var created = await client.CreateTopicsAsync(new CreateTopicsRequest
+        {
+            Topics = { new CreatableTopic { Name = "r", NumPartitions = -1, ReplicationFactor = -1, Assignments = { [0] = new ReplicaList { BrokerIds = { 1, 2 } } } } },
+        });
+        Assert.Equal(0, created.Results[0].ErrorCode);
+        var response = await client.AlterPartitionAsync(new AlterPartitionRequest
+        {
+            BrokerId = 1,
+            BrokerEpoch = b1.BrokerEpoch,
+            Topics = { new AlterPartitionTopic { TopicId = created.Results[0].TopicId, Partitions = { new AlterPartitionItem { Partition = 0, NewIsr = { 1 } } } } },
+        });
+        var item = response.Topics.Single().Partitions.Single();
+        Assert.Equal((0, 0, 1, 0, 1), (response.ErrorCode, item.ErrorCode, item.LeaderId, item.LeaderEpoch, item.PartitionEpoch));
+        Assert.Equal([1], item.Isr);
+        var metadata = await client.GetMetadataAsync(new GetMetadataRequest());
+        Assert.Equal([1], metadata.Topics.Single().Partitions.Single().Isr);
+        Assert.Equal(StreamPlatform.Controller.Metadata.MetadataVersions.Replication, metadata.MetadataVersion);
     }
 }

@@ -20,6 +20,9 @@ internal sealed class ControllerHarness : IDisposable
         Controller = Create(seed);
     }
 
+    /// <summary>"[1,3,2]": broker ids in order, comparable inside tuples (arrays compare by reference there).</summary>
+    public static string Members(IEnumerable<int> ids) => "[" + string.Join(",", ids) + "]";
+
     public string DataDir { get; }
     public FakeTimeProvider Time { get; }
     public MetadataController Controller { get; private set; }
@@ -60,6 +63,43 @@ internal sealed class ControllerHarness : IDisposable
         var request = new CreateTopicsRequest();
         request.Topics.Add(topic);
         return Controller.CreateTopics(request).Results.Single();
+    }
+
+    /// <summary>AlterPartition for one partition as its leader would send it (current epochs unless given).</summary>
+    public AlterPartitionItemResult AlterIsr(string topic, int partition, int[] newIsr, int? sender = null, int? leaderEpoch = null, int? partitionEpoch = null)
+    {
+        var t = Controller.State.Topics[topic];
+        var p = t.Partitions[partition];
+        var from = sender ?? p.Leader;
+        var item = new AlterPartitionItem { Partition = partition, LeaderEpoch = leaderEpoch ?? p.LeaderEpoch, PartitionEpoch = partitionEpoch ?? p.PartitionEpoch };
+        item.NewIsr.AddRange(newIsr);
+        var request = new AlterPartitionRequest { BrokerId = from, BrokerEpoch = Controller.State.Brokers[from].BrokerEpoch };
+        request.Topics.Add(new AlterPartitionTopic { TopicId = StreamPlatform.Protos.Grpc.Clients.TopicIds.ToByteString(t.TopicId), Partitions = { item } });
+        var response = Controller.AlterPartition(request);
+        Assert.Equal(0, response.ErrorCode);
+        return response.Topics.Single().Partitions.Single();
+    }
+
+    /// <summary>Lets every broker but <paramref name="silent"/> heartbeat until the session timeout fences the silent ones.</summary>
+    public void LetSessionsExpire(params int[] silent)
+    {
+        for (var i = 0; i < 13; i++)
+        {
+            Time.Advance(TimeSpan.FromMilliseconds(500));
+            foreach (var b in Controller.State.Brokers.Values.Where(b => !b.Fenced && !silent.Contains(b.BrokerId)))
+                Heartbeat(b.BrokerId, b.BrokerEpoch);
+            Controller.ExpireSessions();
+        }
+        foreach (var id in silent) Assert.True(Controller.State.Brokers[id].Fenced);
+    }
+
+    /// <summary>Creates a topic with an explicit assignment: partition i gets <paramref name="replicas"/>[i].</summary>
+    public CreateTopicResult CreateAssigned(string name, IDictionary<string, string>? configs, params int[][] replicas)
+    {
+        var topic = new CreatableTopic { Name = name, NumPartitions = -1, ReplicationFactor = -1 };
+        for (var p = 0; p < replicas.Length; p++) topic.Assignments[p] = new ReplicaList { BrokerIds = { replicas[p] } };
+        if (configs is not null) topic.Configs.Add(configs);
+        return Controller.CreateTopics(new CreateTopicsRequest { Topics = { topic } }).Results.Single();
     }
 
     public void Heartbeat(int id, long epoch) => Assert.Equal(0, Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = id, BrokerEpoch = epoch }).ErrorCode);

@@ -76,8 +76,8 @@ public class CreateDeleteTopicsTests
         Assert.Equal(r.TopicId, TopicIds.ToByteString(topic.TopicId));
         Assert.Equal(["cleanup.policy"], topic.Configs.Keys); // only explicit configs are stored
         Assert.All(topic.Partitions, p => Assert.Equal((p.Replicas[0], p.Replicas.Length), (p.Leader, 2)));
-        // No replication yet: only the leader holds the data, so the ISR is {leader}.
-        Assert.All(topic.Partitions, p => Assert.Equal([p.Leader], p.Isr.ToArray()));
+        // Every replica is empty at creation, so every live one is in sync (as in Kafka).
+        Assert.All(topic.Partitions, p => Assert.Equal(p.Replicas.ToArray(), p.Isr.ToArray()));
         var snapshot = h.Controller.GetMetadata();
         Assert.Equal("4", snapshot.BrokerConfigs["num.partitions"]);
         Assert.Equal("4", snapshot.StaticBrokerConfigs["num.partitions"]);

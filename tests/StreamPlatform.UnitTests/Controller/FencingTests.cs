@@ -1,6 +1,7 @@
 using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Controller;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
+using static StreamPlatform.UnitTests.Controller.ControllerHarness;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -11,22 +12,16 @@ public class FencingTests
     {
         using var h = new ControllerHarness();
         var e1 = h.RegisterBroker(1);
-        var e2 = h.RegisterBroker(2);
-        var e3 = h.RegisterBroker(3);
+        h.RegisterBroker(2);
+        h.RegisterBroker(3);
         Assert.Equal(0, h.CreateTopic("t", 6, 3).ErrorCode);
-        var before = h.Controller.State.Topics["t"].Partitions;
-        var ledBy1 = before.Where(p => p.Leader == 1).Select(p => p.Partition).ToArray();
+        var ledBy1 = h.Controller.State.Topics["t"].Partitions.Where(p => p.Leader == 1).Select(p => p.Partition).ToArray();
         Assert.Equal(2, ledBy1.Length);
+        // Its followers fell behind: broker 1 shrank those ISRs to itself.
+        foreach (var p in ledBy1) Assert.Equal(0, h.AlterIsr("t", p, [1]).ErrorCode);
+        var before = h.Controller.State.Topics["t"].Partitions;
 
-        // 2 and 3 keep heartbeating; 1 goes silent.
-        for (var i = 0; i < 13; i++)
-        {
-            h.Time.Advance(TimeSpan.FromMilliseconds(500));
-            h.Heartbeat(2, e2);
-            h.Heartbeat(3, e3);
-            h.Controller.ExpireSessions();
-        }
-        Assert.True(h.Controller.State.Brokers[1].Fenced);
+        h.LetSessionsExpire(1);
         Assert.False(h.Controller.State.Brokers[2].Fenced);
         var after = h.Controller.State.Topics["t"].Partitions;
         foreach (var p in ledBy1)
@@ -38,7 +33,12 @@ public class FencingTests
             Assert.Equal([1], after[p].Isr.ToArray());
         }
         foreach (var p in after.Where(p => !ledBy1.Contains(p.Partition)))
-            Assert.Equal(before[p.Partition].LeaderEpoch, p.LeaderEpoch);
+        {
+            // Where 1 followed, only the ISR changes: the leader and its epoch stay.
+            Assert.Equal((before[p.Partition].Leader, before[p.Partition].LeaderEpoch), (p.Leader, p.LeaderEpoch));
+            Assert.Equal(before[p.Partition].PartitionEpoch + 1, p.PartitionEpoch);
+            Assert.Equal(before[p.Partition].Isr.Remove(1).ToArray(), p.Isr.ToArray());
+        }
 
         // The fenced broker's heartbeat says so; it must register again.
         var hb = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1 });
@@ -52,9 +52,92 @@ public class FencingTests
             Assert.Equal((1, before[p].LeaderEpoch + 2), (back[p].Leader, back[p].LeaderEpoch));
             Assert.Equal([1], back[p].Isr.ToArray());
         }
+        // It returns to no other ISR: its leaders add it once it has caught up.
+        foreach (var p in back.Where(p => !ledBy1.Contains(p.Partition)))
+            Assert.DoesNotContain(1, p.Isr);
         var stale = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1 });
         Assert.Equal(ErrorCodes.StaleBrokerEpoch, stale.ErrorCode);
         Assert.True(stale.Fenced);
+    }
+
+    [Fact]
+    public void A_fenced_leader_hands_over_to_the_first_live_isr_member_in_replica_order()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1);
+        h.RegisterBroker(2);
+        h.RegisterBroker(3);
+        Assert.Equal(0, h.CreateAssigned("t", null, [1, 3, 2]).ErrorCode);
+        var before = h.Controller.State.Topics["t"].Partitions[0];
+        Assert.Equal((1, "[1,3,2]"), (before.Leader, Members(before.Isr)));
+
+        h.LetSessionsExpire(1);
+        var p = h.Controller.State.Topics["t"].Partitions[0];
+        Assert.Equal((3, before.LeaderEpoch + 1, before.PartitionEpoch + 1), (p.Leader, p.LeaderEpoch, p.PartitionEpoch));
+        Assert.Equal([3, 2], p.Isr.ToArray());
+
+        // 3 goes too: 2 leads alone. Then 2: nobody is left, 2 stays as the last ISR member.
+        h.LetSessionsExpire(3);
+        p = h.Controller.State.Topics["t"].Partitions[0];
+        Assert.Equal((2, "[2]"), (p.Leader, Members(p.Isr)));
+        h.LetSessionsExpire(2);
+        p = h.Controller.State.Topics["t"].Partitions[0];
+        Assert.Equal((-1, "[2]"), (p.Leader, Members(p.Isr)));
+
+        // 1 and 3 return first: they are not in sync, so the partition stays leaderless.
+        h.RegisterBroker(1);
+        h.RegisterBroker(3);
+        Assert.Equal(-1, h.Controller.State.Topics["t"].Partitions[0].Leader);
+        h.RegisterBroker(2);
+        p = h.Controller.State.Topics["t"].Partitions[0];
+        Assert.Equal((2, "[2]"), (p.Leader, Members(p.Isr)));
+    }
+
+    [Fact]
+    public void Unclean_leader_election_lets_a_live_out_of_sync_replica_lead_alone()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1);
+        h.RegisterBroker(2);
+        h.RegisterBroker(3);
+        Assert.Equal(0, h.CreateAssigned("clean", null, [1, 2, 3]).ErrorCode);
+        Assert.Equal(0, h.CreateAssigned("unclean", new Dictionary<string, string> { [PartitionElections.UncleanConfig] = "true" }, [1, 2, 3]).ErrorCode);
+        Assert.Equal(0, h.AlterIsr("clean", 0, [1]).ErrorCode);
+        Assert.Equal(0, h.AlterIsr("unclean", 0, [1]).ErrorCode);
+
+        h.LetSessionsExpire(1);
+        var clean = h.Controller.State.Topics["clean"].Partitions[0];
+        Assert.Equal((-1, "[1]"), (clean.Leader, Members(clean.Isr)));
+        // The documented loss: 2 lacks what only 1 held, and it leads anyway.
+        var unclean = h.Controller.State.Topics["unclean"].Partitions[0];
+        Assert.Equal((2, "[2]"), (unclean.Leader, Members(unclean.Isr)));
+    }
+
+    [Fact]
+    public void Unclean_election_from_the_broker_config_and_on_registration_of_a_replica()
+    {
+        using var h = new ControllerHarness(o => o.BrokerConfigs[PartitionElections.UncleanConfig] = "true");
+        h.RegisterBroker(1);
+        Assert.Equal(0, h.CreateAssigned("t", null, [1]).ErrorCode);
+        h.RegisterBroker(2);
+        Assert.Equal(0, h.CreateTopic("two", 1, 2).ErrorCode);
+        var p = h.Controller.State.Topics["two"].Partitions[0];
+        Assert.Equal(0, h.AlterIsr("two", 0, [p.Leader]).ErrorCode);
+        var follower = p.Replicas.Single(b => b != p.Leader);
+        // Both die: leaderless, ISR = {old leader}.
+        h.LetSessionsExpire(1, 2);
+        Assert.Equal(-1, h.Controller.State.Topics["two"].Partitions[0].Leader);
+        // The out-of-sync follower returns first: with unclean election it leads alone.
+        h.RegisterBroker(follower);
+        p = h.Controller.State.Topics["two"].Partitions[0];
+        Assert.Equal((follower, $"[{follower}]"), (p.Leader, Members(p.Isr)));
+        // The topic config overrides the broker value.
+        Assert.Equal(0, h.Controller.AlterConfigs(new AlterConfigsRequest
+        {
+            Resources = { new AlterConfigsResource { ResourceType = 2, ResourceName = "t", Configs = { new AlterableConfig { Name = PartitionElections.UncleanConfig, Value = "false" } } } },
+        }).Results.Single().ErrorCode);
+        Assert.False(PartitionElections.UncleanEnabled(h.Controller.State, h.Controller.State.Topics["t"]));
+        Assert.True(PartitionElections.UncleanEnabled(h.Controller.State, h.Controller.State.Topics["two"]));
     }
 
     [Fact]
@@ -67,17 +150,42 @@ public class FencingTests
         var p0 = h.Controller.State.Topics["t"].Partitions[0];
         var leader = p0.Leader;
         var follower = p0.Replicas.Single(b => b != leader);
+        Assert.Equal(0, h.AlterIsr("t", 0, [leader]).ErrorCode);
         // The leader dies; the follower keeps heartbeating and even re-registers (a restart).
-        for (var i = 0; i < 13; i++)
-        {
-            h.Time.Advance(TimeSpan.FromMilliseconds(500));
-            h.Heartbeat(follower, h.Controller.State.Brokers[follower].BrokerEpoch);
-            h.Controller.ExpireSessions();
-        }
+        h.LetSessionsExpire(leader);
         h.RegisterBroker(follower);
         Assert.Equal(-1, h.Controller.State.Topics["t"].Partitions[0].Leader);
         h.RegisterBroker(leader);
         Assert.Equal(leader, h.Controller.State.Topics["t"].Partitions[0].Leader);
+    }
+
+    [Fact]
+    public void A_restart_within_the_session_keeps_its_leaderships_with_a_new_epoch_and_leaves_the_isrs_it_follows_in()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1, "inc-a");
+        h.RegisterBroker(2);
+        Assert.Equal(0, h.CreateTopic("t", 2, 2).ErrorCode);
+        var before = h.Controller.State.Topics["t"].Partitions;
+        h.RegisterBroker(1, "inc-b");
+        var after = h.Controller.State.Topics["t"].Partitions;
+        foreach (var p in after)
+        {
+            var b = before[p.Partition];
+            if (b.Leader == 1)
+            {
+                Assert.Equal((1, b.LeaderEpoch + 1), (p.Leader, p.LeaderEpoch));
+                Assert.Equal(b.Isr.ToArray(), p.Isr.ToArray());
+            }
+            else
+            {
+                // Its log restarted: the leader re-adds it once it has caught up.
+                Assert.Equal((b.Leader, b.LeaderEpoch, b.PartitionEpoch + 1), (p.Leader, p.LeaderEpoch, p.PartitionEpoch));
+                Assert.Equal([b.Leader], p.Isr.ToArray());
+                Assert.Equal(0, h.AlterIsr("t", p.Partition, [b.Leader, 1]).ErrorCode);
+                Assert.Equal([b.Leader, 1], h.Controller.State.Topics["t"].Partitions[p.Partition].Isr.ToArray());
+            }
+        }
     }
 
     [Fact]
@@ -125,9 +233,8 @@ public class FencingTests
         var shutdown = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1, WantShutdown = true });
         Assert.True(shutdown.ShouldShutDown);
         Assert.True(h.Controller.State.Brokers[1].Fenced);
-        // Controlled shutdown of the only ISR member: leaderless until it returns (no replication yet).
-        Assert.All(h.Controller.State.Topics["t"].Partitions.Where(p => p.Replicas[0] == 1), p => Assert.Equal(-1, p.Leader));
-        Assert.All(h.Controller.State.Topics["t"].Partitions.Where(p => p.Replicas[0] == 2), p => Assert.Equal(2, p.Leader));
+        // Controlled shutdown moves every leadership of 1 to the other ISR member and leaves 1 out of every ISR.
+        Assert.All(h.Controller.State.Topics["t"].Partitions, p => Assert.Equal((2, "[2]"), (p.Leader, Members(p.Isr))));
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Metadata;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
+using static StreamPlatform.UnitTests.Controller.ControllerHarness;
 
 namespace StreamPlatform.UnitTests.Controller;
 
@@ -165,5 +166,66 @@ public class MetadataStateTests
         Assert.Throws<MetadataStateException>(() => s.Apply([Fence(1, 1), Fence(1, 1)]));
         Assert.False(s.Brokers[1].Fenced);
         Assert.Equal(1, s.Epoch);
+    }
+
+    private static MetadataRecord ChangeIsr(Guid id, int partition, int leaderEpoch, params int[] isr) => new()
+    {
+        ChangeIsr = new ChangeIsrRecord { TopicId = TopicIds.ToByteString(id), Partition = partition, LeaderEpoch = leaderEpoch, NewIsr = new ReplicaSet { BrokerIds = { isr } } },
+    };
+
+    [Fact]
+    public void Isr_changes_keep_the_leader_and_its_epoch_and_bump_the_partition_epoch()
+    {
+        var s = MetadataState.Empty.Apply([Register(1, 1), Register(2, 2), Register(3, 3), Create("a", TopicA, [1, 2, 3])]);
+        s = s.Apply(ChangeIsr(TopicA, 0, 0, 1, 3));
+        var p = s.Topics["a"].Partitions[0];
+        Assert.Equal((1, 0, 1, "[1,3]"), (p.Leader, p.LeaderEpoch, p.PartitionEpoch, Members(p.Isr)));
+        s = s.Apply(ChangeIsr(TopicA, 0, 0, 1, 3, 2));
+        Assert.Equal(2, s.Topics["a"].Partitions[0].PartitionEpoch);
+
+        Assert.Equal(ErrorCodes.FencedLeaderEpoch, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 1, 1))).ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 0, 2, 3))).ErrorCode); // leader left out
+        Assert.Equal(ErrorCodes.InvalidRequest, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 0))).ErrorCode); // empty
+        Assert.Equal(ErrorCodes.InvalidRequest, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 0, 1, 1))).ErrorCode); // twice
+        Assert.Equal(ErrorCodes.InvalidRequest, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 0, 1, 4))).ErrorCode); // no replica
+        Assert.Equal(ErrorCodes.InvalidRequest, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 0, 1, 3, 2))).ErrorCode); // unchanged
+        Assert.Equal(ErrorCodes.UnknownTopicOrPartition, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 1, 0, 1))).ErrorCode);
+        Assert.Equal(ErrorCodes.UnknownTopicId, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(Guid.NewGuid(), 0, 0, 1))).ErrorCode);
+
+        // A fenced broker may stay (the controller removes it separately) but never join.
+        s = s.Apply(ChangeIsr(TopicA, 0, 0, 1, 3));
+        s = s.Apply(Fence(2, 2));
+        Assert.Equal(ErrorCodes.IneligibleReplica, Assert.Throws<MetadataStateException>(() => s.Apply(ChangeIsr(TopicA, 0, 0, 1, 3, 2))).ErrorCode);
+        s = s.Apply(Fence(3, 3));
+        Assert.Equal([1], s.Apply(ChangeIsr(TopicA, 0, 0, 1)).Topics["a"].Partitions[0].Isr.ToArray());
+    }
+
+    [Fact]
+    public void The_metadata_version_only_rises_to_a_known_level_and_survives_snapshots()
+    {
+        Assert.Equal(MetadataVersions.BeforeReplication, MetadataState.Empty.MetadataVersion);
+        var s = MetadataState.Empty.Apply(new MetadataRecord { SetMetadataVersion = new SetMetadataVersionRecord { Level = MetadataVersions.Replication } });
+        Assert.Equal(MetadataVersions.Replication, s.MetadataVersion);
+        Assert.Throws<MetadataStateException>(() => s.Apply(new MetadataRecord { SetMetadataVersion = new SetMetadataVersionRecord { Level = MetadataVersions.Replication } }));
+        Assert.Throws<MetadataStateException>(() => s.Apply(new MetadataRecord { SetMetadataVersion = new SetMetadataVersionRecord { Level = MetadataVersions.Latest + 1 } }));
+        Assert.Equal(MetadataVersions.Replication, MetadataState.FromSnapshot(s.ToSnapshot("c", 0)).MetadataVersion);
+    }
+
+    [Fact]
+    public void Create_partitions_appends_partitions_numbered_on_with_the_topics_replication_factor()
+    {
+        var s = TwoBrokersOneTopic();
+        MetadataRecord Add(params (int Index, int[] Replicas)[] parts)
+        {
+            var r = new CreatePartitionsRecord { TopicId = TopicIds.ToByteString(TopicA) };
+            foreach (var (index, replicas) in parts)
+                r.Partitions.Add(new PartitionRecord { Partition = index, Leader = replicas[0], Replicas = { replicas }, Isr = { replicas } });
+            return new MetadataRecord { CreatePartitions = r };
+        }
+        var grown = s.Apply(Add((2, [1, 2]), (3, [2, 1])));
+        Assert.Equal([0, 1, 2, 3], grown.Topics["a"].Partitions.Select(p => p.Partition));
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Add((3, [1, 2])))).ErrorCode); // gap
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, Assert.Throws<MetadataStateException>(() => s.Apply(Add((2, [1])))).ErrorCode);   // rf 1, not 2
+        Assert.Equal(ErrorCodes.InvalidPartitions, Assert.Throws<MetadataStateException>(() => s.Apply(Add())).ErrorCode);
     }
 }

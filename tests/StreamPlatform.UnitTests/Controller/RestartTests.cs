@@ -1,3 +1,4 @@
+using StreamPlatform.Controller.Metadata;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 
@@ -62,7 +63,23 @@ public class RestartTests
     }
 
     [Fact]
-    public void A_log_that_recorded_isr_as_all_replicas_is_narrowed_to_the_leader_at_start()
+    public void A_new_cluster_starts_at_the_replication_metadata_version_and_restarts_never_narrow_isrs()
+    {
+        // A snapshot after every commit: the level must survive snapshots as well as the log.
+        using var h = new ControllerHarness(o => o.SnapshotLogBytes = 1);
+        Assert.Equal(MetadataVersions.Replication, h.Controller.State.MetadataVersion);
+        h.RegisterBroker(1);
+        h.RegisterBroker(2);
+        Assert.Equal(0, h.CreateTopic("t", 2, 2).ErrorCode);
+        var epoch = h.Controller.State.Epoch;
+        h.Restart();
+        Assert.Equal(epoch, h.Controller.State.Epoch);
+        Assert.Equal(MetadataVersions.Replication, h.Controller.State.MetadataVersion);
+        Assert.All(h.Controller.State.Topics["t"].Partitions, p => Assert.Equal(p.Replicas.ToArray(), p.Isr.ToArray()));
+    }
+
+    [Fact]
+    public void A_log_written_before_replication_has_its_isrs_narrowed_to_the_leader_once()
     {
         var dir = Path.Combine(Path.GetTempPath(), "sp-ctl-" + Guid.NewGuid().ToString("N"));
         try
@@ -81,8 +98,11 @@ public class RestartTests
             }
             using var h = new ControllerHarness(dataDir: dir);
             var p = h.Controller.State.Topics["old"].Partitions[0];
-            Assert.Equal((2, 1), (p.Leader, p.LeaderEpoch));
+            // Only the ISR narrows (partition epoch + 1); the leader keeps its epoch.
+            Assert.Equal((2, 0, 1), (p.Leader, p.LeaderEpoch, p.PartitionEpoch));
             Assert.Equal([2], p.Isr.ToArray());
+            Assert.Equal(MetadataVersions.Replication, h.Controller.State.MetadataVersion);
+            Assert.Equal(MetadataVersions.Replication, h.Controller.GetMetadata().MetadataVersion);
             // And so a failover of that leader no longer elects the empty replica 3.
             h.Time.Advance(TimeSpan.FromMilliseconds(3000));
             h.Heartbeat(1, 1);
@@ -91,10 +111,13 @@ public class RestartTests
             h.Controller.ExpireSessions();
             Assert.True(h.Controller.State.Brokers[2].Fenced);
             Assert.Equal(-1, h.Controller.State.Topics["old"].Partitions[0].Leader);
-            // A second start writes nothing more.
+            // A second start writes nothing more, and ISRs the leaders grew since stay grown.
+            h.RegisterBroker(2);
+            Assert.Equal(0, h.AlterIsr("old", 0, [2, 3]).ErrorCode);
             var epoch = h.Controller.State.Epoch;
             h.Restart();
             Assert.Equal(epoch, h.Controller.State.Epoch);
+            Assert.Equal([2, 3], h.Controller.State.Topics["old"].Partitions[0].Isr.ToArray());
         }
         finally
         {

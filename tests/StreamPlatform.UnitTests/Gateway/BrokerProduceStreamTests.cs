@@ -13,6 +13,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Gateway.Routing;
@@ -151,7 +152,8 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         var watcher = new MetadataWatcher(watcherChannel, "test", NullLogger.Instance, _time);
         var logs = new LogManager(dir.Path, _time, NullLogger<LogManager>.Instance);
         logs.LoadAll();
-        watcher.Applied += m => logs.ApplyMetadata(m, 1);
+        var replicas = new ReplicaManager(logs, Options.Create(new BrokerOptions { BrokerId = 1 }), _time);
+        watcher.Applied += m => { logs.ApplyMetadata(m, 1); replicas.ApplyMetadata(m); };
         var metrics = new BrokerMetrics(logs);
         _disposables.Add(new Disposer(async () =>
         {
@@ -165,8 +167,8 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         for (var p = 0; p < 3; p++)
             topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
         watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
-        streamService = new ProduceStreamGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
-        return new BrokerGrpcService(logs, watcher, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
+        streamService = new ProduceStreamGrpcService(logs, replicas, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
+        return new BrokerGrpcService(logs, replicas, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
     }
 
     [Fact]
