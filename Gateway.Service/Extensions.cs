@@ -59,6 +59,8 @@ public static class GatewayExtensions
         services.AddSingleton<IApiHandler, DeleteTopicsApi>();
         services.AddSingleton<IApiHandler, CreatePartitionsApi>();
         services.AddSingleton<IApiHandler, ElectLeadersApi>();
+        services.AddSingleton<IApiHandler, AlterPartitionReassignmentsApi>();
+        services.AddSingleton<IApiHandler, ListPartitionReassignmentsApi>();
         services.AddSingleton<IApiHandler, DescribeConfigsApi>();
         services.AddSingleton<IApiHandler, DescribeClusterApi>();
         services.AddSingleton<ConfigAlterations>();

@@ -120,15 +120,18 @@ public sealed class Partition
             result = Classify(state, ReplicaRole.Leader);
             if (result == TransitionResult.Changed)
             {
+                // First, as it may fail (it writes the epoch checkpoint): nothing changed then.
+                // Stamps later appends and records the epoch's start offset at once, so followers'
+                // divergence checks get this epoch's answer before its first append.
+                Log.AssignLeaderEpoch(state.LeaderEpoch);
                 var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
                 var leo = Log.LogEndOffset;
                 _role = ReplicaRole.Leader;
                 _leaderId = LocalBrokerId;
                 _leaderEpoch = state.LeaderEpoch;
                 _leaderEpochStartOffset = leo;
-                Log.LeaderEpoch = state.LeaderEpoch;
-                Log.ReplicatedHighWatermark = true;
                 SetCommittedLocked(state);
+                Log.ReplicatedHighWatermark = ReplicatedHighWatermarkFor(_replicas);
                 var followers = new Dictionary<int, FollowerReplica>();
                 foreach (var id in _replicas)
                 {
@@ -142,6 +145,7 @@ public sealed class Partition
             else if (result == TransitionResult.Updated)
             {
                 SetCommittedLocked(state);
+                Log.ReplicatedHighWatermark = ReplicatedHighWatermarkFor(_replicas);
                 var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
                 var followers = new Dictionary<int, FollowerReplica>();
                 foreach (var id in _replicas)
@@ -235,6 +239,14 @@ public sealed class Partition
         }
         Commits.CompleteAll(ErrorCodes.NotLeaderOrFollower);
     }
+
+    /// <summary>
+    /// A leader with followers moves its high watermark itself (min over the ISR). A partition
+    /// whose only replica is this broker has no follower to wait for: its log keeps the
+    /// unreplicated mode, high watermark = log end offset, so every append is committed at once
+    /// whoever makes it (the same value the ISR rule gives, without the per-append update).
+    /// </summary>
+    private bool ReplicatedHighWatermarkFor(int[] replicas) => replicas.Length != 1 || replicas[0] != LocalBrokerId;
 
     private TransitionResult Classify(PartitionState state, ReplicaRole role)
     {
@@ -470,6 +482,10 @@ public sealed class Partition
                 }
             }
             if (data.HighWatermark >= 0) Log.SetFollowerHighWatermark(data.HighWatermark);
+            // The leader's log start moved (retention, DeleteRecords): follow it, as far as our
+            // committed part goes (Kafka's maybeIncrementLogStartOffset on the follower).
+            var start = Math.Min(data.LogStartOffset, Log.HighWatermark);
+            if (start > Log.LogStartOffset) Log.DeleteRecordsBefore(start);
             return ErrorCodes.None;
         }
         finally

@@ -17,7 +17,7 @@ namespace StreamPlatform.Broker.Replication;
 public sealed class ReplicaFetcher : IAsyncDisposable
 {
     private readonly ReplicaManager _replicas;
-    private readonly ReplicationService.ReplicationServiceClient _client;
+    private readonly CallInvoker _invoker;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly object _lock = new();
@@ -31,11 +31,11 @@ public sealed class ReplicaFetcher : IAsyncDisposable
         public long RetryAtMs { get; set; }
     }
 
-    public ReplicaFetcher(int leaderId, string endpoint, ReplicationService.ReplicationServiceClient client, ReplicaManager replicas, TimeProvider time, ILogger logger)
+    public ReplicaFetcher(int leaderId, string endpoint, CallInvoker invoker, ReplicaManager replicas, TimeProvider time, ILogger logger)
     {
         LeaderId = leaderId;
         Endpoint = endpoint;
-        _client = client;
+        _invoker = invoker;
         _replicas = replicas;
         _time = time;
         _logger = logger;
@@ -78,11 +78,13 @@ public sealed class ReplicaFetcher : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken stop)
     {
+        var failures = 0;
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                using var call = _client.Replicate(cancellationToken: stop);
+                // Answers parsed into pooled buffers (PooledReplicaFetchResponse), returned once applied.
+                using var call = _invoker.AsyncDuplexStreamingCall(PooledReplicaFetchResponse.ReplicateMethod, null, new CallOptions(cancellationToken: stop));
                 while (!stop.IsCancellationRequested)
                 {
                     var changed = Volatile.Read(ref _changed).Task;
@@ -100,7 +102,12 @@ public sealed class ReplicaFetcher : IAsyncDisposable
                     await call.RequestStream.WriteAsync(request, stop).ConfigureAwait(false);
                     if (!await call.ResponseStream.MoveNext(stop).ConfigureAwait(false))
                         throw new RpcException(new Status(StatusCode.Unavailable, "The leader ended the replication stream."));
-                    Apply(call.ResponseStream.Current, sent);
+                    using (var answer = call.ResponseStream.Current) Apply(answer.Response, sent);
+                    if (failures > 0)
+                    {
+                        _logger.LogInformation("Replication stream from broker {Leader} works again after {Failures} failures", LeaderId, failures);
+                        failures = 0;
+                    }
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -111,11 +118,17 @@ public sealed class ReplicaFetcher : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException)
+            catch (Exception ex) when (!stop.IsCancellationRequested)
             {
+                // Any failure (transport, a malformed answer, a log error) restarts the stream
+                // after the backoff: a fetcher that died silently would stop replication.
                 var backoffMs = _replicas.Config.ReplicaFetchBackoffMs;
-                _logger.LogWarning("Replication stream from broker {Leader} at {Endpoint} failed ({Message}); again in {BackoffMs} ms",
-                    LeaderId, Endpoint, ex.Message, backoffMs);
+                // A dead leader fails every attempt until metadata moves its partitions: warn once per outage.
+                if (failures++ == 0)
+                    _logger.LogWarning("Replication stream from broker {Leader} at {Endpoint} failed ({Message}); trying again every {BackoffMs} ms",
+                        LeaderId, Endpoint, ex.Message, backoffMs);
+                else
+                    _logger.LogDebug("Replication stream from broker {Leader} failed again ({Message})", LeaderId, ex.Message);
                 try
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(backoffMs, 1)), _time, stop).ConfigureAwait(false);

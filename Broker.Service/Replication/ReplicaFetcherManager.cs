@@ -1,7 +1,7 @@
 using Grpc.Net.Client;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
-using StreamPlatform.Protos.Grpc.Broker;
+using Grpc.Core;
 using StreamPlatform.ServiceDefaults;
 
 namespace StreamPlatform.Broker.Replication;
@@ -18,14 +18,14 @@ public sealed class ReplicaFetcherManager : IAsyncDisposable
     private readonly ReplicaManager _replicas;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
-    private readonly Func<string, ReplicationService.ReplicationServiceClient> _clients;
+    private readonly Func<string, CallInvoker> _clients;
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly object _lock = new();
     private readonly Dictionary<int, ReplicaFetcher> _fetchers = [];
     private readonly Dictionary<TopicPartition, int> _leaderOf = [];
     private bool _disposed;
 
-    internal ReplicaFetcherManager(ReplicaManager replicas, TimeProvider time, ILoggerFactory loggers, Func<string, ReplicationService.ReplicationServiceClient>? clients)
+    internal ReplicaFetcherManager(ReplicaManager replicas, TimeProvider time, ILoggerFactory loggers, Func<string, CallInvoker>? clients)
     {
         _replicas = replicas;
         _time = time;
@@ -36,11 +36,11 @@ public sealed class ReplicaFetcherManager : IAsyncDisposable
     /// <summary>The fetchers by leader broker id (a snapshot).</summary>
     public IReadOnlyDictionary<int, ReplicaFetcher> Fetchers { get { lock (_lock) return new Dictionary<int, ReplicaFetcher>(_fetchers); } }
 
-    private ReplicationService.ReplicationServiceClient ChannelClient(string endpoint)
+    private CallInvoker ChannelClient(string endpoint)
     {
         if (!_channels.TryGetValue(endpoint, out var channel))
             _channels[endpoint] = channel = GrpcChannels.Create(new Uri(endpoint));
-        return new ReplicationService.ReplicationServiceClient(channel);
+        return channel.CreateCallInvoker();
     }
 
     /// <summary>Fetches <paramref name="partition"/> from <paramref name="leader"/>; null (no live leader): fetched from nobody until metadata names one.</summary>

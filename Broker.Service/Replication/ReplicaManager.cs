@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
-using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
@@ -21,8 +20,10 @@ namespace StreamPlatform.Broker.Replication;
 /// </summary>
 public sealed class ReplicaManager : BackgroundService
 {
-    /// <summary>Longest an AlterPartition call may take before it counts as failed (sent again at the next check).</summary>
+    /// <summary>Longest an AlterPartition call may take before it counts as failed (sent again after <see cref="AlterPartitionRetryMs"/>).</summary>
     public const int AlterPartitionTimeoutMs = 5000;
+    /// <summary>Pause before an AlterPartition that failed with an unknown outcome is sent again (Kafka's AlterPartitionManager retries with a backoff too).</summary>
+    public const int AlterPartitionRetryMs = 1000;
 
     private readonly ConcurrentDictionary<TopicPartition, Partition> _partitions = new();
     private readonly LogManager _logs;
@@ -43,7 +44,7 @@ public sealed class ReplicaManager : BackgroundService
     /// <param name="controller">Where AlterPartition goes; null: ISR changes are proposed but never sent (tests).</param>
     /// <param name="fetcherChannels">How a follower reaches a leader's endpoint (default: a gRPC channel per endpoint).</param>
     public ReplicaManager(LogManager logs, IOptions<BrokerOptions> options, TimeProvider time, ILoggerFactory? loggers = null, BrokerMetrics? metrics = null,
-        ControllerService.ControllerServiceClient? controller = null, Func<string, ReplicationService.ReplicationServiceClient>? fetcherChannels = null)
+        ControllerService.ControllerServiceClient? controller = null, Func<string, CallInvoker>? fetcherChannels = null)
     {
         _logs = logs;
         BrokerId = options.Value.BrokerId;
@@ -106,14 +107,23 @@ public sealed class ReplicaManager : BackgroundService
                 partition.MinInSyncReplicas = config.MinInSyncReplicas(topic.Configs);
                 partition.ReplicaLagTimeMaxMs = config.ReplicaLagTimeMaxMs;
                 var state = PartitionState.From(info);
-                if (info.Leader == BrokerId)
+                try
                 {
-                    if (partition.MakeLeader(state) != TransitionResult.Stale) Fetchers.Remove(tp);
+                    if (info.Leader == BrokerId)
+                    {
+                        if (partition.MakeLeader(state) != TransitionResult.Stale) Fetchers.Remove(tp);
+                    }
+                    else if (partition.MakeFollower(state) != TransitionResult.Stale)
+                    {
+                        // Fetch from the leader when it is alive; with none (or fenced) wait for the next leader.
+                        Fetchers.Follow(partition, metadata.LeaderOf(info));
+                    }
                 }
-                else if (partition.MakeFollower(state) != TransitionResult.Stale)
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException)
                 {
-                    // Fetch from the leader when it is alive; with none (or fenced) wait for the next leader.
-                    Fetchers.Follow(partition, metadata.LeaderOf(info));
+                    // The epoch checkpoint could not be written, or the log closed meanwhile: this
+                    // partition keeps its old role (requests get its errors); the others go on.
+                    _logger.LogError(ex, "Could not apply the new state of {Partition}", tp);
                 }
             }
             foreach (var (tp, partition) in _partitions)
@@ -174,18 +184,18 @@ public sealed class ReplicaManager : BackgroundService
     /// <summary>
     /// Sends every unsent ISR proposal in one AlterPartition request and adopts the answers. A
     /// failed call (controller unreachable, Unimplemented, request-level error) leaves the
-    /// proposals pending, to be sent again at the next check.
+    /// proposals pending, to be sent again: returns true then.
     /// </summary>
-    public async Task SendIsrChangesAsync(CancellationToken cancellationToken)
+    public async Task<bool> SendIsrChangesAsync(CancellationToken cancellationToken)
     {
-        if (_controller is null) return;
+        if (_controller is null) return false;
         var proposals = new List<(Partition Partition, IsrProposal Proposal, Guid TopicId)>();
         foreach (var partition in _partitions.Values)
         {
             if (partition.Role != ReplicaRole.Leader) continue;
             if (partition.TakeUnsentProposal() is { } proposal) proposals.Add((partition, proposal, partition.Log.TopicId));
         }
-        if (proposals.Count == 0) return;
+        if (proposals.Count == 0) return false;
         var request = new AlterPartitionRequest { BrokerId = BrokerId, BrokerEpoch = BrokerEpoch };
         foreach (var group in proposals.GroupBy(p => p.TopicId))
         {
@@ -206,20 +216,24 @@ public sealed class ReplicaManager : BackgroundService
             response = await _controller.AlterPartitionAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(AlterPartitionTimeoutMs),
                 cancellationToken: cancellationToken).ConfigureAwait(false);
         }
-        catch (RpcException ex)
+        catch (Exception ex)
         {
-            if (ex.StatusCode != StatusCode.Unimplemented || !_unimplementedLogged)
-                _logger.LogWarning("AlterPartition failed ({Status}: {Detail}); {Count} ISR changes are sent again at the next check", ex.StatusCode, ex.Status.Detail, proposals.Count);
-            _unimplementedLogged |= ex.StatusCode == StatusCode.Unimplemented;
+            // Outcome unknown (or not sent): every proposal stays pending and goes again.
             foreach (var (partition, proposal, _) in proposals) partition.ResendLater(proposal);
-            return;
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
+            var status = ex is RpcException rpc ? rpc.StatusCode : StatusCode.Unknown;
+            if (status != StatusCode.Unimplemented || !_unimplementedLogged)
+                _logger.LogWarning("AlterPartition failed ({Status}: {Message}); {Count} ISR changes are sent again in {RetryMs} ms", status, ex.Message, proposals.Count, AlterPartitionRetryMs);
+            _unimplementedLogged |= status == StatusCode.Unimplemented;
+            return true;
         }
         if (response.ErrorCode != ErrorCodes.None)
         {
             _logger.LogWarning("AlterPartition refused with error {Code}; {Count} ISR changes are sent again at the next check", response.ErrorCode, proposals.Count);
             foreach (var (partition, proposal, _) in proposals) partition.ResendLater(proposal);
-            return;
+            return true;
         }
+        var retry = false;
         var answers = new Dictionary<(Guid, int), AlterPartitionItemResult>();
         foreach (var topic in response.Topics)
         foreach (var item in topic.Partitions)
@@ -229,6 +243,7 @@ public sealed class ReplicaManager : BackgroundService
             if (!answers.TryGetValue((topicId, partition.TopicPartition.Partition), out var answer))
             {
                 partition.ResendLater(proposal);
+                retry = true;
                 continue;
             }
             var before = partition.Isr.Count;
@@ -238,16 +253,18 @@ public sealed class ReplicaManager : BackgroundService
             if (answer.Isr.Count < before) Interlocked.Increment(ref _isrShrinks);
             else if (answer.Isr.Count > before) Interlocked.Increment(ref _isrExpands);
         }
+        return retry;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var nextCheck = _time.GetUtcNow();
+        DateTimeOffset? retryAt = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             var interval = TimeSpan.FromMilliseconds(Math.Max(_config.ReplicaLagTimeMaxMs / 2, 1));
             var proposed = Volatile.Read(ref _proposed).Task;
-            var wait = nextCheck - _time.GetUtcNow();
+            var wait = (retryAt is { } r && r < nextCheck ? r : nextCheck) - _time.GetUtcNow();
             if (wait > TimeSpan.Zero && !proposed.IsCompleted)
             {
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -263,15 +280,18 @@ public sealed class ReplicaManager : BackgroundService
                     CheckIsr();
                     nextCheck = _time.GetUtcNow() + interval;
                 }
-                await SendIsrChangesAsync(stoppingToken).ConfigureAwait(false);
+                retryAt = await SendIsrChangesAsync(stoppingToken).ConfigureAwait(false) ? _time.GetUtcNow().AddMilliseconds(AlterPartitionRetryMs) : null;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                _logger.LogWarning(ex, "ISR check failed; trying again at the next one");
+                // Never end the loop (a background service's exception would stop the broker):
+                // the next check tries again.
+                _logger.LogError(ex, "ISR check failed; trying again at the next one");
+                retryAt = _time.GetUtcNow().AddMilliseconds(AlterPartitionRetryMs);
             }
         }
     }

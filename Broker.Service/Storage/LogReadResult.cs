@@ -38,6 +38,8 @@ public sealed class LogReadResult
     public void CopyTo(Span<byte> destination)
     {
         if (Length == 0) return;
+        // Odd: the read ran while a truncation was changing the files (a sequence count).
+        if (_log is not null && (_truncations & 1) != 0) throw new LogTruncatedException(_log.TopicPartition);
         try
         {
             _segment!.ReadExactly(_position, destination[..Length]);

@@ -121,6 +121,9 @@ internal sealed class LogSegment : IDisposable
         while (TryReadHeader(position, limit, header))
         {
             var h = new RecordBatchHeader(header);
+            // A length below a header's only appears when a truncation rewrote the file under a
+            // reader: give up rather than loop (the reader's copy fails on the truncation count).
+            if (h.TotalSize < RecordBatchHeader.Size) return -1;
             if (h.LastOffset >= offset) return position;
             position += h.TotalSize;
         }

@@ -83,12 +83,24 @@ internal sealed class OffsetIndex : IDisposable
     /// <summary>Removes the entries with an offset &gt;= <paramref name="offset"/> (the log was truncated there).</summary>
     public void TruncateFrom(long offset)
     {
-        var keep = _entries;
-        while (keep > 0 && ReadEntry(keep - 1).Offset >= offset) keep--;
+        var keep = FirstAtOrAbove(_entries, offset, i => ReadEntry(i).Offset);
         if (keep == _entries) return;
         RandomAccess.SetLength(_file, (long)keep * EntryBytes);
         _entries = keep;
         _lastOffset = keep > 0 ? ReadEntry(keep - 1).Offset : -1;
+    }
+
+    /// <summary>Binary search over entries whose offsets never decrease: the index of the first one &gt;= <paramref name="offset"/> (count when none).</summary>
+    internal static int FirstAtOrAbove(int count, long offset, Func<int, long> offsetAt)
+    {
+        int lo = 0, hi = count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (offsetAt(mid) >= offset) hi = mid;
+            else lo = mid + 1;
+        }
+        return lo;
     }
 
     public void Flush() => RandomAccess.FlushToDisk(_file);
@@ -172,8 +184,7 @@ internal sealed class TimeIndex : IDisposable
     /// <summary>Removes the entries with an offset &gt;= <paramref name="offset"/> (the log was truncated there).</summary>
     public void TruncateFrom(long offset)
     {
-        var keep = _entries;
-        while (keep > 0 && ReadEntry(keep - 1).Offset >= offset) keep--;
+        var keep = OffsetIndex.FirstAtOrAbove(_entries, offset, i => ReadEntry(i).Offset);
         if (keep == _entries) return;
         RandomAccess.SetLength(_file, (long)keep * EntryBytes);
         _entries = keep;

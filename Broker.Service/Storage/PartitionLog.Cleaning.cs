@@ -122,6 +122,9 @@ public sealed partial class PartitionLog
     public CleanResult Clean(long offsetMapBytesMax, CancellationToken cancellationToken = default)
     {
         var config = Config;
+        // A truncation meanwhile (replication) may have cut segments this cleaning read: its
+        // swaps and checkpoint are then dropped.
+        var truncations = Truncations;
         var range = GetCleanableRange();
         if (!config.Compacted) return new CleanResult(0, 0, 0, 0, 0, range.FirstDirtyOffset);
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -150,11 +153,11 @@ public sealed partial class PartitionLog
             after += outcome.Cleaned.Size;
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
-            if (Swap(group, outcome.Cleaned, end, nowMs)) rewritten += group.Count;
+            if (Swap(group, outcome.Cleaned, end, nowMs, truncations)) rewritten += group.Count;
         }
         lock (_appendLock)
         {
-            if (_closed) return new CleanResult(rewritten, removed, tombstonesRemoved, before, after, range.FirstDirtyOffset);
+            if (_closed || Truncations != truncations) return new CleanResult(rewritten, removed, tombstonesRemoved, before, after, range.FirstDirtyOffset);
             if (mapEnd > Interlocked.Read(ref _firstDirtyOffset))
             {
                 AtomicWrite(Path.Combine(Directory, CleanerCheckpointFile), mapEnd.ToString(CultureInfo.InvariantCulture));
@@ -428,15 +431,15 @@ public sealed partial class PartitionLog
     /// of the segment after them) by <paramref name="cleaned"/> (see <see cref="Clean"/>). Under
     /// the maintenance lock too, so retention never counts segments while they are merged.
     /// False (and the cleaned files removed) when the group is no longer in the log as it was
-    /// (retention, DeleteRecords, close).
+    /// (retention, DeleteRecords, truncation, close).
     /// </summary>
-    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs)
+    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs, long truncations)
     {
         lock (_maintenanceLock)
         lock (_appendLock)
         {
             var index = _segments.IndexOf(group[0]);
-            var intact = !_closed && index >= 0 && index + group.Count < _segments.Count && _segments[index + group.Count].BaseOffset == end;
+            var intact = !_closed && Truncations == truncations && index >= 0 && index + group.Count < _segments.Count && _segments[index + group.Count].BaseOffset == end;
             for (var k = 0; intact && k < group.Count; k++) intact = _segments[index + k] == group[k];
             if (!intact)
             {

@@ -33,7 +33,8 @@ public sealed partial class PartitionLog
     private long _checkpointedHighWatermark = -1;
     private long _highWatermarkCheckpointMs;
     private bool _offsetGapsMarked;
-    // Incremented when a truncation starts: a read whose copy overlaps one fails (LogReadResult).
+    // Incremented when a truncation starts and when it ends (odd: in progress): a read whose
+    // copy overlaps one fails (LogReadResult).
     private long _truncations;
 
     internal long Truncations => Interlocked.Read(ref _truncations);
@@ -49,6 +50,23 @@ public sealed partial class PartitionLog
     {
         // Under the lock: the cache and the log end offset from the same moment.
         lock (_appendLock) return _epochCache.EndOffsetFor(epoch, _logEndOffset);
+    }
+
+    /// <summary>
+    /// A replica becoming leader in <paramref name="epoch"/> (Kafka's makeLeader): later appends
+    /// are stamped with it, and the epoch cache records at once that it starts at the log end
+    /// offset, so OffsetForLeaderEpoch answers followers right before the first append. An
+    /// epoch not above the latest one only sets <see cref="LeaderEpoch"/>.
+    /// </summary>
+    public void AssignLeaderEpoch(int epoch)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        lock (_appendLock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            LeaderEpoch = epoch;
+            if (epoch > _epochCache.LatestEpoch) _epochCache.Assign(epoch, _logEndOffset);
+        }
     }
 
     /// <summary>

@@ -29,21 +29,23 @@ public sealed partial class PartitionLog
         {
             ObjectDisposedException.ThrowIf(_closed, this);
             if (offset >= _logEndOffset) return;
-            if (offset < _segments[0].BaseOffset)
+            // Incremented before and after (a sequence count): a read that saw either value while
+            // the files changed, or before, fails its copy (LogReadResult), and new batches
+            // appended at the same file positions are only written after the second increment.
+            Interlocked.Increment(ref _truncations);
+            try
             {
-                TruncateFullyLocked(offset);
+                if (offset < _segments[0].BaseOffset) TruncateFullyLocked(offset);
+                else TruncateLocked(offset);
             }
-            else
+            catch (IOException ex)
             {
-                try
-                {
-                    TruncateLocked(offset);
-                }
-                catch (IOException ex)
-                {
-                    GoReadOnly("truncating", ex);
-                    throw;
-                }
+                GoReadOnly("truncating", ex);
+                throw;
+            }
+            finally
+            {
+                Interlocked.Increment(ref _truncations);
             }
             signal = TakeLogEndSignal();
         }
@@ -53,7 +55,6 @@ public sealed partial class PartitionLog
     // Under both locks; offset >= the first segment's base and < the log end offset.
     private void TruncateLocked(long offset)
     {
-        Interlocked.Increment(ref _truncations);
         var index = FloorSegment(_segmentsView, offset);
         var keep = _segments[index];
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -104,46 +105,53 @@ public sealed partial class PartitionLog
         lock (_appendLock)
         {
             ObjectDisposedException.ThrowIf(_closed, this);
-            TruncateFullyLocked(offset);
+            Interlocked.Increment(ref _truncations);
+            try
+            {
+                TruncateFullyLocked(offset);
+            }
+            catch (IOException ex)
+            {
+                GoReadOnly("truncating fully", ex);
+                throw;
+            }
+            finally
+            {
+                Interlocked.Increment(ref _truncations);
+            }
             signal = TakeLogEndSignal();
         }
         signal.TrySetResult();
     }
 
+    // Under both locks, between the two increments of _truncations.
     private void TruncateFullyLocked(long offset)
     {
-        try
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        // The start first: after a crash between here and the end, the old batches are below it
+        // (out of reach) or, when the new start is below them, found again by the follower's
+        // next divergence check, which truncates again.
+        WriteLogStartOffset(Directory, offset);
+        var dueMs = nowMs + Math.Max(0, Config.FileDeleteDelayMs);
+        for (var i = _segments.Count - 1; i >= 0; i--)
         {
-            Interlocked.Increment(ref _truncations);
-            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            // The start first: a crash after it leaves an empty log (recovered at 0 or at this
-            // start), which the follower truncates again; never the old batches above a new start.
-            WriteLogStartOffset(Directory, offset);
-            var dueMs = nowMs + Math.Max(0, Config.FileDeleteDelayMs);
-            for (var i = _segments.Count - 1; i >= 0; i--)
-            {
-                // Renamed before the new segment is created: it may have the same base offset.
-                _segments[i].RenameFiles("", DeletedSuffix);
-                _pendingDeletes.Add((_segments[i], dueMs));
-            }
-            _segments.Clear();
-            _segments.Add(LogSegment.Open(Directory, offset, Config, nowMs));
-            _segmentsView = [.. _segments];
-            Interlocked.Exchange(ref _logEndOffset, offset);
-            Interlocked.Exchange(ref _logStartOffset, offset);
-            Interlocked.Exchange(ref _highWatermark, offset);
-            WriteRecoveryPoint(Directory, offset);
-            _unflushedMessages = 0;
-            _firstUnflushedMs = -1;
-            _epochCache.Clear();
-            ClampCleanerCheckpoint(offset);
-            CheckpointHighWatermark(nowMs);
+            // Renamed before the new segment is created: it may have the same base offset.
+            _segments[i].RenameFiles("", DeletedSuffix);
+            _pendingDeletes.Add((_segments[i], dueMs));
         }
-        catch (IOException ex)
-        {
-            GoReadOnly("truncating fully", ex);
-            throw;
-        }
+        var fresh = LogSegment.Open(Directory, offset, Config, nowMs);
+        _segments.Clear();
+        _segments.Add(fresh);
+        _segmentsView = [.. _segments];
+        Interlocked.Exchange(ref _logEndOffset, offset);
+        Interlocked.Exchange(ref _logStartOffset, offset);
+        Interlocked.Exchange(ref _highWatermark, offset);
+        WriteRecoveryPoint(Directory, offset);
+        _unflushedMessages = 0;
+        _firstUnflushedMs = -1;
+        _epochCache.Clear();
+        ClampCleanerCheckpoint(offset);
+        CheckpointHighWatermark(nowMs);
         _logger.LogInformation("Truncated {Partition} fully; it now starts at {Offset}", TopicPartition, offset);
     }
 

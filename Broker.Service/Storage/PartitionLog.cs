@@ -487,7 +487,7 @@ public sealed partial class PartitionLog : IDisposable
             try
             {
                 if (_firstUnflushedMs >= 0 && nowMs - _firstUnflushedMs >= Config.FlushMs) FlushLocked();
-                else MaybeCheckpointHighWatermark(nowMs);
+                MaybeCheckpointHighWatermark(nowMs);
             }
             catch (IOException ex)
             {
@@ -505,6 +505,7 @@ public sealed partial class PartitionLog : IDisposable
             try
             {
                 FlushLocked();
+                CheckpointHighWatermark(_time.GetUtcNow().ToUnixTimeMilliseconds());
             }
             catch (IOException ex)
             {
@@ -514,13 +515,14 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
+    // The high-watermark checkpoint is not written here: flush.messages may call this on every
+    // append; FlushIfDue writes it at most every HighWatermarkCheckpointIntervalMs.
     private void FlushLocked()
     {
         _segments[^1].Flush();
         WriteRecoveryPoint(Directory, _logEndOffset);
         _unflushedMessages = 0;
         _firstUnflushedMs = -1;
-        CheckpointHighWatermark(_time.GetUtcNow().ToUnixTimeMilliseconds());
     }
 
     /// <summary>
@@ -555,6 +557,9 @@ public sealed partial class PartitionLog : IDisposable
             {
                 var h = new RecordBatchHeader(header);
                 if (h.BaseOffset >= limit) break;
+                // Only reachable when a truncation rewrote the file under this read (the header is
+                // then inside a new batch): stop; the copy fails on the truncation count.
+                if (h.TotalSize < RecordBatchHeader.Size || position + length + h.TotalSize > size) break;
                 if (length + h.TotalSize > maxBytes && !(length == 0 && minOneBatch)) break;
                 length += h.TotalSize;
             }
@@ -629,6 +634,7 @@ public sealed partial class PartitionLog : IDisposable
             try
             {
                 FlushLocked();
+                CheckpointHighWatermark(_time.GetUtcNow().ToUnixTimeMilliseconds());
             }
             finally
             {

@@ -56,6 +56,12 @@ public sealed class ControllerGrpcService(
     public override Task<CreatePartitionsResponse> CreatePartitions(CreatePartitionsRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.CreatePartitions(request)));
 
+    public override Task<AlterReassignmentsResponse> AlterPartitionReassignments(AlterReassignmentsRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.AlterPartitionReassignments(request)));
+
+    public override Task<ListReassignmentsResponse> ListPartitionReassignments(ListReassignmentsRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.ListPartitionReassignments(request)));
+
     public override Task<MetadataSnapshot> GetMetadata(GetMetadataRequest request, ServerCallContext context)
         => Task.FromResult(Guard(controller.GetMetadata));
 

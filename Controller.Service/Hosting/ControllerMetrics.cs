@@ -19,6 +19,14 @@ public sealed class ControllerMetrics : IDisposable
         _meter.CreateObservableGauge("streamplatform.controller.topics", () => controller.State.Topics.Count, description: "Topics.");
         _meter.CreateObservableGauge("streamplatform.controller.partitions.offline",
             () => controller.State.Topics.Values.Sum(t => t.Partitions.Count(p => p.Leader == -1)), description: "Partitions without a leader.");
+        _meter.CreateObservableGauge("streamplatform.controller.partitions.under_replicated",
+            () => controller.State.Topics.Values.Sum(t => t.Partitions.Count(p => p.Isr.Length < p.Replicas.Length - p.Adding.Length)),
+            description: "Partitions whose ISR lacks one of their (non-adding) replicas.");
+        _meter.CreateObservableGauge("streamplatform.controller.partitions.preferred_imbalance",
+            () => controller.State.Topics.Values.Sum(t => t.Partitions.Count(p => p.Leader != p.Replicas[0])),
+            description: "Partitions not led by their preferred (first) replica (Kafka's PreferredReplicaImbalanceCount).");
+        _meter.CreateObservableGauge("streamplatform.controller.partitions.reassigning",
+            () => controller.State.Topics.Values.Sum(t => t.Partitions.Count(p => p.Reassigning)), description: "Partitions with a reassignment in progress.");
         _watchers = _meter.CreateUpDownCounter<long>("streamplatform.controller.watchers", description: "Open WatchMetadata streams.");
     }
 

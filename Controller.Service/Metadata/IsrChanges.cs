@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using StreamPlatform.Protos.Grpc.Metadata;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
@@ -13,6 +15,58 @@ namespace StreamPlatform.Controller.Metadata;
 public static class IsrChanges
 {
     public readonly record struct Decision(short ErrorCode, string? Message, MetadataRecord? Record);
+
+    /// <summary>
+    /// Decides every item of a request (its broker epoch already checked) and stages the accepted
+    /// changes; an ISR that grew may complete a reassignment (<see cref="Reassignments.MaybeComplete"/>).
+    /// </summary>
+    internal static AlterPartitionResponse Alter(MetadataStage stage, AlterPartitionRequest request, ILogger logger)
+    {
+        var response = new AlterPartitionResponse();
+        foreach (var t in request.Topics)
+        {
+            var topicResult = new AlterPartitionTopicResult { TopicId = t.TopicId };
+            response.Topics.Add(topicResult);
+            foreach (var item in t.Partitions)
+            {
+                var result = new AlterPartitionItemResult { Partition = item.Partition };
+                topicResult.Partitions.Add(result);
+                if (t.TopicId.Length != 16 || !stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out var topic))
+                {
+                    result.ErrorCode = ErrorCodes.UnknownTopicId;
+                    continue;
+                }
+                var decision = Decide(stage.State, topic, request.BrokerId, item);
+                result.ErrorCode = decision.ErrorCode;
+                if (decision.ErrorCode != ErrorCodes.None)
+                    logger.LogInformation("AlterPartition from broker {BrokerId} refused: {Reason}", request.BrokerId, decision.Message);
+                else if (decision.Record is { } record)
+                {
+                    stage.Add(record);
+                    Reassignments.MaybeComplete(stage, topic.Name, item.Partition);
+                }
+            }
+        }
+        return response;
+    }
+
+    /// <summary>Every result, accepted or not, tells the leader the partition's state in <paramref name="state"/> (the committed one).</summary>
+    internal static void AnswerStates(MetadataState state, AlterPartitionResponse response)
+    {
+        foreach (var topicResult in response.Topics)
+        {
+            if (topicResult.TopicId.Length != 16 || !state.TryGetTopic(TopicIds.ToGuid(topicResult.TopicId), out var topic)) continue;
+            foreach (var result in topicResult.Partitions)
+            {
+                if ((uint)result.Partition >= (uint)topic.Partitions.Length) continue;
+                var p = topic.Partitions[result.Partition];
+                result.LeaderId = p.Leader;
+                result.LeaderEpoch = p.LeaderEpoch;
+                result.PartitionEpoch = p.PartitionEpoch;
+                result.Isr.AddRange(p.Isr);
+            }
+        }
+    }
 
     public static Decision Decide(MetadataState state, TopicState topic, int brokerId, AlterPartitionItem item)
     {

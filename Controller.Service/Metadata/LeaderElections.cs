@@ -117,4 +117,24 @@ internal static class LeaderElections
         }
         return moved;
     }
+
+    /// <summary>
+    /// Every leaderless partition of a topic with unclean.leader.election.enable true and a live
+    /// replica gets a leader: a live ISR member if any (clean), else the first live replica alone
+    /// in the ISR. Returns how many.
+    /// </summary>
+    public static int ElectUncleanWhereEnabled(MetadataStage stage)
+    {
+        var elected = 0;
+        foreach (var name in stage.State.Topics.Keys)
+        {
+            if (!PartitionElections.UncleanEnabled(stage.State, stage.State.Topics[name])) continue;
+            for (var p = 0; p < stage.State.Topics[name].Partitions.Length; p++)
+            {
+                if (stage.State.Topics[name].Partitions[p].Leader >= 0) continue;
+                if (ElectOne(stage, name, p, Unclean).Code == ErrorCodes.None) elected++;
+            }
+        }
+        return elected;
+    }
 }

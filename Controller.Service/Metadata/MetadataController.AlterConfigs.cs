@@ -71,6 +71,10 @@ public sealed partial class MetadataController
             }
             response.MetadataEpoch = _state.Epoch;
             if (request.ValidateOnly) return response;
+            // unclean.leader.election.enable turned on (topic or cluster-wide): leaderless
+            // partitions it now covers elect at once, in the same entry (Kafka's controller
+            // triggers an unclean election on that change too).
+            LeaderElections.ElectUncleanWhereEnabled(stage);
             try
             {
                 Commit(stage);

@@ -316,39 +316,13 @@ public sealed partial class MetadataController : IDisposable
     /// </summary>
     public AlterPartitionResponse AlterPartition(AlterPartitionRequest request)
     {
-        var response = new AlterPartitionResponse();
         lock (_gate)
         {
             EnsureReady();
             if (!_state.Brokers.TryGetValue(request.BrokerId, out var broker) || broker.BrokerEpoch != request.BrokerEpoch)
-            {
-                response.ErrorCode = ErrorCodes.StaleBrokerEpoch;
-                return response;
-            }
+                return new AlterPartitionResponse { ErrorCode = ErrorCodes.StaleBrokerEpoch };
             var stage = new MetadataStage(_state);
-            foreach (var t in request.Topics)
-            {
-                var topicResult = new AlterPartitionTopicResult { TopicId = t.TopicId };
-                response.Topics.Add(topicResult);
-                var known = t.TopicId.Length == 16 && stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out _);
-                foreach (var item in t.Partitions)
-                {
-                    var result = new AlterPartitionItemResult { Partition = item.Partition };
-                    topicResult.Partitions.Add(result);
-                    if (!known)
-                    {
-                        result.ErrorCode = ErrorCodes.UnknownTopicId;
-                        continue;
-                    }
-                    stage.State.TryGetTopic(TopicIds.ToGuid(t.TopicId), out var topic);
-                    var decision = IsrChanges.Decide(stage.State, topic, request.BrokerId, item);
-                    result.ErrorCode = decision.ErrorCode;
-                    if (decision.ErrorCode != ErrorCodes.None)
-                        _logger.LogInformation("AlterPartition from broker {BrokerId} refused: {Reason}", request.BrokerId, decision.Message);
-                    else if (decision.Record is { } record)
-                        stage.Add(record);
-                }
-            }
+            var response = IsrChanges.Alter(stage, request, _logger);
             try
             {
                 Commit(stage);
@@ -356,26 +330,12 @@ public sealed partial class MetadataController : IDisposable
             catch (IOException ex)
             {
                 _logger.LogError(ex, "Could not record the ISR changes of broker {BrokerId}", request.BrokerId);
-                response.ErrorCode = ErrorCodes.KafkaStorageError;
-                return response;
+                return new AlterPartitionResponse { ErrorCode = ErrorCodes.KafkaStorageError };
             }
-            foreach (var change in stage.Records)
+            foreach (var change in stage.Records.Where(r => r.KindCase == MetadataRecord.KindOneofCase.ChangeIsr))
                 _logger.LogInformation("ISR of {Topic}-{Partition} is now [{Isr}] (leader {BrokerId})",
                     _state.TopicNamesById[TopicIds.ToGuid(change.ChangeIsr.TopicId)], change.ChangeIsr.Partition, string.Join(",", change.ChangeIsr.NewIsr.BrokerIds), request.BrokerId);
-            // Every result, accepted or not, tells the leader the partition's current state.
-            foreach (var topicResult in response.Topics)
-            {
-                if (topicResult.TopicId.Length != 16 || !_state.TryGetTopic(TopicIds.ToGuid(topicResult.TopicId), out var topic)) continue;
-                foreach (var result in topicResult.Partitions)
-                {
-                    if ((uint)result.Partition >= (uint)topic.Partitions.Length) continue;
-                    var p = topic.Partitions[result.Partition];
-                    result.LeaderId = p.Leader;
-                    result.LeaderEpoch = p.LeaderEpoch;
-                    result.PartitionEpoch = p.PartitionEpoch;
-                    result.Isr.AddRange(p.Isr);
-                }
-            }
+            IsrChanges.AnswerStates(_state, response);
             return response;
         }
     }
@@ -465,6 +425,39 @@ public sealed partial class MetadataController : IDisposable
             response.MetadataEpoch = _state.Epoch;
             return response;
         }
+    }
+
+    /// <summary>Kafka's AlterPartitionReassignments (<see cref="Reassignments.Alter"/>): one log entry for the request.</summary>
+    public AlterReassignmentsResponse AlterPartitionReassignments(AlterReassignmentsRequest request)
+    {
+        lock (_gate)
+        {
+            EnsureReady();
+            var stage = new MetadataStage(_state);
+            var response = Reassignments.Alter(stage, request);
+            try
+            {
+                Commit(stage);
+            }
+            catch (IOException ex)
+            {
+                foreach (var r in response.Topics.SelectMany(t => t.Partitions).Where(r => r.ErrorCode == 0))
+                {
+                    r.ErrorCode = ErrorCodes.KafkaStorageError;
+                    r.ErrorMessage = ex.Message;
+                }
+                return response;
+            }
+            if (stage.Records.Count > 0) _logger.LogInformation("Partition reassignments changed ({Records} records)", stage.Records.Count);
+            response.MetadataEpoch = _state.Epoch;
+            return response;
+        }
+    }
+
+    public ListReassignmentsResponse ListPartitionReassignments(ListReassignmentsRequest request)
+    {
+        EnsureReady();
+        return Reassignments.List(_state, request);
     }
 
     // ---- Gateways -----------------------------------------------------------------------

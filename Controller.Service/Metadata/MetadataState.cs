@@ -14,7 +14,14 @@ public sealed record BrokerState(int BrokerId, string GrpcEndpoint, string Rack,
 public sealed record GatewayState(int NodeId, string KafkaHost, int KafkaPort, string Rack, bool Fenced);
 
 /// <remarks>Record equality compares the ImmutableArrays by reference; compare contents with SequenceEqual.</remarks>
-public sealed record PartitionState(int Partition, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
+public sealed record PartitionState(int Partition, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch)
+{
+    /// <summary>Replicas joining in a reassignment in progress (a subset of <see cref="Replicas"/>); empty otherwise.</summary>
+    public ImmutableArray<int> Adding { get; init; } = [];
+    /// <summary>Replicas leaving once the reassignment completes (a subset of <see cref="Replicas"/>); empty otherwise.</summary>
+    public ImmutableArray<int> Removing { get; init; } = [];
+    public bool Reassigning => !Adding.IsEmpty || !Removing.IsEmpty;
+}
 
 public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<PartitionState> Partitions, ImmutableSortedDictionary<string, string> Configs, bool Internal)
 {
@@ -38,6 +45,7 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 /// partition: leader L epoch e --ChangePartitionLeader(new leader in ISR and unfenced, or -1; epoch e+1)--> epoch e+1, partition epoch + 1;
 ///         leader epoch e --ChangeIsr(epoch e; ISR changed, non-empty, replicas only, no duplicates; holds the leader when
 ///         there is one; members added unfenced)--> same leader and epoch, partition epoch + 1.
+/// partition: replicas R --ChangeReplicas(current leader epoch; new replicas hold the ISR; adding, removing disjoint subsets)--> replicas R', partition epoch + 1.
 /// metadata version: v --SetMetadataVersion(level above v, at most Latest)--> level.
 /// broker config: --SetBrokerConfig(catalog key, valid value, dynamic?)--> set (dynamic or static); set --SetBrokerConfig(remove)--> unset;
 ///         static value --SetBrokerConfig(static_only, value or remove)--> static value changed, a dynamic value unchanged.
@@ -139,6 +147,7 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.SetMetadataVersion => SetMetadataVersion(record.SetMetadataVersion),
         MetadataRecord.KindOneofCase.ChangeIsr => ChangeIsr(record.ChangeIsr),
         MetadataRecord.KindOneofCase.CreatePartitions => CreatePartitions(record.CreatePartitions),
+        MetadataRecord.KindOneofCase.ChangeReplicas => ChangeReplicas(record.ChangeReplicas),
         _ => throw Illegal(ErrorCodes.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
@@ -324,6 +333,33 @@ public sealed class MetadataState
         return With(topics: Topics.SetItem(topic.Name, topic with { Partitions = topic.Partitions.SetItem(r.Partition, changed) }));
     }
 
+    private MetadataState ChangeReplicas(ChangeReplicasRecord r)
+    {
+        var id = ParseTopicId(r.TopicId);
+        if (!TryGetTopic(id, out var topic)) throw Illegal(ErrorCodes.UnknownTopicId, $"Topic id {id} does not exist.");
+        if ((uint)r.Partition >= (uint)topic.Partitions.Length)
+            throw Illegal(ErrorCodes.UnknownTopicOrPartition, $"Topic '{topic.Name}' has no partition {r.Partition}.");
+        var p = topic.Partitions[r.Partition];
+        var name = $"{topic.Name}-{r.Partition}";
+        if (r.LeaderEpoch != p.LeaderEpoch)
+            throw Illegal(ErrorCodes.FencedLeaderEpoch, $"Partition {name} replica change in leader epoch {r.LeaderEpoch}, but the leader epoch is {p.LeaderEpoch}.");
+        var replicas = r.Replicas.ToImmutableArray();
+        if (replicas.IsEmpty) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {name} would have no replicas.");
+        if (replicas.Distinct().Count() != replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {name} lists a replica twice.");
+        foreach (var b in replicas)
+            if (!Brokers.ContainsKey(b)) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {name} replica {b} is not a registered broker.");
+        var adding = r.AddingReplicas.ToImmutableArray();
+        var removing = r.RemovingReplicas.ToImmutableArray();
+        if (adding.Any(b => !replicas.Contains(b)) || removing.Any(b => !replicas.Contains(b)) || adding.Intersect(removing).Any()
+            || adding.Distinct().Count() != adding.Length || removing.Distinct().Count() != removing.Length)
+            throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {name}: adding and removing replicas must be distinct replicas, none in both.");
+        if (removing.Length == replicas.Length) throw Illegal(ErrorCodes.InvalidReplicaAssignment, $"Partition {name} would remove every replica.");
+        foreach (var b in p.Isr)
+            if (!replicas.Contains(b)) throw Illegal(ErrorCodes.InvalidRequest, $"Partition {name} ISR member {b} would not be a replica.");
+        var changed = p with { Replicas = replicas, Adding = adding, Removing = removing, PartitionEpoch = p.PartitionEpoch + 1 };
+        return With(topics: Topics.SetItem(topic.Name, topic with { Partitions = topic.Partitions.SetItem(r.Partition, changed) }));
+    }
+
     private MetadataState SetMetadataVersion(SetMetadataVersionRecord r)
     {
         if (r.Level <= MetadataVersion || r.Level > MetadataVersions.Latest)
@@ -416,7 +452,11 @@ public sealed class MetadataState
         var topics = s.Topics.Select(t => new TopicState(
             t.Name,
             TopicIds.ToGuid(t.TopicId),
-            t.Partitions.Select(p => new PartitionState(p.Partition, p.Replicas.ToImmutableArray(), p.Isr.ToImmutableArray(), p.Leader, p.LeaderEpoch, p.PartitionEpoch)).ToImmutableArray(),
+            t.Partitions.Select(p => new PartitionState(p.Partition, p.Replicas.ToImmutableArray(), p.Isr.ToImmutableArray(), p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+            {
+                Adding = p.AddingReplicas.ToImmutableArray(),
+                Removing = p.RemovingReplicas.ToImmutableArray(),
+            }).ToImmutableArray(),
             t.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal),
             t.Internal || InternalTopics.IsInternal(t.Name))).ToArray();
         return new MetadataState(
@@ -453,6 +493,8 @@ public sealed class MetadataState
                 var pi = new PartitionInfo { Partition = p.Partition, Leader = p.Leader, LeaderEpoch = p.LeaderEpoch, PartitionEpoch = p.PartitionEpoch };
                 pi.Replicas.AddRange(p.Replicas);
                 pi.Isr.AddRange(p.Isr);
+                pi.AddingReplicas.AddRange(p.Adding);
+                pi.RemovingReplicas.AddRange(p.Removing);
                 info.Partitions.Add(pi);
             }
             snapshot.Topics.Add(info);

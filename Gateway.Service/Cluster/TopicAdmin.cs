@@ -8,7 +8,7 @@ using Ctl = StreamPlatform.Protos.Grpc.Controller;
 
 namespace StreamPlatform.Gateway.Cluster;
 
-/// <summary>Topic and partition administration through the controller (CreateTopics and auto-creation, DeleteTopics, CreatePartitions, ElectLeaders) and waiting for the result to appear in metadata.</summary>
+/// <summary>Topic and partition administration through the controller (CreateTopics and auto-creation, DeleteTopics, CreatePartitions, ElectLeaders, reassignments) and waiting for the result to appear in metadata.</summary>
 public sealed class TopicAdmin(
     ControllerConnection controller,
     MetadataWatcher watcher,
@@ -70,6 +70,20 @@ public sealed class TopicAdmin(
     {
         var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
         return await controller.Client.ElectLeadersAsync(request,
+            deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Ctl.AlterReassignmentsResponse> AlterReassignmentsAsync(Ctl.AlterReassignmentsRequest request, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
+        return await controller.Client.AlterPartitionReassignmentsAsync(request,
+            deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Ctl.ListReassignmentsResponse> ListReassignmentsAsync(Ctl.ListReassignmentsRequest request, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var deadlineMs = timeoutMs > 0 ? Math.Max(timeoutMs, 1_000) : options.Value.ControllerCallTimeoutMs;
+        return await controller.Client.ListPartitionReassignmentsAsync(request,
             deadline: time.GetUtcNow().UtcDateTime.AddMilliseconds(deadlineMs), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 

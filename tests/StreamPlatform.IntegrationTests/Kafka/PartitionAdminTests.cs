@@ -3,10 +3,15 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using StreamPlatform.IntegrationTests.Infrastructure;
 using Xunit.Abstractions;
+using AlterPartitionReassignmentsRequest = StreamPlatform.Protos.Kafka.Messages.AlterPartitionReassignmentsRequest;
+using AlterPartitionReassignmentsResponse = StreamPlatform.Protos.Kafka.Messages.AlterPartitionReassignmentsResponse;
+using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
+using ListPartitionReassignmentsRequest = StreamPlatform.Protos.Kafka.Messages.ListPartitionReassignmentsRequest;
+using ListPartitionReassignmentsResponse = StreamPlatform.Protos.Kafka.Messages.ListPartitionReassignmentsResponse;
 
 namespace StreamPlatform.IntegrationTests.Kafka;
 
-/// <summary>CreatePartitions (37) and ElectLeaders (43) through Confluent.Kafka's AdminClient against the real cluster.</summary>
+/// <summary>CreatePartitions (37) and ElectLeaders (43) through Confluent.Kafka's AdminClient, reassignments (45, 46) over the raw protocol (librdkafka has no API for them), against the real cluster.</summary>
 [Collection(ClusterCollection.Name)]
 public sealed class PartitionAdminTests : IDisposable
 {
@@ -104,5 +109,50 @@ public sealed class PartitionAdminTests : IDisposable
             all = ex.Results.TopicPartitions;
         }
         Assert.DoesNotContain(all, r => r.Topic == topic);
+    }
+
+    [Fact]
+    public async Task ReassigningAwayAReplicaCompletesAtOnceAndTheTopicStaysWritable()
+    {
+        var topic = KafkaHelpers.UniqueTopic("move");
+        await KafkaHelpers.CreateTopicAsync(Bootstrap, topic, 1, replicationFactor: 3);
+        await using var raw = await RawKafkaConnection.ConnectAsync(Bootstrap);
+
+        async Task<short> Reassign(string name, List<int>? replicas)
+        {
+            var response = await raw.SendAsync<AlterPartitionReassignmentsResponse>(new AlterPartitionReassignmentsRequest
+            {
+                TimeoutMs = 10_000,
+                Topics = [new AlterPartitionReassignmentsRequest.ReassignableTopic
+                {
+                    Name = name,
+                    Partitions = [new AlterPartitionReassignmentsRequest.ReassignablePartition { PartitionIndex = 0, Replicas = replicas }],
+                }],
+            }, 0);
+            Assert.Equal(ErrorCodes.None, response.ErrorCode);
+            return response.Responses.Single().Partitions.Single().ErrorCode;
+        }
+
+        // Replicas are Broker.Service ids (1-3 in the test cluster). Dropping broker 3: every
+        // remaining replica is in sync already, so the reassignment completes in the same step.
+        Assert.Equal(ErrorCodes.None, await Reassign(topic, [1, 2]));
+        var listed = await raw.SendAsync<ListPartitionReassignmentsResponse>(new ListPartitionReassignmentsRequest
+        {
+            Topics = [new ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics { Name = topic, PartitionIndexes = [0] }],
+        }, 0);
+        Assert.Equal(ErrorCodes.None, listed.ErrorCode);
+        Assert.Empty(listed.Topics);
+        Assert.Equal(ErrorCodes.NoReassignmentInProgress, await Reassign(topic, null));
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, await Reassign(topic, [1, 1]));
+        Assert.Equal(ErrorCodes.InvalidReplicaAssignment, await Reassign(topic, [1, 99]));
+        Assert.Equal(ErrorCodes.UnknownTopicOrPartition, await Reassign(KafkaHelpers.UniqueTopic("missing"), [1]));
+
+        // The partition keeps (or moved) its leader and takes writes.
+        using var admin = KafkaHelpers.Admin(Bootstrap);
+        await KafkaHelpers.WaitForLeadersAsync(admin, topic, 1);
+        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaHelpers.ProducerConfig(Bootstrap)).Build();
+        var r = await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[], byte[]> { Key = [], Value = Encoding.UTF8.GetBytes("after") });
+        Assert.Equal(0, r.Offset.Value);
+        Assert.Equal("after", Encoding.UTF8.GetString(KafkaHelpers.ReadAll(Bootstrap, topic, 1, 1, TimeSpan.FromSeconds(30)).Single().Message.Value));
     }
 }

@@ -141,6 +141,30 @@ public class FencingTests
     }
 
     [Fact]
+    public void Enabling_unclean_election_on_a_topic_elects_its_leaderless_partitions_at_once()
+    {
+        using var h = new ControllerHarness();
+        h.RegisterBroker(1);
+        h.RegisterBroker(2);
+        Assert.Equal(0, h.CreateAssigned("t", null, [1, 2]).ErrorCode);
+        Assert.Equal(0, h.CreateAssigned("other", null, [1, 2]).ErrorCode);
+        Assert.Equal(0, h.AlterIsr("t", 0, [1]).ErrorCode);
+        Assert.Equal(0, h.AlterIsr("other", 0, [1]).ErrorCode);
+        h.LetSessionsExpire(1);
+        Assert.Equal(-1, h.Controller.State.Topics["t"].Partitions[0].Leader);
+
+        var set = new AlterableConfig { Name = PartitionElections.UncleanConfig, Value = "true" };
+        Assert.Equal(0, h.Controller.AlterConfigs(new AlterConfigsRequest
+        {
+            Resources = { new AlterConfigsResource { ResourceType = 2, ResourceName = "t", Configs = { set } } },
+        }).Results.Single().ErrorCode);
+        var p = h.Controller.State.Topics["t"].Partitions[0];
+        Assert.Equal((2, "[2]"), (p.Leader, Members(p.Isr)));
+        // Only that topic: the other keeps waiting for its in-sync replica.
+        Assert.Equal(-1, h.Controller.State.Topics["other"].Partitions[0].Leader);
+    }
+
+    [Fact]
     public void A_replica_outside_the_isr_never_takes_over_even_when_it_registers_again()
     {
         using var h = new ControllerHarness();

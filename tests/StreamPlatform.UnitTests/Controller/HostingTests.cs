@@ -66,5 +66,21 @@ public sealed class HostingTests : IDisposable
         Assert.Equal(1, values["streamplatform.controller.brokers.live"]);
         Assert.Equal(1, values["streamplatform.controller.topics"]);
         Assert.Equal(0, values["streamplatform.controller.partitions.offline"]);
+        Assert.Equal(0, values["streamplatform.controller.partitions.under_replicated"]);
+        Assert.Equal(0, values["streamplatform.controller.partitions.preferred_imbalance"]);
+        Assert.Equal(0, values["streamplatform.controller.partitions.reassigning"]);
+
+        // A second broker, a topic on [2, 1] whose leader shrank its ISR, and 2 gone: one
+        // partition led by its non-preferred replica, under-replicated (1 is out of the ISR).
+        controller.RegisterBroker(new() { BrokerId = 2, GrpcEndpoint = "http://127.0.0.1:17102" });
+        controller.CreateTopics(new() { Topics = { new StreamPlatform.Protos.Grpc.Controller.CreatableTopic
+        {
+            Name = "u", NumPartitions = -1, ReplicationFactor = -1,
+            Assignments = { [0] = new StreamPlatform.Protos.Grpc.Controller.ReplicaList { BrokerIds = { 2, 1 } } },
+        } } });
+        Assert.Equal(0, controller.BrokerHeartbeat(new() { BrokerId = 2, BrokerEpoch = controller.State.Brokers[2].BrokerEpoch, WantShutdown = true }).ErrorCode);
+        listener.RecordObservableInstruments();
+        Assert.Equal(1, values["streamplatform.controller.partitions.under_replicated"]);
+        Assert.Equal(1, values["streamplatform.controller.partitions.preferred_imbalance"]);
     }
 }

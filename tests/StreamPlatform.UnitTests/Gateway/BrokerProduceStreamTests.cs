@@ -144,8 +144,12 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         }
     }
 
-    /// <summary>The real broker services over a temporary log directory; broker 1 leads partitions 0-2 of topic "a".</summary>
-    private BrokerGrpcService RealBroker(out ProduceStreamGrpcService streamService)
+    /// <summary>
+    /// The real broker services over a temporary log directory; broker 1 leads partitions 0-2 of
+    /// topic "a", alone in their ISR except <paramref name="partitionWithFollower"/>, whose ISR
+    /// also has broker 2, which never fetches.
+    /// </summary>
+    private BrokerGrpcService RealBroker(out ProduceStreamGrpcService streamService, int partitionWithFollower = -1)
     {
         var dir = new TempDir();
         var watcherChannel = GrpcChannel.ForAddress("http://127.0.0.1:9"); // never called: the watcher is fed by Apply
@@ -165,10 +169,33 @@ public sealed class BrokerProduceStreamTests : IAsyncDisposable
         }));
         var topic = new TopicInfo { Name = "a", TopicId = TopicIds.ToByteString(Guid.NewGuid()), ReplicationFactor = 1 };
         for (var p = 0; p < 3; p++)
-            topic.Partitions.Add(new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
+            topic.Partitions.Add(p == partitionWithFollower
+                ? new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1, 2 }, Isr = { 1, 2 } }
+                : new PartitionInfo { Partition = p, Leader = 1, Replicas = { 1 }, Isr = { 1 } });
         watcher.Apply(new MetadataSnapshot { MetadataEpoch = 1, ClusterId = "c", Brokers = { new BrokerInfo { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:1" } }, Topics = { topic } });
         streamService = new ProduceStreamGrpcService(logs, replicas, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
         return new BrokerGrpcService(logs, replicas, Options.Create(new BrokerOptions { BrokerId = 1 }), _time, metrics);
+    }
+
+    [Fact]
+    public async Task An_acks_all_request_waiting_for_a_slow_follower_does_not_hold_up_later_answers_on_the_stream()
+    {
+        RealBroker(out var streamService, partitionWithFollower: 0);
+        var stream = Stream(await HostAsync(streamService));
+        var slow = Request("a", 0, TestBatches.Build(1_700_000_000_000, "slow"));
+        slow.Acks = -1;
+        var fast = Request("a", 1, TestBatches.Build(1_700_000_000_000, "fast"));
+        fast.Acks = -1;
+        var slowDone = (await stream.EnqueueAsync(slow, 10_000).AsTask().WaitAsync(WaitMax)).Completion;
+        var fastDone = (await stream.EnqueueAsync(fast, 10_000).AsTask().WaitAsync(WaitMax)).Completion;
+        // Partition 1 commits on the leader alone: answered, although the earlier request is not.
+        var fastOutcome = await Within(fastDone);
+        Assert.Equal((ErrorCode.None, 0, 0L), (fastOutcome.Error, Assert.Single(fastOutcome.Response!.Results).ErrorCode, fastOutcome.Response.Results[0].BaseOffset));
+        Assert.False(slowDone.IsCompleted);
+        // Broker 2 never fetches: the slow request is appended but answered REQUEST_TIMED_OUT at its timeout_ms.
+        _time.Advance(TimeSpan.FromMilliseconds(slow.TimeoutMs + 1));
+        var slowOutcome = await Within(slowDone);
+        Assert.Equal((short)ErrorCode.RequestTimedOut, Assert.Single(slowOutcome.Response!.Results).ErrorCode);
     }
 
     [Fact]

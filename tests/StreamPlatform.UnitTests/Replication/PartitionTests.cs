@@ -283,5 +283,9 @@ public sealed class PartitionTests : IDisposable
         Assert.Equal(2, B(3).Log.LogStartOffset);
         Assert.Equal(ErrorCodes.None, Fetch(3, 2));
         Assert.Equal(4, B(3).Log.LogEndOffset);
+        // Later deletions on the leader move the follower's log start too.
+        Assert.Equal(ErrorCodes.None, B(2).Log.DeleteRecordsBefore(3).ErrorCode);
+        Assert.Equal(ErrorCodes.None, Fetch(3, 2));
+        Assert.Equal((3L, 4L), (B(3).Log.LogStartOffset, B(3).Log.HighWatermark));
     }
 }

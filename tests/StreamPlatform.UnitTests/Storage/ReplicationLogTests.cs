@@ -92,6 +92,42 @@ public sealed class ReplicationLogTests : IDisposable
         Assert.Equal((5, 6L), log.EndOffsetForEpoch(5));
         Assert.Equal((-1, -1L), log.EndOffsetForEpoch(6));
         Assert.Equal((-1, -1L), log.EndOffsetForEpoch(-1));
+
+        // Becoming leader of epoch 7 starts it at the log end at once, before any append.
+        log.AssignLeaderEpoch(7);
+        Assert.Equal((5, 6L), log.EndOffsetForEpoch(5));
+        Assert.Equal((5, 6L), log.EndOffsetForEpoch(6));
+        Assert.Equal((7, 6L), log.EndOffsetForEpoch(7));
+        log.AssignLeaderEpoch(3); // stale: stamps, changes no entry
+        Assert.Equal([new EpochEntry(0, 0), new EpochEntry(2, 3), new EpochEntry(5, 5), new EpochEntry(7, 6)], log.EpochEntries);
+        Assert.Equal(3, log.LeaderEpoch);
+    }
+
+    [Fact]
+    public void Epochs_follow_the_log_start_and_a_cut_made_by_recovery()
+    {
+        var config = new LogConfig { SegmentBytes = 200, FileDeleteDelayMs = 0 };
+        using (var log = Open(config: config))
+        {
+            AppendAt(log, 0, "a");
+            AppendAt(log, 0, "b");
+            AppendAt(log, 2, "c");
+            AppendAt(log, 2, "d");
+            AppendAt(log, 4, "e");
+            Assert.Equal([new EpochEntry(0, 0), new EpochEntry(2, 2), new EpochEntry(4, 4)], log.EpochEntries);
+            Assert.Equal(0, log.DeleteRecordsBefore(3).ErrorCode);
+            Assert.Equal([new EpochEntry(2, 3), new EpochEntry(4, 4)], log.EpochEntries);
+        }
+        // A crash tore the last batch (epoch 4's): recovery cuts it, and its epoch must go too.
+        var dir = _dir.PartitionDir();
+        File.Delete(Path.Combine(dir, PartitionLog.CleanShutdownFile));
+        File.Delete(Path.Combine(dir, PartitionLog.RecoveryPointFile));
+        var last = Directory.GetFiles(dir, "*.log").Order().Last();
+        using (var f = new FileStream(last, FileMode.Open)) f.SetLength(f.Length - 5);
+        using var reopened = Open(config: config);
+        Assert.Equal((3L, 4L), (reopened.LogStartOffset, reopened.LogEndOffset));
+        Assert.Equal([new EpochEntry(2, 3)], reopened.EpochEntries);
+        Assert.Equal("0\n1\n2 3\n", File.ReadAllText(Path.Combine(dir, LeaderEpochCache.FileName)));
     }
 
     [Fact]
@@ -164,8 +200,12 @@ public sealed class ReplicationLogTests : IDisposable
         log.TruncateTo(10); // at/above the end: nothing
         Assert.Equal(4, log.LogEndOffset);
 
-        AppendAt(log, 2, "x4", "x5");
+        // The cut batches' timestamps (up to T0 + 2) left the segment's max and time index.
+        Assert.Equal(new OffsetAndTimestamp(0, T0), log.LookupOffset(-3));
+        AppendAt(log, 2, "x4", "x5"); // timestamps T0, T0 + 1
         AppendAt(log, 2, "x6");
+        Assert.Equal(new OffsetAndTimestamp(5, T0 + 1), log.LookupOffset(-3));
+        Assert.Equal(new OffsetAndTimestamp(5, T0 + 1), log.LookupOffset(T0 + 1));
         Assert.Equal(["v0", "v1", "v2", "v3", "x4", "x6"], Values(log));
         for (var i = 0; i < 7; i++)
             Assert.Equal((long)(i == 5 ? 4 : i), TestBatches.Parse(log.Read(i, 1).ToArray())[0].BaseOffset);
@@ -352,9 +392,63 @@ public sealed class ReplicationLogTests : IDisposable
         var read = log.Read(2, 1 << 20);
         Assert.True(read.Length > 0);
         log.TruncateTo(2);
-        AppendAt(log, 1, "new");
+        // Longer than what was cut: the copy reads the new bytes without reaching the file's end.
+        AppendAt(log, 1, "a new, longer value", "and one more");
+        AppendAt(log, 1, "another new, longer value");
         Assert.Throws<LogTruncatedException>(() => read.ToArray());
         Assert.IsAssignableFrom<ObjectDisposedException>(new LogTruncatedException(log.TopicPartition));
+    }
+
+    [Fact]
+    public async Task Reads_racing_appends_and_truncations_return_only_whole_valid_contiguous_batches()
+    {
+        using var log = Open(config: new LogConfig { SegmentBytes = 400, IndexIntervalBytes = 1 });
+        AppendAt(log, 0, "seed");
+        using var stop = new CancellationTokenSource();
+        var reads = 0;
+        var reader = Task.Run(() =>
+        {
+            var random = new Random(7);
+            var failed = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var start = log.LogStartOffset;
+                var offset = start + random.NextInt64(log.LogEndOffset - start + 1);
+                var read = log.Read(offset, 1 << 12, minOneBatch: true, maxOffsetExclusive: long.MaxValue);
+                if (read.ErrorCode != 0 || read.Length == 0) continue; // past a log end that moved down meanwhile
+                byte[] bytes;
+                try
+                {
+                    bytes = read.ToArray();
+                }
+                catch (LogTruncatedException)
+                {
+                    failed++;
+                    continue;
+                }
+                var batches = TestBatches.Parse(bytes); // whole batches, or it throws
+                Assert.All(batches, b => Assert.True(b.CrcValid));
+                Assert.True(batches[0].LastOffset >= offset);
+                for (var i = 1; i < batches.Count; i++) Assert.Equal(batches[i - 1].LastOffset + 1, batches[i].BaseOffset);
+                Interlocked.Increment(ref reads);
+            }
+            return failed;
+        });
+        var random = new Random(42);
+        // Until the reader has raced enough writes (it may start late on a busy machine), bounded.
+        const int ReadsWanted = 300, RoundsMax = 20_000;
+        for (var round = 1; round <= RoundsMax && (round <= 150 || Volatile.Read(ref reads) < ReadsWanted); round++)
+        {
+            for (var k = random.Next(1, 4); k > 0; k--)
+                AppendAt(log, round, Enumerable.Range(0, random.Next(1, 4)).Select(i => $"r{round}-{i}").ToArray());
+            if (round % 3 == 0)
+                log.TruncateTo(log.LogStartOffset + random.NextInt64(log.LogEndOffset - log.LogStartOffset));
+        }
+        await stop.CancelAsync();
+        await reader;
+        Assert.True(reads >= ReadsWanted, $"{reads} reads");
+        // The log itself is intact and reads back whole.
+        Assert.Equal(log.LogEndOffset - log.LogStartOffset, TestBatches.Parse(AllBytes(log)).Sum(b => b.LastOffset - b.BaseOffset + 1));
     }
 
     [Fact]
