@@ -1,3 +1,4 @@
+using StreamPlatform.Benchmarks.Fault;
 using StreamPlatform.Benchmarks.Micro;
 using StreamPlatform.Benchmarks.Perf;
 
@@ -8,6 +9,7 @@ public static class Program
     private const string Usage = """
         StreamPlatform benchmarks (run in Release):
           dotnet run -c Release --project tests/StreamPlatform.Benchmarks -- perf [options]    Kafka client figures (perf --help)
+          dotnet run -c Release --project tests/StreamPlatform.Benchmarks -- fault [options]   replication fault runs over seeds (fault --help)
           dotnet run -c Release --project tests/StreamPlatform.Benchmarks -- micro [BDN args]  hot-path micro-benchmarks (micro --help)
         """;
 
@@ -22,6 +24,7 @@ public static class Program
         return args[0] switch
         {
             "perf" => await PerfCommand.RunAsync(rest),
+            "fault" => await FaultCommand.RunAsync(rest),
             "micro" => MicroCommand.Run(rest),
             _ => Unknown(args[0]),
         };

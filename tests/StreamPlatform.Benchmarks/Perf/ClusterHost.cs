@@ -21,33 +21,41 @@ public sealed class ClusterHost : IAsyncDisposable
 
     public string BootstrapServers => _orchestrator.BootstrapServers;
 
+    /// <summary>The orchestrator, for commands that kill and restart services (fault).</summary>
+    public ClusterOrchestrator Orchestrator => _orchestrator;
+
     /// <summary>Service name -> process id of the services running now.</summary>
     public IReadOnlyDictionary<string, int> ProcessIds =>
         _orchestrator.Services.Where(s => s.ProcessId is not null).ToDictionary(s => s.Name, s => s.ProcessId!.Value);
 
-    public static async Task<ClusterHost> StartAsync(PerfOptions options)
+    public static Task<ClusterHost> StartAsync(PerfOptions options) => StartAsync("perf", options.Brokers, options.ShowClusterLog);
+
+    /// <param name="tool">Prefix of the progress lines ("perf", "fault").</param>
+    /// <param name="configure">Adjusts the cluster's options after the defaults here (e.g. the fault settings).</param>
+    public static async Task<ClusterHost> StartAsync(string tool, int brokers, bool showClusterLog, Action<ClusterOptions>? configure = null)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-bench", Guid.NewGuid().ToString("N"));
         var clusterOptions = new ClusterOptions
         {
             DataDir = dataDir,
             Ports = PortLayout.DynamicPorts,
-            Brokers = options.Brokers,
+            Brokers = brokers,
             Gateways = 1,
             // A crash during a measured run must show as a failed run, not be healed mid-figure.
             RestartCrashed = false,
         };
         foreach (var kind in new[] { ServiceKind.Controller, ServiceKind.Broker, ServiceKind.Gateway })
             clusterOptions.WithEnvironment(kind, "Logging__LogLevel__Default", "Warning");
+        configure?.Invoke(clusterOptions);
 
         var memory = new MemoryOutputSink();
-        IOutputSink sink = options.ShowClusterLog
+        IOutputSink sink = showClusterLog
             ? new CompositeOutputSink(memory, new DelegateOutputSink(line => Console.Error.WriteLine(line.ToString())))
             : memory;
         var binaries = ServiceBinaries.FromBuild();
-        Console.Error.WriteLine($"perf: starting a cluster ({options.Brokers} broker(s), {binaries.Configuration} build) in {dataDir}");
+        Console.Error.WriteLine($"{tool}: starting a cluster ({brokers} broker(s), {binaries.Configuration} build) in {dataDir}");
         if (!string.Equals(binaries.Configuration, "Release", StringComparison.OrdinalIgnoreCase))
-            Console.Error.WriteLine($"perf: WARNING: the services are a {binaries.Configuration} build; figures are only meaningful with -c Release.");
+            Console.Error.WriteLine($"{tool}: WARNING: the services are a {binaries.Configuration} build; figures are only meaningful with -c Release.");
         var orchestrator = new ClusterOrchestrator(ClusterTopology.Create(clusterOptions), new OrchestratorOptions
         {
             Output = sink,
@@ -67,7 +75,7 @@ public sealed class ClusterHost : IAsyncDisposable
         }
         // Process ids, so a profiler (dotnet-trace collect -p PID) can attach during a run.
         var pids = string.Join(", ", orchestrator.Services.Select(s => $"{s.Name}={s.ProcessId}"));
-        Console.Error.WriteLine($"perf: cluster up, bootstrap {orchestrator.BootstrapServers}; pids {pids}");
+        Console.Error.WriteLine($"{tool}: cluster up, bootstrap {orchestrator.BootstrapServers}; pids {pids}");
         return host;
     }
 

@@ -59,7 +59,7 @@ public static class PerfCommand
                     RecordBytes = spec.RecordBytes,
                     Acks = spec.Acks,
                     ReplicationFactor = spec.ReplicationFactor,
-                    ReplicationImplemented = false,
+                    ReplicationImplemented = true, // issue 10: followers replicate, acks=all waits for the high watermark
                     Partitions = spec.Kind is ScenarioKind.Loopback or ScenarioKind.Disk ? 0 : options.Partitions,
                     Compression = spec.Kind is ScenarioKind.Loopback or ScenarioKind.Disk ? "-" : options.Compression,
                     TargetMBPerSec = spec.RateMBps,

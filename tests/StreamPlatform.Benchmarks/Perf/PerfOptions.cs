@@ -60,8 +60,11 @@ public sealed class PerfOptions
           produce-1k                  max throughput, 1 KiB records, acks=1, RF 1, consumer alongside
           produce-1k-alone            the same without a consumer (the producer has the cluster to
                                       itself, as in Kafka's producer perf tool)
-          produce-1k-all-rf3          max throughput, 1 KiB, acks=all, RF 3 (no replication yet: RF 3 is
-                                      only recorded on the topic, the leader acknowledges alone)
+          produce-1k-all-rf3          max throughput, 1 KiB, acks=all, RF 3, consumer alongside (the two
+                                      followers replicate; a record is acknowledged once the high
+                                      watermark passes it, i.e. once every replica in the ISR holds it)
+          produce-1k-all-rf3-alone    the same without a consumer: what replication costs the producer,
+                                      next to produce-1k-alone
           latency-1k-10mbs            fixed rate 10 MB/s, 1 KiB, acks=1, RF 1: end-to-end latency
           latency-1k-10mbs-all-rf3    fixed rate 10 MB/s, 1 KiB, acks=all, RF 3
           consume-from-start          fill a topic with --consume-size bytes of 1 KiB records, then a new

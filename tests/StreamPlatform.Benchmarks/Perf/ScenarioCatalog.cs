@@ -39,6 +39,7 @@ public static class ScenarioCatalog
     public static readonly IReadOnlyList<string> DefaultNames =
     [
         Loopback, Disk, Sink, "produce-100b", "produce-1k", "produce-1k-alone", "produce-1k-all-rf3",
+        "produce-1k-all-rf3-alone",
         "latency-1k-10mbs", "latency-1k-10mbs-all-rf3", "consume-from-start",
     ];
 
@@ -114,10 +115,12 @@ public static class ScenarioCatalog
         "produce-1k-alone" => new(name, ScenarioKind.ProduceConsume, 1024, "1", 1, null, "max throughput, 1 KiB, acks=1, RF 1, no consumer",
             WithConsumer: false),
         "produce-1k-all-rf3" => new(name, ScenarioKind.ProduceConsume, 1024, "all", 3, null,
-            "max throughput, 1 KiB, acks=all, RF 3 (RF 3 recorded only: no replication yet)"),
+            "max throughput, 1 KiB, acks=all, RF 3 (two followers replicate; acknowledged once the high watermark passes)"),
+        "produce-1k-all-rf3-alone" => new(name, ScenarioKind.ProduceConsume, 1024, "all", 3, null,
+            "max throughput, 1 KiB, acks=all, RF 3, no consumer (compare with produce-1k-alone)", WithConsumer: false),
         "latency-1k-10mbs" => new(name, ScenarioKind.ProduceConsume, 1024, "1", 1, rate, $"fixed {rate} MB/s, 1 KiB, acks=1, RF 1"),
         "latency-1k-10mbs-all-rf3" => new(name, ScenarioKind.ProduceConsume, 1024, "all", 3, rate,
-            $"fixed {rate} MB/s, 1 KiB, acks=all, RF 3 (RF 3 recorded only)"),
+            $"fixed {rate} MB/s, 1 KiB, acks=all, RF 3 (replicated)"),
         "consume-from-start" => new(name, ScenarioKind.ConsumeFromStart, 1024, "1", 1, null, "consume a filled topic from the start"),
         _ => throw new PerfOptionsException($"Unknown scenario '{name}'."),
     };
