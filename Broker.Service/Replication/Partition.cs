@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Records;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
@@ -299,9 +300,10 @@ public sealed class Partition
     /// with NOT_ENOUGH_REPLICAS before anything is written when the committed ISR is smaller
     /// than min.insync.replicas; otherwise its <see cref="LeaderAppendResult.Commit"/> completes
     /// once the high watermark passed the records, or with REQUEST_TIMED_OUT when
-    /// <paramref name="commitTimeout"/> fires first.
+    /// <paramref name="commitTimeout"/> fires first. <paramref name="origin"/> decides the
+    /// producer-state checks (see <see cref="AppendOrigin"/>).
     /// </summary>
-    public LeaderAppendResult AppendAsLeader(ReadOnlyMemory<byte> records, int requiredAcks, CancellationToken commitTimeout, bool crcVerified = true)
+    public LeaderAppendResult AppendAsLeader(ReadOnlyMemory<byte> records, int requiredAcks, CancellationToken commitTimeout, bool crcVerified = true, AppendOrigin origin = AppendOrigin.Client)
     {
         LogAppendResult appended;
         CommitPurgatory.Waiter? commit = null;

@@ -111,6 +111,19 @@ public static class ConfigCatalog
         // Kafka's default: 3. The topic is not created while fewer brokers are live (FindCoordinator
         // answers COORDINATOR_NOT_AVAILABLE); a smaller cluster sets it lower (the AppHost passes min(3, brokers)).
         new("offsets.topic.replication.factor", ConfigType.Int, "3", "Replication factor of __consumer_offsets.", v => AtLeast(v, 1), ReadOnly: true),
+        // Transactions and idempotence (issue 13), Kafka's names and defaults. The transaction
+        // state topic follows the offsets topic's rules (created on first use, not while fewer
+        // brokers than its replication factor are live; the AppHost passes min(3, brokers)).
+        new("transaction.state.log.num.partitions", ConfigType.Int, "50", "Partitions of __transaction_state.", v => AtLeast(v, 1), ReadOnly: true),
+        new("transaction.state.log.replication.factor", ConfigType.Int, "3", "Replication factor of __transaction_state.", v => AtLeast(v, 1), ReadOnly: true),
+        new("transaction.state.log.min.isr", ConfigType.Int, "2", "min.insync.replicas of __transaction_state (capped at its replication factor).", v => AtLeast(v, 1), ReadOnly: true),
+        new("transaction.state.log.segment.bytes", ConfigType.Int, "104857600", "segment.bytes of __transaction_state.", v => AtLeast(v, 14), ReadOnly: true),
+        new("transaction.max.timeout.ms", ConfigType.Int, "900000", "Largest transaction.timeout.ms a producer may ask for (INVALID_TRANSACTION_TIMEOUT above).", v => AtLeast(v, 1), ReadOnly: true),
+        new("transaction.abort.timed.out.transaction.cleanup.interval.ms", ConfigType.Int, "10000", "How often coordinators look for transactions open past their timeout, to abort them.", v => AtLeast(v, 1), ReadOnly: true),
+        new("transactional.id.expiration.ms", ConfigType.Int, "604800000", "How long a transactional id with no transaction in progress is kept without use.", v => AtLeast(v, 1), ReadOnly: true),
+        new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000", "How often expired transactional ids are removed.", v => AtLeast(v, 1), ReadOnly: true),
+        new("producer.id.expiration.ms", ConfigType.Int, "86400000", "How long a partition keeps an idle producer's state (de-duplication) after its last write.", v => AtLeast(v, 1)),
+        new("producer.id.expiration.check.interval.ms", ConfigType.Int, "600000", "How often expired producer state is removed.", v => AtLeast(v, 1), ReadOnly: true),
         new("offsets.commit.timeout.ms", ConfigType.Int, "5000", "How long a group coordinator write (offset commit, group state) waits to be replicated before the request fails.", v => AtLeast(v, 1), ReadOnly: true),
         new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000", "How long the first rebalance of an empty group waits for more members.", v => AtLeast(v, 0), ReadOnly: true),
         new("group.min.session.timeout.ms", ConfigType.Int, "6000", "Smallest session timeout a group member may ask for.", v => AtLeast(v, 1), ReadOnly: true),

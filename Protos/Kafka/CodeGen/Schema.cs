@@ -109,7 +109,9 @@ public sealed class FieldSpec
         {
             Name = json.GetProperty("name").GetString()!,
             Type = FieldType.Parse(json.GetProperty("type").GetString()!),
-            Versions = VersionRange.Parse(json.GetProperty("versions").GetString()!),
+            // A tagged-only field (TransactionLogValue's PreviousProducerId) names no "versions":
+            // it exists exactly in its tagged versions.
+            Versions = VersionRange.Parse((json.TryGetProperty("versions", out var v) ? v : json.GetProperty("taggedVersions")).GetString()!),
             NullableVersions = json.TryGetProperty("nullableVersions", out var n) ? VersionRange.Parse(n.GetString()!) : VersionRange.None,
             TaggedVersions = json.TryGetProperty("taggedVersions", out var t) ? VersionRange.Parse(t.GetString()!) : VersionRange.None,
             Tag = json.TryGetProperty("tag", out var tag) ? ParseInt(tag) : null,
