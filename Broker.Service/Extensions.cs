@@ -65,6 +65,8 @@ public static class BrokerServiceExtensions
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
         });
         services.AddGroupCoordinator();
+        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (none until the group coordinator registers one).
+        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>
