@@ -49,6 +49,8 @@ public static class BrokerServiceExtensions
         services.AddSingleton(sp => new ReplicaManager(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<IOptions<BrokerOptions>>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<BrokerMetrics>(),
             sp.GetRequiredService<ControllerService.ControllerServiceClient>()));
+        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (the group coordinator's).
+        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
         // After the registration: stopped before it (hosted services stop in reverse order), so
@@ -65,8 +67,6 @@ public static class BrokerServiceExtensions
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
         });
         services.AddGroupCoordinator();
-        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (none until the group coordinator registers one).
-        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>
