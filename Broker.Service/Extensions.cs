@@ -49,14 +49,14 @@ public static class BrokerServiceExtensions
         services.AddSingleton(sp => new ReplicaManager(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<IOptions<BrokerOptions>>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<BrokerMetrics>(),
             sp.GetRequiredService<ControllerService.ControllerServiceClient>()));
-        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (the group coordinator's).
-        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
         // After the registration: stopped before it (hosted services stop in reverse order), so
         // fetchers end before the logs are closed.
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaManager>());
         services.AddHostedService<LogFlushScheduler>();
+        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (the group coordinator's).
+        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHostedService(sp => new LogRetentionService(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.RetentionCheckIntervalMs),
             sp.GetRequiredService<ILogger<LogRetentionService>>()));
