@@ -179,6 +179,9 @@ public sealed partial class PartitionLog
     private long BuildOffsetMap(LogSegment[] segments, CleanableRange range, Dictionary<UInt128, long> map, int capacity, CancellationToken cancellationToken)
     {
         var mapEnd = range.FirstDirtyOffset;
+        // Records of aborted transactions never supersede anything (Kafka's cleaner skips them
+        // too): read_committed consumers drop them, so they must not cost a committed value.
+        var aborted = AbortedTransactions(range.FirstDirtyOffset, range.FirstUncleanableOffset).ToLookup(t => t.ProducerId);
         foreach (var segment in segments)
         {
             if (segment == segments[^1] || segment.BaseOffset >= range.FirstUncleanableOffset) break;
@@ -195,7 +198,7 @@ public sealed partial class PartitionLog
                     full = true;
                     return false;
                 }
-                if (!h.IsControl)
+                if (!h.IsControl && !(h.IsTransactional && IsAborted(aborted, h.ProducerId, h.BaseOffset)))
                 {
                     var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
                     try
@@ -219,6 +222,11 @@ public sealed partial class PartitionLog
             _logger.LogWarning("Cleaner offset map ({Capacity} entries) cannot hold one batch of {Partition}: raise Broker:CleanerOffsetMapBytesMax", capacity, TopicPartition);
         return Math.Min(mapEnd, range.FirstUncleanableOffset);
     }
+
+    // A producer's transactions do not overlap: the batch is aborted when an aborted transaction
+    // of its producer spans it.
+    private static bool IsAborted(ILookup<long, AbortedTxn> aborted, long producerId, long offset)
+        => aborted[producerId].Any(t => t.FirstOffset <= offset && offset < t.LastOffset);
 
     /// <summary>
     /// The non-active segments below <paramref name="mapEnd"/>, in runs whose original sizes add

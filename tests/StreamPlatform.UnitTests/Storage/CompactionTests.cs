@@ -387,6 +387,20 @@ public sealed class CompactionTests : IDisposable
     }
 
     [Fact]
+    public void A_record_of_an_aborted_transaction_never_supersedes_the_committed_value()
+    {
+        using var log = _dir.Open(Compacted(), _time);
+        Assert.Equal(0, log.Append(Keyed(T0, [("k", "committed")])).ErrorCode); // 0
+        Assert.Equal(0, log.Append(Transactional(5, 0, "k", "aborted")).ErrorCode); // 1
+        Assert.Equal(0, log.Append(ProducerBatches.Marker(5, 0, ControlRecordType.Abort), origin: StreamPlatform.Broker.Transactions.AppendOrigin.TransactionMarker).ErrorCode); // 2
+        RollWithFiller(log);
+        log.Clean(16 << 20);
+        var records = ReadRecords(log);
+        Assert.Contains((0L, "k", (string?)"committed"), records);
+        Assert.Equal([new AbortedTxn(5, 1, 2, 3)], log.AbortedTransactions(0, log.LogEndOffset));
+    }
+
+    [Fact]
     public void Cleaning_stops_at_the_last_stable_offset()
     {
         using var log = _dir.Open(Compacted(), _time);
