@@ -156,6 +156,11 @@ public sealed class ProducerStateManager
                         $"{_partition} tracks {ProducersMax} producers, all with a transaction open; retry when one has ended.");
                 entry = new ProducerStateEntry(pid);
             }
+            // Epoch before verification (KAFKA-19690): a stale producer gets the recoverable
+            // INVALID_PRODUCER_EPOCH, not INVALID_TXN_STATE.
+            if (origin is not null && !batch.IsControl && batch.Epoch < entry.Epoch)
+                return plan.Fail(ErrorCodes.InvalidProducerEpoch,
+                    $"Epoch of producer {pid} at offset {firstOffset} in {_partition} is {batch.Epoch}, which is smaller than the last seen epoch {entry.Epoch}.");
             if (origin is not null && !batch.IsControl && batch.IsTransactional && origin != AppendOrigin.TransactionMarker
                 && !entry.HasOngoingTransaction && verification is not null
                 && (ReferenceEquals(verification, TransactionVerificationGuard.Sentinel) || !ReferenceEquals(_verifications.GetValueOrDefault(pid).Guard, verification)))
@@ -177,9 +182,7 @@ public sealed class ProducerStateManager
         long firstOffset, long lastOffset, long timestampMs, AppendOrigin? origin)
     {
         var pid = batch.ProducerId;
-        if (origin is not null && batch.Epoch < entry.Epoch)
-            return plan.Fail(ErrorCodes.InvalidProducerEpoch,
-                $"Epoch of producer {pid} at offset {firstOffset} in {_partition} is {batch.Epoch}, which is smaller than the last seen epoch {entry.Epoch}.");
+        // The epoch was checked in Prepare (before the verification guard).
         if (origin == AppendOrigin.Client)
         {
             if (batch.Epoch != entry.Epoch)

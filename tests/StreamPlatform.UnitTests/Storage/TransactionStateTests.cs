@@ -198,6 +198,8 @@ public sealed class TransactionStateTests : IDisposable
         // Ongoing now: nothing to verify, the sentinel passes while it lasts.
         Assert.Same(TransactionVerificationGuard.Sentinel, log.StartTransactionVerification(1));
         Ok(log.Append(Data(1, 0, 1, transactional: true), verification: TransactionVerificationGuard.Sentinel));
+        // A stale epoch is INVALID_PRODUCER_EPOCH (recoverable), even without a verification (KAFKA-19690).
+        Assert.Equal(ErrorCodes.InvalidProducerEpoch, log.Append(Data(1, -1, 0, transactional: true), verification: new TransactionVerificationGuard()).ErrorCode);
         // A verification answered before an abort cannot start a transaction after it.
         Ok(Mark(log, 1, 0, ControlRecordType.Abort));
         var stale = log.StartTransactionVerification(1);
