@@ -3,6 +3,7 @@ using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using StreamPlatform.Protos.Records;
@@ -65,6 +66,7 @@ public static class BrokerServiceExtensions
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
         });
         services.AddGroupCoordinator();
+        services.AddTransactionCoordinator();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Services;
+using StreamPlatform.Protos.Grpc.Controller;
+
+namespace StreamPlatform.Broker.Transactions;
+
+public static class TransactionServiceExtensions
+{
+    /// <summary>Producer-id blocks and the transaction coordinator (issue 13).</summary>
+    public static IServiceCollection AddTransactionCoordinator(this IServiceCollection services)
+    {
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BrokerOptions>>().Value;
+            var registration = sp.GetRequiredService<BrokerRegistration>();
+            // The broker's one controller channel (the client registration and heartbeats use).
+            return new ProducerIdManager(sp.GetRequiredService<ControllerService.ControllerServiceClient>(), options.BrokerId,
+                () => registration.Registered ? registration.BrokerEpoch : -1, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<ProducerIdManager>>(), options.ControllerCallTimeoutMs);
+        });
+        return services;
+    }
+}
