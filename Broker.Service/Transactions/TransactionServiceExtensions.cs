@@ -18,6 +18,14 @@ public static class TransactionServiceExtensions
                 () => registration.Registered ? registration.BrokerEpoch : -1, sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILogger<ProducerIdManager>>(), options.ControllerCallTimeoutMs);
         });
+        services.AddSingleton<TransactionCoordinator>();
         return services;
+    }
+
+    /// <summary>Serves TransactionCoordinatorService (called from Program.cs).</summary>
+    public static WebApplication MapTransactionCoordinator(this WebApplication app)
+    {
+        app.MapGrpcService<TransactionCoordinatorGrpcService>();
+        return app;
     }
 }
