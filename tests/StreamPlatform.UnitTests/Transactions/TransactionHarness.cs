@@ -89,6 +89,14 @@ internal sealed class TransactionHarness : IDisposable
 
     public void Load(int coordinatorEpoch = 0) => States.Load(0, coordinatorEpoch, new OffsetsPartitionStore(Log));
 
+    /// <summary>A coordinator (new, as on another broker) over <paramref name="store"/>, e.g. a replica-layer partition.</summary>
+    public void LoadNew(OffsetsPartitionStore store, int coordinatorEpoch)
+    {
+        if (States.Partitions.Count > 0) States.Unload(0);
+        NewCoordinator();
+        States.Load(0, coordinatorEpoch, store);
+    }
+
     /// <summary>A failover: this coordinator gives the partition up and a new one (same log, as a replica that caught up) loads it at a newer epoch.</summary>
     public void FailOver(int newEpoch)
     {
