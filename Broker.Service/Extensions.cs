@@ -55,6 +55,8 @@ public static class BrokerServiceExtensions
         // fetchers end before the logs are closed.
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaManager>());
         services.AddHostedService<LogFlushScheduler>();
+        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (the group coordinator's).
+        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHostedService(sp => new LogRetentionService(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.RetentionCheckIntervalMs),
             sp.GetRequiredService<ILogger<LogRetentionService>>()));

@@ -74,13 +74,14 @@ public sealed partial class PartitionLog
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var firstDirty = FirstDirtyOffset;
         var firstUncleanable = segments[^1].BaseOffset;
-        var hw = HighWatermark;
+        // The last stable offset (<= the high watermark), as Kafka: an uncommitted record may
+        // still be truncated, and a record of an open transaction may yet be aborted, so neither
+        // may supersede a committed one.
+        var lastStable = LastStableOffset;
         for (var i = 0; i < segments.Length - 1; i++)
         {
-            // Never beyond the high watermark (Kafka stops at the last stable offset): an
-            // uncommitted record may still be truncated, so it must not supersede a committed one.
-            // Segments are mapped whole: one reaching past the high watermark stays as written.
-            if (segments[i].NextOffset > hw)
+            // Segments are mapped whole: one reaching past the last stable offset stays as written.
+            if (segments[i].NextOffset > lastStable)
             {
                 firstUncleanable = segments[i].BaseOffset;
                 break;
@@ -199,7 +200,8 @@ public sealed partial class PartitionLog
                     full = true;
                     return false;
                 }
-                // Only committed transactions supersede: an aborted or undecided one's records must not remove older values.
+                // Only committed transactions supersede (Kafka's cleaner skips aborted ones too): an
+                // aborted or undecided one's records must not cost a committed value.
                 if (!h.IsControl && (!h.IsTransactional || transactions.OutcomeOf(h.ProducerId, h.BaseOffset) == CleanerTransactions.Outcome.Committed))
                 {
                     var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
@@ -492,6 +494,8 @@ public sealed partial class PartitionLog
                 cleaned.Delete();
                 return false;
             }
+            // The cleaner keeps aborted data and markers: their index entries move along.
+            foreach (var original in group) cleaned.AddAbortedTransactions(original.TxnIndex.Entries);
             var swap = SwapSuffixFor(end);
             cleaned.RenameFiles(CleanedSuffix, swap);
             foreach (var original in group) original.RenameFiles("", DeletedSuffix);
