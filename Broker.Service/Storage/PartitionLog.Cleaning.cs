@@ -157,7 +157,7 @@ public sealed partial class PartitionLog
             after += outcome.Cleaned.Size;
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
-            if (Swap(group, outcome.Cleaned, end, nowMs, truncations)) rewritten += group.Count;
+            if (Swap(group, outcome.Cleaned, end, nowMs, truncations, transactions)) rewritten += group.Count;
             else dropMarkers = false;
         }
         lock (_appendLock)
@@ -328,6 +328,7 @@ public sealed partial class PartitionLog
                     // one cleaning and is older than delete.retention.ms, as a tombstone does.
                     if (h.BaseOffset < previousFirstDirty && h.MaxTimestamp <= deleteHorizonMs)
                     {
+                        transactions.MarkerRemoved(h.ProducerId, h.BaseOffset);
                         changed = true;
                         removed += h.RecordsCount;
                         return true;
@@ -481,7 +482,7 @@ public sealed partial class PartitionLog
     /// False (and the cleaned files removed) when the group is no longer in the log as it was
     /// (retention, DeleteRecords, truncation, close).
     /// </summary>
-    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs, long truncations)
+    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs, long truncations, CleanerTransactions transactions)
     {
         lock (_maintenanceLock)
         lock (_appendLock)
@@ -494,8 +495,11 @@ public sealed partial class PartitionLog
                 cleaned.Delete();
                 return false;
             }
-            // The cleaner keeps aborted data and markers: their index entries move along.
-            foreach (var original in group) cleaned.AddAbortedTransactions(original.TxnIndex.Entries);
+            // Aborted transactions whose ABORT marker stays keep their index entries (moved along);
+            // one whose marker this cleaning removed (no data of it is left) loses it, as in Kafka,
+            // so a read_committed reader never waits for a marker that is gone.
+            foreach (var original in group)
+                cleaned.AddAbortedTransactions([.. original.TxnIndex.Entries.Where(e => !transactions.WasMarkerRemoved(e.ProducerId, e.LastOffset))]);
             var swap = SwapSuffixFor(end);
             cleaned.RenameFiles(CleanedSuffix, swap);
             foreach (var original in group) original.RenameFiles("", DeletedSuffix);

@@ -73,6 +73,8 @@ public sealed class TransactionalCompactionTests : IDisposable
         return all;
     }
 
+    private static long[] AbortedProducers(PartitionLog log) => [.. log.AbortedTransactions(log.LogStartOffset, log.LogEndOffset).Select(e => e.ProducerId)];
+
     private void Roll(PartitionLog log, string filler)
     {
         _time.Advance(TimeSpan.FromHours(2));
@@ -94,12 +96,15 @@ public sealed class TransactionalCompactionTests : IDisposable
 
         log.Clean(offsetMapBytesMax: 1 << 20);
         Assert.Equal(["k=A", "ABORT(1)", "j=Y", "COMMIT(3)", "m=M2", "filler=f1"], Contents(log));
+        // The aborted transaction's index entry stays with its marker (read_committed readers).
+        Assert.Equal([1L], AbortedProducers(log));
 
         // Past delete.retention.ms the ABORT marker, whose data is gone, goes; COMMIT(3) still has j=Y.
         _time.Advance(TimeSpan.FromMilliseconds(OneDayMs + 1));
         Roll(log, "f2");
         log.Clean(offsetMapBytesMax: 1 << 20);
         Assert.Equal(["k=A", "j=Y", "COMMIT(3)", "m=M2", "filler=f1", "filler=f2"], Contents(log));
+        Assert.Empty(AbortedProducers(log)); // its entry went with the marker
 
         // Once the committed transaction's data is superseded, its (old, already cleaned once) marker goes too.
         Append(log, Batch(-1, ("j", "Z")));
