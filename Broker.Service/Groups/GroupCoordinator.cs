@@ -18,7 +18,7 @@ namespace StreamPlatform.Broker.Groups;
 /// records), and waits (JoinGroup, SyncGroup) are TaskCompletionSources completed later under
 /// the same lock. Timers come from the injected <see cref="TimeProvider"/>.</para>
 /// </summary>
-public sealed partial class GroupCoordinator : IDisposable, Transactions.ITransactionMarkerObserver
+public sealed partial class GroupCoordinator : IDisposable, ICoordinatorPartitions, Transactions.ITransactionMarkerObserver
 {
     private readonly TimeProvider _time;
     private readonly Func<GroupConfig> _config;
@@ -92,6 +92,8 @@ public sealed partial class GroupCoordinator : IDisposable, Transactions.ITransa
     public bool IsLoaded(int partition) => _shards.TryGetValue(partition, out var s) && s.Loaded;
 
     public int? LeaderEpochOf(int partition) => _shards.TryGetValue(partition, out var s) ? s.LeaderEpoch : null;
+
+    void ICoordinatorPartitions.Load(int partition, int leaderEpoch, OffsetsPartitionStore store) => _ = LoadAsync(partition, leaderEpoch, store);
 
     // ---------------------------------------------------------------- loading
 

@@ -7,14 +7,15 @@ using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 namespace StreamPlatform.Broker.Groups;
 
 /// <summary>
-/// One partition of __consumer_offsets as the coordinator uses it: appends of (key, value)
+/// One partition of a coordinator's internal topic (__consumer_offsets for groups,
+/// __transaction_state for transactions) as the coordinator uses it: appends of (key, value)
 /// records in one batch (so a group's state and its offsets change together or not at all) and
 /// a full read from the log start, in order, to rebuild the state after a restart or a move of
 /// leadership. The log is the broker's ordinary <see cref="PartitionLog"/>; compaction (the
 /// topic's cleanup.policy) keeps the newest record per key.
 /// <para>On a broker, appends go through the replica layer's leader append
-/// (<see cref="Partition.AppendAsLeader"/> with acks=-1, as Kafka's coordinator appends through
-/// its ReplicaManager): refused when this broker does not lead the partition (any more), or with
+/// (<see cref="Partition.AppendAsLeader"/> with acks=-1 and <see cref="AppendOrigin.Coordinator"/>,
+/// as Kafka's coordinators append through their ReplicaManager): refused when this broker does not lead the partition (any more), or with
 /// NOT_ENOUGH_REPLICAS before anything is written when the ISR is below min.insync.replicas; the
 /// commit completes once the high watermark passed the batch. Without a replica layer (unit
 /// tests over a bare log) the batch goes straight into the log, whose high watermark then
