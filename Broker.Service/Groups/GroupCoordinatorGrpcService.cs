@@ -54,6 +54,16 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
             return response;
         });
 
+    /// <summary>TxnOffsetCommit: verified, written as the producer's transactional batch, answered once that write is committed.</summary>
+    public override async Task<KafkaGroupResponse> TxnOffsetCommit(KafkaGroupRequest request, ServerCallContext context)
+    {
+        var (r, v) = Decode<TxnOffsetCommitRequest>(request);
+        var response = await coordinator.TxnOffsetCommitAsync(r, v, context.CancellationToken).ConfigureAwait(false);
+        var error = await coordinator.WaitCommittedAsync([r.GroupId], context.CancellationToken).ConfigureAwait(false);
+        if (error != ErrorCode.None) response = GroupCoordinator.TxnFailAll(response, error);
+        return Encode(response, v);
+    }
+
     public override Task<KafkaGroupResponse> OffsetFetch(KafkaGroupRequest request, ServerCallContext context)
         => Run<OffsetFetchRequest>(request, coordinator.OffsetFetch);
 

@@ -131,7 +131,8 @@ public sealed partial class PartitionLog
         var segments = _segmentsView;
         var capacity = (int)Math.Clamp(offsetMapBytesMax / OffsetMapEntryBytes, 1, int.MaxValue);
         var map = new Dictionary<UInt128, long>(Math.Min(capacity, 1 << 16));
-        var mapEnd = BuildOffsetMap(segments, range, map, capacity, cancellationToken);
+        var transactions = ScanTransactions(segments, capacity, cancellationToken);
+        var mapEnd = BuildOffsetMap(segments, range, map, capacity, transactions, cancellationToken);
         if (mapEnd <= range.FirstDirtyOffset && !TombstonesDue) return new CleanResult(0, 0, 0, 0, 0, range.FirstDirtyOffset);
         if (mapEnd <= range.FirstDirtyOffset) mapEnd = range.FirstDirtyOffset; // tombstone-only pass over the clean part
 
@@ -142,11 +143,13 @@ public sealed partial class PartitionLog
         var deleteHorizonMs = nowMs - config.DeleteRetentionMs;
         long removed = 0, tombstonesRemoved = 0, before = 0, after = 0, nextTombstoneDueMs = long.MaxValue;
         var rewritten = 0;
+        // A marker may go only while every earlier group was replaced as rewritten (its data gone).
+        var dropMarkers = true;
         foreach (var group in GroupSegments(segments, mapEnd, config))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var end = NextBaseAfter(segments, group[^1]);
-            var outcome = RewriteGroup(group, config, map, mapEnd, range.FirstDirtyOffset, deleteHorizonMs, cancellationToken);
+            var outcome = RewriteGroup(group, config, map, mapEnd, range.FirstDirtyOffset, deleteHorizonMs, transactions, dropMarkers, cancellationToken);
             nextTombstoneDueMs = Math.Min(nextTombstoneDueMs, outcome.NextTombstoneDueMs);
             if (outcome.Cleaned is null) continue;
             before += group.Sum(s => s.Size);
@@ -154,6 +157,7 @@ public sealed partial class PartitionLog
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
             if (Swap(group, outcome.Cleaned, end, nowMs, truncations)) rewritten += group.Count;
+            else dropMarkers = false;
         }
         lock (_appendLock)
         {
@@ -175,7 +179,8 @@ public sealed partial class PartitionLog
     /// batch. Stops before a batch whose records could overflow <paramref name="capacity"/>.
     /// Returns the offset the map is complete up to (exclusive).
     /// </summary>
-    private long BuildOffsetMap(LogSegment[] segments, CleanableRange range, Dictionary<UInt128, long> map, int capacity, CancellationToken cancellationToken)
+    private long BuildOffsetMap(LogSegment[] segments, CleanableRange range, Dictionary<UInt128, long> map, int capacity,
+        CleanerTransactions transactions, CancellationToken cancellationToken)
     {
         var mapEnd = range.FirstDirtyOffset;
         foreach (var segment in segments)
@@ -194,7 +199,8 @@ public sealed partial class PartitionLog
                     full = true;
                     return false;
                 }
-                if (!h.IsControl)
+                // Only committed transactions supersede: an aborted or undecided one's records must not remove older values.
+                if (!h.IsControl && (!h.IsTransactional || transactions.OutcomeOf(h.ProducerId, h.BaseOffset) == CleanerTransactions.Outcome.Committed))
                 {
                     var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
                     try
@@ -217,6 +223,30 @@ public sealed partial class PartitionLog
         if (mapEnd == range.FirstDirtyOffset && map.Count == 0 && capacity > 0 && range.DirtyBytes > 0)
             _logger.LogWarning("Cleaner offset map ({Capacity} entries) cannot hold one batch of {Partition}: raise Broker:CleanerOffsetMapBytesMax", capacity, TopicPartition);
         return Math.Min(mapEnd, range.FirstUncleanableOffset);
+    }
+
+    /// <summary>
+    /// One pass over the batches below the high watermark (every segment, the active one too:
+    /// a marker there decides data in older segments) to learn how each transaction ended
+    /// (<see cref="CleanerTransactions"/>), at most <paramref name="transactionsMax"/> of them.
+    /// </summary>
+    private CleanerTransactions ScanTransactions(LogSegment[] segments, int transactionsMax, CancellationToken cancellationToken)
+    {
+        var transactions = new CleanerTransactions(transactionsMax);
+        var hw = HighWatermark;
+        foreach (var segment in segments)
+        {
+            if (segment.BaseOffset >= hw) break;
+            var more = true;
+            ForEachBatch(segment, batch =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (new RecordBatchHeader(batch.Span).BaseOffset >= hw) return more = false;
+                return more = transactions.Visit(batch.Span);
+            });
+            if (!more) break;
+        }
+        return transactions;
     }
 
     /// <summary>
@@ -271,7 +301,7 @@ public sealed partial class PartitionLog
     /// Returns Cleaned = null when nothing would change (one segment, nothing removed).
     /// </summary>
     private RewriteOutcome RewriteGroup(List<LogSegment> group, LogConfig config, Dictionary<UInt128, long> map, long mapEnd,
-        long previousFirstDirty, long deleteHorizonMs, CancellationToken cancellationToken)
+        long previousFirstDirty, long deleteHorizonMs, CleanerTransactions transactions, bool dropMarkers, CancellationToken cancellationToken)
     {
         var first = group[0];
         // Never append to leftovers of an earlier attempt.
@@ -290,11 +320,26 @@ public sealed partial class PartitionLog
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var h = new RecordBatchHeader(batch.Span);
+                if (h.IsControl && h.IsTransactional && dropMarkers && h.BaseOffset < mapEnd && transactions.NoDataLeft(h.ProducerId, h.BaseOffset))
+                {
+                    // Its transaction has no data left: the marker goes once it has been through
+                    // one cleaning and is older than delete.retention.ms, as a tombstone does.
+                    if (h.BaseOffset < previousFirstDirty && h.MaxTimestamp <= deleteHorizonMs)
+                    {
+                        changed = true;
+                        removed += h.RecordsCount;
+                        return true;
+                    }
+                    nextDue = Math.Min(nextDue, SaturatingAdd(h.MaxTimestamp, config.DeleteRetentionMs));
+                }
                 if (h.IsControl || h.BaseOffset >= mapEnd)
                 {
+                    if (h.IsTransactional && !h.IsControl) transactions.MarkKept(h.ProducerId, h.BaseOffset);
                     AppendBatch(cleaned, batch, h.BaseOffset, h.LastOffset, h.MaxTimestamp);
                     return true;
                 }
+                // An aborted transaction's records are removed (Kafka's cleaner); its marker then follows.
+                var aborted = h.IsTransactional && transactions.OutcomeOf(h.ProducerId, h.BaseOffset) == CleanerTransactions.Outcome.Aborted;
                 keep.Clear();
                 var kept = 0;
                 var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
@@ -302,8 +347,8 @@ public sealed partial class PartitionLog
                 {
                     foreach (var r in records)
                     {
-                        var k = true;
-                        if (!r.KeyIsNull && r.Offset < mapEnd)
+                        var k = !aborted;
+                        if (k && !r.KeyIsNull && r.Offset < mapEnd)
                         {
                             if (map.TryGetValue(XxHash128.HashToUInt128(r.Key), out var latest) && latest > r.Offset) k = false;
                             else if (r.ValueIsNull && ShouldRemoveTombstone(r.Offset, r.Timestamp, previousFirstDirty, deleteHorizonMs)) { k = false; tombstones++; }
@@ -318,6 +363,7 @@ public sealed partial class PartitionLog
                     decompressed?.Dispose();
                 }
                 removed += keep.Count - kept;
+                if (kept > 0 && h.IsTransactional) transactions.MarkKept(h.ProducerId, h.BaseOffset);
                 if (kept == keep.Count)
                 {
                     AppendBatch(cleaned, batch, h.BaseOffset, h.LastOffset, h.MaxTimestamp);
