@@ -48,12 +48,19 @@ public sealed class GroupProtocolTests : IDisposable
         var v4 = await connection.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { KeyType = 0, CoordinatorKeys = ["a", "b"] }, 4);
         Assert.Equal(["a", "b"], v4.Coordinators.Select(c => c.Key));
         Assert.All(v4.Coordinators, c => Assert.Equal(0, c.ErrorCode));
-        var txn = await connection.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { KeyType = 1, CoordinatorKeys = ["t"] }, 4);
-        Assert.Equal((short)KafkaError.CoordinatorNotAvailable, Assert.Single(txn.Coordinators).ErrorCode);
+        // Key type 1 (transactional id): __transaction_state is created on first use, then the
+        // coordinator is a gateway of the cluster, like a group's.
+        var txn = await UntilCoordinatorReadyAsync(
+            () => connection.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { KeyType = 1, CoordinatorKeys = ["t"] }, 4),
+            r => Assert.Single(r.Coordinators).ErrorCode);
+        var txnCoordinator = Assert.Single(txn.Coordinators);
+        Assert.Equal(("t", (short)0), (txnCoordinator.Key, txnCoordinator.ErrorCode));
+        Assert.Contains(metadata.Brokers, b => (b.NodeId, b.Host, b.Port) == (txnCoordinator.NodeId, txnCoordinator.Host, txnCoordinator.Port));
 
-        // The offsets topic is internal in Metadata.
+        // Both coordinator topics are internal in Metadata.
         var all = await connection.SendAsync<MetadataResponse>(new MetadataRequest { Topics = null }, 9);
         Assert.True(Assert.Single(all.Topics, t => t.Name == "__consumer_offsets").IsInternal);
+        Assert.True(Assert.Single(all.Topics, t => t.Name == "__transaction_state").IsInternal);
     }
 
     [Fact]
