@@ -1,3 +1,4 @@
+using System.Globalization;
 using Streamiz.Kafka.Net;
 using Streamiz.Kafka.Net.SerDes;
 using Streamiz.Kafka.Net.Table;
@@ -6,7 +7,7 @@ namespace StreamPlatform.EosApps;
 
 /// <summary>
 /// What a new user writes from Streamiz.Kafka.Net's README: stream, group by key, count into an
-/// in-memory store (restored from its changelog topic on restart), write the counts to a topic,
+/// in-memory store (restored from its changelog topic on restart), write the counts (decimal text) to a topic,
 /// with processing guarantee exactly-once (a transactional producer per task, offsets committed
 /// in the transaction, read_committed consumers). Runs until killed. Prints "STATE old->new".
 /// </summary>
@@ -33,7 +34,8 @@ public static class CountApp
             .GroupByKey()
             .Count(InMemory.As<string, long>("counts"))
             .ToStream()
-            .To<StringSerDes, Int64SerDes>(output);
+            .MapValues((count, _) => count.ToString(CultureInfo.InvariantCulture))
+            .To(output);
 
         var stream = new KafkaStream(builder.Build(), config);
         stream.StateChanged += (from, to) => Console.WriteLine($"STATE {from}->{to}");

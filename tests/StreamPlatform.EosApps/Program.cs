@@ -15,7 +15,7 @@ public static class Program
               (SendOffsetsToTransaction, CommitTransaction). Runs until killed.
           count BOOTSTRAP APPLICATION_ID INPUT OUTPUT
               A Streamiz.Kafka.Net application with processing.guarantee exactly_once: counts
-              INPUT's records by key and writes each new count to OUTPUT (key, count as int64).
+              INPUT's records by key and writes each new count to OUTPUT (key, count as decimal text).
               Runs until killed.
         """;
 
