@@ -3,6 +3,7 @@ using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using StreamPlatform.Protos.Records;
@@ -46,9 +47,11 @@ public static class BrokerServiceExtensions
             var o = sp.GetRequiredService<IOptions<BrokerOptions>>().Value;
             return new DecompressionMemory(o.DecompressedBytesHeldMax, o.DecompressionWaitMs);
         });
+        // One channel pool to other brokers: replica fetchers, transaction markers and verification share it.
+        services.AddSingleton<BrokerChannels>();
         services.AddSingleton(sp => new ReplicaManager(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<IOptions<BrokerOptions>>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<BrokerMetrics>(),
-            sp.GetRequiredService<ControllerService.ControllerServiceClient>()));
+            sp.GetRequiredService<ControllerService.ControllerServiceClient>(), sp.GetRequiredService<BrokerChannels>().Invoker));
         services.AddSingleton<BrokerRegistration>();
         services.AddHostedService(sp => sp.GetRequiredService<BrokerRegistration>());
         // After the registration: stopped before it (hosted services stop in reverse order), so
@@ -65,6 +68,7 @@ public static class BrokerServiceExtensions
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LogCleaner>>());
         });
         services.AddGroupCoordinator();
+        services.AddTransactionCoordinator();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>

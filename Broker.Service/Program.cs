@@ -1,5 +1,6 @@
 using StreamPlatform.Broker;
 using StreamPlatform.Broker.Services;
+using StreamPlatform.Broker.Transactions;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -9,5 +10,6 @@ app.MapGrpcService<BrokerGrpcService>();
 app.MapGrpcService<ProduceStreamGrpcService>();
 app.MapGrpcService<StreamPlatform.Broker.Replication.ReplicationGrpcService>();
 app.MapGrpcService<StreamPlatform.Broker.Groups.GroupCoordinatorGrpcService>();
+app.MapTransactionCoordinator();
 app.MapDefaultEndpoints();
 app.Run();

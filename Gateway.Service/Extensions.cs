@@ -6,6 +6,7 @@ using StreamPlatform.Gateway.Cluster;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Gateway.Kafka;
 using StreamPlatform.Gateway.Routing;
+using StreamPlatform.Gateway.Transactions;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.ServiceDefaults;
 
@@ -68,7 +69,9 @@ public static class GatewayExtensions
         services.AddSingleton<IApiHandler, AlterConfigsApi>();
         services.AddSingleton<IApiHandler, IncrementalAlterConfigsApi>();
         services.AddSingleton<IApiHandler, DescribeLogDirsApi>();
+        services.AddCoordinatorRouting();
         services.AddGroupApis();
+        services.AddTransactionApis();
         services.AddSingleton(sp => new ApiRegistry(sp.GetServices<IApiHandler>()));
 
         // The Kafka listener, in addition to the http/grpc endpoints from Kestrel:Endpoints config.

@@ -4,6 +4,7 @@ using StreamPlatform.Protos.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.CoordinatorRecords;
 using StreamPlatform.Protos.Kafka.Messages;
+using StreamPlatform.Protos.Records;
 
 namespace StreamPlatform.Broker.Groups;
 
@@ -17,7 +18,7 @@ namespace StreamPlatform.Broker.Groups;
 /// records), and waits (JoinGroup, SyncGroup) are TaskCompletionSources completed later under
 /// the same lock. Timers come from the injected <see cref="TimeProvider"/>.</para>
 /// </summary>
-public sealed partial class GroupCoordinator : IDisposable
+public sealed partial class GroupCoordinator : IDisposable, ICoordinatorPartitions, Transactions.ITransactionMarkerObserver
 {
     private readonly TimeProvider _time;
     private readonly Func<GroupConfig> _config;
@@ -39,6 +40,15 @@ public sealed partial class GroupCoordinator : IDisposable
         public volatile bool Loaded;
         public bool Unloaded;
         public Dictionary<string, ClassicGroup> Groups { get; } = new(StringComparer.Ordinal);
+        /// <summary>Offsets of open transactions (TxnOffsetCommit) waiting for their producer's marker.</summary>
+        public PendingTransactionalOffsets Pending { get; set; } = new();
+
+        /// <summary>Most markers queued while the shard loads; past it the load starts over (it then reads them from the log).</summary>
+        public const int DeferredMarkersMax = 100_000;
+        /// <summary>Guards <see cref="Loaded"/> against <see cref="DeferredMarkers"/>: a marker reported during the load is queued, never lost.</summary>
+        public object MarkerGate { get; } = new();
+        public List<(long ProducerId, bool Committed, long MarkerOffset)> DeferredMarkers { get; } = [];
+        public bool DeferredMarkersOverflowed;
         /// <summary>Cancelled when the shard is unloaded: ends its load and every wait for its writes to commit.</summary>
         public CancellationTokenSource LoadCancellation { get; } = new();
         /// <summary>
@@ -83,6 +93,8 @@ public sealed partial class GroupCoordinator : IDisposable
 
     public int? LeaderEpochOf(int partition) => _shards.TryGetValue(partition, out var s) ? s.LeaderEpoch : null;
 
+    void ICoordinatorPartitions.Load(int partition, int leaderEpoch, OffsetsPartitionStore store) => _ = LoadAsync(partition, leaderEpoch, store);
+
     // ---------------------------------------------------------------- loading
 
     /// <summary>
@@ -108,6 +120,7 @@ public sealed partial class GroupCoordinator : IDisposable
     {
         var started = NowMs;
         var replay = new GroupLogReplay();
+        var restart = false;
         try
         {
             lock (shard.Gate)
@@ -115,7 +128,8 @@ public sealed partial class GroupCoordinator : IDisposable
                 // Kafka's loader reads to the log end too, not only to the high watermark: this
                 // broker now leads, so its whole log becomes committed once followers catch up
                 // (they truncate to it, never the reverse). Responses wait for that (WrittenEndOffset).
-                shard.WrittenEndOffset = shard.Store.ReadAll(replay.Apply, shard.LoadCancellation.Token);
+                shard.WrittenEndOffset = shard.Store.ReadAll(replay.Apply,
+                    (producerId, type, offset) => replay.ApplyMarker(producerId, type == ControlRecordType.Commit, offset), shard.LoadCancellation.Token);
                 if (shard.Unloaded) return;
                 foreach (var (groupId, value) in replay.Classic)
                     shard.Groups[groupId] = Restore(shard, groupId, value);
@@ -135,7 +149,31 @@ public sealed partial class GroupCoordinator : IDisposable
                         shard.Groups[groupId] = group = new ClassicGroup(groupId, NowMs);
                     foreach (var (tp, o) in byPartition) group.Offsets[tp] = o;
                 }
-                shard.Loaded = true;
+                // Transactions still open at the log end stay pending; their groups exist (Kafka
+                // creates the simple group when it replays a transactional offset).
+                shard.Pending = replay.Pending;
+                foreach (var groupId in replay.Pending.Groups)
+                    if (!shard.Groups.ContainsKey(groupId)) shard.Groups[groupId] = new ClassicGroup(groupId, NowMs);
+                lock (shard.MarkerGate)
+                {
+                    restart = shard.DeferredMarkersOverflowed;
+                    if (!restart)
+                    {
+                        // Markers reported while loading: the read may have ended before them
+                        // (one it did read completes nothing the second time).
+                        foreach (var (producerId, committed, markerOffset) in shard.DeferredMarkers) ApplyMarker(shard, producerId, committed, markerOffset);
+                        shard.DeferredMarkers.Clear();
+                        shard.Loaded = true;
+                    }
+                }
+            }
+            if (restart)
+            {
+                _logger.LogWarning("__consumer_offsets-{Partition}: more than {Max} transaction markers arrived while loading: loading again",
+                    shard.Partition, Shard.DeferredMarkersMax);
+                Unload(shard.Partition);
+                _ = LoadAsync(shard.Partition, shard.LeaderEpoch, shard.Store);
+                return;
             }
             _logger.LogInformation("Loaded __consumer_offsets-{Partition} (epoch {Epoch}): {Groups} groups in {Ms} ms",
                 shard.Partition, shard.LeaderEpoch, shard.Groups.Count, NowMs - started);
@@ -494,16 +532,30 @@ public sealed partial class GroupCoordinator : IDisposable
     /// (<see cref="WaitCommittedAsync"/>).
     /// </summary>
     private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records, bool offsetCommit = false)
+        => Append(shard, records, out _, offsetCommit);
+
+    /// <param name="endOffset">The offset after the written batch (its records sit just below it).</param>
+    /// <param name="transaction">A TxnOffsetCommit's producer: one transactional batch; its epoch
+    /// errors (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED...) reach the client as they are.</param>
+    private ErrorCode Append(Shard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records, out long endOffset, bool offsetCommit = false,
+        TransactionalProducer? transaction = null)
     {
-        var outcome = shard.Store.Append(records, NowMs, TimeSpan.FromMilliseconds(_config().OffsetsCommitTimeoutMs), _time);
+        var outcome = shard.Store.Append(records, NowMs, TimeSpan.FromMilliseconds(_config().OffsetsCommitTimeoutMs), _time, transaction);
+        endOffset = outcome.EndOffset;
         if (outcome.ErrorCode == 0)
         {
             shard.WrittenEndOffset = Math.Max(shard.WrittenEndOffset, outcome.EndOffset);
             if (outcome.Commit is not null) shard.LastCommit = outcome.Commit;
             return ErrorCode.None;
         }
+        if (transaction is not null && IsTransactionError(outcome.ErrorCode)) return (ErrorCode)outcome.ErrorCode;
         return AppendErrorToCoordinatorError(outcome.ErrorCode, offsetCommit);
     }
+
+    /// <summary>Errors of a transactional append the producer must see as they are (Kafka passes them through).</summary>
+    private static bool IsTransactionError(short code) => (ErrorCode)code is ErrorCode.InvalidProducerEpoch or ErrorCode.ProducerFenced
+        or ErrorCode.InvalidTxnState or ErrorCode.InvalidProducerIdMapping or ErrorCode.TransactionCoordinatorFenced
+        or ErrorCode.ConcurrentTransactions or ErrorCode.TransactionAbortable or ErrorCode.UnknownProducerId;
 
     /// <summary>Kafka's mapping of a log append error to the error a group client sees.</summary>
     internal static ErrorCode AppendErrorToCoordinatorError(short code, bool offsetCommit) => code switch

@@ -54,6 +54,16 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
             return response;
         });
 
+    /// <summary>TxnOffsetCommit: verified, written as the producer's transactional batch, answered once that write is committed.</summary>
+    public override async Task<KafkaGroupResponse> TxnOffsetCommit(KafkaGroupRequest request, ServerCallContext context)
+    {
+        var (r, v) = Decode<TxnOffsetCommitRequest>(request);
+        var response = await coordinator.TxnOffsetCommitAsync(r, v, context.CancellationToken).ConfigureAwait(false);
+        var error = await coordinator.WaitCommittedAsync([r.GroupId], context.CancellationToken).ConfigureAwait(false);
+        if (error != ErrorCode.None) response = GroupCoordinator.TxnFailAll(response, error);
+        return Encode(response, v);
+    }
+
     public override Task<KafkaGroupResponse> OffsetFetch(KafkaGroupRequest request, ServerCallContext context)
         => Run<OffsetFetchRequest>(request, coordinator.OffsetFetch);
 
@@ -102,7 +112,7 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
         return Encode(error == ErrorCode.None ? response : failed(response, error), v);
     }
 
-    private static (T Request, short Version) Decode<T>(KafkaGroupRequest request) where T : class, IKafkaRequest, new()
+    public static (T Request, short Version) Decode<T>(KafkaGroupRequest request) where T : class, IKafkaRequest, new()
     {
         if (request.ApiVersion is < 0 or > short.MaxValue) throw new RpcException(new Status(StatusCode.InvalidArgument, $"api_version {request.ApiVersion} is out of range."));
         var version = (short)request.ApiVersion;

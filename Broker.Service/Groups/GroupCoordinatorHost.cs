@@ -8,11 +8,9 @@ using StreamPlatform.Protos.Grpc.Clients;
 namespace StreamPlatform.Broker.Groups;
 
 /// <summary>
-/// Follows the metadata: for each partition of __consumer_offsets this broker leads, the
-/// coordinator loads it (once per leader epoch); a partition led elsewhere now is unloaded.
-/// Its writes go through the <see cref="ReplicaManager"/>'s partition, looked up at each append:
-/// the metadata reaches the replica layer and this host in either order, and an append before
-/// the replica layer made the partition leader is refused (NOT_COORDINATOR; the client retries).
+/// Moves the group coordinator with the leadership of __consumer_offsets partitions (the shared
+/// <see cref="CoordinatorPartitionFollower"/>): each partition this broker leads is loaded once
+/// per leader epoch; one led elsewhere now is unloaded.
 /// </summary>
 public sealed class GroupCoordinatorHost(
     GroupCoordinator coordinator,
@@ -22,52 +20,18 @@ public sealed class GroupCoordinatorHost(
     IOptions<BrokerOptions> options,
     ILogger<GroupCoordinatorHost> logger) : IHostedService
 {
-    private readonly object _gate = new();
+    private readonly CoordinatorPartitionFollower _follower = new(OffsetsTopic.Name, coordinator, watcher, logs, replicas, options.Value.BrokerId, logger);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        watcher.Applied += OnMetadata;
-        OnMetadata(watcher.Current);
+        _follower.Start();
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        watcher.Applied -= OnMetadata;
+        _follower.Stop();
         return Task.CompletedTask;
-    }
-
-    private void OnMetadata(ClusterMetadata metadata)
-    {
-        lock (_gate)
-        {
-            var brokerId = options.Value.BrokerId;
-            var led = new HashSet<int>();
-            // Until the logs on disk are open (LogManager.LoadAll at start), loading would read nothing.
-            if (logs.Loaded && metadata.TopicsByName.TryGetValue(OffsetsTopic.Name, out var topic)
-                && metadata.BrokersById.TryGetValue(brokerId, out var self) && !self.Fenced)
-            {
-                foreach (var p in topic.Partitions)
-                {
-                    if (p.Leader != brokerId) continue;
-                    led.Add(p.Partition);
-                    if (coordinator.LeaderEpochOf(p.Partition) == p.LeaderEpoch) continue;
-                    try
-                    {
-                        var log = logs.GetOrCreate(metadata, topic, p);
-                        var tp = new TopicPartition(OffsetsTopic.Name, p.Partition);
-                        _ = coordinator.LoadAsync(p.Partition, p.LeaderEpoch,
-                            new OffsetsPartitionStore(log, () => replicas.TryGetPartition(tp, out var partition) ? partition : null));
-                    }
-                    catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-                    {
-                        logger.LogError(ex, "Cannot open __consumer_offsets-{Partition}", p.Partition);
-                    }
-                }
-            }
-            foreach (var partition in coordinator.Partitions)
-                if (!led.Contains(partition)) coordinator.Unload(partition);
-        }
     }
 }
 

@@ -30,15 +30,38 @@ public sealed class GroupLogReplay
     public Dictionary<string, GroupMetadataValue> Classic { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, ConsumerParts> Consumer { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Applies one record; records this version cannot read are skipped.</summary>
-    public void Apply(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value)
+    /// <summary>
+    /// Transactional offset commits whose producer's marker has not been read (yet): at the end
+    /// of the load, the transactions still open.
+    /// </summary>
+    public PendingTransactionalOffsets Pending { get; } = new();
+
+    /// <summary>Applies one record of a plain (non-transactional) batch at an unknown offset.</summary>
+    public void Apply(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value) => Apply(new LoadedRecord(-1, -1, key, value));
+
+    /// <summary>
+    /// Applies one record; records this version cannot read are skipped. An offset commit of a
+    /// transactional batch is held pending for its producer until the marker (Kafka's replay);
+    /// a tombstone removes the committed offset and every pending one of the key.
+    /// </summary>
+    public void Apply(LoadedRecord record)
     {
+        var (recordOffset, producerId, key, value) = record;
         switch (GroupRecords.Decode(key, value))
         {
             case GroupRecords.OffsetCommit r:
                 if (!Offsets.TryGetValue(r.Group, out var byPartition)) Offsets[r.Group] = byPartition = [];
-                if (r.Value is { } offset) byPartition[(r.Topic, r.Partition)] = offset;
-                else byPartition.Remove((r.Topic, r.Partition));
+                if (r.Value is { } offset)
+                {
+                    offset = offset with { RecordOffset = recordOffset };
+                    if (producerId >= 0) Pending.Add(producerId, r.Group, r.Topic, r.Partition, offset);
+                    else byPartition[(r.Topic, r.Partition)] = offset;
+                }
+                else
+                {
+                    byPartition.Remove((r.Topic, r.Partition));
+                    Pending.Remove(r.Group, r.Topic, r.Partition);
+                }
                 break;
             case GroupRecords.ClassicGroupMetadata r:
                 if (r.Value is { } classic) Classic[r.Group] = classic;
@@ -114,6 +137,20 @@ public sealed class GroupLogReplay
                     }
                     break;
                 }
+        }
+    }
+
+    /// <summary>
+    /// A COMMIT or ABORT marker of the producer: its pending offsets written before it become the
+    /// groups' committed offsets (unless a later plain commit is already there) or are dropped.
+    /// </summary>
+    public void ApplyMarker(long producerId, bool committed, long markerOffset)
+    {
+        foreach (var (groupId, tp, offset) in Pending.Complete(producerId, markerOffset))
+        {
+            if (!committed) continue;
+            if (!Offsets.TryGetValue(groupId, out var byPartition)) Offsets[groupId] = byPartition = [];
+            PendingTransactionalOffsets.Materialize(byPartition, tp, offset);
         }
     }
 

@@ -7,7 +7,15 @@ using Legacy = StreamPlatform.Protos.Grpc.Groups;
 namespace StreamPlatform.Broker.Groups;
 
 /// <summary>A committed offset as the coordinator keeps it (and writes it to __consumer_offsets). Metadata is never null: Kafka stores "" for a null commit metadata.</summary>
-public sealed record CommittedOffset(long Offset, int LeaderEpoch, string Metadata, long CommitTimestampMs, long ExpireTimestampMs);
+public sealed record CommittedOffset(long Offset, int LeaderEpoch, string Metadata, long CommitTimestampMs, long ExpireTimestampMs)
+{
+    /// <summary>
+    /// Where its record is in __consumer_offsets (-1: not known). Decides which of a
+    /// transactional and a plain commit of the same partition is the newer one when the
+    /// transaction commits (Kafka's OffsetAndMetadata.recordOffset); not part of the record's value.
+    /// </summary>
+    public long RecordOffset { get; init; } = -1;
+}
 
 /// <summary>
 /// The records of __consumer_offsets in Kafka's own format, so that tools reading the topic

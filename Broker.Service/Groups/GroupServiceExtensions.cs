@@ -1,5 +1,6 @@
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc;
+using StreamPlatform.Broker.Transactions;
 
 namespace StreamPlatform.Broker.Groups;
 
@@ -21,8 +22,12 @@ public static class GroupServiceExtensions
                     ? new ServerAssignors.TopicMeta(name, TopicIds.ToGuid(t.TopicId), t.Partitions.Count)
                     : null,
                 TopicNameById = id => watcher.Current.TopicsById.TryGetValue(id, out var t) ? t.Name : null,
+                // Resolved at each TxnOffsetCommit (the transaction coordinator may be registered after us, or not at all).
+                TransactionVerifier = () => sp.GetService<ITransactionVerifier>(),
             };
         });
+        // Markers written to __consumer_offsets decide the pending transactional offsets.
+        services.AddSingleton<ITransactionMarkerObserver>(sp => sp.GetRequiredService<GroupCoordinator>());
         services.AddHostedService<GroupCoordinatorHost>();
         return services;
     }

@@ -1,19 +1,21 @@
 using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Records;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
 namespace StreamPlatform.Broker.Groups;
 
 /// <summary>
-/// One partition of __consumer_offsets as the coordinator uses it: appends of (key, value)
+/// One partition of a coordinator's internal topic (__consumer_offsets for groups,
+/// __transaction_state for transactions) as the coordinator uses it: appends of (key, value)
 /// records in one batch (so a group's state and its offsets change together or not at all) and
 /// a full read from the log start, in order, to rebuild the state after a restart or a move of
 /// leadership. The log is the broker's ordinary <see cref="PartitionLog"/>; compaction (the
 /// topic's cleanup.policy) keeps the newest record per key.
 /// <para>On a broker, appends go through the replica layer's leader append
-/// (<see cref="Partition.AppendAsLeader"/> with acks=-1, as Kafka's coordinator appends through
-/// its ReplicaManager): refused when this broker does not lead the partition (any more), or with
+/// (<see cref="Partition.AppendAsLeader"/> with acks=-1 and <see cref="AppendOrigin.Coordinator"/>,
+/// as Kafka's coordinators append through their ReplicaManager): refused when this broker does not lead the partition (any more), or with
 /// NOT_ENOUGH_REPLICAS before anything is written when the ISR is below min.insync.replicas; the
 /// commit completes once the high watermark passed the batch. Without a replica layer (unit
 /// tests over a bare log) the batch goes straight into the log, whose high watermark then
@@ -42,10 +44,20 @@ public sealed class OffsetsPartitionStore(PartitionLog log, Func<Partition?>? le
     /// error code (0, NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER, or
     /// REQUEST_TIMED_OUT after <paramref name="commitTimeout"/>: offsets.commit.timeout.ms).
     /// </summary>
-    public AppendOutcome Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long nowMs, TimeSpan commitTimeout, TimeProvider time)
+    /// <param name="transaction">Set for a TxnOffsetCommit: the batch is transactional and carries the
+    /// producer's id and epoch (no sequence: a coordinator's write, <see cref="AppendOrigin.Coordinator"/>),
+    /// so the producer's COMMIT or ABORT marker decides it and the log checks the epoch (fencing).</param>
+    public AppendOutcome Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long nowMs, TimeSpan commitTimeout, TimeProvider time,
+        TransactionalProducer? transaction = null)
     {
         if (records.Count == 0) return new AppendOutcome(0, log.LogEndOffset);
         using var builder = new RecordBatchBuilder();
+        if (transaction is { } producer)
+        {
+            builder.IsTransactional = true;
+            builder.ProducerId = producer.ProducerId;
+            builder.ProducerEpoch = producer.ProducerEpoch;
+        }
         foreach (var (key, value) in records) builder.Append(nowMs, key, value);
         var bytes = builder.ToArray();
         try
@@ -59,7 +71,7 @@ public sealed class OffsetsPartitionStore(PartitionLog log, Func<Partition?>? le
                 return new AppendOutcome(ErrorCodes.NotLeaderOrFollower, -1);
             // Disposed when the commit completes; until then its timer is the commit timeout.
             var timeout = commitTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(commitTimeout, time);
-            var appended = partition.AppendAsLeader(bytes, requiredAcks: -1, timeout?.Token ?? CancellationToken.None, crcVerified: false);
+            var appended = partition.AppendAsLeader(bytes, requiredAcks: -1, timeout?.Token ?? CancellationToken.None, crcVerified: false, origin: AppendOrigin.Coordinator);
             if (timeout is not null)
             {
                 if (appended.Commit is null) timeout.Dispose();
@@ -111,8 +123,18 @@ public sealed class OffsetsPartitionStore(PartitionLog log, Func<Partition?>? le
         }
     }
 
-    /// <summary>Every record from the log start to the log end, oldest first; returns the log end it read to.</summary>
+    /// <summary>Every data record from the log start to the log end, oldest first (markers skipped); returns the log end it read to.</summary>
     public long ReadAll(Action<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>?> onRecord, CancellationToken cancellationToken)
+        => ReadAll(r => onRecord(r.Key, r.Value), static (_, _, _) => { }, cancellationToken);
+
+    /// <summary>
+    /// Every record from the log start to the log end, oldest first, with where it is and which
+    /// transactional producer wrote it; transaction markers (control batches) go to
+    /// <paramref name="onMarker"/> (producer id, COMMIT or ABORT, offset), never to
+    /// <paramref name="onRecord"/>. A control record that does not parse is skipped (never taken for
+    /// data, never for a marker). Returns the log end it read to.
+    /// </summary>
+    public long ReadAll(Action<LoadedRecord> onRecord, Action<long, ControlRecordType, long> onMarker, CancellationToken cancellationToken)
     {
         var offset = log.LogStartOffset;
         var end = log.LogEndOffset;
@@ -128,13 +150,25 @@ public sealed class OffsetsPartitionStore(PartitionLog log, Func<Partition?>? le
             {
                 using (batch)
                 {
-                    if (!batch.IsControl)
+                    var producerId = batch.IsTransactional ? batch.ProducerId : RecordBatchBuilder.NoProducerId;
+                    foreach (var record in batch.Records)
                     {
-                        foreach (var record in batch.Records)
+                        if (record.Offset < offset || record.Key is not { } key) continue;
+                        if (!batch.IsControl)
                         {
-                            if (record.Offset < offset || record.Key is not { } key) continue;
-                            onRecord(key, record.Value);
+                            onRecord(new LoadedRecord(record.Offset, producerId, key, record.Value));
+                            continue;
                         }
+                        ControlRecord marker;
+                        try
+                        {
+                            marker = ControlRecord.Parse(record);
+                        }
+                        catch (RecordBatchFormatException)
+                        {
+                            continue; // an unknown control type (a future marker): not a transaction's end
+                        }
+                        if (batch.IsTransactional) onMarker(batch.ProducerId, marker.Type, record.Offset);
                     }
                     next = Math.Max(next, batch.LastOffset + 1);
                 }
@@ -145,6 +179,17 @@ public sealed class OffsetsPartitionStore(PartitionLog log, Func<Partition?>? le
         return end;
     }
 }
+
+/// <summary>
+/// The identity a transactional write carries (TxnOffsetCommit): the producer's id and epoch.
+/// </summary>
+public readonly record struct TransactionalProducer(long ProducerId, short ProducerEpoch);
+
+/// <summary>
+/// One data record of __consumer_offsets as a load reads it: its log offset, the producer id of
+/// its batch when the batch is transactional (else -1: a plain coordinator write), key and value.
+/// </summary>
+public readonly record struct LoadedRecord(long Offset, long TransactionalProducerId, ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte>? Value);
 
 /// <summary>
 /// The outcome of an append: a Kafka error code (0 = written), the offset after the written

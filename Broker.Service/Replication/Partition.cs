@@ -301,9 +301,11 @@ public sealed class Partition
     /// than min.insync.replicas; otherwise its <see cref="LeaderAppendResult.Commit"/> completes
     /// once the high watermark passed the records, or with REQUEST_TIMED_OUT when
     /// <paramref name="commitTimeout"/> fires first. <paramref name="origin"/> decides the
-    /// producer-state checks (see <see cref="AppendOrigin"/>).
+    /// producer-state checks (see <see cref="AppendOrigin"/>); <paramref name="verification"/> is
+    /// the KIP-890 guard the produce path verified with (null: no verification in use).
     /// </summary>
-    public LeaderAppendResult AppendAsLeader(ReadOnlyMemory<byte> records, int requiredAcks, CancellationToken commitTimeout, bool crcVerified = true, AppendOrigin origin = AppendOrigin.Client)
+    public LeaderAppendResult AppendAsLeader(ReadOnlyMemory<byte> records, int requiredAcks, CancellationToken commitTimeout, bool crcVerified = true,
+        AppendOrigin origin = AppendOrigin.Client, TransactionVerificationGuard? verification = null)
     {
         LogAppendResult appended;
         CommitPurgatory.Waiter? commit = null;
@@ -315,7 +317,7 @@ public sealed class Partition
             if (requiredAcks == -1 && _isr.Length < MinInSyncReplicas)
                 return new LeaderAppendResult(LogAppendResult.Error(ErrorCodes.NotEnoughReplicas,
                     $"The ISR of {TopicPartition} has {_isr.Length} replicas, below min.insync.replicas {MinInSyncReplicas}.", Log.LogStartOffset), null);
-            appended = Log.Append(records, crcVerified);
+            appended = Log.Append(records, crcVerified, origin, verification);
             // Registered under the read lock: a step-down (write lock) comes after and fails it.
             if (requiredAcks == -1 && appended.ErrorCode == ErrorCodes.None) commit = Commits.Add(appended.LastOffset + 1);
         }

@@ -1,8 +1,7 @@
-using Grpc.Net.Client;
 using StreamPlatform.Broker.Storage;
 using StreamPlatform.Protos.Grpc;
 using Grpc.Core;
-using StreamPlatform.ServiceDefaults;
+using StreamPlatform.Broker.Services;
 
 namespace StreamPlatform.Broker.Replication;
 
@@ -11,7 +10,8 @@ namespace StreamPlatform.Broker.Replication;
 /// ReplicaFetcherManager): partitions are added when they become followers, moved when their
 /// leader changes, removed when they become leaders or go away. A leader whose endpoint changed
 /// (restarted elsewhere) gets a new fetcher; one with no partitions left is stopped. Channels
-/// are one per endpoint, without the resilience handler (a stream is not retried blindly).
+/// are the broker's <see cref="BrokerChannels"/> (one per endpoint, without the resilience
+/// handler: a stream is not retried blindly).
 /// </summary>
 public sealed class ReplicaFetcherManager : IAsyncDisposable
 {
@@ -19,7 +19,8 @@ public sealed class ReplicaFetcherManager : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly Func<string, CallInvoker> _clients;
-    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    // Channels of a manager made without the broker's pool (unit tests): its own, disposed with it.
+    private readonly BrokerChannels? _ownChannels;
     private readonly object _lock = new();
     private readonly Dictionary<int, ReplicaFetcher> _fetchers = [];
     private readonly Dictionary<TopicPartition, int> _leaderOf = [];
@@ -30,18 +31,12 @@ public sealed class ReplicaFetcherManager : IAsyncDisposable
         _replicas = replicas;
         _time = time;
         _loggers = loggers;
-        _clients = clients ?? ChannelClient;
+        if (clients is null) _ownChannels = new BrokerChannels();
+        _clients = clients ?? _ownChannels!.Invoker;
     }
 
     /// <summary>The fetchers by leader broker id (a snapshot).</summary>
     public IReadOnlyDictionary<int, ReplicaFetcher> Fetchers { get { lock (_lock) return new Dictionary<int, ReplicaFetcher>(_fetchers); } }
-
-    private CallInvoker ChannelClient(string endpoint)
-    {
-        if (!_channels.TryGetValue(endpoint, out var channel))
-            _channels[endpoint] = channel = GrpcChannels.Create(new Uri(endpoint));
-        return channel.CreateCallInvoker();
-    }
 
     /// <summary>Fetches <paramref name="partition"/> from <paramref name="leader"/>; null (no live leader): fetched from nobody until metadata names one.</summary>
     public void Follow(Partition partition, BrokerInfo? leader)
@@ -112,6 +107,6 @@ public sealed class ReplicaFetcherManager : IAsyncDisposable
             _leaderOf.Clear();
         }
         foreach (var f in all) await f.DisposeAsync().ConfigureAwait(false);
-        foreach (var c in _channels.Values) c.Dispose();
+        _ownChannels?.Dispose();
     }
 }

@@ -45,6 +45,11 @@ public sealed record LogConfig
     /// <summary>max.compaction.lag.ms: a log whose oldest dirty record is older than this is cleaned whatever its dirty ratio.</summary>
     public long MaxCompactionLagMs { get; init; } = long.MaxValue;
 
+    /// <summary>producer.id.expiration.ms (broker config): an idle producer without an open transaction is forgotten after this long.</summary>
+    public long ProducerIdExpirationMs { get; init; } = 86400000;
+    /// <summary>producer.id.expiration.check.interval.ms (broker config): how often expired producers are looked for.</summary>
+    public long ProducerIdExpirationCheckIntervalMs { get; init; } = 600000;
+
     public static readonly LogConfig Default = new();
 
     /// <summary>
@@ -62,6 +67,9 @@ public sealed record LogConfig
         }
         int I(string n, string? b = null) => int.Parse(Get(n, b), CultureInfo.InvariantCulture);
         long L(string n, string? b = null) => long.Parse(Get(n, b), CultureInfo.InvariantCulture);
+        // Broker-only configs (no topic-level name).
+        long B(string n) => long.Parse(brokerConfigs is not null && brokerConfigs.TryGetValue(n, out var v) && ConfigCatalog.Broker[n].Validate(v) is null
+            ? v : ConfigCatalog.Broker[n].DefaultValue!, CultureInfo.InvariantCulture);
         return new LogConfig
         {
             SegmentBytes = I("segment.bytes", "log.segment.bytes"),
@@ -83,6 +91,8 @@ public sealed record LogConfig
             MinCompactionLagMs = L("min.compaction.lag.ms"),
             MaxCompactionLagMs = L("max.compaction.lag.ms"),
             TimestampAfterMaxMs = L("message.timestamp.after.max.ms"),
+            ProducerIdExpirationMs = B("producer.id.expiration.ms"),
+            ProducerIdExpirationCheckIntervalMs = B("producer.id.expiration.check.interval.ms"),
         };
     }
 }

@@ -40,6 +40,7 @@ public sealed class LogRetentionService(LogManager logs, TimeProvider time, Time
             {
                 removed += log.ApplyRetention();
                 log.DeleteExpiredFiles();
+                log.RemoveExpiredProducers();
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -35,6 +35,7 @@ internal sealed class LogSegment : IDisposable
         _log = File.OpenHandle(LogPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
         Index = new OffsetIndex(stem + ".index" + suffix, baseOffset, config.SegmentIndexBytes);
         TimeIndex = new TimeIndex(stem + ".timeindex" + suffix, baseOffset, config.SegmentIndexBytes);
+        TxnIndex = new TransactionIndex(stem + ".txnindex" + suffix);
         _indexIntervalBytes = config.IndexIntervalBytes;
         _size = RandomAccess.GetLength(_log);
         NextOffset = baseOffset;
@@ -50,13 +51,15 @@ internal sealed class LogSegment : IDisposable
     public static LogSegment Open(string directory, long baseOffset, LogConfig config, long createdMs, string suffix = "")
         => new(directory, baseOffset, config, createdMs, suffix);
 
-    /// <summary>The three file extensions of a segment (log first: its name is the segment's identity).</summary>
-    public static readonly string[] Extensions = [".log", ".index", ".timeindex"];
+    /// <summary>The file extensions of a segment (log first: its name is the segment's identity).</summary>
+    public static readonly string[] Extensions = [".log", ".index", ".timeindex", ".txnindex"];
 
     public long BaseOffset { get; }
     public string LogPath { get; private set; }
     public OffsetIndex Index { get; }
     public TimeIndex TimeIndex { get; }
+    /// <summary>The ABORT markers of this segment (read_committed fetches).</summary>
+    public TransactionIndex TxnIndex { get; }
     /// <summary>Bytes of whole batches in the file; readers never look past it.</summary>
     public long Size => Volatile.Read(ref _size);
     /// <summary>Last offset + 1 (= BaseOffset while empty).</summary>
@@ -295,6 +298,7 @@ internal sealed class LogSegment : IDisposable
         Volatile.Write(ref _size, position);
         Index.TruncateFrom(offset);
         TimeIndex.TruncateFrom(offset);
+        TxnIndex.TruncateFrom(offset);
         NextOffset = BaseOffset;
         MaxTimestamp = -1;
         OffsetOfMaxTimestamp = -1;
@@ -312,6 +316,7 @@ internal sealed class LogSegment : IDisposable
     {
         Index.Path = RenameOne(Index.Path, fromSuffix, toSuffix);
         TimeIndex.Path = RenameOne(TimeIndex.Path, fromSuffix, toSuffix);
+        TxnIndex.Path = RenameOne(TxnIndex.Path, fromSuffix, toSuffix);
         LogPath = RenameOne(LogPath, fromSuffix, toSuffix);
     }
 
@@ -322,6 +327,9 @@ internal sealed class LogSegment : IDisposable
         if (File.Exists(path)) File.Move(path, target, overwrite: true);
         return target;
     }
+
+    /// <summary>ABORT markers appended to this segment (written and fsynced at once: they are rare).</summary>
+    public void AddAbortedTransactions(IReadOnlyList<AbortedTxn> aborted) => TxnIndex.Append(aborted);
 
     public void Flush()
     {
@@ -345,5 +353,6 @@ internal sealed class LogSegment : IDisposable
         File.Delete(LogPath);
         File.Delete(Index.Path);
         File.Delete(TimeIndex.Path);
+        File.Delete(TxnIndex.Path);
     }
 }

@@ -162,6 +162,7 @@ public sealed partial class PartitionLog
     {
         var span = batches.Span;
         var summaries = new List<BatchSummary>();
+        List<(int Index, ProducerBatch Batch)>? producerBatches = null;
         var epochs = new List<EpochEntry>();
         long messages = 0;
         var gaps = false;
@@ -178,6 +179,7 @@ public sealed partial class PartitionLog
             }
             var latest = epochs.Count > 0 ? epochs[^1].Epoch : -1;
             if (h.PartitionLeaderEpoch > latest) epochs.Add(new EpochEntry(h.PartitionLeaderEpoch, h.BaseOffset));
+            CollectProducerBatch(enumerator.Current, summaries.Count, ref producerBatches);
             summaries.Add(new BatchSummary(enumerator.BatchStart, h.TotalSize, h.BaseOffset, h.LastOffset, h.MaxTimestamp));
             messages += h.RecordsCount;
         }
@@ -221,6 +223,8 @@ public sealed partial class PartitionLog
                     TryCut(segment, sizeBefore);
                     throw;
                 }
+                // The leader's producer state, without checks (Kafka's REPLICATION origin).
+                ApplyProducers(PrepareProducers(producerBatches, summaries, first, nowMs, logAppendTime: false, origin: null, verification: null), segment);
                 Interlocked.Exchange(ref _logEndOffset, last + 1);
             }
             catch (IOException ex)

@@ -85,6 +85,8 @@ public sealed partial class PartitionLog
         _firstUnflushedMs = -1;
         _epochCache.TruncateFromEnd(end);
         ClampCleanerCheckpoint(end);
+        // Kafka's truncation reload: the latest snapshot at or below the new end, then the batches after it.
+        LoadProducerState();
         // At once: a later follower append must never be exposed by a stale, higher checkpoint.
         if (HighWatermark < hwBefore) CheckpointHighWatermark(nowMs);
         _logger.LogInformation("Truncated {Partition} to {Offset} (requested {Requested}): {Segments} segments removed, high watermark {HighWatermark}",
@@ -151,6 +153,7 @@ public sealed partial class PartitionLog
         _firstUnflushedMs = -1;
         _epochCache.Clear();
         ClampCleanerCheckpoint(offset);
+        _producerState.Clear();
         CheckpointHighWatermark(nowMs);
         _logger.LogInformation("Truncated {Partition} fully; it now starts at {Offset}", TopicPartition, offset);
     }

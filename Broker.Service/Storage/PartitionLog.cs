@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Records;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
@@ -205,6 +206,7 @@ public sealed partial class PartitionLog : IDisposable
         if (clean) File.Delete(cleanMarker);
         var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments, logStartCheckpoint, cleanerCheckpoint);
         log.LoadReplicationState(ReadHighWatermarkCheckpoint(directory));
+        log.LoadProducerState();
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
             tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;
@@ -271,11 +273,14 @@ public sealed partial class PartitionLog : IDisposable
     /// <param name="crcVerified">True when the caller already ran the full RecordBatchValidator
     /// (the produce path: CRC, and timestamp bounds per record, which the header walk here can
     /// only approximate); the header walk still runs.</param>
-    public LogAppendResult Append(ReadOnlyMemory<byte> records, bool crcVerified = false)
+    /// <param name="origin">Which producer-state checks apply (see <see cref="ProducerStateManager"/>).</param>
+    /// <param name="verification">KIP-890: the guard the produce path verified with; null when verification is not in use.</param>
+    public LogAppendResult Append(ReadOnlyMemory<byte> records, bool crcVerified = false, AppendOrigin origin = AppendOrigin.Client, TransactionVerificationGuard? verification = null)
     {
         var config = Config;
         var span = records.Span;
         var summaries = new List<BatchSummary>();
+        List<(int Index, ProducerBatch Batch)>? producerBatches = null;
         long messages = 0;
         // Validation before the lock: it is the CPU-heavy part (CRC) and needs no log state.
         var enumerator = new RecordBatchEnumerator(span, verifyCrc: !crcVerified);
@@ -288,6 +293,7 @@ public sealed partial class PartitionLog : IDisposable
                 return LogAppendResult.Error(ErrorCodes.CorruptMessage, $"Batch {summaries.Count} has no records.", LogStartOffset);
             if (!crcVerified && !config.LogAppendTime && TimestampOutOfBounds(h, config, _time.GetUtcNow().ToUnixTimeMilliseconds()))
                 return LogAppendResult.Error(ErrorCodes.InvalidTimestamp, $"Batch {summaries.Count} has a timestamp outside message.timestamp.before.max.ms/after.max.ms.", LogStartOffset);
+            CollectProducerBatch(enumerator.Current, summaries.Count, ref producerBatches);
             summaries.Add(new BatchSummary(enumerator.BatchStart, h.TotalSize, 0, h.LastOffsetDelta, h.MaxTimestamp));
             messages += h.RecordsCount;
         }
@@ -309,6 +315,10 @@ public sealed partial class PartitionLog : IDisposable
             if (_closed) return LogAppendResult.Error(ErrorCodes.KafkaStorageError, "The log is closed.");
             if (_readOnlyReason is { } why) return LogAppendResult.Error(ErrorCodes.KafkaStorageError, why, _logStartOffset);
             var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            // Producer state first (Kafka's analyzeAndValidateProducerState): an error or a
+            // duplicate writes nothing; under this lock, so two appends cannot both pass.
+            var producers = PrepareProducers(producerBatches, summaries, _logEndOffset, nowMs, config.LogAppendTime, origin, verification);
+            if (ProducerOutcome(producers) is { } stopped) return stopped;
             var totalBytes = span.Length;
             var lastOffsetDeltaSum = summaries.Sum(s => s.LastOffset + 1);
             LogSegment segment;
@@ -370,6 +380,8 @@ public sealed partial class PartitionLog : IDisposable
                 return LogAppendResult.Error(ErrorCodes.KafkaStorageError, message, _logStartOffset);
             }
             var first = _logEndOffset;
+            // Before the log end offset moves: no reader may see a transactional batch the last stable offset does not cover.
+            ApplyProducers(producers, segment);
             Interlocked.Exchange(ref _logEndOffset, next);
             // One replica: the high watermark follows the log end offset at once. Replicated:
             // it moves when the followers have the batches (UpdateHighWatermark).
@@ -455,6 +467,7 @@ public sealed partial class PartitionLog : IDisposable
         // so recovery after a crash only has to scan the new segment.
         active.Flush();
         WriteRecoveryPoint(Directory, _logEndOffset);
+        TakeProducerSnapshot();
         _unflushedMessages = 0;
         _firstUnflushedMs = -1;
         var rolled = LogSegment.Open(Directory, firstOffset, config, nowMs);
@@ -505,6 +518,7 @@ public sealed partial class PartitionLog : IDisposable
             try
             {
                 FlushLocked();
+                TakeProducerSnapshot();
                 CheckpointHighWatermark(_time.GetUtcNow().ToUnixTimeMilliseconds());
             }
             catch (IOException ex)
@@ -634,6 +648,7 @@ public sealed partial class PartitionLog : IDisposable
             try
             {
                 FlushLocked();
+                TakeProducerSnapshot();
                 CheckpointHighWatermark(_time.GetUtcNow().ToUnixTimeMilliseconds());
             }
             finally

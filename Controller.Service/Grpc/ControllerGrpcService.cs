@@ -62,6 +62,9 @@ public sealed class ControllerGrpcService(
     public override Task<ListReassignmentsResponse> ListPartitionReassignments(ListReassignmentsRequest request, ServerCallContext context)
         => Task.FromResult(Guard(() => controller.ListPartitionReassignments(request)));
 
+    public override Task<AllocateProducerIdsResponse> AllocateProducerIds(AllocateProducerIdsRequest request, ServerCallContext context)
+        => Task.FromResult(Guard(() => controller.AllocateProducerIds(request)));
+
     public override Task<MetadataSnapshot> GetMetadata(GetMetadataRequest request, ServerCallContext context)
         => Task.FromResult(Guard(controller.GetMetadata));
 

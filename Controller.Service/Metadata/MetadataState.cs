@@ -54,6 +54,7 @@ public sealed record TopicState(string Name, Guid TopicId, ImmutableArray<Partit
 ///         set --SetBrokerConfig(broker_id, remove)--> unset (an empty broker entry is dropped).
 /// group config: --SetGroupConfig(catalog key, valid value)--> set; set --SetGroupConfig(remove)--> unset (an empty group entry is dropped).
 /// topic config: present topic --SetTopicConfig(catalog key, valid value)--> set; set --SetTopicConfig(remove)--> unset.
+/// producer ids: next n --ProducerIds(registered broker at its current epoch, next above n)--> next.
 /// </summary>
 public sealed class MetadataState
 {
@@ -68,7 +69,8 @@ public sealed class MetadataState
         ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal),
         ImmutableSortedDictionary.Create<string, ImmutableSortedDictionary<string, string>>(StringComparer.Ordinal),
         ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>.Empty,
-        MetadataVersions.BeforeReplication);
+        MetadataVersions.BeforeReplication,
+        nextProducerId: 0);
 
     private MetadataState(
         long epoch,
@@ -81,7 +83,8 @@ public sealed class MetadataState
         ImmutableSortedDictionary<string, string> staticBrokerConfigs,
         ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> groupConfigs,
         ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>> perBrokerConfigs,
-        int metadataVersion)
+        int metadataVersion,
+        long nextProducerId)
     {
         Epoch = epoch;
         Brokers = brokers;
@@ -94,6 +97,7 @@ public sealed class MetadataState
         GroupConfigs = groupConfigs;
         PerBrokerConfigs = perBrokerConfigs;
         MetadataVersion = metadataVersion;
+        NextProducerId = nextProducerId;
     }
 
     /// <summary>Number of records applied since the empty state.</summary>
@@ -132,6 +136,13 @@ public sealed class MetadataState
         return state;
     }
 
+    /// <summary>
+    /// The first producer id not handed out yet (AllocateProducerIds): every id below it belongs
+    /// to a block some broker received, so it is never given again, across restarts too (it is
+    /// in the log and in snapshots).
+    /// </summary>
+    public long NextProducerId { get; }
+
     public MetadataState Apply(MetadataRecord record) => record.KindCase switch
     {
         MetadataRecord.KindOneofCase.RegisterBroker => RegisterBroker(record.RegisterBroker),
@@ -149,6 +160,7 @@ public sealed class MetadataState
         MetadataRecord.KindOneofCase.ChangeIsr => ChangeIsr(record.ChangeIsr),
         MetadataRecord.KindOneofCase.CreatePartitions => CreatePartitions(record.CreatePartitions),
         MetadataRecord.KindOneofCase.ChangeReplicas => ChangeReplicas(record.ChangeReplicas),
+        MetadataRecord.KindOneofCase.ProducerIds => ProducerIds(record.ProducerIds),
         _ => throw Illegal(ErrorCodes.InvalidRequest, $"Unknown metadata record kind {record.KindCase}."),
     };
 
@@ -162,10 +174,11 @@ public sealed class MetadataState
         ImmutableSortedDictionary<string, string>? staticBrokerConfigs = null,
         ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>>? groupConfigs = null,
         ImmutableSortedDictionary<int, ImmutableSortedDictionary<string, string>>? perBrokerConfigs = null,
-        int? metadataVersion = null)
+        int? metadataVersion = null,
+        long? nextProducerId = null)
         => new(Epoch + 1, brokers ?? Brokers, gateways ?? Gateways, topics ?? Topics, topicNamesById ?? TopicNamesById, brokerConfigs ?? BrokerConfigs,
             dynamicBrokerConfigs ?? DynamicBrokerConfigs, staticBrokerConfigs ?? StaticBrokerConfigs, groupConfigs ?? GroupConfigs, perBrokerConfigs ?? PerBrokerConfigs,
-            metadataVersion ?? MetadataVersion);
+            metadataVersion ?? MetadataVersion, nextProducerId ?? NextProducerId);
 
     private static MetadataStateException Illegal(short code, string message) => new(code, message);
 
@@ -361,6 +374,15 @@ public sealed class MetadataState
         return With(topics: Topics.SetItem(topic.Name, topic with { Partitions = topic.Partitions.SetItem(r.Partition, changed) }));
     }
 
+    /// <summary>Kafka's ProducerIdControlManager.replay: a block only moves the next id forward.</summary>
+    private MetadataState ProducerIds(ProducerIdsRecord r)
+    {
+        CurrentBroker(r.BrokerId, r.BrokerEpoch);
+        if (r.NextProducerId <= NextProducerId)
+            throw Illegal(ErrorCodes.InvalidRequest, $"Next producer id {r.NextProducerId} is not above the current one {NextProducerId}.");
+        return With(nextProducerId: r.NextProducerId);
+    }
+
     private MetadataState SetMetadataVersion(SetMetadataVersionRecord r)
     {
         if (r.Level <= MetadataVersion || r.Level > MetadataVersions.Latest)
@@ -474,13 +496,14 @@ public sealed class MetadataState
             s.GroupConfigs.ToImmutableSortedDictionary(g => g.Name, g => g.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal), StringComparer.Ordinal),
             s.PerBrokerConfigs.Where(b => b.Configs.Count > 0)
                 .ToImmutableSortedDictionary(b => b.BrokerId, b => b.Configs.ToImmutableSortedDictionary(StringComparer.Ordinal)),
-            s.MetadataVersion);
+            s.MetadataVersion,
+            s.NextProducerId);
     }
 
     /// <summary>The wire form every watcher receives. Built once per committed state and shared read-only.</summary>
     public MetadataSnapshot ToSnapshot(string clusterId, int controllerId)
     {
-        var snapshot = new MetadataSnapshot { MetadataEpoch = Epoch, ClusterId = clusterId, ControllerId = controllerId, MetadataVersion = MetadataVersion };
+        var snapshot = new MetadataSnapshot { MetadataEpoch = Epoch, ClusterId = clusterId, ControllerId = controllerId, MetadataVersion = MetadataVersion, NextProducerId = NextProducerId };
         foreach (var b in Brokers.Values)
             snapshot.Brokers.Add(new BrokerInfo { BrokerId = b.BrokerId, GrpcEndpoint = b.GrpcEndpoint, Rack = b.Rack, Fenced = b.Fenced, BrokerEpoch = b.BrokerEpoch });
         foreach (var g in Gateways.Values)

@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Gateway.Security;
 using StreamPlatform.Protos.Grpc;
@@ -10,7 +11,7 @@ namespace StreamPlatform.Gateway.Apis;
 // parallel, merged in request order. A group without a reachable coordinator: COORDINATOR_NOT_AVAILABLE.
 // Authorized operations from IAuthorizer (GROUP operations bitfield) for each group answered
 // without error when include_authorized_operations; otherwise -2147483648, as Kafka.
-public sealed class ConsumerGroupDescribeApi(GroupRouter router, IAuthorizer authorizer) : ApiHandler<ConsumerGroupDescribeRequest>
+public sealed class ConsumerGroupDescribeApi(CoordinatorRouter router, IAuthorizer authorizer) : ApiHandler<ConsumerGroupDescribeRequest>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
     public override short MinVersion => 0;

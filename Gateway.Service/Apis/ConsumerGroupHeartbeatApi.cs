@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -6,7 +7,7 @@ namespace StreamPlatform.Gateway.Apis;
 
 // ConsumerGroupHeartbeat v0-1 (KIP-848, group.protocol=consumer), forwarded to the group's
 // coordinator, which assigns partitions itself (uniform or range).
-public sealed class ConsumerGroupHeartbeatApi(GroupRouter router) : SingleGroupApi<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>(router)
+public sealed class ConsumerGroupHeartbeatApi(CoordinatorRouter router) : SingleGroupApi<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>(router)
 {
     public override ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
     public override short MinVersion => 0;

@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
@@ -7,7 +8,7 @@ namespace StreamPlatform.Gateway.Apis;
 
 // DeleteGroups v0-2: split by coordinator broker, one call per broker in parallel, merged in
 // request order. Sequential, like the topic admin APIs: deletions happen in the order sent.
-public sealed class DeleteGroupsApi(GroupRouter router) : ApiHandler<DeleteGroupsRequest>
+public sealed class DeleteGroupsApi(CoordinatorRouter router) : ApiHandler<DeleteGroupsRequest>
 {
     public override ApiKey Key => ApiKey.DeleteGroups;
     public override short MinVersion => 0;

@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -5,7 +6,7 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Gateway.Apis;
 
 // Heartbeat v0-4, forwarded to the group's coordinator.
-public sealed class HeartbeatApi(GroupRouter router) : SingleGroupApi<HeartbeatRequest, HeartbeatResponse>(router)
+public sealed class HeartbeatApi(CoordinatorRouter router) : SingleGroupApi<HeartbeatRequest, HeartbeatResponse>(router)
 {
     public override ApiKey Key => ApiKey.Heartbeat;
     public override short MinVersion => 0;

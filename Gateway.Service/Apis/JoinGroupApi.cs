@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Configs;
 using StreamPlatform.Protos.Kafka;
@@ -7,7 +8,7 @@ namespace StreamPlatform.Gateway.Apis;
 
 // JoinGroup v0-9, forwarded to the group's coordinator. The call waits for the rebalance: its
 // deadline is the member's rebalance timeout plus group.initial.rebalance.delay.ms plus a margin.
-public sealed class JoinGroupApi(GroupRouter router) : SingleGroupApi<JoinGroupRequest, JoinGroupResponse>(router)
+public sealed class JoinGroupApi(CoordinatorRouter router) : SingleGroupApi<JoinGroupRequest, JoinGroupResponse>(router)
 {
     public override ApiKey Key => ApiKey.JoinGroup;
     public override short MinVersion => 0;

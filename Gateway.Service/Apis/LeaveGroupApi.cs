@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -5,7 +6,7 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Gateway.Apis;
 
 // LeaveGroup v0-5 (batched members from v3), forwarded to the group's coordinator.
-public sealed class LeaveGroupApi(GroupRouter router) : SingleGroupApi<LeaveGroupRequest, LeaveGroupResponse>(router)
+public sealed class LeaveGroupApi(CoordinatorRouter router) : SingleGroupApi<LeaveGroupRequest, LeaveGroupResponse>(router)
 {
     public override ApiKey Key => ApiKey.LeaveGroup;
     public override short MinVersion => 0;

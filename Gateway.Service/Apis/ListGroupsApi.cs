@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Cluster;
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -9,7 +10,7 @@ namespace StreamPlatform.Gateway.Apis;
 // know and concatenate, so each gateway lists the groups of the brokers that map to it
 // (GatewayMapping): over all gateways every group appears exactly once. A broker that cannot be
 // reached makes the answer COORDINATOR_NOT_AVAILABLE (with the groups of the others).
-public sealed class ListGroupsApi(GroupRouter router) : ApiHandler<ListGroupsRequest>
+public sealed class ListGroupsApi(CoordinatorRouter router) : ApiHandler<ListGroupsRequest>
 {
     public override ApiKey Key => ApiKey.ListGroups;
     public override short MinVersion => 0;

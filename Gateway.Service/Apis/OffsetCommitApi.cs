@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -6,7 +7,7 @@ namespace StreamPlatform.Gateway.Apis;
 
 // OffsetCommit v0-9, forwarded to the group's coordinator. Sequential: commits from one
 // connection must land in the order sent, or an older offset could overwrite a newer one.
-public sealed class OffsetCommitApi(GroupRouter router) : SingleGroupApi<OffsetCommitRequest, OffsetCommitResponse>(router)
+public sealed class OffsetCommitApi(CoordinatorRouter router) : SingleGroupApi<OffsetCommitRequest, OffsetCommitResponse>(router)
 {
     public override ApiKey Key => ApiKey.OffsetCommit;
     public override short MinVersion => 0;

@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -5,7 +6,7 @@ using StreamPlatform.Protos.Kafka.Messages;
 namespace StreamPlatform.Gateway.Apis;
 
 // OffsetDelete v0, forwarded to the group's coordinator.
-public sealed class OffsetDeleteApi(GroupRouter router) : SingleGroupApi<OffsetDeleteRequest, OffsetDeleteResponse>(router)
+public sealed class OffsetDeleteApi(CoordinatorRouter router) : SingleGroupApi<OffsetDeleteRequest, OffsetDeleteResponse>(router)
 {
     public override ApiKey Key => ApiKey.OffsetDelete;
     public override short MinVersion => 0;

@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Kafka;
@@ -8,7 +9,7 @@ namespace StreamPlatform.Gateway.Apis;
 // OffsetFetch v0-9. v0-7 name one group: forwarded to its coordinator. v8+ name several: split
 // by coordinator broker, one call per broker in parallel, answers merged in request order; a
 // group without a reachable coordinator gets COORDINATOR_NOT_AVAILABLE.
-public sealed class OffsetFetchApi(GroupRouter router) : ApiHandler<OffsetFetchRequest>
+public sealed class OffsetFetchApi(CoordinatorRouter router) : ApiHandler<OffsetFetchRequest>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
     public override short MinVersion => 0;

@@ -1,3 +1,4 @@
+using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -8,7 +9,7 @@ namespace StreamPlatform.Gateway.Apis;
 // assignment arrives (at most the rebalance timeout, which SyncGroup does not carry): the
 // deadline is the consumers' default max.poll.interval.ms, and the call ends early if the
 // client disconnects.
-public sealed class SyncGroupApi(GroupRouter router) : SingleGroupApi<SyncGroupRequest, SyncGroupResponse>(router)
+public sealed class SyncGroupApi(CoordinatorRouter router) : SingleGroupApi<SyncGroupRequest, SyncGroupResponse>(router)
 {
     /// <summary>Longest a SyncGroup is held: Kafka consumers' default rebalance timeout (max.poll.interval.ms).</summary>
     public const int SyncWaitMsMax = 300_000;

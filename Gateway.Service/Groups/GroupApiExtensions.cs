@@ -1,13 +1,21 @@
 using StreamPlatform.Gateway.Apis;
+using StreamPlatform.Gateway.Coordinators;
 
 namespace StreamPlatform.Gateway.Groups;
 
 public static class GroupApiExtensions
 {
-    /// <summary>The consumer group APIs (FindCoordinator and everything forwarded to coordinators) and their router.</summary>
+    /// <summary>The coordinators' router and internal topics, shared by the group and transaction APIs.</summary>
+    public static IServiceCollection AddCoordinatorRouting(this IServiceCollection services)
+    {
+        services.AddSingleton<CoordinatorTopics>();
+        services.AddSingleton<CoordinatorRouter>();
+        return services;
+    }
+
+    /// <summary>The consumer group APIs (FindCoordinator and everything forwarded to group coordinators); needs <see cref="AddCoordinatorRouting"/>.</summary>
     public static IServiceCollection AddGroupApis(this IServiceCollection services)
     {
-        services.AddSingleton<GroupRouter>();
         services.AddSingleton<IApiHandler, FindCoordinatorApi>();
         services.AddSingleton<IApiHandler, JoinGroupApi>();
         services.AddSingleton<IApiHandler, SyncGroupApi>();

@@ -124,30 +124,4 @@ public sealed class IsrChangeTests : IAsyncDisposable
         Assert.Equal([_leader], P.Isr);
         Assert.Equal([_leader], ControllerIsr());
     }
-
-    /// <summary>The gRPC client's transport replaced by a direct call into the real controller.</summary>
-    private sealed class InProcessController(MetadataController controller) : CallInvoker
-    {
-        public RpcException? Failure { get; set; }
-
-        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
-        {
-            Task<TResponse> response = Failure is { } failure ? Task.FromException<TResponse>(failure)
-                : request is AlterPartitionRequest alter ? Task.FromResult((TResponse)(object)controller.AlterPartition(alter))
-                : throw new NotSupportedException(method.FullName);
-            return new AsyncUnaryCall<TResponse>(response, Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => [], () => { });
-        }
-
-        public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
-            => throw new NotSupportedException(method.FullName);
-
-        public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
-            => throw new NotSupportedException(method.FullName);
-
-        public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
-            => throw new NotSupportedException(method.FullName);
-
-        public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
-            => throw new NotSupportedException(method.FullName);
-    }
 }
