@@ -446,6 +446,8 @@ public sealed partial class PartitionLog
                 cleaned.Delete();
                 return false;
             }
+            // The cleaner keeps aborted data and markers: their index entries move along.
+            foreach (var original in group) cleaned.AddAbortedTransactions(original.TxnIndex.Entries);
             var swap = SwapSuffixFor(end);
             cleaned.RenameFiles(CleanedSuffix, swap);
             foreach (var original in group) original.RenameFiles("", DeletedSuffix);

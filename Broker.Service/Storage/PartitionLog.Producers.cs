@@ -25,6 +25,24 @@ public sealed partial class PartitionLog
     /// <summary>Kafka's last stable offset: the high watermark held back by open (or not yet committed ended) transactions.</summary>
     public long LastStableOffset => _producerState.LastStableOffset(HighWatermark);
 
+    /// <summary>
+    /// The aborted transactions overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBound"/>)
+    /// (Kafka's collectAbortedTransactions): every ABORT marker at or after the fetch offset whose
+    /// transaction starts below the bound, from the segment holding the fetch offset on, in
+    /// marker order. A read_committed consumer drops those producers' batches from first offset
+    /// to marker.
+    /// </summary>
+    public List<AbortedTxn> AbortedTransactions(long fetchOffset, long upperBound)
+    {
+        var result = new List<AbortedTxn>();
+        var segments = _segmentsView;
+        for (var i = Math.Max(FloorSegment(segments, fetchOffset), 0); i < segments.Length; i++)
+            // Kafka's early stop: an entry whose last stable offset reaches the bound proves that
+            // every later marker belongs to a transaction starting at or after the bound.
+            if (segments[i].TxnIndex.Collect(fetchOffset, upperBound, result)) break;
+        return result;
+    }
+
     /// <summary>KIP-890: starts verifying a producer's transaction here (see <see cref="TransactionVerificationGuard"/>).</summary>
     public TransactionVerificationGuard StartTransactionVerification(long producerId)
         => _producerState.StartVerification(producerId, _time.GetUtcNow().ToUnixTimeMilliseconds());

@@ -60,13 +60,22 @@ internal sealed class TransactionIndex
         }
     }
 
-    /// <summary>Entries overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBound"/>): marker at or after the fetch offset, data starting below the bound.</summary>
-    public void Collect(long fetchOffset, long upperBound, List<AbortedTxn> into)
+    /// <summary>
+    /// Adds the entries overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBound"/>)
+    /// (marker at or after the fetch offset, data starting below the bound). True when an entry's
+    /// last stable offset reached the bound: later segments hold nothing more (Kafka's isComplete).
+    /// </summary>
+    public bool Collect(long fetchOffset, long upperBound, List<AbortedTxn> into)
     {
         List<AbortedTxn> entries;
         lock (_lock) entries = _entries;
         foreach (var e in entries)
-            if (e.LastOffset >= fetchOffset && e.FirstOffset < upperBound) into.Add(e);
+        {
+            if (e.LastOffset < fetchOffset) continue;
+            if (e.FirstOffset < upperBound) into.Add(e);
+            if (e.LastStableOffset >= upperBound) return true;
+        }
+        return false;
     }
 
     /// <summary>Drops entries whose marker is at or after <paramref name="offset"/> (truncation).</summary>

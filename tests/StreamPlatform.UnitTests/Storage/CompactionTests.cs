@@ -241,7 +241,9 @@ public sealed class CompactionTests : IDisposable
         // Crash after the merged segment's files were renamed to .swap-END, before the originals
         // went: the copy holds the originals plus the merged segment as .swap-END.
         foreach (var ext in LogSegment.Extensions)
-            File.Copy(Path.Combine(original, "00000000000000000000" + ext), Path.Combine(copy, "00000000000000000000" + ext + PartitionLog.SwapSuffixFor(activeBase)));
+            // The .txnindex exists only once the segment has an ABORT marker.
+            if (File.Exists(Path.Combine(original, "00000000000000000000" + ext)))
+                File.Copy(Path.Combine(original, "00000000000000000000" + ext), Path.Combine(copy, "00000000000000000000" + ext + PartitionLog.SwapSuffixFor(activeBase)));
         // And leftovers of an unfinished cleaning (.cleaned, and an index already .swap-END).
         var second = Directory.GetFiles(copy, "*.log").Select(Path.GetFileName).Order().ElementAt(1)!;
         File.WriteAllBytes(Path.Combine(copy, second + PartitionLog.CleanedSuffix), [1, 2, 3]);
