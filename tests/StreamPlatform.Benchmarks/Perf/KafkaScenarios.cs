@@ -211,6 +211,8 @@ public sealed class KafkaScenarios(PerfOptions options)
         var histogram = new LatencyHistogram();
         var config = ProducerConfig(bootstrap, "all", idempotent: true);
         config.TransactionalId = $"bench-{spec.Name}-{Guid.NewGuid():N}";
+        // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+        config.TransactionTimeoutMs = config.MessageTimeoutMs;
         using var producer = new ProducerBuilder<Null, byte[]>(config)
             .SetErrorHandler((_, e) => counters.ClientError(e))
             .SetLogHandler((_, _) => { })
