@@ -69,6 +69,8 @@ public static class BrokerServiceExtensions
         });
         services.AddGroupCoordinator();
         services.AddTransactionCoordinator();
+        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (none until the group coordinator registers one).
+        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>

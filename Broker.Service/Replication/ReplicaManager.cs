@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StreamPlatform.Broker.Services;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Grpc.Controller;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
@@ -156,14 +157,15 @@ public sealed class ReplicaManager : BackgroundService
     /// high watermark passed the records, with the commit's error code; a timeout answers
     /// REQUEST_TIMED_OUT (the records may still commit later, as with Kafka).
     /// </summary>
+    /// <param name="origin">The producer-state checks (markers: <see cref="AppendOrigin.TransactionMarker"/>; transactional offset commits: <see cref="AppendOrigin.Coordinator"/>).</param>
     public async Task<(LogAppendResult Append, short ErrorCode)> AppendRecordsAsync(TopicPartition tp, ReadOnlyMemory<byte> records, int requiredAcks, int timeoutMs,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, AppendOrigin origin = AppendOrigin.Client)
     {
         var (partition, error) = LeaderPartition(tp.Topic, tp.Partition, -1);
         if (partition is null) return (LogAppendResult.Error(error, $"Broker {BrokerId} does not lead {tp}."), error);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Max(timeoutMs, 0)), _time);
         using var linked = cancellationToken.Register(static t => ((CancellationTokenSource)t!).Cancel(), timeout);
-        var appended = partition.AppendAsLeader(records, requiredAcks, timeout.Token, crcVerified: false);
+        var appended = partition.AppendAsLeader(records, requiredAcks, timeout.Token, crcVerified: false, origin);
         if (appended.Commit is null) return (appended.Append, appended.Append.ErrorCode);
         return (appended.Append, await appended.Commit.ConfigureAwait(false));
     }

@@ -3,12 +3,16 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
 using StreamPlatform.Protos.Groups;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Broker;
 using StreamPlatform.Protos.Grpc.Clients;
+using StreamPlatform.Protos.Grpc.Groups;
+using KafkaMessages = StreamPlatform.Protos.Kafka.Messages;
 using StreamPlatform.Protos.Records;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
@@ -36,14 +40,21 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     private readonly TimeProvider _time;
     private readonly BrokerMetrics _metrics;
     private readonly DecompressionMemory _decompression;
+    private readonly ITransactionVerifier? _verifier;
+    private readonly TransactionMarkerWriter _markers;
 
     private readonly CancellationToken _stopping;
 
     /// <param name="lifetime">Ends the WatchAppends streams when the broker stops (else shutdown would wait on them).</param>
     /// <param name="decompression">The broker's one budget for decompressed records being validated (default: the process's).</param>
+    /// <param name="verifier">KIP-890 verification of a transaction's first batch on a partition (null: none registered, no verification).</param>
+    /// <param name="markers">WriteTxnMarkers (default: one without marker observers).</param>
     public BrokerGrpcService(LogManager logs, ReplicaManager replicas, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
-        IHostApplicationLifetime? lifetime = null, DecompressionMemory? decompression = null)
+        IHostApplicationLifetime? lifetime = null, DecompressionMemory? decompression = null, ITransactionVerifier? verifier = null,
+        TransactionMarkerWriter? markers = null)
     {
+        _verifier = verifier;
+        _markers = markers ?? new TransactionMarkerWriter(replicas, time, [], Microsoft.Extensions.Logging.Abstractions.NullLogger<TransactionMarkerWriter>.Instance);
         _decompression = decompression ?? DecompressionMemory.Default;
         _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _logs = logs;
@@ -66,6 +77,20 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     public override Task<ListOffsetsResponse> ListOffsets(ListOffsetsRequest request, ServerCallContext context) => Task.FromResult(ListOffsets(request));
     public override Task<DescribeLogDirsResponse> DescribeLogDirs(DescribeLogDirsRequest request, ServerCallContext context) => Task.FromResult(DescribeLogDirs(request));
     public override Task<DeleteRecordsResponse> DeleteRecords(DeleteRecordsRequest request, ServerCallContext context) => Task.FromResult(DeleteRecords(request));
+
+    /// <summary>WriteTxnMarkers (Kafka body at api_version): see <see cref="TransactionMarkerWriter"/>.</summary>
+    public override async Task<KafkaGroupResponse> WriteTxnMarkers(KafkaGroupRequest request, ServerCallContext context)
+    {
+        var (r, v) = GroupCoordinatorGrpcService.Decode<KafkaMessages.WriteTxnMarkersRequest>(request);
+        return GroupCoordinatorGrpcService.Encode(await _markers.WriteAsync(r, context.CancellationToken).ConfigureAwait(false), v);
+    }
+
+    /// <summary>DescribeProducers (Kafka body at api_version): see <see cref="ProducerDescriber"/>.</summary>
+    public override Task<KafkaGroupResponse> DescribeProducers(KafkaGroupRequest request, ServerCallContext context)
+    {
+        var (r, v) = GroupCoordinatorGrpcService.Decode<KafkaMessages.DescribeProducersRequest>(request);
+        return Task.FromResult(GroupCoordinatorGrpcService.Encode(ProducerDescriber.Describe(_replicas, r), v));
+    }
 
     /// <summary>
     /// High-watermark advances of the partitions this broker leads, for as long as the gateway
@@ -93,12 +118,13 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         if (InvalidAcks(request) is { } refused) return refused;
         var staged = new StagedProduce(request, _time, cancellationToken);
         if (request.Partitions.Count == 1)
-            ProducePartition(staged, 0);
+            await ProducePartitionAsync(staged, 0, cancellationToken).ConfigureAwait(false);
         else
             // Appends are synchronous file writes: run partitions on the pool side by side. No
             // cancellation token: once started, every partition is attempted, so a caller that
             // gives up does not leave an arbitrary subset unwritten.
-            await Task.WhenAll(Enumerable.Range(0, request.Partitions.Count).Select(i => Task.Run(() => ProducePartition(staged, i), CancellationToken.None))).ConfigureAwait(false);
+            await Task.WhenAll(Enumerable.Range(0, request.Partitions.Count)
+                .Select(i => Task.Run(() => ProducePartitionAsync(staged, i, cancellationToken).AsTask(), CancellationToken.None))).ConfigureAwait(false);
         return await staged.CompleteAsync().ConfigureAwait(false);
     }
 
@@ -109,7 +135,10 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     /// goes back once all its partitions are done: at once for acks 0/1, when committed for
     /// acks=-1, so answers may leave out of order (the gateway matches them by request_id) and a
     /// slow follower of one partition holds up only the requests that wrote to it. At most
-    /// <see cref="StreamWaitingRequestsMax"/> requests wait for their commit at once. Writes to
+    /// <see cref="StreamWaitingRequestsMax"/> requests wait for their commit at once. A message
+    /// whose transactional batch must first be verified with its transaction coordinator
+    /// (KIP-890, see <see cref="ProducePartitionAsync"/>) holds the stream until the answer:
+    /// that wait is what keeps later messages behind it in order. Writes to
     /// the response stream are serialized; the call ends once every answer was written (or the
     /// caller went away). Each message's pooled record buffers go back to their pool right after
     /// its appends (the log copies the bytes synchronously and keeps no reference). Served by
@@ -130,7 +159,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
                 using (var message = requests.Current)
                 {
                     requestId = message.RequestId;
-                    staged = ProduceInOrderStaged(message.Request, cancellationToken);
+                    staged = await ProduceInOrderStagedAsync(message.Request, cancellationToken).ConfigureAwait(false);
                 }
                 if (staged.Committed)
                 {
@@ -183,15 +212,15 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
     }
 
     /// <summary>Appends the request's partitions one after the other and waits for their commit (acks=-1); results in request order.</summary>
-    public Task<ProduceResponse> ProduceInOrderAsync(ProduceRequest request, CancellationToken cancellationToken = default)
-        => ProduceInOrderStaged(request, cancellationToken).CompleteAsync();
+    public async Task<ProduceResponse> ProduceInOrderAsync(ProduceRequest request, CancellationToken cancellationToken = default)
+        => await (await ProduceInOrderStagedAsync(request, cancellationToken).ConfigureAwait(false)).CompleteAsync().ConfigureAwait(false);
 
-    private StagedProduce ProduceInOrderStaged(ProduceRequest request, CancellationToken cancellationToken)
+    private async ValueTask<StagedProduce> ProduceInOrderStagedAsync(ProduceRequest request, CancellationToken cancellationToken)
     {
         _metrics.ProduceRequests.Add(1);
         if (InvalidAcks(request) is { } refused) return StagedProduce.Answered(refused);
         var staged = new StagedProduce(request, _time, cancellationToken);
-        for (var i = 0; i < request.Partitions.Count; i++) ProducePartition(staged, i);
+        for (var i = 0; i < request.Partitions.Count; i++) await ProducePartitionAsync(staged, i, cancellationToken).ConfigureAwait(false);
         return staged;
     }
 
@@ -204,7 +233,12 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         return response;
     }
 
-    private void ProducePartition(StagedProduce staged, int index)
+    /// <summary>
+    /// One partition of a produce: leadership, Kafka's record validation, then (KIP-890) the
+    /// verification of a transactional batch that would start its producer's transaction here,
+    /// then the append. Synchronous unless a verification is awaited.
+    /// </summary>
+    private async ValueTask ProducePartitionAsync(StagedProduce staged, int index, CancellationToken cancellationToken)
     {
         var p = staged.Request.Partitions[index];
         var result = new PartitionProduceResult { Topic = p.Topic, Partition = p.Partition, BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 };
@@ -248,10 +282,21 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
                 foreach (var e in recordErrors) result.RecordErrors.Add(new RecordError { BatchIndex = e.BatchIndex, Message = e.Message });
             return;
         }
+        TransactionVerificationGuard? verification = null;
+        if (_verifier is not null && staged.Request.TransactionalId.Length > 0)
+        {
+            (var verifyError, verification) = await TransactionVerification.VerifyAsync(_verifier, staged.Request, partition, p.Records.Span, cancellationToken).ConfigureAwait(false);
+            if (verifyError != ErrorCodes.None)
+            {
+                result.ErrorCode = verifyError;
+                result.ErrorMessage = TransactionVerification.Describe(verifyError);
+                return;
+            }
+        }
         LeaderAppendResult leaderAppend;
         try
         {
-            leaderAppend = partition.AppendAsLeader(p.Records.Memory, staged.Request.Acks, staged.CommitTimeout, crcVerified: true);
+            leaderAppend = partition.AppendAsLeader(p.Records.Memory, staged.Request.Acks, staged.CommitTimeout, crcVerified: true, verification: verification);
         }
         catch (IOException ex)
         {
@@ -341,12 +386,15 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             // Taken before the read: an append racing the read still wakes the wait.
             signals.Add(log.AppendedSignal);
             var limit = (int)Math.Min(Math.Max(p.PartitionMaxBytes, 0), remainingBytes);
-            // Consumers read up to the high watermark only (followers replicate over ReplicationService).
-            var read = log.Read(p.FetchOffset, limit, minOneBatch);
+            // Before the read: its high watermark is then at least this one's (LSO <= HW in the answer).
+            var lastStable = log.LastStableOffset;
+            var readCommitted = request.IsolationLevel == ReadCommitted.IsolationLevel;
+            // Consumers read up to the high watermark (read_committed: the last stable offset) only;
+            // followers replicate over ReplicationService.
+            var read = log.Read(p.FetchOffset, limit, minOneBatch, readCommitted ? lastStable : -1);
             result.ErrorCode = read.ErrorCode;
             result.HighWatermark = read.HighWatermark;
-            // No transactions yet: nothing is pending, so the last stable offset is the high watermark.
-            result.LastStableOffset = read.HighWatermark;
+            result.LastStableOffset = lastStable;
             result.LogStartOffset = read.LogStartOffset;
             if (read.ErrorCode != ErrorCodes.None)
             {
@@ -368,6 +416,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
                         read.CopyTo(buffer);
                         result.Records = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read.Length));
                     }
+                    if (readCommitted) ReadCommitted.AddAbortedTransactions(result, log, p.FetchOffset, result.Records.Span);
                 }
                 catch (ObjectDisposedException)
                 {
@@ -398,6 +447,13 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
                 continue;
             }
             var found = partition.Log.LookupOffset(p.Timestamp);
+            if (request.IsolationLevel == ReadCommitted.IsolationLevel && p.Timestamp is -1 or >= 0)
+            {
+                // Kafka: latest is the last stable offset; a timestamp's offset must lie below it.
+                var lastStable = partition.Log.LastStableOffset;
+                if (p.Timestamp == -1) found = new OffsetAndTimestamp(lastStable, -1);
+                else if (found.Offset >= lastStable) found = OffsetAndTimestamp.None;
+            }
             result.Offset = found.Offset;
             result.Timestamp = found.Timestamp;
             result.LeaderEpoch = partition.LeaderEpoch;

@@ -34,9 +34,9 @@ public class ProduceStreamGrpcService
     private readonly BrokerGrpcService _broker;
 
     public ProduceStreamGrpcService(LogManager logs, ReplicaManager replicas, IOptions<BrokerOptions> options, TimeProvider time, BrokerMetrics metrics,
-        DecompressionMemory? decompression = null)
+        DecompressionMemory? decompression = null, StreamPlatform.Broker.Transactions.ITransactionVerifier? verifier = null)
     {
-        _broker = new BrokerGrpcService(logs, replicas, options, time, metrics, decompression: decompression);
+        _broker = new BrokerGrpcService(logs, replicas, options, time, metrics, decompression: decompression, verifier: verifier);
     }
 
     /// <summary>Called by grpc-dotnet with a null service: only the method's shape is bound here.</summary>

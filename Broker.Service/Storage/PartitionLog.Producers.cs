@@ -121,15 +121,18 @@ public sealed partial class PartitionLog
 
     /// <summary>
     /// At open and after a truncation: the latest snapshot at or below the log end offset, then
-    /// the batches after it (from the first segment when there is none).
+    /// the batches after it (from the first segment when there is none). A cleanly closed log
+    /// without any snapshot (written before producer state existed) is replayed from its last two
+    /// segments only, as Kafka does on upgrade, instead of reading every batch header of the log.
     /// </summary>
-    private void LoadProducerState()
+    private void LoadProducerState(bool cleanShutdown = false)
     {
         _producerState ??= new ProducerStateManager(Directory, TopicPartition, _logger);
         // Markers cut by recovery or truncation leave the aborted-transaction index too.
         foreach (var segment in _segments) segment.TxnIndex.TruncateFrom(segment.NextOffset);
         var loaded = _producerState.LoadSnapshot(_logEndOffset);
         var from = Math.Max(loaded, _segments[0].BaseOffset);
+        if (loaded < 0 && cleanShutdown) from = _segments[Math.Max(0, _segments.Count - 2)].BaseOffset;
         var replayed = ReplayProducerState(from);
         if (replayed > 0 || loaded >= 0)
             _logger.LogInformation("Loaded the producer state of {Partition}: snapshot {Snapshot}, {Batches} batches replayed, {Producers} producers",

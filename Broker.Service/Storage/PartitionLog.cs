@@ -206,7 +206,7 @@ public sealed partial class PartitionLog : IDisposable
         if (clean) File.Delete(cleanMarker);
         var log = new PartitionLog(directory, tp, effectiveId, config, time, logger, segments, logStartCheckpoint, cleanerCheckpoint);
         log.LoadReplicationState(ReadHighWatermarkCheckpoint(directory));
-        log.LoadProducerState();
+        log.LoadProducerState(clean);
         logger.LogInformation("Opened log {Partition} ({Mode}): {Segments} segments, offsets {Start}..{End}",
             tp, baseOffsets.Count == 0 ? "new" : clean ? "clean" : "recovered", segments.Count, log.LogStartOffset, log.LogEndOffset);
         return log;

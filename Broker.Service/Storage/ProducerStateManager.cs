@@ -46,6 +46,9 @@ public sealed class ProducerStateManager
     private readonly List<CompletedTxn> _unreplicated = [];
     // KIP-890 verifications in flight, with when they started (expired like producers).
     private readonly Dictionary<long, (TransactionVerificationGuard Guard, long StartedMs)> _verifications = [];
+    // _ongoing.Count + _unreplicated.Count, written under _lock: lets LastStableOffset answer
+    // the common case (no transactions) on every fetch without the lock.
+    private volatile int _unstable;
     private readonly string _directory;
     private readonly TopicPartition _partition;
     private readonly ILogger _logger;
@@ -91,12 +94,14 @@ public sealed class ProducerStateManager
     /// </summary>
     public long LastStableOffset(long highWatermark)
     {
+        if (_unstable == 0) return highWatermark;
         lock (_lock)
         {
             var lso = highWatermark;
             if (_ongoing.Count > 0) lso = Math.Min(lso, _ongoing.Min.FirstOffset);
             _unreplicated.RemoveAll(t => t.LastOffset < highWatermark);
             foreach (var t in _unreplicated) lso = Math.Min(lso, t.FirstOffset);
+            CountUnstable();
             return lso;
         }
     }
@@ -250,9 +255,13 @@ public sealed class ProducerStateManager
                 }
             }
             if (_producers.Count > ProducersMax) EvictIdle(_producers.Count - ProducersMax);
+            CountUnstable();
             return aborted;
         }
     }
+
+    // Under _lock, after every change of _ongoing or _unreplicated.
+    private void CountUnstable() => _unstable = _ongoing.Count + _unreplicated.Count;
 
     // Under _lock.
     private void EvictIdle(int count)
@@ -321,8 +330,10 @@ public sealed class ProducerStateManager
                     _producers[e.ProducerId] = e;
                     if (e.HasOngoingTransaction) _ongoing.Add((e.CurrentTxnFirstOffset, e.ProducerId));
                 }
+                CountUnstable();
                 return offset;
             }
+            CountUnstable();
             return -1;
         }
     }
@@ -337,6 +348,7 @@ public sealed class ProducerStateManager
             _ongoing.Clear();
             _unreplicated.Clear();
             _verifications.Clear();
+            CountUnstable();
         }
     }
 }

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Time.Testing;
 using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
+using StreamPlatform.Broker.Transactions;
+using StreamPlatform.Protos.Records;
 using StreamPlatform.UnitTests.Storage;
 using ErrorCodes = StreamPlatform.Protos.Kafka.Messages.ErrorCodes;
 
@@ -287,5 +289,49 @@ public sealed class PartitionTests : IDisposable
         Assert.Equal(ErrorCodes.None, B(2).Log.DeleteRecordsBefore(3).ErrorCode);
         Assert.Equal(ErrorCodes.None, Fetch(3, 2));
         Assert.Equal((3L, 4L), (B(3).Log.LogStartOffset, B(3).Log.HighWatermark));
+    }
+
+    private static string ProducerStateOf(Partition p) => string.Join(";", p.Log.ProducerState.ActiveProducers().OrderBy(e => e.ProducerId)
+        .Select(e => $"{e}/{string.Join(",", e.Batches)}"));
+
+    [Fact]
+    public void Followers_build_the_leaders_producer_state_and_a_new_leader_deduplicates_a_retry()
+    {
+        Elect(1, 0, 0, 1, 2, 3);
+        var first = ProducerBatches.Data(10, 0, 0, records: 2);
+        Assert.Equal(0, B(1).AppendAsLeader(first, 1, default).Append.FirstOffset);
+        Assert.Equal(2, B(1).AppendAsLeader(ProducerBatches.Data(11, 0, 0, transactional: true), 1, default).Append.FirstOffset);
+        Assert.Equal(ErrorCodes.None, B(1).AppendAsLeader(ProducerBatches.Marker(11, 0, ControlRecordType.Abort), 1, default, origin: AppendOrigin.TransactionMarker).Append.ErrorCode);
+        foreach (var f in new[] { 2, 3 }) { Fetch(f, 1); Fetch(f, 1); }
+        Assert.Equal(ProducerStateOf(B(1)), ProducerStateOf(B(2)));
+        Assert.Equal(ProducerStateOf(B(1)), ProducerStateOf(B(3)));
+        Assert.Equal(B(1).Log.AbortedTransactions(0, 4), B(2).Log.AbortedTransactions(0, 4));
+
+        // Leadership moves; the producer retries its unanswered batch there: same offsets, nothing appended.
+        Elect(2, 1, 1, 1, 2, 3);
+        var retried = B(2).AppendAsLeader(first, 1, default).Append;
+        Assert.Equal((ErrorCodes.None, 0L, 1L), (retried.ErrorCode, retried.FirstOffset, retried.LastOffset));
+        Assert.Equal(4, B(2).Log.LogEndOffset);
+        Assert.Equal(ErrorCodes.OutOfOrderSequenceNumber, B(2).AppendAsLeader(ProducerBatches.Data(10, 0, 5), 1, default).Append.ErrorCode);
+        Assert.Equal(4, B(2).AppendAsLeader(ProducerBatches.Data(10, 0, 2), 1, default).Append.FirstOffset);
+    }
+
+    [Fact]
+    public void A_follower_truncating_a_diverged_transactional_batch_forgets_that_transaction()
+    {
+        Elect(1, 0, 0, 1, 2, 3);
+        B(1).AppendAsLeader(ProducerBatches.Data(10, 0, 0), 1, default);
+        foreach (var f in new[] { 2, 3 }) { Fetch(f, 1); Fetch(f, 1); }
+        // Only broker 2 gets the uncommitted start of a transaction before broker 1 dies.
+        B(1).AppendAsLeader(ProducerBatches.Data(11, 0, 0, transactional: true), 1, default);
+        Fetch(2, 1);
+        Assert.True(B(2).Log.ProducerState.HasOngoingTransaction(11));
+        Elect(3, 1, 1, 2, 3);
+        B(3).AppendAsLeader(ProducerBatches.Data(10, 0, 1), 1, default);
+        for (var i = 0; i < 3; i++) Fetch(2, 3);
+        Assert.Equal(WholeLog(B(3)), WholeLog(B(2)));
+        Assert.False(B(2).Log.ProducerState.HasOngoingTransaction(11));
+        Assert.Equal(ProducerStateOf(B(3)), ProducerStateOf(B(2)));
+        Assert.Equal(B(2).Log.HighWatermark, B(2).Log.LastStableOffset);
     }
 }
