@@ -58,6 +58,8 @@ public static class BrokerServiceExtensions
         // fetchers end before the logs are closed.
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaManager>());
         services.AddHostedService<LogFlushScheduler>();
+        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (the group coordinator's).
+        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHostedService(sp => new LogRetentionService(sp.GetRequiredService<LogManager>(), sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<BrokerOptions>>().Value.RetentionCheckIntervalMs),
             sp.GetRequiredService<ILogger<LogRetentionService>>()));
@@ -69,8 +71,6 @@ public static class BrokerServiceExtensions
         });
         services.AddGroupCoordinator();
         services.AddTransactionCoordinator();
-        // WriteTxnMarkers: tells every registered ITransactionMarkerObserver (none until the group coordinator registers one).
-        services.AddSingleton<StreamPlatform.Broker.Transactions.TransactionMarkerWriter>();
         services.AddHealthChecks().AddCheck<BrokerReadinessCheck>("broker-ready").AddCheck<ReplicationHealthCheck>("replication");
         services.AddSingleton<ServiceErrorInterceptor>(); // one instance, not one per call
         services.AddGrpc(o =>

@@ -266,7 +266,11 @@ public sealed class ProducerStateManager
     // Under _lock.
     private void EvictIdle(int count)
     {
-        var victims = _producers.Values.Where(e => !e.HasOngoingTransaction).OrderBy(e => e.LastTimestampMs).Take(count).Select(e => e.ProducerId).ToList();
+        // One at a time in steady state: a linear scan, not a sort.
+        var idle = _producers.Values.Where(e => !e.HasOngoingTransaction);
+        var victims = count == 1
+            ? idle.MinBy(e => e.LastTimestampMs) is { } oldest ? [oldest.ProducerId] : []
+            : idle.OrderBy(e => e.LastTimestampMs).Take(count).Select(e => e.ProducerId).ToList();
         foreach (var pid in victims) _producers.Remove(pid);
         _logger.LogWarning("{Partition}: forgot {Count} idle producers: more than {Max} are tracked", _partition, victims.Count, ProducersMax);
     }

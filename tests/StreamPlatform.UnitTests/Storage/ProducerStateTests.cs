@@ -255,3 +255,55 @@ public sealed class ProducerStateTests : IDisposable
         Assert.Equal(3, log.LogEndOffset);
     }
 }
+
+/// <summary>The per-partition producer limit (<see cref="ProducerStateManager.ProducersMax"/>), on the manager alone.</summary>
+public sealed class ProducerLimitTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly ProducerStateManager _state;
+    private long _offset;
+
+    public ProducerLimitTests()
+    {
+        Directory.CreateDirectory(_dir.PartitionDir());
+        _state = new ProducerStateManager(_dir.PartitionDir(), new TopicPartition("t", 0), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private ProducerAppendPlan Write(long producerId, bool transactional, long timestampMs, int sequence = 0)
+    {
+        var plan = new ProducerAppendPlan();
+        var batch = new ProducerBatch(producerId, 0, sequence, 0, timestampMs, transactional, false, null, -1);
+        if (_state.Prepare(plan, batch, _offset, _offset, timestampMs, AppendOrigin.Client))
+        {
+            _state.Apply(plan);
+            _offset++;
+        }
+        return plan;
+    }
+
+    [Fact]
+    public void Beyond_the_limit_the_least_recently_written_idle_producer_is_forgotten()
+    {
+        for (var pid = 0; pid < ProducerStateManager.ProducersMax; pid++) Write(pid, transactional: pid == 0, T0 + pid);
+        Assert.False(Write(ProducerStateManager.ProducersMax, transactional: false, T0 + ProducerStateManager.ProducersMax).Failed);
+        Assert.Equal(ProducerStateManager.ProducersMax, _state.ProducerCount);
+        Assert.NotNull(_state.Get(0)); // oldest, but its transaction is open
+        Assert.Null(_state.Get(1)); // the oldest idle one went
+        Assert.NotNull(_state.Get(ProducerStateManager.ProducersMax));
+    }
+
+    [Fact]
+    public void When_every_tracked_producer_has_a_transaction_open_a_new_one_is_refused()
+    {
+        for (var pid = 0; pid < ProducerStateManager.ProducersMax; pid++) Write(pid, transactional: true, T0);
+        var refused = Write(ProducerStateManager.ProducersMax, transactional: true, T0);
+        Assert.Equal(ErrorCodes.ConcurrentTransactions, refused.ErrorCode);
+        Assert.Equal(ProducerStateManager.ProducersMax, _state.ProducerCount);
+        var known = Write(5, transactional: true, T0, sequence: 1); // known producers go on
+        Assert.False(known.Failed);
+        Assert.Null(known.Duplicate);
+        Assert.Equal(1, _state.Get(5)!.LastSeq);
+    }
+}
