@@ -37,6 +37,8 @@ public sealed class TransactionCoordinatorHost(
     {
         _follower.Stop();
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        // Resigns every partition: writes and marker sending in flight stop (the next leader completes them).
+        foreach (var partition in coordinator.States.Partitions) coordinator.States.Unload(partition);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

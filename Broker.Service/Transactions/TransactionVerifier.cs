@@ -17,11 +17,12 @@ namespace StreamPlatform.Broker.Transactions;
 /// transactional id's coordinator, the leader of its __transaction_state partition, with the
 /// broker form of AddPartitionsToTxn (v5, one transaction, verify_only = !addPartition) —
 /// directly when this broker is the coordinator, else over the broker's channel to it
-/// (<see cref="BrokerChannels"/>). The answer is what the producer gets, as Kafka's produce
-/// path turns it: PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH, a partition not in the
-/// transaction (TRANSACTION_ABORTABLE) INVALID_TXN_STATE, and the retriable coordinator errors
-/// (no coordinator, loading, not the coordinator, a commit completing, the call failing)
-/// NOT_ENOUGH_REPLICAS, which every client retries without a metadata refresh.
+/// (<see cref="BrokerChannels"/>). As Kafka's AddPartitionsToTxnManager, PRODUCER_FENCED becomes
+/// INVALID_PRODUCER_EPOCH and a partition not in the transaction (TRANSACTION_ABORTABLE)
+/// INVALID_TXN_STATE; the retriable coordinator errors (COORDINATOR_NOT_AVAILABLE when no
+/// coordinator is known, COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS,
+/// NETWORK_EXCEPTION when the call failed) are returned as they are: the caller's produce path
+/// turns them into NOT_ENOUGH_REPLICAS, as Kafka's ReplicaManager.
 /// </summary>
 public sealed class TransactionVerifier(
     TransactionCoordinator coordinator,
@@ -100,13 +101,11 @@ public sealed class TransactionVerifier(
         }
     }
 
-    /// <summary>The coordinator's answer as a producer gets it from the partition leader (Kafka's ReplicaManager and AddPartitionsToTxnManager).</summary>
+    /// <summary>The coordinator's answer as Kafka's AddPartitionsToTxnManager hands it to the produce path.</summary>
     public static short ProducerError(short coordinatorError) => coordinatorError switch
     {
         ErrorCodes.ProducerFenced => ErrorCodes.InvalidProducerEpoch,
         ErrorCodes.TransactionAbortable => ErrorCodes.InvalidTxnState,
-        ErrorCodes.ConcurrentTransactions or ErrorCodes.NetworkException or ErrorCodes.CoordinatorLoadInProgress
-            or ErrorCodes.CoordinatorNotAvailable or ErrorCodes.NotCoordinator => ErrorCodes.NotEnoughReplicas,
         _ => coordinatorError,
     };
 }

@@ -215,7 +215,7 @@ public sealed class TransactionCoordinatorTests : IDisposable
         // What a producer gets from the partition leader (Kafka's mapping).
         Assert.Equal(ErrorCodes.InvalidTxnState, TransactionVerifier.ProducerError(ErrorCodes.TransactionAbortable));
         Assert.Equal(ErrorCodes.InvalidProducerEpoch, TransactionVerifier.ProducerError(ErrorCodes.ProducerFenced));
-        Assert.Equal(ErrorCodes.NotEnoughReplicas, TransactionVerifier.ProducerError(ErrorCodes.ConcurrentTransactions));
+        Assert.Equal(ErrorCodes.ConcurrentTransactions, TransactionVerifier.ProducerError(ErrorCodes.ConcurrentTransactions)); // the produce path maps the retriable ones
     }
 
     [Fact]

@@ -89,6 +89,14 @@ internal sealed class TransactionHarness : IDisposable
 
     public void Load(int coordinatorEpoch = 0) => States.Load(0, coordinatorEpoch, new OffsetsPartitionStore(Log));
 
+    /// <summary>A coordinator (new, as on another broker) over <paramref name="store"/>, e.g. a replica-layer partition.</summary>
+    public void LoadNew(OffsetsPartitionStore store, int coordinatorEpoch)
+    {
+        if (States.Partitions.Count > 0) States.Unload(0);
+        NewCoordinator();
+        States.Load(0, coordinatorEpoch, store);
+    }
+
     /// <summary>A failover: this coordinator gives the partition up and a new one (same log, as a replica that caught up) loads it at a newer epoch.</summary>
     public void FailOver(int newEpoch)
     {
@@ -170,9 +178,16 @@ internal sealed class TransactionHarness : IDisposable
     {
         public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
         {
-            if (request is not KafkaGroupRequest kafka || method.Name != "WriteTxnMarkers") throw new NotSupportedException(method.FullName);
-            var response = (TResponse)(object)harness.WriteMarkers(brokerId, kafka);
-            return new AsyncUnaryCall<TResponse>(Task.FromResult(response), Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => [], () => { });
+            if (request is not KafkaGroupRequest kafka) throw new NotSupportedException(method.FullName);
+            Task<KafkaGroupResponse> response = method.Name switch
+            {
+                "WriteTxnMarkers" => Task.FromResult(harness.WriteMarkers(brokerId, kafka)),
+                // The coordinator (broker 1) answering another broker's verification, through the wire form.
+                "AddPartitionsToTxn" when brokerId == 1 => harness.AddPartitionsRemoteAsync(kafka),
+                _ => throw new NotSupportedException(method.FullName),
+            };
+            return new AsyncUnaryCall<TResponse>(response.ContinueWith(t => (TResponse)(object)t.Result, TaskScheduler.Default), Task.FromResult(new Metadata()),
+                () => Status.DefaultSuccess, () => [], () => { });
         }
 
         public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
@@ -187,6 +202,16 @@ internal sealed class TransactionHarness : IDisposable
         public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
             => throw new NotSupportedException(method.FullName);
     }
+
+    private async Task<KafkaGroupResponse> AddPartitionsRemoteAsync(KafkaGroupRequest kafka)
+    {
+        var (request, version) = GroupCoordinatorGrpcService.Decode<AddPartitionsToTxnRequest>(kafka);
+        return GroupCoordinatorGrpcService.Encode(await Coordinator.AddPartitionsToTxnAsync(request, version, CancellationToken.None), version);
+    }
+
+    /// <summary>A verifier on broker <paramref name="brokerId"/> (broker 1 is the coordinator: others ask it over "gRPC").</summary>
+    public TransactionVerifier Verifier(int brokerId)
+        => new(Coordinator, () => Metadata, Leaders, brokerId, 5000, NullLogger<TransactionVerifier>.Instance);
 
     private KafkaGroupResponse WriteMarkers(int brokerId, KafkaGroupRequest kafka)
     {
