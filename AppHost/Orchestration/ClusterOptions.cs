@@ -37,22 +37,32 @@ public sealed class ClusterOptions
     /// <summary>Cluster-wide broker configs (Kafka names, e.g. num.partitions), passed to the controller.</summary>
     public IDictionary<string, string> BrokerConfigs { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    /// <summary>Kafka's default offsets.topic.replication.factor, lowered to the broker count of smaller clusters.</summary>
+    /// <summary>Kafka's default offsets.topic.replication.factor (and transaction.state.log.replication.factor), lowered to the broker count of smaller clusters.</summary>
     public const int OffsetsTopicReplicationFactorMax = 3;
 
+    /// <summary>Kafka's default transaction.state.log.min.isr, lowered to the transaction state topic's replication factor.</summary>
+    public const int TransactionStateMinIsrMax = 2;
+
     /// <summary>
-    /// The broker configs the controller gets: <see cref="BrokerConfigs"/>, plus
-    /// offsets.topic.replication.factor = min(3, brokers) unless set. Kafka's default is 3 and
-    /// Kafka refuses to create __consumer_offsets with fewer live brokers (consumer groups then
-    /// never find a coordinator); Kafka's own single-broker quickstart sets it to 1 by hand. The
-    /// AppHost knows its broker count, so a 1- or 2-broker dev cluster works without that step
-    /// and a 3+ broker cluster gets Kafka's 3.
+    /// The broker configs the controller gets: <see cref="BrokerConfigs"/>, plus, unless set,
+    /// offsets.topic.replication.factor and transaction.state.log.replication.factor =
+    /// min(3, brokers) and transaction.state.log.min.isr = min(2, the latter). Kafka's defaults
+    /// are 3 (and 2) and Kafka refuses to create __consumer_offsets or __transaction_state with
+    /// fewer live brokers (consumer groups and transactional producers then never find a
+    /// coordinator); Kafka's own single-broker quickstart sets them to 1 by hand. The AppHost
+    /// knows its broker count, so a 1- or 2-broker dev cluster works without that step and a 3+
+    /// broker cluster gets Kafka's values.
     /// </summary>
     public IReadOnlyDictionary<string, string> EffectiveBrokerConfigs()
     {
+        static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var configs = new Dictionary<string, string>(BrokerConfigs, StringComparer.Ordinal);
-        configs.TryAdd("offsets.topic.replication.factor",
-            Math.Min(OffsetsTopicReplicationFactorMax, Brokers).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        configs.TryAdd("offsets.topic.replication.factor", Text(Math.Min(OffsetsTopicReplicationFactorMax, Brokers)));
+        configs.TryAdd("transaction.state.log.replication.factor", Text(Math.Min(OffsetsTopicReplicationFactorMax, Brokers)));
+        // The replication factor as it will be; a value that is not an int is the controller's to refuse.
+        if (int.TryParse(configs["transaction.state.log.replication.factor"], System.Globalization.NumberStyles.Integer,
+                System.Globalization.CultureInfo.InvariantCulture, out var transactionStateReplicationFactor))
+            configs.TryAdd("transaction.state.log.min.isr", Text(Math.Max(1, Math.Min(TransactionStateMinIsrMax, transactionStateReplicationFactor))));
         return configs;
     }
 

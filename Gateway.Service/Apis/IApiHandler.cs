@@ -20,6 +20,21 @@ public sealed record RequestContext(short ApiVersion, int CorrelationId, string?
     /// </summary>
     public void Dispatched() => DispatchedSignal?.TrySetResult();
 
+    /// <summary>Set by the connection for <see cref="IApiHandler.OrderedAtDispatch"/> handlers: completed by <see cref="ResendsDispatched"/> or when the handler returns.</summary>
+    internal TaskCompletionSource? ResendsDispatchedSignal { get; init; }
+
+    /// <summary>
+    /// For <see cref="IApiHandler.OrderedAtDispatch"/> handlers (Produce): completes once the
+    /// connection's previous such request has enqueued its own resends to new leaders, or
+    /// decided on none, or returned. A request resends only after that, so resent batches of
+    /// one partition reach the new leader in the client's order (idempotent sequences must
+    /// arrive in order). Completed for other handlers.
+    /// </summary>
+    public Task PreviousResendsDispatched { get; init; } = Task.CompletedTask;
+
+    /// <summary>Signals that this request's resends are enqueued (or that it has none): the next request may enqueue its own. Harmless when called twice.</summary>
+    public void ResendsDispatched() => ResendsDispatchedSignal?.TrySetResult();
+
     private List<IDisposable>? _disposeAfterResponse;
 
     /// <summary>

@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Coordinators;
+using StreamPlatform.Gateway.Transactions;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka;
@@ -27,9 +28,8 @@ namespace StreamPlatform.Gateway.Apis;
 public sealed class InitProducerIdApi(CoordinatorRouter router) : ApiHandler<InitProducerIdRequest>
 {
     /// <summary>Deadline of a coordinator call (plus the broker call margin).</summary>
-    public const int CallWaitMs = SingleCoordinatorApi<InitProducerIdRequest, InitProducerIdResponse, TxnClient>.PlainCallWaitMs;
+    public const int CallWaitMs = CoordinatorRouter.PlainCallWaitMs;
 
-    private static readonly Func<Grpc.Core.CallInvoker, TxnClient> CreateClient = static i => new(i);
     private static readonly KafkaBodyCall<TxnClient> Call = static (c, r, o) => c.InitProducerIdAsync(r, o);
 
     private int _next;
@@ -46,7 +46,7 @@ public sealed class InitProducerIdApi(CoordinatorRouter router) : ApiHandler<Ini
         {
             foreach (var broker in AnyBrokerOrder(metadata, Interlocked.Increment(ref _next)))
             {
-                var answer = await router.ForwardAsync<TxnClient, InitProducerIdResponse>(broker, CreateClient, Call, request, context, CallWaitMs, cancellationToken)
+                var answer = await router.ForwardAsync<TxnClient, InitProducerIdResponse>(broker, TransactionCoordinatorClient.Create, Call, request, context, CallWaitMs, cancellationToken)
                     .ConfigureAwait(false);
                 if (answer is not null) return answer;
                 if (cancellationToken.IsCancellationRequested) break;
@@ -56,7 +56,7 @@ public sealed class InitProducerIdApi(CoordinatorRouter router) : ApiHandler<Ini
         if (request.TransactionalId.Length == 0) return Error(ErrorCode.InvalidRequest);
         var (error, coordinator) = router.Coordinator(metadata, CoordinatorKind.Transaction, request.TransactionalId);
         if (coordinator is null) return Error(error);
-        var response = await router.ForwardAsync<TxnClient, InitProducerIdResponse>(coordinator, CreateClient, Call, request, context, CallWaitMs, cancellationToken)
+        var response = await router.ForwardAsync<TxnClient, InitProducerIdResponse>(coordinator, TransactionCoordinatorClient.Create, Call, request, context, CallWaitMs, cancellationToken)
             .ConfigureAwait(false);
         return response ?? Error(ErrorCode.CoordinatorNotAvailable);
     }

@@ -35,6 +35,9 @@ public sealed class CoordinatorRouter(
     TimeProvider time,
     ILogger<CoordinatorRouter> logger) : IDisposable
 {
+    /// <summary>Deadline of coordinator calls that do not wait for a rebalance (plus the gateway's broker call margin).</summary>
+    public const int PlainCallWaitMs = 10_000;
+
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, CallInvoker Invoker)> _channels = new(StringComparer.Ordinal);
     // Typed clients over the channels above, one per (endpoint, client type); made on first use.
     private readonly ConcurrentDictionary<(string Endpoint, Type Client), object> _clients = new();

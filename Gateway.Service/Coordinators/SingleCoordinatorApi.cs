@@ -17,7 +17,7 @@ public abstract class SingleCoordinatorApi<TRequest, TResponse, TClient>(Coordin
     where TClient : class
 {
     /// <summary>Deadline of calls that do not wait for a rebalance (plus the gateway's broker call margin).</summary>
-    public const int PlainCallWaitMs = 10_000;
+    public const int PlainCallWaitMs = CoordinatorRouter.PlainCallWaitMs;
 
     protected CoordinatorRouter Router => router;
 

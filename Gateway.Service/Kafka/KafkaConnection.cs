@@ -45,6 +45,8 @@ public sealed class KafkaConnection
     // The next Sequential request starts when this is done: the last Sequential request's task,
     // or its dispatch signal when its handler is OrderedAtDispatch (pipelined Produce).
     private Task _sequentialTail = Task.CompletedTask;
+    // The last OrderedAtDispatch request's "resends enqueued" signal (see RequestContext.PreviousResendsDispatched).
+    private Task _resendsTail = Task.CompletedTask;
     // Completes when every Sequential request so far has completed: what a Sequential request
     // that is not OrderedAtDispatch (topic admin) waits for, as before pipelining.
     private Task _sequentialDone = Task.CompletedTask;
@@ -393,9 +395,14 @@ public sealed class KafkaConnection
             // run the next request's handler inline (a chain of ~100 pipelined produces would
             // nest that deep).
             var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { DispatchedSignal = signal, ClientHost = _clientHost };
+            var resends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId)
+            {
+                DispatchedSignal = signal, ClientHost = _clientHost, ResendsDispatchedSignal = resends, PreviousResendsDispatched = _resendsTail,
+            };
             task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = signal.Task;
+            _resendsTail = resends.Task;
             _sequentialDone = _sequentialDone.IsCompleted ? task : Task.WhenAll(_sequentialDone, task);
         }
         else if (handler.Sequential)
@@ -489,6 +496,7 @@ public sealed class KafkaConnection
             Interlocked.Decrement(ref _handlersRunning);
             // A handler that returned (or failed) without signalling releases the next request too.
             context.Dispatched();
+            context.ResendsDispatched();
             // Serialize copied everything the response referenced: its pooled resources can go.
             context.DisposeResponseResources();
             ReturnFrame(frame, frameLength);

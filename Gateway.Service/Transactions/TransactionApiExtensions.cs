@@ -8,6 +8,13 @@ public static class TransactionApiExtensions
     public static IServiceCollection AddTransactionApis(this IServiceCollection services)
     {
         services.AddSingleton<IApiHandler, InitProducerIdApi>();
+        services.AddSingleton<IApiHandler, AddPartitionsToTxnApi>();
+        services.AddSingleton<IApiHandler, AddOffsetsToTxnApi>();
+        services.AddSingleton<IApiHandler, EndTxnApi>();
+        services.AddSingleton<IApiHandler, TxnOffsetCommitApi>();
+        services.AddSingleton<IApiHandler, DescribeProducersApi>();
+        services.AddSingleton<IApiHandler, DescribeTransactionsApi>();
+        services.AddSingleton<IApiHandler, ListTransactionsApi>();
         return services;
     }
 }

@@ -38,6 +38,8 @@ public sealed class ServiceEnvironmentTests
             ["Controller__BrokerConfigs__num.partitions"] = "3",
             // Kafka's default 3 for three brokers (see the next test).
             ["Controller__BrokerConfigs__offsets.topic.replication.factor"] = "3",
+            ["Controller__BrokerConfigs__transaction.state.log.replication.factor"] = "3",
+            ["Controller__BrokerConfigs__transaction.state.log.min.isr"] = "2",
         }, env.ToDictionary());
     }
 
@@ -56,6 +58,28 @@ public sealed class ServiceEnvironmentTests
         });
         var env = ServiceEnvironment.Build(t, t.Controller, Local).ToDictionary();
         Assert.Equal(expected, env["Controller__BrokerConfigs__offsets.topic.replication.factor"]);
+    }
+
+    [Theory]
+    [InlineData(1, null, null, "1", "1")]
+    [InlineData(2, null, null, "2", "2")]
+    [InlineData(3, null, null, "3", "2")]
+    [InlineData(5, null, null, "3", "2")]
+    [InlineData(5, "1", null, "1", "1")]
+    [InlineData(5, null, "3", "3", "3")]
+    [InlineData(1, "2", null, "2", "2")]
+    public void TransactionStateTopicReplicationFactorAndMinIsrFollowTheBrokerCountUnlessSet(int brokers, string? setRf, string? setMinIsr,
+        string expectedRf, string expectedMinIsr)
+    {
+        var t = Topology(o =>
+        {
+            o.Brokers = brokers;
+            if (setRf is not null) o.BrokerConfigs["transaction.state.log.replication.factor"] = setRf;
+            if (setMinIsr is not null) o.BrokerConfigs["transaction.state.log.min.isr"] = setMinIsr;
+        });
+        var env = ServiceEnvironment.Build(t, t.Controller, Local).ToDictionary();
+        Assert.Equal(expectedRf, env["Controller__BrokerConfigs__transaction.state.log.replication.factor"]);
+        Assert.Equal(expectedMinIsr, env["Controller__BrokerConfigs__transaction.state.log.min.isr"]);
     }
 
     [Fact]

@@ -44,7 +44,7 @@ internal sealed class GatewayTestKit : IAsyncDisposable
         var handlers = new List<IApiHandler>
         {
             new MetadataApi(Admin, o, Authorizer),
-            new ProduceApi(Admin, Brokers, o, NullLogger<ProduceApi>.Instance),
+            new ProduceApi(Admin, Brokers, o, Authorizer, NullLogger<ProduceApi>.Instance),
             new FetchApi(Admin, Brokers, o, TimeProvider.System, NullLogger<FetchApi>.Instance),
             new ListOffsetsApi(Admin, Brokers, o, TimeProvider.System, NullLogger<ListOffsetsApi>.Instance),
             new DescribeConfigsApi(Admin, o),

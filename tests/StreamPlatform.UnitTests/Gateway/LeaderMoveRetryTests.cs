@@ -59,6 +59,7 @@ public sealed class LeaderMoveRetryTests : IAsyncLifetime
         var registry = new ApiRegistry([
             new FetchApi(admin, _brokers, o, TimeProvider.System, NullLogger<FetchApi>.Instance),
             new ListOffsetsApi(admin, _brokers, o, TimeProvider.System, NullLogger<ListOffsetsApi>.Instance),
+            new ProduceApi(admin, _brokers, o, new StreamPlatform.Gateway.Security.AllowAllAuthorizer(), NullLogger<ProduceApi>.Instance),
         ]);
         return new PipeClient(registry, _options, _metrics);
     }
@@ -193,5 +194,53 @@ public sealed class LeaderMoveRetryTests : IAsyncLifetime
         var p = response.Topics.Single().Partitions.Single();
         Assert.Equal(0, p.ErrorCode);
         Assert.Equal(1, p.Offset);
+    }
+
+    private static ProduceRequest Produce(byte[] records) => new()
+    {
+        Acks = -1, TimeoutMs = 5000,
+        TopicData = [new() { Name = Topic, PartitionData = [new() { Index = 0, Records = records }] }],
+    };
+
+    [Fact]
+    public async Task Idempotent_produces_routed_to_the_old_leader_are_resent_to_the_new_one_in_order()
+    {
+        var real = await SetUpAsync();
+        _view.Apply(Stale(real));
+        await using var client = Client();
+        // Pipelined: the second is enqueued before the first is answered; both go to the old leader.
+        await client.SendAsync(ApiKey.Produce, 9, 1, Produce(IdempotentProduceRetryTests.Batch(producerId: 5000, sequence: 0, values: ["a", "b"])));
+        await client.SendAsync(ApiKey.Produce, 9, 2, Produce(IdempotentProduceRetryTests.Batch(producerId: 5000, sequence: 2, values: ["c"])));
+        await Task.Delay(300);
+        _view.Apply(real);
+        var (c1, first) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9).WaitAsync(TimeSpan.FromSeconds(10));
+        var (c2, second) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((1, 2), (c1, c2));
+        var p1 = first.Responses.Single().PartitionResponses.Single();
+        var p2 = second.Responses.Single().PartitionResponses.Single();
+        Assert.Equal((0, 0), (p1.ErrorCode, p2.ErrorCode));
+        // After the set-up's record at 0, in the client's order.
+        Assert.Equal((1L, 3L), (p1.BaseOffset, p2.BaseOffset));
+    }
+
+    [Fact]
+    public async Task A_produce_without_sequence_numbers_is_never_resent()
+    {
+        var real = await SetUpAsync();
+        _view.Apply(Stale(real));
+        await using var client = Client();
+        await client.SendAsync(ApiKey.Produce, 9, 1, Produce(TestBatches.Build(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "plain")));
+        await Task.Delay(300);
+        _view.Apply(real);
+        var (_, response) = await client.ReadAsync<ProduceResponse>(ApiKey.Produce, 9).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((short)ErrorCode.NotLeaderOrFollower, response.Responses.Single().PartitionResponses.Single().ErrorCode);
+        // Nothing was written: the high watermark is still the set-up's one record.
+        await client.SendAsync(ApiKey.ListOffsets, 7, 2, new ListOffsetsRequest
+        {
+            ReplicaId = -1,
+            Topics = [new ListOffsetsRequest.ListOffsetsTopic { Name = Topic, Partitions = [new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = 0, Timestamp = -1, CurrentLeaderEpoch = -1 }] }],
+        });
+        var (_, offsets) = await client.ReadAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, offsets.Topics.Single().Partitions.Single().Offset);
     }
 }
