@@ -128,6 +128,9 @@ public sealed partial class GroupCoordinator
         return TxnOffsetCommit(request, version, response, slots);
     }
 
+    /// <summary>Most offsets one producer's open transaction may hold per partition (<see cref="PendingTransactionalOffsets.OffsetsPerProducerMax"/>; tests lower it).</summary>
+    internal int PendingOffsetsPerProducerMax { get; set; } = PendingTransactionalOffsets.OffsetsPerProducerMax;
+
     /// <summary>Looks up the transaction verifier (KIP-890) at each TxnOffsetCommit; null: none registered, nothing verified.</summary>
     public Func<Transactions.ITransactionVerifier?>? TransactionVerifier { get; init; }
 
@@ -159,10 +162,10 @@ public sealed partial class GroupCoordinator
                 accepted.Add((topic, p.PartitionIndex, offset));
             }
             if (records.Count == 0) return response;
-            if (!shard.Pending.HasRoomFor(request.ProducerId, records.Count))
+            if (!shard.Pending.HasRoomFor(request.ProducerId, records.Count, PendingOffsetsPerProducerMax))
             {
                 _logger.LogWarning("Group {Group}: producer {ProducerId} would hold more than {Max} pending transactional offsets in __consumer_offsets-{Partition}",
-                    request.GroupId, request.ProducerId, PendingTransactionalOffsets.OffsetsPerProducerMax, shard.Partition);
+                    request.GroupId, request.ProducerId, PendingOffsetsPerProducerMax, shard.Partition);
                 foreach (var (result, _, _) in slots.Where(s => s.Result.ErrorCode == 0)) result.ErrorCode = (short)ErrorCode.InvalidCommitOffsetSize;
                 return response;
             }

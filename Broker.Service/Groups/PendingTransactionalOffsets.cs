@@ -42,13 +42,14 @@ public sealed class PendingTransactionalOffsets
         => _byProducer.TryGetValue(producerId, out var groups) ? groups.Values.Sum(g => g.Count) : 0;
 
     /// <summary>
-    /// Whether <paramref name="newOffsets"/> more offsets of the group may be added for the producer
-    /// (counted generously: replacing an offset already pending counts as new).
+    /// Whether <paramref name="newOffsets"/> more offsets may be added for the producer, at most
+    /// <paramref name="offsetsPerProducerMax"/> (<see cref="OffsetsPerProducerMax"/>; counted
+    /// generously: replacing an offset already pending counts as new).
     /// </summary>
-    public bool HasRoomFor(long producerId, int newOffsets)
+    public bool HasRoomFor(long producerId, int newOffsets, int offsetsPerProducerMax = OffsetsPerProducerMax)
     {
         if (!_byProducer.ContainsKey(producerId) && _byProducer.Count >= ProducersMax) return false;
-        return CountOf(producerId) + newOffsets <= OffsetsPerProducerMax;
+        return CountOf(producerId) + newOffsets <= offsetsPerProducerMax;
     }
 
     /// <summary>Records a transactional offset of the producer (a later one for the same key replaces it).</summary>
