@@ -293,10 +293,37 @@ public sealed class TransactionTests : IDisposable
         return Assert.Single(result.ResultInfos).TopicPartitionOffsetError.Offset.Value;
     }
 
+    /// <summary>
+    /// The group's committed offset with require_stable (OffsetFetch v7+). Until the coordinator has
+    /// written the markers of a transaction that ended, Kafka answers UNSTABLE_OFFSET_COMMIT, which
+    /// clients retry: so does this, for a while.
+    /// </summary>
     private static async Task<Offset> CommittedAsync(IAdminClient admin, string group, TopicPartition partition)
     {
-        var result = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [partition])],
-            new ListConsumerGroupOffsetsOptions { RequireStableOffsets = true, RequestTimeout = Operation });
-        return Assert.Single(Assert.Single(result).Partitions).Offset;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            TopicPartitionOffsetError answer;
+            try
+            {
+                var result = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [partition])],
+                    new ListConsumerGroupOffsetsOptions { RequireStableOffsets = true, RequestTimeout = Operation });
+                answer = Assert.Single(Assert.Single(result).Partitions);
+            }
+            catch (ListConsumerGroupOffsetsException e)
+            {
+                var element = Assert.Single(e.Results);
+                answer = element.Partitions.SingleOrDefault() ?? throw new InvalidOperationException($"OffsetFetch of {group} failed: {element.Error}", e);
+                if (answer.Error.Code == ErrorCode.NoError)
+                    throw new InvalidOperationException($"OffsetFetch of {group} failed: {element.Error}", e);
+            }
+            if (answer.Error.Code == ErrorCode.UnstableOffsetCommit && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+                continue;
+            }
+            Assert.True(answer.Error.Code == ErrorCode.NoError, $"OffsetFetch of {group} {partition}: {answer.Error.Code} {answer.Error.Reason}");
+            return answer.Offset;
+        }
     }
 }
