@@ -8,7 +8,9 @@ namespace StreamPlatform.EosApps;
 /// a transactional producer, and per batch BeginTransaction, Produce, SendOffsetsToTransaction,
 /// CommitTransaction. A failed transaction is aborted and the consumer rewound to the group's
 /// committed offsets; a fatal error (fenced) ends the process with exit code 3.
-/// Progress lines on stdout: "READY", "COPIED total", "ABORTED reason", "FATAL reason".
+/// Progress lines on stdout: "READY", "PRODUCED total" (a batch is written in the open
+/// transaction, which stays open PAUSE_MS before it commits), "COPIED total", "ABORTED reason",
+/// "FATAL reason".
 /// </summary>
 public static class CopyApp
 {
@@ -78,6 +80,12 @@ public static class CopyApp
                     producer.Produce(new TopicPartition(o.Output, r.Partition),
                         new Message<byte[], byte[]> { Key = r.Message.Key, Value = r.Message.Value });
                 }
+                Assert(producer.Flush(OperationTimeout) == 0, "records of the transaction still undelivered");
+                // The transaction is open with its records written: the work a real application
+                // would do here takes PAUSE_MS (a kill now leaves an open transaction behind).
+                Console.WriteLine($"PRODUCED {copied + batch.Count}");
+                if (o.PauseMs > 0)
+                    Thread.Sleep(o.PauseMs);
                 var next = batch.GroupBy(r => r.TopicPartition)
                     .Select(g => new TopicPartitionOffset(g.Key, g.Max(r => r.Offset.Value) + 1));
                 producer.SendOffsetsToTransaction(next, consumer.ConsumerGroupMetadata, OperationTimeout);
@@ -96,9 +104,13 @@ public static class CopyApp
                 Console.WriteLine($"FATAL {e.Error.Code} {e.Message}");
                 return 3;
             }
-            if (o.PauseMs > 0)
-                Thread.Sleep(o.PauseMs);
         }
+    }
+
+    private static void Assert(bool condition, string what)
+    {
+        if (!condition)
+            throw new InvalidOperationException(what);
     }
 
     /// <summary>Commit again while librdkafka says the outcome is not known yet (Confluent's documented pattern).</summary>

@@ -12,7 +12,8 @@ public static class Program
           copy BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID RECORDS_PER_TXN PAUSE_MS
               Consume-transform-produce with Confluent.Kafka transactions: copies every record of
               INPUT to the same partition of OUTPUT, committing GROUP's offsets in the transaction
-              (SendOffsetsToTransaction, CommitTransaction). Runs until killed.
+              (SendOffsetsToTransaction, CommitTransaction); each transaction stays open PAUSE_MS
+              after its records are written. Runs until killed.
           count BOOTSTRAP APPLICATION_ID INPUT OUTPUT
               A Streamiz.Kafka.Net application with processing.guarantee exactly_once: counts
               INPUT's records by key and writes each new count to OUTPUT (key, count as decimal text).

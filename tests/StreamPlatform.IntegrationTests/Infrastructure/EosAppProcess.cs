@@ -15,6 +15,7 @@ public sealed class EosAppProcess : IDisposable
 
     private readonly Process _process;
     private readonly Queue<string> _lines = new();
+    private long _lineCount;
     private readonly Action<string> _log;
     private readonly string _name;
 
@@ -70,6 +71,26 @@ public sealed class EosAppProcess : IDisposable
             return _lines.ToArray();
     }
 
+    /// <summary>Waits for a line printed from now on that satisfies <paramref name="match"/>; false after the timeout or when the process ended.</summary>
+    public async Task<bool> WaitForNextLineAsync(Func<string, bool> match, TimeSpan timeout)
+    {
+        long seen;
+        lock (_lines)
+            seen = _lineCount;
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline && !_process.HasExited)
+        {
+            lock (_lines)
+            {
+                var fresh = (int)Math.Min(_lineCount - seen, _lines.Count);
+                if (_lines.Skip(_lines.Count - fresh).Any(match))
+                    return true;
+            }
+            await Task.Delay(5);
+        }
+        return false;
+    }
+
     /// <summary>Waits until a line satisfies <paramref name="match"/>; false after the timeout or when the process ended first.</summary>
     public async Task<bool> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout)
     {
@@ -108,6 +129,7 @@ public sealed class EosAppProcess : IDisposable
         lock (_lines)
         {
             _lines.Enqueue(line);
+            _lineCount++;
             if (_lines.Count > LinesMax)
                 _lines.Dequeue();
         }

@@ -21,7 +21,8 @@ public sealed class StreamizExactlyOnceTests : IDisposable
     private const string SeedVariable = "STREAMPLATFORM_FAULT_SEED";
     private const int Partitions = 3;
     private const int Keys = 12;
-    private const int RecordsPerHalf = 1_500;
+    private const int Records = 3_000;
+    private const int RecordsPerSecond = 400;
     private static readonly TimeSpan FinishTimeout = TimeSpan.FromSeconds(60);
 
     private readonly ClusterFixture _fixture;
@@ -51,43 +52,51 @@ public sealed class StreamizExactlyOnceTests : IDisposable
         await KafkaHelpers.CreateTopicAsync(bootstrap, input, Partitions, replicationFactor: 3);
         await KafkaHelpers.CreateTopicAsync(bootstrap, result, Partitions, replicationFactor: 3);
         var applicationId = $"streamiz-eos-{Guid.NewGuid():N}"[..24];
-        var expected = new Dictionary<string, long>();
-
-        using var producer = new ProducerBuilder<string, string>(new ProducerConfig
-        {
-            BootstrapServers = bootstrap, EnableIdempotence = true, Acks = Acks.All, LingerMs = 5,
-        }).Build();
-        void ProduceHalf()
-        {
-            for (var i = 0; i < RecordsPerHalf; i++)
-            {
-                var key = $"key-{random.Next(Keys)}";
-                expected[key] = expected.GetValueOrDefault(key) + 1;
-                producer.Produce(input, new Message<string, string> { Key = key, Value = "v" });
-            }
-            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
-        }
+        // Keys and the pace drawn up front from the seed: the input is the same for a repeated seed.
+        var keys = Enumerable.Range(0, Records).Select(_ => $"key-{random.Next(Keys)}").ToArray();
+        var expected = keys.GroupBy(k => k).ToDictionary(g => g.Key, g => (long)g.Count());
+        var killAfter = TimeSpan.FromMilliseconds(1000 + random.Next(2000));
+        var downFor = TimeSpan.FromMilliseconds(random.Next(1000));
 
         string[] arguments = ["count", bootstrap, applicationId, input, result];
         var app = EosAppProcess.Start("streamiz-1", arguments, Log);
+        var produced = 0;
+        Task? produce = null;
         try
         {
-            ProduceHalf();
             Assert.True(await app.WaitForLineAsync(l => l.Contains("->RUNNING", StringComparison.Ordinal), TimeSpan.FromSeconds(60)),
                 $"seed {seed}: the Streamiz application did not reach RUNNING within 60 s");
-            // Killed while it works through the first half: some counts are committed, others in an open transaction.
+            // Input arrives at a steady pace for the whole run, before, during and after the kill.
+            produce = Task.Run(() =>
+            {
+                using var producer = new ProducerBuilder<string, string>(new ProducerConfig
+                {
+                    BootstrapServers = bootstrap, EnableIdempotence = true, Acks = Acks.All, LingerMs = 5,
+                }).Build();
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                foreach (var key in keys)
+                {
+                    while (produced > clock.Elapsed.TotalSeconds * RecordsPerSecond)
+                        Thread.Sleep(2);
+                    producer.Produce(input, new Message<string, string> { Key = key, Value = "v" });
+                    Interlocked.Increment(ref produced);
+                }
+                Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
+            });
+
             var firstCounts = await WaitForResultsAsync(bootstrap, result, r => r.Count > 0, TimeSpan.FromSeconds(60));
             Assert.True(firstCounts.Count > 0, $"seed {seed}: no committed count within 60 s of starting");
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(1500)));
+            await Task.Delay(killAfter);
             app.Kill();
-            Log($"killed -9 after {firstCounts.Count} committed count record(s) were seen");
-
-            ProduceHalf();
+            var producedAtKill = Volatile.Read(ref produced);
+            Log($"killed -9 with {producedAtKill} of {Records} records produced");
+            Assert.True(producedAtKill < Records, $"seed {seed}: the input was complete before the kill (too slow a start for this test's pace)");
+            await Task.Delay(downFor);
             app.Dispose();
             app = EosAppProcess.Start("streamiz-2", arguments, Log);
+            await produce;
 
-            var total = expected.Values.Sum();
-            var final = await WaitForResultsAsync(bootstrap, result, r => Latest(r).Values.Sum() >= total, FinishTimeout);
+            var final = await WaitForResultsAsync(bootstrap, result, r => Latest(r).Values.Sum() >= Records, FinishTimeout);
             var latest = Latest(final);
             Log($"final counts: {string.Join(", ", latest.OrderBy(k => k.Key).Select(k => $"{k.Key}={k.Value}"))}");
             Assert.Equal(expected.OrderBy(k => k.Key), latest.OrderBy(k => k.Key));
@@ -102,6 +111,8 @@ public sealed class StreamizExactlyOnceTests : IDisposable
         finally
         {
             app.Dispose();
+            if (produce is not null)
+                await Task.WhenAny(produce, Task.Delay(TimeSpan.FromSeconds(60)));
         }
     }
 
