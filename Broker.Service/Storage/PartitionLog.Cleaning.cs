@@ -74,13 +74,14 @@ public sealed partial class PartitionLog
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var firstDirty = FirstDirtyOffset;
         var firstUncleanable = segments[^1].BaseOffset;
-        var hw = HighWatermark;
+        // The last stable offset (<= the high watermark), as Kafka: an uncommitted record may
+        // still be truncated, and a record of an open transaction may yet be aborted, so neither
+        // may supersede a committed one.
+        var lastStable = LastStableOffset;
         for (var i = 0; i < segments.Length - 1; i++)
         {
-            // Never beyond the high watermark (Kafka stops at the last stable offset): an
-            // uncommitted record may still be truncated, so it must not supersede a committed one.
-            // Segments are mapped whole: one reaching past the high watermark stays as written.
-            if (segments[i].NextOffset > hw)
+            // Segments are mapped whole: one reaching past the last stable offset stays as written.
+            if (segments[i].NextOffset > lastStable)
             {
                 firstUncleanable = segments[i].BaseOffset;
                 break;
@@ -178,6 +179,9 @@ public sealed partial class PartitionLog
     private long BuildOffsetMap(LogSegment[] segments, CleanableRange range, Dictionary<UInt128, long> map, int capacity, CancellationToken cancellationToken)
     {
         var mapEnd = range.FirstDirtyOffset;
+        // Records of aborted transactions never supersede anything (Kafka's cleaner skips them
+        // too): read_committed consumers drop them, so they must not cost a committed value.
+        var aborted = AbortedTransactions(range.FirstDirtyOffset, range.FirstUncleanableOffset).ToLookup(t => t.ProducerId);
         foreach (var segment in segments)
         {
             if (segment == segments[^1] || segment.BaseOffset >= range.FirstUncleanableOffset) break;
@@ -194,7 +198,7 @@ public sealed partial class PartitionLog
                     full = true;
                     return false;
                 }
-                if (!h.IsControl)
+                if (!h.IsControl && !(h.IsTransactional && IsAborted(aborted, h.ProducerId, h.BaseOffset)))
                 {
                     var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
                     try
@@ -218,6 +222,11 @@ public sealed partial class PartitionLog
             _logger.LogWarning("Cleaner offset map ({Capacity} entries) cannot hold one batch of {Partition}: raise Broker:CleanerOffsetMapBytesMax", capacity, TopicPartition);
         return Math.Min(mapEnd, range.FirstUncleanableOffset);
     }
+
+    // A producer's transactions do not overlap: the batch is aborted when an aborted transaction
+    // of its producer spans it.
+    private static bool IsAborted(ILookup<long, AbortedTxn> aborted, long producerId, long offset)
+        => aborted[producerId].Any(t => t.FirstOffset <= offset && offset < t.LastOffset);
 
     /// <summary>
     /// The non-active segments below <paramref name="mapEnd"/>, in runs whose original sizes add

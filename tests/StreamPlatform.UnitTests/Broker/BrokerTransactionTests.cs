@@ -245,7 +245,7 @@ public sealed class BrokerTransactionTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task A_stream_waiting_on_verification_keeps_its_order()
+    public async Task A_produce_waiting_on_its_verification_appends_nothing_until_the_coordinator_answers()
     {
         _verifier.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var first = _broker.Service.ProduceInOrderAsync(new ProduceRequest

@@ -378,5 +378,40 @@ public sealed class CompactionTests : IDisposable
         using var reopened = _dir.Open(config, _time);
         Assert.Equal(expected, ReadRecords(reopened));
     }
+
+    private static byte[] Transactional(long producerId, int sequence, string key, string value)
+    {
+        using var builder = new RecordBatchBuilder { ProducerId = producerId, ProducerEpoch = 0, BaseSequence = sequence, IsTransactional = true };
+        builder.Append(T0, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value));
+        return builder.ToArray();
+    }
+
+    [Fact]
+    public void A_record_of_an_aborted_transaction_never_supersedes_the_committed_value()
+    {
+        using var log = _dir.Open(Compacted(), _time);
+        Assert.Equal(0, log.Append(Keyed(T0, [("k", "committed")])).ErrorCode); // 0
+        Assert.Equal(0, log.Append(Transactional(5, 0, "k", "aborted")).ErrorCode); // 1
+        Assert.Equal(0, log.Append(ProducerBatches.Marker(5, 0, ControlRecordType.Abort), origin: StreamPlatform.Broker.Transactions.AppendOrigin.TransactionMarker).ErrorCode); // 2
+        RollWithFiller(log);
+        log.Clean(16 << 20);
+        var records = ReadRecords(log);
+        Assert.Contains((0L, "k", (string?)"committed"), records);
+        Assert.Equal([new AbortedTxn(5, 1, 2, 3)], log.AbortedTransactions(0, log.LogEndOffset));
+    }
+
+    [Fact]
+    public void Cleaning_stops_at_the_last_stable_offset()
+    {
+        using var log = _dir.Open(Compacted(), _time);
+        Assert.Equal(0, log.Append(Keyed(T0, [("k", "committed")])).ErrorCode); // 0
+        RollWithFiller(log); // 1
+        Assert.Equal(0, log.Append(Transactional(6, 0, "k", "open")).ErrorCode); // 2: may still be aborted
+        RollWithFiller(log); // 3
+        Assert.Equal(2, log.LastStableOffset);
+        Assert.Equal(log.Segments[1].BaseOffset, log.GetCleanableRange().FirstUncleanableOffset);
+        log.Clean(16 << 20);
+        Assert.Contains((0L, "k", (string?)"committed"), ReadRecords(log));
+    }
 }
 
