@@ -102,5 +102,7 @@ public static class ErrorResponses
         LastStableOffset = -1,
         LogStartOffset = -1,
         Records = ReadOnlyMemory<byte>.Empty,
+        // Kafka sends null for an errored partition (its FetchDataInfo has no aborted list).
+        AbortedTransactions = null,
     };
 }

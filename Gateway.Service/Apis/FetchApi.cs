@@ -12,7 +12,11 @@ using FetchFanOut = StreamPlatform.Gateway.Routing.LeaderFanOut<StreamPlatform.P
 namespace StreamPlatform.Gateway.Apis;
 
 // Fetch v4-v17 (up to the codec's highest): v4 is the first with isolation level and the
-// last-stable-offset/aborted-transactions fields. Topics by name up to v12, by id from v13 (an
+// last-stable-offset/aborted-transactions fields. The isolation level goes to the brokers; each
+// partition's last_stable_offset is the broker's, and aborted_transactions is the broker's list
+// for a read_committed fetch (empty when none aborted within the records) and null for
+// read_uncommitted and for errored partitions, as Kafka answers (BrokerFetchResponse parses both,
+// records stay slices of the broker's answer). Topics by name up to v12, by id from v13 (an
 // unknown id: UNKNOWN_TOPIC_ID 100; an unknown name: UNKNOWN_TOPIC_OR_PARTITION 3). Fetch
 // sessions are not supported: the response always has session_id 0, i.e. a full response, which
 // every client accepts (they then send full requests). Partitions are grouped by leading broker
@@ -65,11 +69,7 @@ public sealed class FetchApi(
             MaxBytes = request.MaxBytes,
             IsolationLevel = request.IsolationLevel,
             ReplicaId = -1,
-        }, static (data, error) =>
-        {
-            data.ErrorCode = (short)error;
-            data.Records = ReadOnlyMemory<byte>.Empty; // a failed long poll drops what the first round got
-        });
+        }, Fail);
 
         foreach (var topic in request.Topics)
         {
@@ -130,11 +130,7 @@ public sealed class FetchApi(
         var fanOut = new FetchFanOut(metadata, () => new Brk.FetchRequest
         {
             MaxWaitMs = 0, MinBytes = 0, MaxBytes = request.MaxBytes, IsolationLevel = request.IsolationLevel, ReplicaId = -1,
-        }, static (data, error) =>
-        {
-            data.ErrorCode = (short)error;
-            data.Records = ReadOnlyMemory<byte>.Empty;
-        });
+        }, Fail);
         foreach (var c in retry)
             fanOut.Route(c.Topic, c.Partition, c.Slot.Data)?.Partitions.Add(c.Slot.Forward.Clone());
         logger.LogDebug("Fetch: {Count} partitions retried on their new leaders", retry.Count);
@@ -146,6 +142,14 @@ public sealed class FetchApi(
             if (answer is not null) context.DisposeAfterResponse(answer);
             Apply(call.Group, answer);
         }
+    }
+
+    /// <summary>Marks a slot failed: no records (a failed long poll drops what the first round got) and, as Kafka answers an errored partition, no aborted-transaction list.</summary>
+    private static void Fail(FetchResponse.PartitionData data, ErrorCode error)
+    {
+        data.ErrorCode = (short)error;
+        data.Records = ReadOnlyMemory<byte>.Empty;
+        data.AbortedTransactions = null;
     }
 
     /// <summary>One broker call in flight: its share of the request and the answer (null: failed).</summary>
@@ -358,6 +362,7 @@ public sealed class FetchApi(
         }
         long bytes = 0;
         var anyError = false;
+        var readCommitted = group.Request.IsolationLevel == ReadCommitted;
         group.Apply(result.Results, r => (r.Topic, r.Partition), (data, r) =>
         {
             data.ErrorCode = (short)r.ErrorCode;
@@ -365,10 +370,28 @@ public sealed class FetchApi(
             data.LastStableOffset = r.LastStableOffset;
             data.LogStartOffset = r.LogStartOffset;
             data.Records = r.Records;
+            data.AbortedTransactions = AbortedTransactions(r, readCommitted);
             bytes += r.Records.Length;
             anyError |= r.ErrorCode != 0;
         });
         return (bytes, anyError);
+    }
+
+    /// <summary>Kafka's isolation_level 1.</summary>
+    private const sbyte ReadCommitted = 1;
+
+    /// <summary>
+    /// A partition's aborted_transactions as Kafka answers them: a list (maybe empty) for a
+    /// read_committed fetch answered without error, null otherwise (read_uncommitted, errors:
+    /// Kafka's FetchDataInfo carries none then).
+    /// </summary>
+    internal static List<FetchResponse.AbortedTransaction>? AbortedTransactions(BrokerFetchResult result, bool readCommitted)
+    {
+        if (!readCommitted || result.ErrorCode != 0) return null;
+        var list = new List<FetchResponse.AbortedTransaction>(result.AbortedTransactions?.Count ?? 0);
+        foreach (var t in result.AbortedTransactions ?? [])
+            list.Add(new FetchResponse.AbortedTransaction { ProducerId = t.ProducerId, FirstOffset = t.FirstOffset });
+        return list;
     }
 
     /// <summary>Drops records past the response-wide max_bytes; the first non-empty partition always stays.</summary>

@@ -6,9 +6,17 @@ using Brk = StreamPlatform.Protos.Grpc.Broker;
 
 namespace StreamPlatform.Gateway.Routing;
 
-/// <summary>One partition of a broker's Fetch answer; <see cref="Records"/> is a slice of the owning response's pooled buffer.</summary>
+/// <summary>
+/// One partition of a broker's Fetch answer; <see cref="Records"/> is a slice of the owning
+/// response's pooled buffer. <see cref="AbortedTransactions"/>: the transactions aborted within
+/// the records (read_committed), in the broker's order; null when the broker listed none.
+/// </summary>
 public readonly record struct BrokerFetchResult(
-    string Topic, int Partition, int ErrorCode, long HighWatermark, long LastStableOffset, long LogStartOffset, ReadOnlyMemory<byte> Records);
+    string Topic, int Partition, int ErrorCode, long HighWatermark, long LastStableOffset, long LogStartOffset, ReadOnlyMemory<byte> Records,
+    List<BrokerAbortedTransaction>? AbortedTransactions = null);
+
+/// <summary>One <c>streamplatform.broker.AbortedTransaction</c>: a producer and the first offset of its aborted transaction.</summary>
+public readonly record struct BrokerAbortedTransaction(long ProducerId, long FirstOffset);
 
 /// <summary>
 /// A broker's <c>streamplatform.broker.FetchResponse</c>, parsed by hand from the gRPC payload:
@@ -17,7 +25,8 @@ public readonly record struct BrokerFetchResult(
 /// and the records are slices of it, which the Kafka response then references. The buffer goes
 /// back to the pool on <see cref="Dispose"/>, which the owner calls only after the Kafka
 /// response was serialized. Same wire format as the generated type (proto3; unknown fields
-/// skipped, fields may repeat: the last value wins, like protobuf).
+/// skipped, fields may repeat: the last value wins, like protobuf; the repeated aborted_transactions
+/// accumulate).
 /// </summary>
 public sealed class BrokerFetchResponse : IDisposable
 {
@@ -79,6 +88,7 @@ public sealed class BrokerFetchResponse : IDisposable
         int partition = 0, errorCode = 0;
         long highWatermark = 0, lastStableOffset = 0, logStartOffset = 0;
         var records = ReadOnlyMemory<byte>.Empty;
+        List<BrokerAbortedTransaction>? aborted = null;
         var reader = new ProtoWireReader(message.Span);
         while (!reader.End)
         {
@@ -107,12 +117,39 @@ public sealed class BrokerFetchResponse : IDisposable
                     var length = reader.ReadLengthDelimited().Length;
                     records = message.Slice(reader.Position - length, length);
                     break;
+                case (8, ProtoWireReader.LengthDelimited):
+                    (aborted ??= []).Add(ParseAbortedTransaction(reader.ReadLengthDelimited()));
+                    break;
                 default:
                     reader.Skip(wireType);
                     break;
             }
         }
-        return new BrokerFetchResult(topic, partition, errorCode, highWatermark, lastStableOffset, logStartOffset, records);
+        return new BrokerFetchResult(topic, partition, errorCode, highWatermark, lastStableOffset, logStartOffset, records, aborted);
+    }
+
+    /// <summary>An AbortedTransaction message (1: producer_id, 2: first_offset, both int64 varints); a field given twice keeps its last value, unknown fields are skipped.</summary>
+    private static BrokerAbortedTransaction ParseAbortedTransaction(ReadOnlySpan<byte> message)
+    {
+        long producerId = 0, firstOffset = 0;
+        var reader = new ProtoWireReader(message);
+        while (!reader.End)
+        {
+            var (field, wireType) = reader.ReadTag();
+            switch (field, wireType)
+            {
+                case (1, ProtoWireReader.Varint):
+                    producerId = (long)reader.ReadVarint();
+                    break;
+                case (2, ProtoWireReader.Varint):
+                    firstOffset = (long)reader.ReadVarint();
+                    break;
+                default:
+                    reader.Skip(wireType);
+                    break;
+            }
+        }
+        return new BrokerAbortedTransaction(producerId, firstOffset);
     }
 
     /// <summary>Returns the buffer: every <see cref="BrokerFetchResult.Records"/> is invalid afterwards.</summary>

@@ -14,6 +14,13 @@ public class BrokerFetchResponseTests
         {
             Topic = "orders", Partition = 3, ErrorCode = 0, HighWatermark = 1L << 40, LastStableOffset = (1L << 40) - 1, LogStartOffset = 17,
             Records = ByteString.CopyFrom(Enumerable.Range(0, 300).Select(i => (byte)i).ToArray()),
+            // read_committed: two aborted transactions, one at the extremes of int64.
+            AbortedTransactions =
+            {
+                new AbortedTransaction { ProducerId = 4000, FirstOffset = 17 },
+                new AbortedTransaction { ProducerId = long.MaxValue, FirstOffset = long.MinValue },
+                new AbortedTransaction(), // both fields 0: an empty message
+            },
         });
         // Negative int32/int64 (10-byte varints), no records, a non-ASCII topic.
         response.Results.Add(new PartitionFetchResult { Topic = "tøpic-é", Partition = -1, ErrorCode = -1, HighWatermark = -1, LastStableOffset = -1, LogStartOffset = -1 });
@@ -37,6 +44,8 @@ public class BrokerFetchResponseTests
             Assert.Equal(e.LastStableOffset, a.LastStableOffset);
             Assert.Equal(e.LogStartOffset, a.LogStartOffset);
             Assert.Equal(e.Records.ToByteArray(), a.Records.ToArray());
+            if (e.AbortedTransactions.Count == 0) Assert.Null(a.AbortedTransactions);
+            else Assert.Equal(e.AbortedTransactions.Select(t => (t.ProducerId, t.FirstOffset)), a.AbortedTransactions!.Select(t => (t.ProducerId, t.FirstOffset)));
         }
     }
 
@@ -94,6 +103,60 @@ public class BrokerFetchResponseTests
         Assert.Equal("t", expected.Results.Single().Topic);
         using var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(bytes), ArrayPool<byte>.Shared);
         AssertSame(expected, parsed);
+    }
+
+    [Fact]
+    public void Aborted_transactions_skip_unknown_fields_and_keep_the_last_value_of_a_repeated_field()
+    {
+        var transaction = new MemoryStream();
+        var t = new CodedOutputStream(transaction);
+        WriteUnknowns(t);
+        t.WriteTag(1, WireFormat.WireType.Varint);
+        t.WriteInt64(1);
+        t.WriteTag(1, WireFormat.WireType.Varint);
+        t.WriteInt64(-3); // the last value wins
+        t.WriteTag(2, WireFormat.WireType.Fixed64); // a known field with the wrong wire type: skipped
+        t.WriteFixed64(5);
+        t.WriteTag(2, WireFormat.WireType.Varint);
+        t.WriteInt64(88);
+        t.Flush();
+        var inner = new MemoryStream();
+        var result = new CodedOutputStream(inner);
+        result.WriteTag(8, WireFormat.WireType.LengthDelimited);
+        result.WriteBytes(ByteString.CopyFrom(transaction.ToArray()));
+        result.WriteTag(8, WireFormat.WireType.Varint); // aborted_transactions with the wrong wire type: skipped
+        result.WriteInt64(9);
+        result.WriteTag(8, WireFormat.WireType.LengthDelimited);
+        result.WriteBytes(ByteString.Empty);
+        result.Flush();
+        var stream = new MemoryStream();
+        var output = new CodedOutputStream(stream);
+        output.WriteTag(1, WireFormat.WireType.LengthDelimited);
+        output.WriteBytes(ByteString.CopyFrom(inner.ToArray()));
+        output.Flush();
+        var bytes = stream.ToArray();
+
+        var expected = FetchResponse.Parser.ParseFrom(bytes);
+        Assert.Equal([(-3L, 88L), (0L, 0L)], expected.Results.Single().AbortedTransactions.Select(x => (x.ProducerId, x.FirstOffset)));
+        using var parsed = BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(bytes), ArrayPool<byte>.Shared);
+        AssertSame(expected, parsed);
+    }
+
+    [Fact]
+    public void A_truncated_or_overlong_aborted_transaction_is_rejected()
+    {
+        var pool = new PoisoningArrayPool();
+        // An aborted transaction (8) whose producer id varint is cut off inside its own length.
+        byte[] truncatedVarint = [0x0A, 4, 0x42, 2, 0x08, 0x80];
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(truncatedVarint), pool));
+        Assert.Throws<InvalidProtocolBufferException>(() => FetchResponse.Parser.ParseFrom(truncatedVarint));
+        // An aborted transaction claiming more bytes than its result holds.
+        byte[] overlong = [0x0A, 4, 0x42, 9, 0x08, 0x01, .. Enumerable.Repeat((byte)0x08, 12)];
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(overlong), pool));
+        // An 11-byte varint inside it.
+        byte[] longVarint = [0x0A, 14, 0x42, 12, 0x08, .. Enumerable.Repeat((byte)0xFF, 10), 0x01];
+        Assert.Throws<InvalidDataException>(() => BrokerFetchResponse.Parse(new ReadOnlySequence<byte>(longVarint), pool));
+        Assert.Equal(pool.Rented, pool.Returned);
     }
 
     private static void WriteUnknowns(CodedOutputStream output)

@@ -63,6 +63,74 @@ public class KafkaConnectionTests
         }
     }
 
+    /// <summary>
+    /// DescribeCluster standing in for a Produce that resends: dispatches at once, then records
+    /// when its turn to resend came (the previous request's resends enqueued), and signals its own
+    /// resends enqueued when the test releases it (or returns when released to complete).
+    /// </summary>
+    private sealed class ResendingHandler : ApiHandler<DescribeClusterRequest>
+    {
+        public override bool Sequential => true;
+        public override bool OrderedAtDispatch => true;
+        public override ApiKey Key => ApiKey.DescribeCluster;
+        public override short MinVersion => 0;
+        public override short MaxVersion => 1;
+        public ConcurrentDictionary<int, TaskCompletionSource> Resent { get; } = new();
+        public ConcurrentDictionary<int, TaskCompletionSource> Complete { get; } = new();
+        public ConcurrentQueue<int> Turns { get; } = new();
+
+        private static TaskCompletionSource Gate(ConcurrentDictionary<int, TaskCompletionSource> gates, int id)
+            => gates.GetOrAdd(id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        public void ReleaseResent(int id) => Gate(Resent, id).TrySetResult();
+        public void ReleaseComplete(int id) => Gate(Complete, id).TrySetResult();
+
+        protected override async Task<IKafkaResponse?> HandleAsync(DescribeClusterRequest request, RequestContext context, CancellationToken cancellationToken)
+        {
+            context.Dispatched();
+            await context.PreviousResendsDispatched;
+            Turns.Enqueue(context.CorrelationId);
+            var resent = Gate(Resent, context.CorrelationId).Task;
+            if (await Task.WhenAny(resent, Gate(Complete, context.CorrelationId).Task) == resent)
+            {
+                context.ResendsDispatched();
+                await Gate(Complete, context.CorrelationId).Task;
+            }
+            return new DescribeClusterResponse { ClusterId = $"reply-{context.CorrelationId}" };
+        }
+    }
+
+    [Fact]
+    public async Task A_request_resends_only_after_the_previous_one_enqueued_its_resends_or_returned()
+    {
+        await using var kit = new GatewayTestKit();
+        var handler = new ResendingHandler();
+        await using var client = new PipeClient(kit.Registry(handler), kit.Options, kit.Metrics);
+        var bytes = new List<byte>();
+        for (var id = 1; id <= 3; id++) bytes.AddRange(PipeClient.EncodeRequest(ApiKey.DescribeCluster, 0, id, new DescribeClusterRequest()));
+        await client.SendRawAsync(bytes.ToArray());
+
+        await UntilAsync(() => handler.Turns.Count >= 1);
+        await Task.Delay(100); // give a (wrong) connection time to let 2 or 3 resend
+        Assert.Equal([1], handler.Turns);
+        // 1 enqueued its resends (still running): 2's turn.
+        handler.ReleaseResent(1);
+        await UntilAsync(() => handler.Turns.Count >= 2);
+        await Task.Delay(100);
+        Assert.Equal([1, 2], handler.Turns);
+        // 2 returns without signalling: the connection releases 3's turn.
+        handler.ReleaseComplete(2);
+        await UntilAsync(() => handler.Turns.Count >= 3);
+        Assert.Equal([1, 2, 3], handler.Turns);
+        handler.ReleaseComplete(1);
+        handler.ReleaseComplete(3);
+        for (var id = 1; id <= 3; id++)
+        {
+            var (correlation, response) = await client.ReadAsync<DescribeClusterResponse>(ApiKey.DescribeCluster, 0);
+            Assert.Equal((id, $"reply-{id}"), (correlation, response.ClusterId));
+        }
+    }
+
     /// <summary>A Sequential handler that is not OrderedAtDispatch (like topic admin).</summary>
     private sealed class AdminHandler : ApiHandler<CreateTopicsRequest>
     {
