@@ -25,6 +25,12 @@ public static class CountApp
             SessionTimeoutMs = 6000,
             HeartbeatIntervalMs = 1000,
             CommitIntervalMs = 200,
+            // Kafka Streams' exactly-once default (librdkafka's is 60 s). Streamiz names its
+            // transactional ids after a process id that a restart with in-memory stores does not
+            // keep, so the killed instance's open transaction is not fenced by the new one: the
+            // coordinator aborts it after this timeout, and read_committed consumers (the new
+            // instance's too) wait at the last stable offset until then.
+            TransactionTimeoutMs = 10000,
             ReplicationFactor = 3,
             StateDir = Path.Combine(Path.GetTempPath(), "streamplatform-eos-apps", applicationId),
         };

@@ -21,9 +21,9 @@ public sealed class ExactlyOnceCopyTests(ITestOutputHelper output)
 {
     private const string SeedVariable = "STREAMPLATFORM_FAULT_SEED";
     private const int Partitions = 3;
-    private const int Records = 2_400;
+    private const int Records = 1_800;
     private const int RecordsPerTransaction = 40;
-    /// <summary>Each transaction stays open this long after its records are written (the copy then takes about 20 s).</summary>
+    /// <summary>Each transaction stays open this long after its records are written (the copy then takes about 15 s).</summary>
     private const int PauseMs = 250;
     private const int AppRestartsMax = 10;
     private static readonly TimeSpan FinishTimeout = TimeSpan.FromSeconds(90);

@@ -28,6 +28,7 @@ public sealed class StreamizExactlyOnceTests : IDisposable
     private readonly ClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
 
     public StreamizExactlyOnceTests(ClusterFixture fixture, ITestOutputHelper output)
     {
@@ -141,7 +142,7 @@ public sealed class StreamizExactlyOnceTests : IDisposable
     {
         try
         {
-            _output.WriteLine(line);
+            _output.WriteLine($"[test {_clock.Elapsed.TotalSeconds,6:F1}s] {line}");
         }
         catch (InvalidOperationException)
         {
