@@ -109,7 +109,7 @@ public sealed partial class PartitionLog
     private void ApplyProducers(ProducerAppendPlan? plan, LogSegment segment)
     {
         if (plan is null) return;
-        if (_producerState.Apply(plan) is { } aborted) segment.AddAbortedTransactions(aborted);
+        if (_producerState.Apply(plan, HighWatermark) is { } aborted) segment.AddAbortedTransactions(aborted);
     }
 
     /// <summary>Under the append lock (or at open): snapshot at the log end offset; older snapshots below the first segment go.</summary>
@@ -167,7 +167,7 @@ public sealed partial class PartitionLog
                     {
                         var plan = new ProducerAppendPlan();
                         _producerState.Prepare(plan, b, h.BaseOffset, h.LastOffset, h.MaxTimestamp, origin: null);
-                        if (_producerState.Apply(plan) is { } aborted) segment.AddAbortedTransactions(aborted);
+                        if (_producerState.Apply(plan, _highWatermark) is { } aborted) segment.AddAbortedTransactions(aborted);
                         replayed++;
                     }
                 }

@@ -65,6 +65,9 @@ public sealed class ProducerStateManager
         get { lock (_lock) return _producers.Count; }
     }
 
+    /// <summary>Open transactions plus ended ones whose marker the high watermark has not passed (the last time it was looked at).</summary>
+    public int UnstableTransactionCount => _unstable;
+
     /// <summary>A copy of a producer's entry; null when unknown.</summary>
     public ProducerStateEntry? Get(long producerId)
     {
@@ -226,12 +229,15 @@ public sealed class ProducerStateManager
     /// Applies a validated plan once its batches are written (before the log end offset moves,
     /// so no reader sees a transactional batch the last stable offset does not cover). Returns
     /// the transactions it aborted, for the aborted-transaction index (null when none).
+    /// <paramref name="highWatermark"/>: ended transactions whose marker it passed are dropped
+    /// here too, so their list stays bounded even when nobody asks for the last stable offset.
     /// </summary>
-    public List<AbortedTxn>? Apply(ProducerAppendPlan plan)
+    public List<AbortedTxn>? Apply(ProducerAppendPlan plan, long highWatermark = -1)
     {
         if (plan.Updated is null) return null;
         lock (_lock)
         {
+            if (_unreplicated.Count > 0) _unreplicated.RemoveAll(t => t.LastOffset < highWatermark);
             foreach (var (pid, entry) in plan.Updated)
             {
                 if (_producers.TryGetValue(pid, out var old) && old.HasOngoingTransaction) _ongoing.Remove((old.CurrentTxnFirstOffset, pid));

@@ -260,4 +260,29 @@ public sealed class BrokerTransactionTests : IAsyncDisposable
         var answer = Assert.Single((await first).Results);
         Assert.Equal((0, 0L), (answer.ErrorCode, answer.BaseOffset));
     }
+
+    [Fact]
+    public async Task A_produce_stream_holds_later_messages_behind_a_verification_so_appends_keep_the_stream_order()
+    {
+        _verifier.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        PooledProduceStreamRequest Message(long id, string transactionalId, byte[] records)
+        {
+            var request = new ProduceStreamRequest
+            {
+                RequestId = id,
+                Request = new ProduceRequest { Acks = 1, TimeoutMs = 1000, TransactionalId = transactionalId, Partitions = { new PartitionProduce { Topic = "a", Partition = 0, Records = ByteString.CopyFrom(records) } } },
+            };
+            return PooledProduceStreamRequest.Parse(new System.Buffers.ReadOnlySequence<byte>(request.ToByteArray()), System.Buffers.ArrayPool<byte>.Shared);
+        }
+        var writer = new ListWriter();
+        var stream = _broker.Service.ProduceStreamAsync(new ListReader([
+            Message(1, "tx", Data(5, 1, 0, transactional: true)), // waits for its coordinator
+            Message(2, "", Data(6, 0, 0)), // behind it on the same stream
+        ]), writer, default);
+        await Task.Delay(50);
+        Assert.Equal(0, _broker.Log("a", 0).LogEndOffset); // the second message did not overtake the first
+        _verifier.Gate.SetResult();
+        await stream.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal([(1L, 0L), (2L, 1L)], writer.Written.Select(w => (w.RequestId, Assert.Single(w.Response.Results).BaseOffset)));
+    }
 }

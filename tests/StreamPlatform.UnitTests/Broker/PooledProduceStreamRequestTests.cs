@@ -105,24 +105,6 @@ public sealed class PooledProduceStreamRequestTests
         Assert.Empty(pool.Outstanding);
     }
 
-    private sealed class ListReader(IEnumerable<PooledProduceStreamRequest> items) : IAsyncStreamReader<PooledProduceStreamRequest>
-    {
-        private readonly IEnumerator<PooledProduceStreamRequest> _items = items.GetEnumerator();
-        public PooledProduceStreamRequest Current => _items.Current;
-        public Task<bool> MoveNext(CancellationToken cancellationToken) => Task.FromResult(_items.MoveNext());
-    }
-
-    private sealed class ListWriter : IAsyncStreamWriter<ProduceStreamResponse>
-    {
-        public List<ProduceStreamResponse> Written { get; } = [];
-        public WriteOptions? WriteOptions { get; set; }
-        public Task WriteAsync(ProduceStreamResponse message)
-        {
-            Written.Add(message);
-            return Task.CompletedTask;
-        }
-    }
-
     [Fact]
     public async Task The_stream_returns_each_message_buffers_only_after_its_append()
     {

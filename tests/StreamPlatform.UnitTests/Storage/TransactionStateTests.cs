@@ -56,6 +56,23 @@ public sealed class TransactionStateTests : IDisposable
     }
 
     [Fact]
+    public void Ended_transactions_are_forgotten_once_committed_even_when_nobody_asks_for_the_lso()
+    {
+        using var log = _dir.Open();
+        log.ReplicatedHighWatermark = true;
+        for (var i = 0; i < 100; i++)
+        {
+            Ok(log.Append(Data(1, 0, i, transactional: true)));
+            Ok(Mark(log, 1, 0, ControlRecordType.Commit));
+            log.UpdateHighWatermark(log.LogEndOffset);
+        }
+        // Only the last one may still be counted (its marker was committed after its append).
+        Assert.True(log.ProducerState.UnstableTransactionCount <= 1, $"{log.ProducerState.UnstableTransactionCount}");
+        Assert.Equal(log.HighWatermark, log.LastStableOffset);
+        Assert.Equal(0, log.ProducerState.UnstableTransactionCount);
+    }
+
+    [Fact]
     public void The_aborted_index_spans_segments_and_survives_restarts_clean_or_not()
     {
         var config = new LogConfig { SegmentBytes = 200 };
