@@ -112,7 +112,7 @@ public sealed class GroupCoordinatorGrpcService(GroupCoordinator coordinator) : 
         return Encode(error == ErrorCode.None ? response : failed(response, error), v);
     }
 
-    public static (T Request, short Version) Decode<T>(KafkaGroupRequest request) where T : class, IKafkaRequest, new()
+    internal static (T Request, short Version) Decode<T>(KafkaGroupRequest request) where T : class, IKafkaRequest, new()
     {
         if (request.ApiVersion is < 0 or > short.MaxValue) throw new RpcException(new Status(StatusCode.InvalidArgument, $"api_version {request.ApiVersion} is out of range."));
         var version = (short)request.ApiVersion;

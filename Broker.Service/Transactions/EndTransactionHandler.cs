@@ -39,7 +39,9 @@ public sealed class EndTransactionHandler(
         // before the lock (it may wait for a block); unused when the decision differs.
         long nextProducerId = TransactionMetadata.NoProducerId;
         bool needsNewId;
-        lock (txn.Gate) needsNewId = clientTransactionVersion >= 2 && txn.State == TransactionState.Ongoing && txn.IsProducerEpochExhausted;
+        lock (txn.Gate)
+            needsNewId = clientTransactionVersion >= 2 && txn.IsProducerEpochExhausted
+                && (txn.State == TransactionState.Ongoing || (!commit && txn.State is TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort));
         if (needsNewId)
         {
             var (idError, id) = await producerIds.NextAsync(cancellationToken).ConfigureAwait(false);
@@ -138,16 +140,16 @@ public sealed class EndTransactionHandler(
                     version2 && txn.IsProducerEpochExhausted ? nextProducerId : TransactionMetadata.NoProducerId, states.NowMs));
             case TransactionState.CompleteCommit:
                 if (commit) return isRetry || !currentV2 ? new Decision(current, null) : Answer(ErrorCodes.InvalidTxnState);
-                return AbortWithNothingOpen(txn, isRetry, version2);
+                return AbortWithNothingOpen(txn, isRetry, version2, nextProducerId);
             case TransactionState.CompleteAbort:
-                if (!commit) return isRetry || !currentV2 ? new Decision(current, null) : AbortWithNothingOpen(txn, false, version2);
+                if (!commit) return isRetry || !currentV2 ? new Decision(current, null) : AbortWithNothingOpen(txn, false, version2, nextProducerId);
                 return Answer(ErrorCodes.InvalidTxnState);
             case TransactionState.PrepareCommit:
                 return Answer(commit ? ErrorCodes.ConcurrentTransactions : ErrorCodes.InvalidTxnState);
             case TransactionState.PrepareAbort:
                 return Answer(commit ? ErrorCodes.InvalidTxnState : ErrorCodes.ConcurrentTransactions);
             case TransactionState.Empty:
-                return commit ? Answer(ErrorCodes.InvalidTxnState) : AbortWithNothingOpen(txn, false, version2);
+                return commit ? Answer(ErrorCodes.InvalidTxnState) : AbortWithNothingOpen(txn, false, version2, nextProducerId);
             default:
                 throw new IllegalTransactionTransitionException($"{txn.TransactionalId} is {txn.State}: never a state EndTxn can find.");
         }
@@ -155,13 +157,16 @@ public sealed class EndTransactionHandler(
 
     /// <summary>
     /// An abort with no transaction open: transaction version 2 still bumps the epoch (the client
-    /// cannot know whether a produce added a partition), written as PrepareAbort then
-    /// CompleteAbort with no markers; version 1 answers INVALID_TXN_STATE as Kafka.
+    /// cannot know whether a produce added a partition; an exhausted epoch moves to
+    /// <paramref name="nextProducerId"/>), written as PrepareAbort then CompleteAbort with no
+    /// markers; version 1 answers INVALID_TXN_STATE as Kafka.
     /// </summary>
-    private Decision AbortWithNothingOpen(TransactionMetadata txn, bool isRetry, bool version2)
+    private Decision AbortWithNothingOpen(TransactionMetadata txn, bool isRetry, bool version2, long nextProducerId)
     {
-        if (isRetry || !version2 || txn.IsProducerEpochExhausted) return Answer(ErrorCodes.InvalidTxnState);
+        if (isRetry || !version2) return Answer(ErrorCodes.InvalidTxnState);
+        if (txn.IsProducerEpochExhausted && nextProducerId == TransactionMetadata.NoProducerId)
+            return Answer(ErrorCodes.ConcurrentTransactions); // became exhausted after the id was asked for: the client retries
         return new Decision(new EndTxnResult(ErrorCodes.None, txn.ProducerId, txn.ProducerEpoch),
-            txn.PrepareAbortOrCommit(TransactionState.PrepareAbort, 2, TransactionMetadata.NoProducerId, states.NowMs));
+            txn.PrepareAbortOrCommit(TransactionState.PrepareAbort, 2, txn.IsProducerEpochExhausted ? nextProducerId : TransactionMetadata.NoProducerId, states.NowMs));
     }
 }

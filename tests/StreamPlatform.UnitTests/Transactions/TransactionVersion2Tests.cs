@@ -91,4 +91,20 @@ public sealed class TransactionVersion2Tests : IDisposable
         Assert.Equal((end.ProducerId, (short)0, TransactionState.CompleteCommit, (short)2), (loaded.ProducerId, loaded.ProducerEpoch, loaded.State, loaded.ClientTransactionVersion));
         Assert.Equal(new TopicPartition("t", 0), _h.Written.Single().Partition);
     }
+
+    [Fact]
+    public async Task An_abort_with_nothing_open_and_the_epoch_exhausted_moves_to_the_next_producer_id()
+    {
+        var p = await _h.InitAsync("tx");
+        var txn = _h.Txn("tx");
+        const short last = short.MaxValue - 1;
+        lock (txn.Gate) txn.ProducerEpoch = last;
+        var end = await _h.EndAsync("tx", p.ProducerId, last, commit: false, version: 5);
+        Assert.Equal(ErrorCodes.None, end.ErrorCode);
+        Assert.NotEqual(p.ProducerId, end.ProducerId);
+        Assert.Equal(0, end.ProducerEpoch);
+        await _h.SettleAsync();
+        Assert.Equal((TransactionState.CompleteAbort, end.ProducerId, (short)0), (txn.State, txn.ProducerId, txn.ProducerEpoch));
+        Assert.Empty(_h.Written);
+    }
 }
