@@ -74,14 +74,13 @@ public sealed partial class PartitionLog
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var firstDirty = FirstDirtyOffset;
         var firstUncleanable = segments[^1].BaseOffset;
-        // The last stable offset (<= the high watermark), as Kafka: an uncommitted record may
-        // still be truncated, and a record of an open transaction may yet be aborted, so neither
-        // may supersede a committed one.
-        var lastStable = LastStableOffset;
+        var hw = HighWatermark;
         for (var i = 0; i < segments.Length - 1; i++)
         {
-            // Segments are mapped whole: one reaching past the last stable offset stays as written.
-            if (segments[i].NextOffset > lastStable)
+            // Never beyond the high watermark (Kafka stops at the last stable offset): an
+            // uncommitted record may still be truncated, so it must not supersede a committed one.
+            // Segments are mapped whole: one reaching past the high watermark stays as written.
+            if (segments[i].NextOffset > hw)
             {
                 firstUncleanable = segments[i].BaseOffset;
                 break;
@@ -132,7 +131,8 @@ public sealed partial class PartitionLog
         var segments = _segmentsView;
         var capacity = (int)Math.Clamp(offsetMapBytesMax / OffsetMapEntryBytes, 1, int.MaxValue);
         var map = new Dictionary<UInt128, long>(Math.Min(capacity, 1 << 16));
-        var mapEnd = BuildOffsetMap(segments, range, map, capacity, cancellationToken);
+        var transactions = ScanTransactions(segments, capacity, cancellationToken);
+        var mapEnd = BuildOffsetMap(segments, range, map, capacity, transactions, cancellationToken);
         if (mapEnd <= range.FirstDirtyOffset && !TombstonesDue) return new CleanResult(0, 0, 0, 0, 0, range.FirstDirtyOffset);
         if (mapEnd <= range.FirstDirtyOffset) mapEnd = range.FirstDirtyOffset; // tombstone-only pass over the clean part
 
@@ -143,11 +143,13 @@ public sealed partial class PartitionLog
         var deleteHorizonMs = nowMs - config.DeleteRetentionMs;
         long removed = 0, tombstonesRemoved = 0, before = 0, after = 0, nextTombstoneDueMs = long.MaxValue;
         var rewritten = 0;
+        // A marker may go only while every earlier group was replaced as rewritten (its data gone).
+        var dropMarkers = true;
         foreach (var group in GroupSegments(segments, mapEnd, config))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var end = NextBaseAfter(segments, group[^1]);
-            var outcome = RewriteGroup(group, config, map, mapEnd, range.FirstDirtyOffset, deleteHorizonMs, cancellationToken);
+            var outcome = RewriteGroup(group, config, map, mapEnd, range.FirstDirtyOffset, deleteHorizonMs, transactions, dropMarkers, cancellationToken);
             nextTombstoneDueMs = Math.Min(nextTombstoneDueMs, outcome.NextTombstoneDueMs);
             if (outcome.Cleaned is null) continue;
             before += group.Sum(s => s.Size);
@@ -155,6 +157,7 @@ public sealed partial class PartitionLog
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
             if (Swap(group, outcome.Cleaned, end, nowMs, truncations)) rewritten += group.Count;
+            else dropMarkers = false;
         }
         lock (_appendLock)
         {
@@ -176,12 +179,10 @@ public sealed partial class PartitionLog
     /// batch. Stops before a batch whose records could overflow <paramref name="capacity"/>.
     /// Returns the offset the map is complete up to (exclusive).
     /// </summary>
-    private long BuildOffsetMap(LogSegment[] segments, CleanableRange range, Dictionary<UInt128, long> map, int capacity, CancellationToken cancellationToken)
+    private long BuildOffsetMap(LogSegment[] segments, CleanableRange range, Dictionary<UInt128, long> map, int capacity,
+        CleanerTransactions transactions, CancellationToken cancellationToken)
     {
         var mapEnd = range.FirstDirtyOffset;
-        // Records of aborted transactions never supersede anything (Kafka's cleaner skips them
-        // too): read_committed consumers drop them, so they must not cost a committed value.
-        var aborted = AbortedTransactions(range.FirstDirtyOffset, range.FirstUncleanableOffset).ToLookup(t => t.ProducerId);
         foreach (var segment in segments)
         {
             if (segment == segments[^1] || segment.BaseOffset >= range.FirstUncleanableOffset) break;
@@ -198,7 +199,8 @@ public sealed partial class PartitionLog
                     full = true;
                     return false;
                 }
-                if (!h.IsControl && !(h.IsTransactional && IsAborted(aborted, h.ProducerId, h.BaseOffset)))
+                // Only committed transactions supersede: an aborted or undecided one's records must not remove older values.
+                if (!h.IsControl && (!h.IsTransactional || transactions.OutcomeOf(h.ProducerId, h.BaseOffset) == CleanerTransactions.Outcome.Committed))
                 {
                     var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
                     try
@@ -223,10 +225,29 @@ public sealed partial class PartitionLog
         return Math.Min(mapEnd, range.FirstUncleanableOffset);
     }
 
-    // A producer's transactions do not overlap: the batch is aborted when an aborted transaction
-    // of its producer spans it.
-    private static bool IsAborted(ILookup<long, AbortedTxn> aborted, long producerId, long offset)
-        => aborted[producerId].Any(t => t.FirstOffset <= offset && offset < t.LastOffset);
+    /// <summary>
+    /// One pass over the batches below the high watermark (every segment, the active one too:
+    /// a marker there decides data in older segments) to learn how each transaction ended
+    /// (<see cref="CleanerTransactions"/>), at most <paramref name="transactionsMax"/> of them.
+    /// </summary>
+    private CleanerTransactions ScanTransactions(LogSegment[] segments, int transactionsMax, CancellationToken cancellationToken)
+    {
+        var transactions = new CleanerTransactions(transactionsMax);
+        var hw = HighWatermark;
+        foreach (var segment in segments)
+        {
+            if (segment.BaseOffset >= hw) break;
+            var more = true;
+            ForEachBatch(segment, batch =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (new RecordBatchHeader(batch.Span).BaseOffset >= hw) return more = false;
+                return more = transactions.Visit(batch.Span);
+            });
+            if (!more) break;
+        }
+        return transactions;
+    }
 
     /// <summary>
     /// The non-active segments below <paramref name="mapEnd"/>, in runs whose original sizes add
@@ -280,7 +301,7 @@ public sealed partial class PartitionLog
     /// Returns Cleaned = null when nothing would change (one segment, nothing removed).
     /// </summary>
     private RewriteOutcome RewriteGroup(List<LogSegment> group, LogConfig config, Dictionary<UInt128, long> map, long mapEnd,
-        long previousFirstDirty, long deleteHorizonMs, CancellationToken cancellationToken)
+        long previousFirstDirty, long deleteHorizonMs, CleanerTransactions transactions, bool dropMarkers, CancellationToken cancellationToken)
     {
         var first = group[0];
         // Never append to leftovers of an earlier attempt.
@@ -299,11 +320,26 @@ public sealed partial class PartitionLog
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var h = new RecordBatchHeader(batch.Span);
+                if (h.IsControl && h.IsTransactional && dropMarkers && h.BaseOffset < mapEnd && transactions.NoDataLeft(h.ProducerId, h.BaseOffset))
+                {
+                    // Its transaction has no data left: the marker goes once it has been through
+                    // one cleaning and is older than delete.retention.ms, as a tombstone does.
+                    if (h.BaseOffset < previousFirstDirty && h.MaxTimestamp <= deleteHorizonMs)
+                    {
+                        changed = true;
+                        removed += h.RecordsCount;
+                        return true;
+                    }
+                    nextDue = Math.Min(nextDue, SaturatingAdd(h.MaxTimestamp, config.DeleteRetentionMs));
+                }
                 if (h.IsControl || h.BaseOffset >= mapEnd)
                 {
+                    if (h.IsTransactional && !h.IsControl) transactions.MarkKept(h.ProducerId, h.BaseOffset);
                     AppendBatch(cleaned, batch, h.BaseOffset, h.LastOffset, h.MaxTimestamp);
                     return true;
                 }
+                // An aborted transaction's records are removed (Kafka's cleaner); its marker then follows.
+                var aborted = h.IsTransactional && transactions.OutcomeOf(h.ProducerId, h.BaseOffset) == CleanerTransactions.Outcome.Aborted;
                 keep.Clear();
                 var kept = 0;
                 var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
@@ -311,8 +347,8 @@ public sealed partial class PartitionLog
                 {
                     foreach (var r in records)
                     {
-                        var k = true;
-                        if (!r.KeyIsNull && r.Offset < mapEnd)
+                        var k = !aborted;
+                        if (k && !r.KeyIsNull && r.Offset < mapEnd)
                         {
                             if (map.TryGetValue(XxHash128.HashToUInt128(r.Key), out var latest) && latest > r.Offset) k = false;
                             else if (r.ValueIsNull && ShouldRemoveTombstone(r.Offset, r.Timestamp, previousFirstDirty, deleteHorizonMs)) { k = false; tombstones++; }
@@ -327,6 +363,7 @@ public sealed partial class PartitionLog
                     decompressed?.Dispose();
                 }
                 removed += keep.Count - kept;
+                if (kept > 0 && h.IsTransactional) transactions.MarkKept(h.ProducerId, h.BaseOffset);
                 if (kept == keep.Count)
                 {
                     AppendBatch(cleaned, batch, h.BaseOffset, h.LastOffset, h.MaxTimestamp);
@@ -455,8 +492,6 @@ public sealed partial class PartitionLog
                 cleaned.Delete();
                 return false;
             }
-            // The cleaner keeps aborted data and markers: their index entries move along.
-            foreach (var original in group) cleaned.AddAbortedTransactions(original.TxnIndex.Entries);
             var swap = SwapSuffixFor(end);
             cleaned.RenameFiles(CleanedSuffix, swap);
             foreach (var original in group) original.RenameFiles("", DeletedSuffix);

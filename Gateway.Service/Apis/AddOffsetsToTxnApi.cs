@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Coordinators;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Gateway.Transactions;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -10,8 +11,10 @@ namespace StreamPlatform.Gateway.Apis;
 // coordinator (TransactionCoordinatorService.AddOffsetsToTxn), which adds the group's
 // __consumer_offsets partition to the transaction; the client then sends TxnOffsetCommit to the
 // group coordinator. No coordinator, or unreachable: COORDINATOR_NOT_AVAILABLE (the client finds
-// it again); an empty transactional id: INVALID_REQUEST. Sequential.
-public sealed class AddOffsetsToTxnApi(CoordinatorRouter router) : SingleTransactionApi<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(router)
+// it again); an empty transactional id: INVALID_REQUEST. Authorization as Kafka's: WRITE on the
+// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group
+// (GROUP_AUTHORIZATION_FAILED). Sequential.
+public sealed class AddOffsetsToTxnApi(CoordinatorRouter router, IAuthorizer authorizer) : SingleTransactionApi<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(router, authorizer)
 {
     public override ApiKey Key => ApiKey.AddOffsetsToTxn;
     public override short MinVersion => 0;
@@ -20,6 +23,14 @@ public sealed class AddOffsetsToTxnApi(CoordinatorRouter router) : SingleTransac
     protected override string? KeyOf(AddOffsetsToTxnRequest request) => request.TransactionalId;
 
     protected override KafkaBodyCall<TxnClient> BodyCall => static (c, r, o) => c.AddOffsetsToTxnAsync(r, o);
+
+    /// <summary>Kafka's order: WRITE on the transactional id, then READ on the group (GROUP_AUTHORIZATION_FAILED).</summary>
+    protected override ErrorCode Authorize(AddOffsetsToTxnRequest request, RequestContext context)
+    {
+        var denied = base.Authorize(request, context);
+        if (denied != ErrorCode.None) return denied;
+        return Authorizer.Authorize(context, AclOperation.Read, AclResourceType.Group, request.GroupId) ? ErrorCode.None : ErrorCode.GroupAuthorizationFailed;
+    }
 
     protected override AddOffsetsToTxnResponse ErrorResponse(AddOffsetsToTxnRequest request, short version, ErrorCode error)
         => new() { ErrorCode = (short)error };

@@ -11,7 +11,10 @@ namespace StreamPlatform.Gateway.Apis;
 // AddPartitionsToTxn v0-5, advertised as Kafka 4.x advertises it (0-5); clients send v0-3 (the
 // Java client caps itself at 3), v4+ is Kafka's broker-to-coordinator batch form (KIP-890:
 // verify_only, several transactions per request).
-// - v0-3: forwarded as it is to the transactional id's coordinator
+// - v0-3: checked as Kafka's KafkaApis checks them (no WRITE on the transactional id:
+//   TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition; a topic without WRITE, or internal:
+//   TOPIC_AUTHORIZATION_FAILED, a partition not in the metadata: UNKNOWN_TOPIC_OR_PARTITION, the
+//   others OPERATION_NOT_ATTEMPTED), then forwarded as it is to the transactional id's coordinator
 //   (TransactionCoordinatorService.AddPartitionsToTxn); no coordinator, or unreachable:
 //   COORDINATOR_NOT_AVAILABLE on every partition; an empty transactional id: INVALID_REQUEST.
 // - v4+: as Kafka's KafkaApis, the sender needs CLUSTER_ACTION on the cluster (IAuthorizer);
@@ -23,7 +26,7 @@ namespace StreamPlatform.Gateway.Apis;
 //   top-level error is put on each of its transactions' partitions.
 // Sequential: a client's transaction requests take effect in the order sent.
 public sealed class AddPartitionsToTxnApi(CoordinatorRouter router, IAuthorizer authorizer)
-    : SingleTransactionApi<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>(router)
+    : SingleTransactionApi<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>(router, authorizer)
 {
     /// <summary>The first version sent by brokers only (Kafka's AddPartitionsToTxnRequest.EARLIEST_BROKER_VERSION).</summary>
     public const short FirstBrokerVersion = 4;
@@ -55,13 +58,48 @@ public sealed class AddPartitionsToTxnApi(CoordinatorRouter router, IAuthorizer 
             }).ToList(),
         });
 
+    /// <summary>
+    /// Kafka's checks of a client's partitions before the coordinator sees them: a topic the
+    /// client may not WRITE, or an internal one, is TOPIC_AUTHORIZATION_FAILED; a partition not
+    /// in the metadata is UNKNOWN_TOPIC_OR_PARTITION; when any partition fails, the others answer
+    /// OPERATION_NOT_ATTEMPTED and nothing is added. Null when every partition may be added.
+    /// </summary>
+    private AddPartitionsToTxnResponse? ClientPartitionErrors(AddPartitionsToTxnRequest request, RequestContext context)
+    {
+        var metadata = Router.Watcher.Current;
+        var response = new AddPartitionsToTxnResponse();
+        var failed = false;
+        foreach (var topic in request.V3AndBelowTopics)
+        {
+            var authorized = !Protos.Groups.InternalTopics.IsInternal(topic.Name)
+                && Authorizer.Authorize(context, AclOperation.Write, AclResourceType.Topic, topic.Name);
+            var result = new AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult { Name = topic.Name };
+            foreach (var partition in topic.Partitions)
+            {
+                var error = !authorized ? ErrorCode.TopicAuthorizationFailed
+                    : metadata.TryGetPartition(topic.Name, partition, out _, out _) ? ErrorCode.OperationNotAttempted
+                    : ErrorCode.UnknownTopicOrPartition;
+                failed |= error != ErrorCode.OperationNotAttempted;
+                result.ResultsByPartition.Add(new AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult { PartitionIndex = partition, PartitionErrorCode = (short)error });
+            }
+            response.ResultsByTopicV3AndBelow.Add(result);
+        }
+        return failed ? response : null;
+    }
+
     private static AddPartitionsToTxnResponse.AddPartitionsToTxnResult TransactionError(AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction transaction, ErrorCode error)
         => new() { TransactionalId = transaction.TransactionalId, TopicResults = TopicErrors(transaction.Topics, error).ToList() };
 
     protected override async Task<IKafkaResponse?> HandleAsync(AddPartitionsToTxnRequest request, RequestContext context, CancellationToken cancellationToken)
     {
-        if (context.ApiVersion < FirstBrokerVersion) return await base.HandleAsync(request, context, cancellationToken).ConfigureAwait(false);
-        if (!authorizer.Authorize(context, AclOperation.ClusterAction, AclResourceType.Cluster, AuthorizedOperations.ClusterName))
+        if (context.ApiVersion < FirstBrokerVersion)
+        {
+            // Kafka's order: the transactional id first (the whole transaction), then its topics.
+            var denied = Authorize(request, context);
+            if (denied != ErrorCode.None) return ErrorResponse(request, context.ApiVersion, denied);
+            return ClientPartitionErrors(request, context) ?? await base.HandleAsync(request, context, cancellationToken).ConfigureAwait(false);
+        }
+        if (!Authorizer.Authorize(context, AclOperation.ClusterAction, AclResourceType.Cluster, AuthorizedOperations.ClusterName))
             return ErrorResponse(request, context.ApiVersion, ErrorCode.ClusterAuthorizationFailed);
 
         var metadata = Router.Watcher.Current;

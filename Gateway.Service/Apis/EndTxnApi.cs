@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Coordinators;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Gateway.Transactions;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
@@ -12,9 +13,10 @@ namespace StreamPlatform.Gateway.Apis;
 // which answers once the outcome is logged (the markers are written to the partitions after).
 // No coordinator, or unreachable: COORDINATOR_NOT_AVAILABLE (the client finds it again and
 // retries; the coordinator answers a repeated EndTxn of the same outcome as Kafka does); an empty
-// transactional id: INVALID_REQUEST. Error answers carry producer id/epoch -1. Sequential: an
+// transactional id: INVALID_REQUEST; no WRITE on the transactional id (IAuthorizer):
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Error answers carry producer id/epoch -1. Sequential: an
 // EndTxn starts only after the connection's earlier produce requests have completed.
-public sealed class EndTxnApi(CoordinatorRouter router) : SingleTransactionApi<EndTxnRequest, EndTxnResponse>(router)
+public sealed class EndTxnApi(CoordinatorRouter router, IAuthorizer authorizer) : SingleTransactionApi<EndTxnRequest, EndTxnResponse>(router, authorizer)
 {
     public override ApiKey Key => ApiKey.EndTxn;
     public override short MinVersion => 0;

@@ -1,4 +1,5 @@
 using StreamPlatform.Gateway.Coordinators;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Gateway.Transactions;
 using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Clients;
@@ -19,13 +20,16 @@ namespace StreamPlatform.Gateway.Apis;
 //   (what Kafka answers while it has no id block; retriable). Not COORDINATOR_NOT_AVAILABLE:
 //   the Java producer answers that error by looking up the request's coordinator, which an
 //   idempotent producer does not have.
+// - a transactional id the client may not WRITE (IAuthorizer): TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+//   as Kafka's KafkaApis (Kafka's check of a null id, IDEMPOTENT_WRITE on the cluster or WRITE on
+//   any topic, needs an authorizer that can answer "any topic": not done yet).
 // - transactional_id "": INVALID_REQUEST (Kafka's TransactionCoordinator).
 // - otherwise: the transactional id's coordinator (leader of its __transaction_state partition);
 //   none, or unreachable: COORDINATOR_NOT_AVAILABLE, so the client finds the coordinator again
 //   (FindCoordinator key type 1 creates the topic). A broker that no longer coordinates the id
 //   answers NOT_COORDINATOR itself. Never retried by the gateway (it would bump the epoch twice).
 // Sequential: a transactional client's requests take effect in the order it sent them.
-public sealed class InitProducerIdApi(CoordinatorRouter router) : ApiHandler<InitProducerIdRequest>
+public sealed class InitProducerIdApi(CoordinatorRouter router, IAuthorizer authorizer) : ApiHandler<InitProducerIdRequest>
 {
     /// <summary>Deadline of a coordinator call (plus the broker call margin).</summary>
     public const int CallWaitMs = CoordinatorRouter.PlainCallWaitMs;
@@ -53,6 +57,8 @@ public sealed class InitProducerIdApi(CoordinatorRouter router) : ApiHandler<Ini
             }
             return Error(ErrorCode.CoordinatorLoadInProgress);
         }
+        if (!authorizer.Authorize(context, AclOperation.Write, AclResourceType.TransactionalId, request.TransactionalId))
+            return Error(ErrorCode.TransactionalIdAuthorizationFailed);
         if (request.TransactionalId.Length == 0) return Error(ErrorCode.InvalidRequest);
         var (error, coordinator) = router.Coordinator(metadata, CoordinatorKind.Transaction, request.TransactionalId);
         if (coordinator is null) return Error(error);

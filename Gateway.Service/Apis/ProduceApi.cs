@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using StreamPlatform.Gateway.Cluster;
 using StreamPlatform.Gateway.Routing;
 using StreamPlatform.Gateway.Security;
+using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 using Brk = StreamPlatform.Protos.Grpc.Broker;
@@ -82,14 +83,9 @@ public sealed class ProduceApi(
         }
 
         var response = new ProduceResponse();
-        // One stream request per leading broker. The record bytes are wrapped, not copied: they are
-        // slices of the pooled request frame, which KafkaConnection returns to the pool only after
-        // this handler has completed, and this handler awaits every request's Completion, which
-        // completes only once its stream no longer references the bytes.
+        // One stream request per leading broker (the record bytes are wrapped, not copied: see Forward).
         var fanOut = new LeaderFanOut<Brk.ProduceRequest, ProduceResponse.PartitionProduceResponse>(metadata,
             () => NewBrokerRequest(request, context), SetError);
-        // Partitions the gateway may resend to a new leader (every batch idempotent), with where they were routed.
-        var resendable = new List<LeaderMoveRetry.Candidate<(ProduceResponse.PartitionProduceResponse Slot, ReadOnlyMemory<byte> Records)>>();
         foreach (var topic in request.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topic.Name };
@@ -98,13 +94,7 @@ public sealed class ProduceApi(
             {
                 var partitionResponse = new ProduceResponse.PartitionProduceResponse { Index = p.Index, BaseOffset = -1 };
                 topicResponse.PartitionResponses.Add(partitionResponse);
-                var records = p.Records ?? ReadOnlyMemory<byte>.Empty;
-                fanOut.Route(topic.Name, p.Index, partitionResponse)?.Partitions.Add(Forward(topic.Name, p.Index, records));
-                if (request.Acks != 0 && IdempotentProduceRetry.AllBatchesIdempotent(records.Span))
-                {
-                    var (leader, leaderEpoch) = LeaderMoveRetry.RoutedBy(metadata, topic.Name, p.Index);
-                    resendable.Add(new(topic.Name, p.Index, leader, leaderEpoch, -1, (partitionResponse, records)));
-                }
+                fanOut.Route(topic.Name, p.Index, partitionResponse)?.Partitions.Add(Forward(topic.Name, p.Index, p.Records ?? ReadOnlyMemory<byte>.Empty));
             }
         }
 
@@ -138,7 +128,7 @@ public sealed class ProduceApi(
         }
 
         ApplyOutcomes(sent);
-        await ResendMovedAsync(request, context, resendable, cancellationToken).ConfigureAwait(false);
+        await ResendMovedAsync(request, response, metadata, context, cancellationToken).ConfigureAwait(false);
         return request.Acks == 0 ? null : response;
     }
 
@@ -183,10 +173,24 @@ public sealed class ProduceApi(
     /// reach the new leader in the client's order), enqueues them on the new leaders' streams and
     /// overwrites their slots with the answers. Always signals <see cref="RequestContext.ResendsDispatched"/>.
     /// </summary>
-    private async Task ResendMovedAsync(ProduceRequest request, RequestContext context,
-        List<LeaderMoveRetry.Candidate<(ProduceResponse.PartitionProduceResponse Slot, ReadOnlyMemory<byte> Records)>> resendable, CancellationToken cancellationToken)
+    /// <param name="routedBy">The metadata the first sends were routed by (what "a newer leader" is measured against).</param>
+    private async Task ResendMovedAsync(ProduceRequest request, ProduceResponse response, ClusterMetadata routedBy, RequestContext context,
+        CancellationToken cancellationToken)
     {
-        var candidates = resendable.Where(c => IdempotentProduceRetry.ShouldResend(c.Slot.Slot.ErrorCode, idempotent: true, request.Acks)).ToList();
+        var candidates = new List<LeaderMoveRetry.Candidate<(ProduceResponse.PartitionProduceResponse Slot, ReadOnlyMemory<byte> Records)>>();
+        for (var t = 0; t < request.TopicData.Count; t++)
+        {
+            var topic = request.TopicData[t];
+            for (var i = 0; i < topic.PartitionData.Count; i++)
+            {
+                // The response has the request's topics and partitions, in order.
+                var slot = response.Responses[t].PartitionResponses[i];
+                var records = topic.PartitionData[i].Records ?? ReadOnlyMemory<byte>.Empty;
+                if (!IdempotentProduceRetry.ShouldResend(slot.ErrorCode, records.Span, request.Acks)) continue;
+                var (leader, leaderEpoch) = LeaderMoveRetry.RoutedBy(routedBy, topic.Name, slot.Index);
+                candidates.Add(new(topic.Name, slot.Index, leader, leaderEpoch, -1, (slot, records)));
+            }
+        }
         if (candidates.Count == 0 || cancellationToken.IsCancellationRequested)
         {
             context.ResendsDispatched();

@@ -1,17 +1,21 @@
 using StreamPlatform.Gateway.Coordinators;
 using StreamPlatform.Gateway.Groups;
+using StreamPlatform.Gateway.Security;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
 
 namespace StreamPlatform.Gateway.Apis;
 
-// TxnOffsetCommit v0-4 (Kafka 4.x: 0-5; v5, transaction version 2's implicit AddOffsetsToTxn, is
-// not in our definitions). Sent to the GROUP's coordinator (GroupCoordinatorService.TxnOffsetCommit),
+// TxnOffsetCommit v0-5 (Kafka 4.x: 0-5; v5 is transaction version 2's, whose coordinator adds the
+// group's offsets partition to the transaction implicitly; clients send it only when the cluster
+// advertises transaction.version 2). Sent to the GROUP's coordinator (GroupCoordinatorService.TxnOffsetCommit),
 // not the transaction coordinator: the offsets wait there, pending, until the transaction's
 // marker reaches the group's __consumer_offsets partition. No coordinator, or unreachable:
 // COORDINATOR_NOT_AVAILABLE on every partition (the client finds the group coordinator again);
-// an empty group id: INVALID_GROUP_ID. Sequential, like OffsetCommit.
-public sealed class TxnOffsetCommitApi(CoordinatorRouter router) : SingleGroupApi<TxnOffsetCommitRequest, TxnOffsetCommitResponse>(router)
+// an empty group id: INVALID_GROUP_ID. Authorization as Kafka's: WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group (GROUP_AUTHORIZATION_FAILED), on every
+// partition (per-topic READ: not yet). Sequential, like OffsetCommit.
+public sealed class TxnOffsetCommitApi(CoordinatorRouter router, IAuthorizer authorizer) : SingleGroupApi<TxnOffsetCommitRequest, TxnOffsetCommitResponse>(router)
 {
     public override ApiKey Key => ApiKey.TxnOffsetCommit;
     public override short MinVersion => 0;
@@ -21,6 +25,13 @@ public sealed class TxnOffsetCommitApi(CoordinatorRouter router) : SingleGroupAp
     protected override string GroupIdOf(TxnOffsetCommitRequest request) => request.GroupId;
 
     protected override GroupCall Call => static (c, r, o) => c.TxnOffsetCommitAsync(r, o);
+
+    /// <summary>Kafka's order: WRITE on the transactional id, then READ on the group; either refused answers every partition.</summary>
+    protected override ErrorCode Authorize(TxnOffsetCommitRequest request, RequestContext context)
+    {
+        if (!authorizer.Authorize(context, AclOperation.Write, AclResourceType.TransactionalId, request.TransactionalId)) return ErrorCode.TransactionalIdAuthorizationFailed;
+        return authorizer.Authorize(context, AclOperation.Read, AclResourceType.Group, request.GroupId) ? ErrorCode.None : ErrorCode.GroupAuthorizationFailed;
+    }
 
     protected override TxnOffsetCommitResponse ErrorResponse(TxnOffsetCommitRequest request, short version, ErrorCode error)
     {

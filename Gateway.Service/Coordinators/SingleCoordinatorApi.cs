@@ -34,11 +34,16 @@ public abstract class SingleCoordinatorApi<TRequest, TResponse, TClient>(Coordin
     /// <summary>Which call of <typeparamref name="TClient"/> the request uses.</summary>
     protected abstract KafkaBodyCall<TClient> BodyCall { get; }
 
+    /// <summary>The API's authorization checks (Kafka's KafkaApis, via IAuthorizer) before anything else: an error answers the whole request; None forwards it.</summary>
+    protected virtual ErrorCode Authorize(TRequest request, RequestContext context) => ErrorCode.None;
+
     /// <summary>How long the coordinator may legitimately hold the request (JoinGroup/SyncGroup wait for the rebalance).</summary>
     protected virtual int WaitMs(TRequest request) => PlainCallWaitMs;
 
     protected override async Task<IKafkaResponse?> HandleAsync(TRequest request, RequestContext context, CancellationToken cancellationToken)
     {
+        var denied = Authorize(request, context);
+        if (denied != ErrorCode.None) return ErrorResponse(request, context.ApiVersion, denied);
         var key = KeyOf(request);
         if (string.IsNullOrEmpty(key)) return ErrorResponse(request, context.ApiVersion, EmptyKeyError);
         var (error, broker) = router.Coordinator(router.Watcher.Current, kind, key);

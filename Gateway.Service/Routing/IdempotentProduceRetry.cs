@@ -34,9 +34,11 @@ public static class IdempotentProduceRetry
         return true;
     }
 
-    /// <summary>Whether a partition that came back with <paramref name="errorCode"/> is resent to its new leader.</summary>
-    /// <param name="idempotent"><see cref="AllBatchesIdempotent"/> of the partition's records.</param>
-    /// <param name="acks">The request's acks: acks=0 is never answered, so never resent.</param>
-    public static bool ShouldResend(short errorCode, bool idempotent, short acks)
-        => idempotent && acks != 0 && LeaderMoveRetry.IsMoved(errorCode);
+    /// <summary>
+    /// Whether a partition that came back with <paramref name="errorCode"/> is resent to its new
+    /// leader. The records are only looked at for a moved leader (the produce path pays nothing
+    /// otherwise). acks=0 is never answered, so never resent.
+    /// </summary>
+    public static bool ShouldResend(short errorCode, ReadOnlySpan<byte> records, short acks)
+        => LeaderMoveRetry.IsMoved(errorCode) && acks != 0 && AllBatchesIdempotent(records);
 }

@@ -71,7 +71,10 @@ public sealed class IdempotentProduceRetryTests
     [InlineData(ErrorCode.OutOfOrderSequenceNumber, true, -1, false)]
     [InlineData(ErrorCode.NotEnoughReplicas, true, -1, false)]
     public void Only_a_moved_leader_of_idempotent_batches_is_resent(ErrorCode error, bool idempotent, short acks, bool expected)
-        => Assert.Equal(expected, IdempotentProduceRetry.ShouldResend((short)error, idempotent, acks));
+    {
+        var records = idempotent ? Batch() : Batch(producerId: -1, epoch: -1, sequence: -1);
+        Assert.Equal(expected, IdempotentProduceRetry.ShouldResend((short)error, records, acks));
+    }
 
     [Fact]
     public void The_broker_request_carries_the_client_version_and_transactional_id()

@@ -41,7 +41,7 @@ public sealed class InitProducerIdRoutingTests : IAsyncLifetime
     [Fact]
     public async Task Idempotent_producers_are_spread_over_the_live_brokers()
     {
-        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router));
+        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router, new StreamPlatform.Gateway.Security.AllowAllAuthorizer()));
         var ids = new List<long>();
         for (var i = 0; i < 4; i++) ids.Add((await InitAsync(client, null, correlation: i)).ProducerId);
         Assert.Equal(2, ids.Count(id => id == 1000));
@@ -62,7 +62,7 @@ public sealed class InitProducerIdRoutingTests : IAsyncLifetime
     public async Task An_unreachable_broker_is_skipped_once_for_the_next_one()
     {
         _kit.Broker1.Answer = (_, _) => null; // broker 1 fails every call
-        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router));
+        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router, new StreamPlatform.Gateway.Security.AllowAllAuthorizer()));
         for (var i = 0; i < 4; i++)
         {
             var response = await InitAsync(client, null, correlation: i);
@@ -78,7 +78,7 @@ public sealed class InitProducerIdRoutingTests : IAsyncLifetime
     {
         _kit.Broker1.Answer = (_, _) => null;
         _kit.Broker2.Answer = (_, _) => null;
-        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router));
+        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router, new StreamPlatform.Gateway.Security.AllowAllAuthorizer()));
         var response = await InitAsync(client, null);
         Assert.Equal((short)ErrorCode.CoordinatorLoadInProgress, response.ErrorCode);
         Assert.Equal(-1, response.ProducerId);
@@ -92,7 +92,7 @@ public sealed class InitProducerIdRoutingTests : IAsyncLifetime
     [InlineData("txn-c")]
     public async Task A_transactional_id_goes_to_its_coordinator_only(string transactionalId)
     {
-        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router));
+        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router, new StreamPlatform.Gateway.Security.AllowAllAuthorizer()));
         var coordinator = _kit.CoordinatorOf(transactionalId);
         var other = coordinator == _kit.Broker1 ? _kit.Broker2 : _kit.Broker1;
         for (var i = 0; i < 3; i++)
@@ -107,7 +107,7 @@ public sealed class InitProducerIdRoutingTests : IAsyncLifetime
     {
         var coordinator = _kit.CoordinatorOf("txn-a");
         coordinator.Answer = (_, _) => null;
-        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router));
+        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router, new StreamPlatform.Gateway.Security.AllowAllAuthorizer()));
         Assert.Equal((short)ErrorCode.CoordinatorNotAvailable, (await InitAsync(client, "txn-a")).ErrorCode);
         Assert.Single(coordinator.Calls);
         Assert.Empty((coordinator == _kit.Broker1 ? _kit.Broker2 : _kit.Broker1).Calls);
@@ -117,7 +117,7 @@ public sealed class InitProducerIdRoutingTests : IAsyncLifetime
     public async Task Without_the_transaction_state_topic_there_is_no_coordinator_and_an_empty_id_is_invalid()
     {
         _kit.Watcher.Apply(WithEpoch(_kit.Snapshot(withInternalTopics: false), 9));
-        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router));
+        await using var client = _kit.Client(new InitProducerIdApi(_kit.Router, new StreamPlatform.Gateway.Security.AllowAllAuthorizer()));
         Assert.Equal((short)ErrorCode.CoordinatorNotAvailable, (await InitAsync(client, "txn-a", correlation: 1)).ErrorCode);
         Assert.Equal((short)ErrorCode.InvalidRequest, (await InitAsync(client, "", correlation: 2)).ErrorCode);
         // Idempotent producers do not need the topic.

@@ -50,7 +50,7 @@ public sealed class TransactionApisRoutingTests : IAsyncLifetime
             "AddOffsetsToTxn" => BodyServiceStandIn.Encode(new AddOffsetsToTxnResponse(), r.ApiVersion),
             _ => null,
         };
-        await using var client = _kit.Client(new EndTxnApi(_kit.Router), new AddOffsetsToTxnApi(_kit.Router));
+        await using var client = _kit.Client(new EndTxnApi(_kit.Router, AllowAll), new AddOffsetsToTxnApi(_kit.Router, AllowAll));
         var end = await RoundTripAsync<EndTxnResponse>(client, ApiKey.EndTxn, 5, new EndTxnRequest { TransactionalId = id, ProducerId = 7, ProducerEpoch = 2, Committed = true });
         Assert.Equal((0, 7L, (short)3), (end.ErrorCode, end.ProducerId, end.ProducerEpoch));
         var offsets = await RoundTripAsync<AddOffsetsToTxnResponse>(client, ApiKey.AddOffsetsToTxn, 4,
@@ -192,7 +192,7 @@ public sealed class TransactionApisRoutingTests : IAsyncLifetime
             }));
             return method == "TxnOffsetCommit" ? BodyServiceStandIn.Encode(response, r.ApiVersion) : null;
         };
-        await using var client = _kit.Client(new TxnOffsetCommitApi(_kit.Router));
+        await using var client = _kit.Client(new TxnOffsetCommitApi(_kit.Router, AllowAll));
         var request = new TxnOffsetCommitRequest
         {
             TransactionalId = id, GroupId = group, ProducerId = 9, ProducerEpoch = 1, GenerationId = 4, MemberId = "m-1",
@@ -325,5 +325,67 @@ public sealed class TransactionApisRoutingTests : IAsyncLifetime
         response = await RoundTripAsync<ListTransactionsResponse>(client, ApiKey.ListTransactions, 0, new ListTransactionsRequest());
         Assert.Equal((short)ErrorCode.CoordinatorNotAvailable, response.ErrorCode);
         Assert.Equal(["t-1"], response.TransactionStates.Select(t => t.TransactionalId));
+    }
+
+    [Fact]
+    public async Task Add_partitions_from_a_client_checks_its_topics_as_kafka_before_the_coordinator()
+    {
+        await using var client = _kit.Client(new AddPartitionsToTxnApi(_kit.Router, AllowAll));
+        var request = new AddPartitionsToTxnRequest
+        {
+            V3AndBelowTransactionalId = IdOn(1),
+            V3AndBelowTopics = [Topic("orders", 0, 9), Topic("missing", 0)],
+        };
+        var response = await RoundTripAsync<AddPartitionsToTxnResponse>(client, ApiKey.AddPartitionsToTxn, 3, request);
+        Assert.Equal([("orders", 0, (short)ErrorCode.OperationNotAttempted), ("orders", 9, (short)ErrorCode.UnknownTopicOrPartition), ("missing", 0, (short)ErrorCode.UnknownTopicOrPartition)],
+            response.ResultsByTopicV3AndBelow.SelectMany(t => t.ResultsByPartition.Select(p => (t.Name, p.PartitionIndex, p.PartitionErrorCode))));
+        // Internal topics are never added by clients (Kafka leaves them out of the authorized set).
+        request.V3AndBelowTopics = [Topic("orders", 1), Topic(Protos.Groups.TransactionStateTopic.Name, 0)];
+        response = await RoundTripAsync<AddPartitionsToTxnResponse>(client, ApiKey.AddPartitionsToTxn, 3, request);
+        Assert.Equal([(short)ErrorCode.OperationNotAttempted, (short)ErrorCode.TopicAuthorizationFailed],
+            response.ResultsByTopicV3AndBelow.Select(t => t.ResultsByPartition.Single().PartitionErrorCode));
+        Assert.Empty(_kit.Broker1.Calls);
+        Assert.Empty(_kit.Broker2.Calls);
+    }
+
+    [Fact]
+    public async Task Transaction_requests_need_write_on_the_transactional_id_and_read_on_the_group()
+    {
+        var id = IdOn(1);
+        var noTxn = new Authorizer((op, type, _) => type != AclResourceType.TransactionalId);
+        var noGroup = new Authorizer((op, type, _) => type != AclResourceType.Group);
+        await using (var client = _kit.Client(new InitProducerIdApi(_kit.Router, noTxn), new EndTxnApi(_kit.Router, noTxn), new AddOffsetsToTxnApi(_kit.Router, noTxn),
+            new TxnOffsetCommitApi(_kit.Router, noTxn), new AddPartitionsToTxnApi(_kit.Router, noTxn)))
+        {
+            Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed,
+                (await RoundTripAsync<InitProducerIdResponse>(client, ApiKey.InitProducerId, 4, new InitProducerIdRequest { TransactionalId = id })).ErrorCode);
+            Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed,
+                (await RoundTripAsync<EndTxnResponse>(client, ApiKey.EndTxn, 3, new EndTxnRequest { TransactionalId = id })).ErrorCode);
+            Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed,
+                (await RoundTripAsync<AddOffsetsToTxnResponse>(client, ApiKey.AddOffsetsToTxn, 3, new AddOffsetsToTxnRequest { TransactionalId = id, GroupId = "g" })).ErrorCode);
+            var commit = await RoundTripAsync<TxnOffsetCommitResponse>(client, ApiKey.TxnOffsetCommit, 3, new TxnOffsetCommitRequest
+            {
+                TransactionalId = id, GroupId = "g", Topics = [new() { Name = "orders", Partitions = [new() { PartitionIndex = 0 }, new() { PartitionIndex = 1 }] }],
+            });
+            Assert.All(commit.Topics.Single().Partitions, p => Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, p.ErrorCode));
+            var add = await RoundTripAsync<AddPartitionsToTxnResponse>(client, ApiKey.AddPartitionsToTxn, 3,
+                new AddPartitionsToTxnRequest { V3AndBelowTransactionalId = id, V3AndBelowTopics = [Topic("orders", 0)] });
+            Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, add.ResultsByTopicV3AndBelow.Single().ResultsByPartition.Single().PartitionErrorCode);
+            // Idempotent producers (null id) are not asked about transactional ids.
+            _kit.Broker1.Answer = _kit.Broker2.Answer = (_, r) => BodyServiceStandIn.Encode(new InitProducerIdResponse { ProducerId = 1 }, r.ApiVersion);
+            Assert.Equal(0, (await RoundTripAsync<InitProducerIdResponse>(client, ApiKey.InitProducerId, 4, new InitProducerIdRequest { TransactionalId = null })).ErrorCode);
+        }
+        await using (var client = _kit.Client(new AddOffsetsToTxnApi(_kit.Router, noGroup), new TxnOffsetCommitApi(_kit.Router, noGroup)))
+        {
+            Assert.Equal((short)ErrorCode.GroupAuthorizationFailed,
+                (await RoundTripAsync<AddOffsetsToTxnResponse>(client, ApiKey.AddOffsetsToTxn, 3, new AddOffsetsToTxnRequest { TransactionalId = id, GroupId = "g" })).ErrorCode);
+            var commit = await RoundTripAsync<TxnOffsetCommitResponse>(client, ApiKey.TxnOffsetCommit, 3, new TxnOffsetCommitRequest
+            {
+                TransactionalId = id, GroupId = "g", Topics = [new() { Name = "orders", Partitions = [new() { PartitionIndex = 0 }] }],
+            });
+            Assert.Equal((short)ErrorCode.GroupAuthorizationFailed, commit.Topics.Single().Partitions.Single().ErrorCode);
+        }
+        // Only the null-id InitProducerId reached a broker.
+        Assert.Equal(1, _kit.Broker1.Calls.Count + _kit.Broker2.Calls.Count);
     }
 }

@@ -29,6 +29,8 @@ internal sealed class GroupTestHarness : IDisposable
     public GroupConfig Config { get; set; }
     public GroupCoordinator Coordinator { get; private set; }
     public HashSet<(string, int)> UnknownPartitions { get; } = [];
+    /// <summary>The __consumer_offsets log's config (set before the log is first opened).</summary>
+    public LogConfig LogConfig { get; set; } = LogConfig.Default;
 
     private GroupCoordinator NewCoordinator()
         => new(Time, () => Config, NullLogger.Instance, (t, p) => !UnknownPartitions.Contains((t, p)));
@@ -36,7 +38,7 @@ internal sealed class GroupTestHarness : IDisposable
     public PartitionLog OpenLog()
     {
         _log ??= PartitionLog.Open(Path.Combine(_dir, "__consumer_offsets-0"), new TopicPartition("__consumer_offsets", 0), Guid.Empty,
-            LogConfig.Default, Time, NullLogger.Instance);
+            LogConfig, Time, NullLogger.Instance);
         return _log;
     }
 
