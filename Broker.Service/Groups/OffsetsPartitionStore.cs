@@ -64,7 +64,7 @@ public sealed class OffsetsPartitionStore(PartitionLog log, Func<Partition?>? le
         {
             if (leader is null)
             {
-                var result = log.Append(bytes);
+                var result = log.Append(bytes, origin: AppendOrigin.Coordinator);
                 return new AppendOutcome(result.ErrorCode, result.ErrorCode == 0 ? result.LastOffset + 1 : -1);
             }
             if (leader() is not { } partition || !ReferenceEquals(partition.Log, log))

@@ -32,6 +32,7 @@ internal sealed class CleanerTransactions(int transactionsMax)
     private readonly Dictionary<long, List<(long First, long Marker, bool Committed)>> _decided = [];
     private readonly Dictionary<long, long> _openFirst = [];
     private readonly HashSet<(long ProducerId, long Marker)> _kept = [];
+    private readonly HashSet<(long ProducerId, long Marker)> _removedMarkers = [];
     private int _count;
 
     /// <summary>The pass stopped early at <c>transactionsMax</c>.</summary>
@@ -81,6 +82,11 @@ internal sealed class CleanerTransactions(int transactionsMax)
         if (!_decided.TryGetValue(producerId, out var list) || _kept.Contains((producerId, markerOffset))) return false;
         return list.Exists(t => t.Marker == markerOffset);
     }
+
+    /// <summary>This cleaning removes the marker: its aborted-transaction index entry goes too.</summary>
+    public void MarkerRemoved(long producerId, long markerOffset) => _removedMarkers.Add((producerId, markerOffset));
+
+    public bool WasMarkerRemoved(long producerId, long markerOffset) => _removedMarkers.Contains((producerId, markerOffset));
 
     private (long First, long Marker, bool Committed)? Find(long producerId, long offset)
     {

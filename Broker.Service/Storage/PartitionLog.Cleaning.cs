@@ -74,13 +74,14 @@ public sealed partial class PartitionLog
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var firstDirty = FirstDirtyOffset;
         var firstUncleanable = segments[^1].BaseOffset;
-        var hw = HighWatermark;
+        // The last stable offset (<= the high watermark), as Kafka: an uncommitted record may
+        // still be truncated, and a record of an open transaction may yet be aborted, so neither
+        // may supersede a committed one.
+        var lastStable = LastStableOffset;
         for (var i = 0; i < segments.Length - 1; i++)
         {
-            // Never beyond the high watermark (Kafka stops at the last stable offset): an
-            // uncommitted record may still be truncated, so it must not supersede a committed one.
-            // Segments are mapped whole: one reaching past the high watermark stays as written.
-            if (segments[i].NextOffset > hw)
+            // Segments are mapped whole: one reaching past the last stable offset stays as written.
+            if (segments[i].NextOffset > lastStable)
             {
                 firstUncleanable = segments[i].BaseOffset;
                 break;
@@ -156,7 +157,7 @@ public sealed partial class PartitionLog
             after += outcome.Cleaned.Size;
             removed += outcome.RecordsRemoved;
             tombstonesRemoved += outcome.TombstonesRemoved;
-            if (Swap(group, outcome.Cleaned, end, nowMs, truncations)) rewritten += group.Count;
+            if (Swap(group, outcome.Cleaned, end, nowMs, truncations, transactions)) rewritten += group.Count;
             else dropMarkers = false;
         }
         lock (_appendLock)
@@ -199,7 +200,8 @@ public sealed partial class PartitionLog
                     full = true;
                     return false;
                 }
-                // Only committed transactions supersede: an aborted or undecided one's records must not remove older values.
+                // Only committed transactions supersede (Kafka's cleaner skips aborted ones too): an
+                // aborted or undecided one's records must not cost a committed value.
                 if (!h.IsControl && (!h.IsTransactional || transactions.OutcomeOf(h.ProducerId, h.BaseOffset) == CleanerTransactions.Outcome.Committed))
                 {
                     var records = RecordBatchReader.EnumerateRecords(batch.Span, out var decompressed, new RecordBatchReaderOptions { VerifyCrc = false });
@@ -326,6 +328,7 @@ public sealed partial class PartitionLog
                     // one cleaning and is older than delete.retention.ms, as a tombstone does.
                     if (h.BaseOffset < previousFirstDirty && h.MaxTimestamp <= deleteHorizonMs)
                     {
+                        transactions.MarkerRemoved(h.ProducerId, h.BaseOffset);
                         changed = true;
                         removed += h.RecordsCount;
                         return true;
@@ -479,7 +482,7 @@ public sealed partial class PartitionLog
     /// False (and the cleaned files removed) when the group is no longer in the log as it was
     /// (retention, DeleteRecords, truncation, close).
     /// </summary>
-    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs, long truncations)
+    private bool Swap(List<LogSegment> group, LogSegment cleaned, long end, long nowMs, long truncations, CleanerTransactions transactions)
     {
         lock (_maintenanceLock)
         lock (_appendLock)
@@ -492,6 +495,11 @@ public sealed partial class PartitionLog
                 cleaned.Delete();
                 return false;
             }
+            // Aborted transactions whose ABORT marker stays keep their index entries (moved along);
+            // one whose marker this cleaning removed (no data of it is left) loses it, as in Kafka,
+            // so a read_committed reader never waits for a marker that is gone.
+            foreach (var original in group)
+                cleaned.AddAbortedTransactions([.. original.TxnIndex.Entries.Where(e => !transactions.WasMarkerRemoved(e.ProducerId, e.LastOffset))]);
             var swap = SwapSuffixFor(end);
             cleaned.RenameFiles(CleanedSuffix, swap);
             foreach (var original in group) original.RenameFiles("", DeletedSuffix);

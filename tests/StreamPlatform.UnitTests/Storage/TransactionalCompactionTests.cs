@@ -7,8 +7,8 @@ namespace StreamPlatform.UnitTests.Storage;
 
 /// <summary>
 /// Compaction of a log with transactions (e.g. __consumer_offsets with TxnOffsetCommit): an
-/// aborted transaction's records are removed and never remove older values, an open one's never
-/// remove older values, a committed one's compact as usual; a marker stays while its
+/// aborted transaction's records are removed and never remove older values (open ones are past
+/// the last stable offset, where cleaning stops), a committed one's compact as usual; a marker stays while its
 /// transaction has data in the log and goes once it has none and is older than delete.retention.ms.
 /// </summary>
 public sealed class TransactionalCompactionTests : IDisposable
@@ -73,6 +73,8 @@ public sealed class TransactionalCompactionTests : IDisposable
         return all;
     }
 
+    private static long[] AbortedProducers(PartitionLog log) => [.. log.AbortedTransactions(log.LogStartOffset, log.LogEndOffset).Select(e => e.ProducerId)];
+
     private void Roll(PartitionLog log, string filler)
     {
         _time.Advance(TimeSpan.FromHours(2));
@@ -80,13 +82,12 @@ public sealed class TransactionalCompactionTests : IDisposable
     }
 
     [Fact]
-    public void Aborted_data_goes_open_and_aborted_never_supersede_committed_compacts_and_markers_go_once_their_data_is_gone()
+    public void Aborted_data_goes_and_never_supersedes_committed_compacts_and_markers_go_once_their_data_is_gone()
     {
         using var log = _dir.Open(Config, _time);
         Append(log, Batch(-1, ("k", "A")));          // plain
         Append(log, Batch(1, ("k", "B")));           // aborted below
         Append(log, Marker(1, commit: false));
-        Append(log, Batch(2, ("k", "C")));           // open: no marker
         Append(log, Batch(-1, ("j", "X")));          // plain, then a committed transaction supersedes it
         Append(log, Batch(3, ("j", "Y"), ("m", "M1")));
         Append(log, Marker(3, commit: true));
@@ -94,19 +95,22 @@ public sealed class TransactionalCompactionTests : IDisposable
         Roll(log, "f1");
 
         log.Clean(offsetMapBytesMax: 1 << 20);
-        Assert.Equal(["k=A", "ABORT(1)", "k=C", "j=Y", "COMMIT(3)", "m=M2", "filler=f1"], Contents(log));
+        Assert.Equal(["k=A", "ABORT(1)", "j=Y", "COMMIT(3)", "m=M2", "filler=f1"], Contents(log));
+        // The aborted transaction's index entry stays with its marker (read_committed readers).
+        Assert.Equal([1L], AbortedProducers(log));
 
         // Past delete.retention.ms the ABORT marker, whose data is gone, goes; COMMIT(3) still has j=Y.
         _time.Advance(TimeSpan.FromMilliseconds(OneDayMs + 1));
         Roll(log, "f2");
         log.Clean(offsetMapBytesMax: 1 << 20);
-        Assert.Equal(["k=A", "k=C", "j=Y", "COMMIT(3)", "m=M2", "filler=f1", "filler=f2"], Contents(log));
+        Assert.Equal(["k=A", "j=Y", "COMMIT(3)", "m=M2", "filler=f1", "filler=f2"], Contents(log));
+        Assert.Empty(AbortedProducers(log)); // its entry went with the marker
 
         // Once the committed transaction's data is superseded, its (old, already cleaned once) marker goes too.
         Append(log, Batch(-1, ("j", "Z")));
         Roll(log, "f3");
         log.Clean(offsetMapBytesMax: 1 << 20);
-        Assert.Equal(["k=A", "k=C", "m=M2", "filler=f2", "j=Z", "filler=f3"], Contents(log));
+        Assert.Equal(["k=A", "m=M2", "filler=f2", "j=Z", "filler=f3"], Contents(log));
     }
 
     [Fact]
