@@ -44,8 +44,8 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>KIP-890: starts verifying a producer's transaction here (see <see cref="TransactionVerificationGuard"/>).</summary>
-    public TransactionVerificationGuard StartTransactionVerification(long producerId)
-        => _producerState.StartVerification(producerId, _time.GetUtcNow().ToUnixTimeMilliseconds());
+    public TransactionVerificationGuard StartTransactionVerification(long producerId, short producerEpoch)
+        => _producerState.StartVerification(producerId, producerEpoch, _time.GetUtcNow().ToUnixTimeMilliseconds());
 
     /// <summary>
     /// producer.id.expiration.ms, checked at most every producer.id.expiration.check.interval.ms

@@ -112,13 +112,14 @@ public sealed class ProducerStateManager
     /// <summary>
     /// KIP-890: before asking the coordinator, a leader records that it is verifying the
     /// producer's transaction. <see cref="TransactionVerificationGuard.Sentinel"/> when the
-    /// producer has a transaction open here already (nothing to verify).
+    /// producer has a transaction open here already in <paramref name="epoch"/> (Kafka's
+    /// hasOngoingTransaction(producerId, epoch): one of an older epoch does not count).
     /// </summary>
-    public TransactionVerificationGuard StartVerification(long producerId, long nowMs)
+    public TransactionVerificationGuard StartVerification(long producerId, short epoch, long nowMs)
     {
         lock (_lock)
         {
-            if (_producers.TryGetValue(producerId, out var e) && e.HasOngoingTransaction) return TransactionVerificationGuard.Sentinel;
+            if (_producers.TryGetValue(producerId, out var e) && e.HasOngoingTransaction && e.Epoch == epoch) return TransactionVerificationGuard.Sentinel;
             if (_verifications.TryGetValue(producerId, out var existing)) return existing.Guard;
             // Bounded like the producers: the oldest verification goes (its append then fails
             // INVALID_TXN_STATE and the producer retries).
@@ -156,8 +157,13 @@ public sealed class ProducerStateManager
                         $"{_partition} tracks {ProducersMax} producers, all with a transaction open; retry when one has ended.");
                 entry = new ProducerStateEntry(pid);
             }
+            // Epoch before verification (KAFKA-19690): a stale producer gets the recoverable
+            // INVALID_PRODUCER_EPOCH, not INVALID_TXN_STATE.
+            if (origin is not null && !batch.IsControl && batch.Epoch < entry.Epoch)
+                return plan.Fail(ErrorCodes.InvalidProducerEpoch,
+                    $"Epoch of producer {pid} at offset {firstOffset} in {_partition} is {batch.Epoch}, which is smaller than the last seen epoch {entry.Epoch}.");
             if (origin is not null && !batch.IsControl && batch.IsTransactional && origin != AppendOrigin.TransactionMarker
-                && !entry.HasOngoingTransaction && verification is not null
+                && !(entry.HasOngoingTransaction && entry.Epoch == batch.Epoch) && verification is not null
                 && (ReferenceEquals(verification, TransactionVerificationGuard.Sentinel) || !ReferenceEquals(_verifications.GetValueOrDefault(pid).Guard, verification)))
                 return plan.Fail(ErrorCodes.InvalidTxnState, $"The batch of producer {pid} at offset {firstOffset} in {_partition} was not part of an ongoing transaction (its verification did not hold).");
             if (batch.IsControl)
@@ -177,9 +183,7 @@ public sealed class ProducerStateManager
         long firstOffset, long lastOffset, long timestampMs, AppendOrigin? origin)
     {
         var pid = batch.ProducerId;
-        if (origin is not null && batch.Epoch < entry.Epoch)
-            return plan.Fail(ErrorCodes.InvalidProducerEpoch,
-                $"Epoch of producer {pid} at offset {firstOffset} in {_partition} is {batch.Epoch}, which is smaller than the last seen epoch {entry.Epoch}.");
+        // The epoch was checked in Prepare (before the verification guard).
         if (origin == AppendOrigin.Client)
         {
             if (batch.Epoch != entry.Epoch)

@@ -27,7 +27,7 @@ internal static class TransactionVerification
         Partition partition, ReadOnlySpan<byte> records, CancellationToken cancellationToken)
     {
         if (!TryFindTransactionalBatch(records, out var producerId, out var epoch)) return new((ErrorCodes.None, null));
-        var guard = partition.Log.StartTransactionVerification(producerId);
+        var guard = partition.Log.StartTransactionVerification(producerId, epoch);
         if (ReferenceEquals(guard, TransactionVerificationGuard.Sentinel)) return new((ErrorCodes.None, guard));
         return AskAsync(verifier, request.TransactionalId, producerId, epoch, partition.TopicPartition, request.ApiVersion >= AddPartitionApiVersion, guard, cancellationToken);
     }

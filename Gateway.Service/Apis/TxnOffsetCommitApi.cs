@@ -6,9 +6,9 @@ using StreamPlatform.Protos.Kafka.Messages;
 
 namespace StreamPlatform.Gateway.Apis;
 
-// TxnOffsetCommit v0-5 (Kafka 4.x: 0-5; v5 is transaction version 2's, whose coordinator adds the
-// group's offsets partition to the transaction implicitly; clients send it only when the cluster
-// advertises transaction.version 2). Sent to the GROUP's coordinator (GroupCoordinatorService.TxnOffsetCommit),
+// TxnOffsetCommit v0-4, the range of our protocol definitions (Kafka 4.x adds v5 for transaction
+// version 2, whose coordinator adds the group's offsets partition to the transaction implicitly;
+// the group coordinator already does that for a v5 body). Sent to the GROUP's coordinator (GroupCoordinatorService.TxnOffsetCommit),
 // not the transaction coordinator: the offsets wait there, pending, until the transaction's
 // marker reaches the group's __consumer_offsets partition. No coordinator, or unreachable:
 // COORDINATOR_NOT_AVAILABLE on every partition (the client finds the group coordinator again);

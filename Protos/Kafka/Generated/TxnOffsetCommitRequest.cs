@@ -11,7 +11,7 @@ public sealed partial class TxnOffsetCommitRequest : IKafkaRequest
 {
     public const short ApiKey = 28;
     public const short LowestSupportedVersion = 0;
-    public const short HighestSupportedVersion = 5;
+    public const short HighestSupportedVersion = 4;
 
     public short ApiKeyValue => ApiKey;
 

@@ -27,6 +27,7 @@ public sealed class PooledProduceStreamRequestTests
             Acks = -1,
             TimeoutMs = 30_000,
             TransactionalId = "tx-ü",
+            ApiVersion = 11,
             Partitions =
             {
                 new PartitionProduce { Topic = "orders-é", Partition = 0, Records = ByteString.Empty },

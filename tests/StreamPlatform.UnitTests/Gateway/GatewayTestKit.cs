@@ -119,13 +119,15 @@ internal sealed class PipeClient : IAsyncDisposable
     private readonly PipeWriter _out;
     private readonly PipeReader _in;
     private readonly IDisposable? _socket;
+    // The connection's ConnectionClosed: fired when this client goes away, as Kestrel does.
+    private readonly CancellationTokenSource? _closed;
     public Task Connection { get; }
     /// <summary>The server side (null for a TCP client).</summary>
     public KafkaConnection? Kafka { get; }
 
     /// <param name="time">The connection's clock (its read timeouts), the system's unless given.</param>
     /// <param name="authenticated">False: the connection starts unauthenticated (as on a SASL listener).</param>
-    /// <param name="clientGone">The connection's "client went away" token (Kestrel's ConnectionClosed).</param>
+    /// <param name="clientGone">Also fires the connection's "client went away" token (Kestrel's ConnectionClosed), which <see cref="DisposeAsync"/> fires in any case.</param>
     public PipeClient(ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics, RequestMemoryBudget? budget = null,
         TimeProvider? time = null, bool authenticated = true, Microsoft.Extensions.Logging.ILogger? logger = null, CancellationToken clientGone = default)
     {
@@ -134,8 +136,9 @@ internal sealed class PipeClient : IAsyncDisposable
         _out = toServer.Writer;
         _in = toClient.Reader;
         var transport = new DuplexPipe(toServer.Reader, toClient.Writer);
+        _closed = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
         Kafka = new KafkaConnection(transport, registry, options, metrics, logger ?? NullLogger.Instance, "test-conn", budget, time, authenticated);
-        Connection = Kafka.RunAsync(clientGone);
+        Connection = Kafka.RunAsync(_closed.Token);
     }
 
     /// <summary>A client over a real TCP connection to a running gateway.</summary>
@@ -217,9 +220,16 @@ internal sealed class PipeClient : IAsyncDisposable
         return closed;
     }
 
+    /// <summary>
+    /// The client goes away as a TCP client does under Kestrel: the connection's input completes
+    /// (FIN) and then its ConnectionClosed fires (Kestrel's socket transport fires it as soon as its
+    /// receive loop ends, whether or not the application is reading, e.g. while it is muted
+    /// waiting for request budget). Then waits for the connection to end. Idempotent.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await _out.CompleteAsync();
+        if (_closed is not null) await _closed.CancelAsync();
         await Connection.WaitAsync(TimeSpan.FromSeconds(10));
         _socket?.Dispose();
     }

@@ -1,4 +1,13 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using StreamPlatform.Gateway.Apis;
 using StreamPlatform.Gateway.Kafka;
@@ -44,7 +53,7 @@ public class KafkaConnectionBoundsTests
         await using var kit = new GatewayTestKit();
         var declared = 600 * 1024;
         var budget = new RequestMemoryBudget(1024 * 1024);
-        var first = new PipeClient(kit.Registry(), kit.Options, kit.Metrics, budget);
+        await using var first = new PipeClient(kit.Registry(), kit.Options, kit.Metrics, budget);
         await using var second = new PipeClient(kit.Registry(), kit.Options, kit.Metrics, budget);
 
         // 100 bytes of a 600 KiB frame: the whole frame is reserved, as Kafka allocates it on the size.
@@ -54,16 +63,110 @@ public class KafkaConnectionBoundsTests
 
         // Another 600 KiB frame does not fit beside it: that connection waits (muted), reading nothing more.
         await second.SendRawAsync([.. SizePrefix(declared), .. new byte[100]]);
-        await UntilAsync(() => budget.Waiting == 1);
+        // The connection counts itself muted just after it joins the budget's queue: wait for both.
+        await UntilAsync(() => budget.Waiting == 1 && kit.Metrics.MutedConnections == 1);
         Assert.Equal(1, budget.Waiting);
         Assert.Equal(declared, budget.InUseBytes);
         Assert.Equal(1, kit.Metrics.MutedConnections);
 
         // The first client goes away mid-frame: its reservation is released and the second gets its turn.
         await first.DisposeAsync();
-        await UntilAsync(() => budget.Waiting == 0);
+        await UntilAsync(() => budget.Waiting == 0 && kit.Metrics.MutedConnections == 0);
+        Assert.Equal(0, budget.Waiting);
         Assert.Equal(declared, budget.InUseBytes);
         Assert.Equal(0, kit.Metrics.MutedConnections);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_client_that_goes_away_while_its_connection_waits_for_request_budget_ends_it_at_once_and_leaves_the_queue(bool partlyReceived)
+    {
+        await using var kit = new GatewayTestKit();
+        var budget = new RequestMemoryBudget(1024 * 1024);
+        var held = 1024 * 1024 - 1_000;
+        await using var holder = new PipeClient(kit.Registry(), kit.Options, kit.Metrics, budget);
+        await using var waiter = new PipeClient(kit.Registry(), kit.Options, kit.Metrics, budget);
+        // A partly received frame holds nearly all of the budget.
+        await holder.SendRawAsync([.. SizePrefix(held), .. new byte[100]]);
+        await UntilAsync(() => budget.InUseBytes == held);
+        Assert.Equal(held, budget.InUseBytes);
+
+        // The waiter's frame does not fit beside it: partly received (its size waits, without
+        // keeping a place in the queue) or whole (it waits keeping its place).
+        byte[] frame = partlyReceived
+            ? [.. SizePrefix(600 * 1024), .. new byte[100]]
+            : PipeClient.EncodeRequest(ApiKey.ApiVersions, 3, 1, LargeApiVersions(2_000));
+        await waiter.SendRawAsync(frame);
+        await UntilAsync(() => budget.Waiting == 1 && kit.Metrics.MutedConnections == 1);
+        Assert.Equal(1, budget.Waiting);
+        Assert.Equal(1, kit.Metrics.MutedConnections);
+
+        // The waiting client goes away while nobody releases anything: its connection ends at once
+        // (not once the budget has room) and leaves the queue; the holder's bytes stay held.
+        await waiter.DisposeAsync();
+        Assert.True(waiter.Connection.IsCompletedSuccessfully);
+        Assert.Equal(0, budget.Waiting);
+        Assert.Equal(held, budget.InUseBytes);
+        Assert.Equal(0, kit.Metrics.MutedConnections);
+
+        // The holder goes away mid-frame: what it reserved goes back.
+        await holder.DisposeAsync();
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
+    /// <summary>The Kafka listener alone (Kestrel's socket transport and <see cref="KafkaConnectionHandler"/>) on a loopback port.</summary>
+    private static async Task<(WebApplication App, int Port)> StartKafkaListenerAsync(GatewayTestKit kit, RequestMemoryBudget budget)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseConnectionHandler<KafkaConnectionHandler>()));
+        builder.Services.AddSingleton(kit.Registry());
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(kit.Options));
+        builder.Services.AddSingleton(kit.Metrics);
+        builder.Services.AddSingleton(budget);
+        builder.Services.AddSingleton(new ConnectionLimiter(kit.Options));
+        builder.Services.AddSingleton(TimeProvider.System);
+        var app = builder.Build();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        return (app, new Uri(address).Port);
+    }
+
+    [Fact]
+    public async Task Over_TCP_a_client_that_half_closes_while_its_connection_waits_for_request_budget_ends_it_at_once()
+    {
+        // What PipeClient.DisposeAsync stands for, checked on the real transport: a FIN ends the
+        // receive loop of Kestrel's socket transport, which fires ConnectionClosed even though the
+        // muted connection reads nothing; the connection then gives up its wait and ends.
+        await using var kit = new GatewayTestKit();
+        var budget = new RequestMemoryBudget(1024 * 1024);
+        var (app, port) = await StartKafkaListenerAsync(kit, budget);
+        await using var _ = app;
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var waiter = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await holder.ConnectAsync(IPAddress.Loopback, port);
+        await waiter.ConnectAsync(IPAddress.Loopback, port);
+        var declared = 600 * 1024;
+        await holder.SendAsync(SizePrefix(declared).Concat(new byte[100]).ToArray());
+        await UntilAsync(() => budget.InUseBytes == declared);
+        await waiter.SendAsync(SizePrefix(declared).Concat(new byte[100]).ToArray());
+        await UntilAsync(() => budget.Waiting == 1 && kit.Metrics.MutedConnections == 1);
+        Assert.Equal(1, budget.Waiting);
+        Assert.Equal(1, kit.Metrics.MutedConnections);
+        Assert.Equal(2, kit.Metrics.OpenConnections);
+
+        waiter.Shutdown(SocketShutdown.Send);
+        await UntilAsync(() => kit.Metrics.OpenConnections == 1);
+        Assert.Equal(1, kit.Metrics.OpenConnections);
+        Assert.Equal(0, budget.Waiting);
+        Assert.Equal(0, kit.Metrics.MutedConnections);
+        Assert.Equal(declared, budget.InUseBytes);
+
+        holder.Shutdown(SocketShutdown.Send);
+        await UntilAsync(() => kit.Metrics.OpenConnections == 0);
+        Assert.Equal(0, kit.Metrics.OpenConnections);
+        Assert.Equal(0, budget.InUseBytes);
     }
 
     [Fact]

@@ -33,8 +33,8 @@ public sealed class TransactionApiVersionsTests
         Assert.Equal(((short)0, (short)5), ranges[ApiKey.InitProducerId]);
         Assert.Equal(((short)0, (short)5), ranges[ApiKey.AddPartitionsToTxn]);
         Assert.Equal(((short)0, (short)4), ranges[ApiKey.AddOffsetsToTxn]);
-        Assert.Equal(((short)0, (short)5), ranges[ApiKey.EndTxn]);
-        Assert.Equal(((short)0, (short)5), ranges[ApiKey.TxnOffsetCommit]);
+        Assert.Equal(((short)0, (short)4), ranges[ApiKey.EndTxn]);
+        Assert.Equal(((short)0, (short)4), ranges[ApiKey.TxnOffsetCommit]);
         Assert.Equal(((short)0, (short)0), ranges[ApiKey.DescribeProducers]);
         Assert.Equal(((short)0, (short)0), ranges[ApiKey.DescribeTransactions]);
         Assert.Equal(((short)0, (short)1), ranges[ApiKey.ListTransactions]);

@@ -51,8 +51,9 @@ public sealed class TransactionApisRoutingTests : IAsyncLifetime
             _ => null,
         };
         await using var client = _kit.Client(new EndTxnApi(_kit.Router, AllowAll), new AddOffsetsToTxnApi(_kit.Router, AllowAll));
-        var end = await RoundTripAsync<EndTxnResponse>(client, ApiKey.EndTxn, 5, new EndTxnRequest { TransactionalId = id, ProducerId = 7, ProducerEpoch = 2, Committed = true });
-        Assert.Equal((0, 7L, (short)3), (end.ErrorCode, end.ProducerId, end.ProducerEpoch));
+        // v4: the highest advertised (v5, transaction version 2, is unstable in our definitions).
+        var end = await RoundTripAsync<EndTxnResponse>(client, ApiKey.EndTxn, 4, new EndTxnRequest { TransactionalId = id, ProducerId = 7, ProducerEpoch = 2, Committed = true });
+        Assert.Equal(0, end.ErrorCode);
         var offsets = await RoundTripAsync<AddOffsetsToTxnResponse>(client, ApiKey.AddOffsetsToTxn, 4,
             new AddOffsetsToTxnRequest { TransactionalId = id, ProducerId = 7, ProducerEpoch = 3, GroupId = "g" });
         Assert.Equal(0, offsets.ErrorCode);
@@ -61,10 +62,10 @@ public sealed class TransactionApisRoutingTests : IAsyncLifetime
         Assert.True(endCall.Committed);
         Assert.Equal(id, endCall.TransactionalId);
 
-        // The coordinator unreachable: COORDINATOR_NOT_AVAILABLE (the client finds it again), producer id/epoch -1.
+        // The coordinator unreachable: COORDINATOR_NOT_AVAILABLE (the client finds it again).
         _kit.Broker2.Answer = (_, _) => null;
-        end = await RoundTripAsync<EndTxnResponse>(client, ApiKey.EndTxn, 5, new EndTxnRequest { TransactionalId = id, ProducerId = 7, ProducerEpoch = 3, Committed = false });
-        Assert.Equal(((short)ErrorCode.CoordinatorNotAvailable, -1L, (short)-1), (end.ErrorCode, end.ProducerId, end.ProducerEpoch));
+        end = await RoundTripAsync<EndTxnResponse>(client, ApiKey.EndTxn, 4, new EndTxnRequest { TransactionalId = id, ProducerId = 7, ProducerEpoch = 3, Committed = false });
+        Assert.Equal((short)ErrorCode.CoordinatorNotAvailable, end.ErrorCode);
         // An empty transactional id: INVALID_REQUEST, and nothing forwarded.
         var calls = _kit.Broker2.Calls.Count;
         offsets = await RoundTripAsync<AddOffsetsToTxnResponse>(client, ApiKey.AddOffsetsToTxn, 3, new AddOffsetsToTxnRequest { TransactionalId = "", GroupId = "g" });

@@ -40,12 +40,12 @@ public sealed class TransactionalOffsetCommitTests : IDisposable
     private static ErrorCode[] Errors(TxnOffsetCommitResponse response) => response.Topics.SelectMany(t => t.Partitions).Select(p => (ErrorCode)p.ErrorCode).ToArray();
 
     /// <summary>The marker as the broker writes it (control batch of the producer), then reported to the coordinator.</summary>
-    private long Marker(long producerId, bool commit, bool report = true)
+    private long Marker(long producerId, bool commit, bool report = true, short epoch = 0)
     {
         var log = _h.OpenLog();
         using var writer = new PooledBufferWriter(128);
-        RecordBatchBuilder.BuildControlBatch(writer, commit ? ControlRecordType.Commit : ControlRecordType.Abort, producerId, 0, coordinatorEpoch: 0, GroupTestHarness.T0);
-        var appended = log.Append(writer.WrittenMemory);
+        RecordBatchBuilder.BuildControlBatch(writer, commit ? ControlRecordType.Commit : ControlRecordType.Abort, producerId, epoch, coordinatorEpoch: 0, GroupTestHarness.T0);
+        var appended = log.Append(writer.WrittenMemory, origin: AppendOrigin.TransactionMarker);
         Assert.Equal(0, appended.ErrorCode);
         if (report) _h.Coordinator.OnTransactionCompleted(OffsetsTp, producerId, commit, appended.LastOffset);
         return appended.LastOffset;
@@ -332,6 +332,19 @@ public sealed class TransactionalOffsetCommitTests : IDisposable
         Marker(P1, commit: true);
         Assert.Equal(10, _h.Fetch("g", "t", 0));
         Assert.Equal(11, _h.Fetch("only-pending", "t", 0));
+    }
+
+    [Fact]
+    public async Task A_stale_producer_epoch_is_fenced_by_the_log_and_nothing_becomes_pending()
+    {
+        await _h.LoadAsync();
+        var current = new TxnOffsetCommitRequest { TransactionalId = "tx", GroupId = "g", ProducerId = P1, ProducerEpoch = 5 };
+        Assert.Equal([ErrorCode.None], Errors(TxnCommit(current, 3, ("t", 0, 10))));
+        Marker(P1, commit: true, epoch: 5);
+        var zombie = new TxnOffsetCommitRequest { TransactionalId = "tx", GroupId = "g", ProducerId = P1, ProducerEpoch = 4 };
+        // Kafka's checkProducerEpoch: INVALID_PRODUCER_EPOCH (what producers handle on TxnOffsetCommit).
+        Assert.Equal([ErrorCode.InvalidProducerEpoch], Errors(TxnCommit(zombie, 3, ("t", 0, 99))));
+        Assert.Equal((0, 10L), FetchStable("g", "t", 0));
     }
 
     [Fact]

@@ -189,18 +189,23 @@ public sealed class TransactionStateTests : IDisposable
     public void A_verified_transaction_starts_only_with_its_own_guard()
     {
         using var log = _dir.Open();
-        var guard = log.StartTransactionVerification(1);
+        var guard = log.StartTransactionVerification(1, 0);
         Assert.NotSame(TransactionVerificationGuard.Sentinel, guard);
         // Another guard (a stale verification) or the sentinel cannot start it.
         Assert.Equal(ErrorCodes.InvalidTxnState, log.Append(Data(1, 0, 0, transactional: true), verification: new TransactionVerificationGuard()).ErrorCode);
         Assert.Equal(ErrorCodes.InvalidTxnState, log.Append(Data(1, 0, 0, transactional: true), verification: TransactionVerificationGuard.Sentinel).ErrorCode);
         Ok(log.Append(Data(1, 0, 0, transactional: true), verification: guard));
         // Ongoing now: nothing to verify, the sentinel passes while it lasts.
-        Assert.Same(TransactionVerificationGuard.Sentinel, log.StartTransactionVerification(1));
+        Assert.Same(TransactionVerificationGuard.Sentinel, log.StartTransactionVerification(1, 0));
         Ok(log.Append(Data(1, 0, 1, transactional: true), verification: TransactionVerificationGuard.Sentinel));
+        // An open transaction of an older epoch does not spare a new epoch's batch its verification.
+        Assert.NotSame(TransactionVerificationGuard.Sentinel, log.StartTransactionVerification(1, 1));
+        Assert.Equal(ErrorCodes.InvalidTxnState, log.Append(Data(1, 1, 0, transactional: true), verification: TransactionVerificationGuard.Sentinel).ErrorCode);
+        // A stale epoch is INVALID_PRODUCER_EPOCH (recoverable), even without a verification (KAFKA-19690).
+        Assert.Equal(ErrorCodes.InvalidProducerEpoch, log.Append(Data(1, -1, 0, transactional: true), verification: new TransactionVerificationGuard()).ErrorCode);
         // A verification answered before an abort cannot start a transaction after it.
         Ok(Mark(log, 1, 0, ControlRecordType.Abort));
-        var stale = log.StartTransactionVerification(1);
+        var stale = log.StartTransactionVerification(1, 0);
         Ok(Mark(log, 1, 0, ControlRecordType.Abort)); // e.g. a timeout abort of the new, empty transaction
         Assert.Equal(ErrorCodes.InvalidTxnState, log.Append(Data(1, 0, 2, transactional: true), verification: stale).ErrorCode);
     }
