@@ -155,6 +155,12 @@ public static class PerfCommand
                     await kafka.CreateTopicAsync(bootstrap!, topic, options.Partitions, spec.ReplicationFactor);
                     return await Task.Run(() => kafka.ProduceConsume(spec, bootstrap!, topic, run, spec.WithConsumer));
                 }
+                case ScenarioKind.Transactions:
+                {
+                    var topic = KafkaScenarios.NewTopicName(spec.Name);
+                    await kafka.CreateTopicAsync(bootstrap!, topic, options.Partitions, spec.ReplicationFactor);
+                    return await Task.Run(() => kafka.Transactions(spec, bootstrap!, topic, run));
+                }
                 case ScenarioKind.ConsumeFromStart:
                 {
                     var topic = KafkaScenarios.NewTopicName(spec.Name);
@@ -184,6 +190,8 @@ public static class PerfCommand
                     $"{p.ProduceRequestsPerSec:F0} req/s, batch {p.BatchBytesAvg / 1024:F0} KiB";
         if (r.FillMBPerSec is { } f)
             text += $"; fill {f:F1} MB/s";
+        if (r.TransactionsPerSec is { } t)
+            text += $"; {t:F1} transactions/s (latency = begin to commit)";
         if (r.Cpu is { Count: > 0 } cpu)
             text += "; cores used " + string.Join(" ", cpu.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value.CoresUsed:F2}"));
         if (r.Error is not null)
@@ -219,6 +227,7 @@ public static class PerfCommand
             P999Ms = MedianOrNull(runs.Select(r => r.Latency?.P999Ms)),
             MaxMs = MedianOrNull(runs.Select(r => r.Latency?.MaxMs)),
             FillMBPerSec = MedianOrNull(runs.Select(r => r.FillMBPerSec)),
+            TransactionsPerSec = MedianOrNull(runs.Select(r => r.TransactionsPerSec)),
         };
     }
 
@@ -270,7 +279,8 @@ public static class PerfCommand
             var cores = median.Cpu is { Count: > 0 } cpu
                 ? string.Join(", ", cpu.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value.CoresUsed:F2}"))
                 : "-";
-            var mbs = F(m.MBPerSec, "F1") + (s.TargetMBPerSec is { } t ? $" (target {t})" : "") + (m.FillMBPerSec is { } f ? $" (fill {f:F1})" : "");
+            var mbs = F(m.MBPerSec, "F1") + (s.TargetMBPerSec is { } t ? $" (target {t})" : "") + (m.FillMBPerSec is { } f ? $" (fill {f:F1})" : "") +
+                      (m.TransactionsPerSec is { } tps ? $" ({tps:F1} txn/s)" : "");
             sb.AppendLine($"| {s.Name} | {record} | {s.Acks} | {(s.ReplicationFactor == 0 ? "-" : s.ReplicationFactor)} | {F(m.RecordsPerSec, "N0")} | {mbs} | " +
                           $"{F(s.Ratios?.ToClientCeiling, "P0")} | {F(s.Ratios?.ToLoopback, "P1")} | {F(m.ConsumerMBPerSec, "F1")} | " +
                           $"{F(m.P50Ms, "F1")} | {F(m.P99Ms, "F1")} | {F(m.P999Ms, "F1")} | {F(m.MaxMs, "F1")} | {cores} |");

@@ -69,6 +69,11 @@ public sealed class PerfOptions
           latency-1k-10mbs-all-rf3    fixed rate 10 MB/s, 1 KiB, acks=all, RF 3
           consume-from-start          fill a topic with --consume-size bytes of 1 KiB records, then a new
                                       consumer reads it from the start (consumer throughput)
+          produce-1k-all-rf3-idempotent-alone
+                                      produce-1k-all-rf3-alone with enable.idempotence=true (sequence
+                                      numbers, at most 5 requests in flight per partition leader)
+          txn-100x1k-all-rf3          a transactional producer: begin, 100 x 1 KiB records, commit, over
+                                      and over (RF 3): transactions/s, MB/s, and begin-to-commit latency
 
         Options:
           --scenarios LIST        scenarios to run (names above, or 'all')

@@ -33,6 +33,8 @@ public sealed class RunResult
     /// <summary>consume-from-start: bytes filled before consuming, and how fast the fill went.</summary>
     public long? FilledBytes { get; set; }
     public double? FillMBPerSec { get; set; }
+    /// <summary>Transactions scenarios: committed transactions per second (Latency is then begin-to-commit per transaction).</summary>
+    public double? TransactionsPerSec { get; set; }
     /// <summary>CPU seconds and cores used during the run, per process (bench = this tool, the cluster's services) and machine-wide.</summary>
     public Dictionary<string, CpuFigure>? Cpu { get; set; }
     /// <summary>1-minute load average at the end of the run (other users of the machine show here).</summary>
@@ -51,6 +53,7 @@ public sealed class MedianFigures
     public double? P999Ms { get; set; }
     public double? MaxMs { get; set; }
     public double? FillMBPerSec { get; set; }
+    public double? TransactionsPerSec { get; set; }
 }
 
 public sealed class Ratios

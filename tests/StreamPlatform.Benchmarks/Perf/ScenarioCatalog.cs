@@ -14,6 +14,8 @@ public enum ScenarioKind
     ProduceConsume,
     /// <summary>Fill a topic, then consume it from the start.</summary>
     ConsumeFromStart,
+    /// <summary>A transactional producer: begin, RecordsPerTransaction records, commit, again.</summary>
+    Transactions,
 }
 
 /// <summary>One scenario: what to produce, how, and to what kind of topic.</summary>
@@ -25,7 +27,9 @@ public sealed record ScenarioSpec(
     short ReplicationFactor,
     double? RateMBps,
     string Description,
-    bool WithConsumer = true)
+    bool WithConsumer = true,
+    bool Idempotent = false,
+    int RecordsPerTransaction = 0)
 {
     public bool IsCeiling => Kind is ScenarioKind.Loopback or ScenarioKind.Disk or ScenarioKind.Sink or ScenarioKind.SinkConsume;
 }
@@ -41,6 +45,7 @@ public static class ScenarioCatalog
         Loopback, Disk, Sink, "produce-100b", "produce-1k", "produce-1k-alone", "produce-1k-all-rf3",
         "produce-1k-all-rf3-alone",
         "latency-1k-10mbs", "latency-1k-10mbs-all-rf3", "consume-from-start",
+        "produce-1k-all-rf3-idempotent-alone", "txn-100x1k-all-rf3",
     ];
 
     public static IReadOnlyList<string> ParseNames(string list)
@@ -72,7 +77,8 @@ public static class ScenarioCatalog
             var spec = Base(name, options.RateMBps ?? 10);
             if (options.RecordBytes is { } size)
                 spec = spec with { RecordBytes = size };
-            if (options.Acks is { } acks)
+            // Idempotence and transactions require acks=all (librdkafka refuses anything else).
+            if (options.Acks is { } acks && !spec.Idempotent)
                 spec = spec with { Acks = acks };
             cluster.Add(spec);
         }
@@ -122,6 +128,12 @@ public static class ScenarioCatalog
         "latency-1k-10mbs-all-rf3" => new(name, ScenarioKind.ProduceConsume, 1024, "all", 3, rate,
             $"fixed {rate} MB/s, 1 KiB, acks=all, RF 3 (replicated)"),
         "consume-from-start" => new(name, ScenarioKind.ConsumeFromStart, 1024, "1", 1, null, "consume a filled topic from the start"),
+        "produce-1k-all-rf3-idempotent-alone" => new(name, ScenarioKind.ProduceConsume, 1024, "all", 3, null,
+            "max throughput, 1 KiB, acks=all, RF 3, enable.idempotence=true, no consumer (compare with produce-1k-all-rf3-alone)",
+            WithConsumer: false, Idempotent: true),
+        "txn-100x1k-all-rf3" => new(name, ScenarioKind.Transactions, 1024, "all", 3, null,
+            "transactions of 100 x 1 KiB records one after another (begin, produce, commit), RF 3; latency = begin until commit returned",
+            WithConsumer: false, Idempotent: true, RecordsPerTransaction: 100),
         _ => throw new PerfOptionsException($"Unknown scenario '{name}'."),
     };
 }

@@ -63,10 +63,13 @@ public static class KafkaHelpers
     };
 
     /// <summary>Reads everything from the start of the given partitions until each reports end of partition.</summary>
+    /// <param name="isolation">librdkafka's default is read_committed: records of open or aborted transactions are not read.</param>
     public static List<ConsumeResult<byte[], byte[]>> ReadAll(string bootstrap, string topic, int partitions, int expected,
-        TimeSpan timeout)
+        TimeSpan timeout, IsolationLevel isolation = IsolationLevel.ReadCommitted)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(ConsumerConfig(bootstrap)).Build();
+        var config = ConsumerConfig(bootstrap);
+        config.IsolationLevel = isolation;
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
         consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var results = new List<ConsumeResult<byte[], byte[]>>(expected);
         var eof = new HashSet<int>();

@@ -54,6 +54,10 @@ public sealed class TestCluster : IAsyncDisposable
         options.BrokerConfigs["offsets.topic.num.partitions"] = "6";
         options.BrokerConfigs["group.initial.rebalance.delay.ms"] = "300";
         options.BrokerConfigs["group.consumer.heartbeat.interval.ms"] = "500";
+        // Transactions likewise: 6 __transaction_state partitions instead of 50, and transactions
+        // open past their transaction.timeout.ms looked for every second instead of every 10 s.
+        options.BrokerConfigs["transaction.state.log.num.partitions"] = "6";
+        options.BrokerConfigs["transaction.abort.timed.out.transaction.cleanup.interval.ms"] = "1000";
         configure?.Invoke(options);
         var memory = new MemoryOutputSink();
         TestCluster? cluster = null;
