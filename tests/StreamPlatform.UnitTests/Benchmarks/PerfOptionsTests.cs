@@ -45,7 +45,8 @@ public class PerfOptionsTests
         Assert.Equal(1, o.Runs);
         var names = ScenarioCatalog.Resolve(o).Select(s => s.Name).ToList();
         Assert.Equal(["ceiling-loopback", "ceiling-disk", "ceiling-sink-100b", "ceiling-sink-1k", "ceiling-sink-consume-1k", "produce-100b", "produce-1k", "produce-1k-alone", "produce-1k-all-rf3",
-            "produce-1k-all-rf3-alone", "latency-1k-10mbs", "latency-1k-10mbs-all-rf3", "consume-from-start"], names);
+            "produce-1k-all-rf3-alone", "latency-1k-10mbs", "latency-1k-10mbs-all-rf3", "consume-from-start",
+            "produce-1k-all-rf3-idempotent-alone", "txn-100x1k-all-rf3"], names);
     }
 
     [Fact]
@@ -66,8 +67,8 @@ public class PerfOptionsTests
     {
         var specs = ScenarioCatalog.Resolve(PerfOptions.Parse(["--no-ceilings"]));
         Assert.DoesNotContain(specs, s => s.IsCeiling);
-        Assert.Equal(8, specs.Count);
-        string[] alone = ["produce-1k-alone", "produce-1k-all-rf3-alone"];
+        Assert.Equal(10, specs.Count);
+        string[] alone = ["produce-1k-alone", "produce-1k-all-rf3-alone", "produce-1k-all-rf3-idempotent-alone", "txn-100x1k-all-rf3"];
         Assert.All(specs, s => Assert.Equal(!alone.Contains(s.Name), s.WithConsumer));
     }
 
