@@ -13,6 +13,18 @@ public sealed class AppHostArguments
     public TimeSpan HealthTimeout { get; set; } = TimeSpan.FromSeconds(90);
 
     public ClusterOptions Cluster { get; } = new();
+
+    /// <summary>Whether the Aspire dashboard runs (on by default; --no-dashboard).</summary>
+    public bool Dashboard { get; set; } = true;
+
+    /// <summary>The dashboard's http port on 127.0.0.1; null with --dynamic-ports: a free one.</summary>
+    public int? DashboardPort { get; set; } = AppHostCommandLine.DefaultDashboardPort;
+
+    /// <summary>The dashboard's OTLP (gRPC) port on 127.0.0.1; null with --dynamic-ports: a free one.</summary>
+    public int? DashboardOtlpPort { get; set; } = AppHostCommandLine.DefaultDashboardOtlpPort;
+
+    /// <summary>Everything after "--": handed to Aspire's own configuration (e.g. --Logging:LogLevel:Default=Debug).</summary>
+    public List<string> AspireArgs { get; } = [];
 }
 
 /// <summary>Hand-rolled parser (System.CommandLine is not in the package feed): --name value or --name=value.</summary>
@@ -20,17 +32,21 @@ public static class AppHostCommandLine
 {
     private const int HealthTimeoutSecondsMax = 3600;
 
-    public static string Usage(string defaultDataDir) => Usage(defaultDataDir, new RestartPolicy());
+    public const int DefaultDashboardPort = 18888;
 
-    private static string Format(TimeSpan span) => RestartPolicy.Format(span);
+    public const int DefaultDashboardOtlpPort = 18889;
 
-    private static string Usage(string defaultDataDir, RestartPolicy restart) => $$"""
-        Usage: dotnet run --project AppHost [-- options]
+    public static string Usage(string defaultDataDir) => $$"""
+        Usage: dotnet run --project AppHost [-c Release] [-- options] [-- aspire-settings]
 
-        Starts a StreamPlatform cluster on this machine: 1 controller, then the brokers, then the
-        gateways, each as its own process, waiting for each to answer /health before starting the
-        next. Service output is shown prefixed with [name]. A service that crashes is started again
-        (see --no-restart). Ctrl+C (or SIGTERM) stops everything.
+        Starts a StreamPlatform cluster on this machine under .NET Aspire: the controller
+        (controller-1), then the brokers (broker-1..), then the gateways (gateway-1..), each its own
+        process run by Aspire's orchestrator (DCP), each started once the ones before it answer
+        /health. The Aspire dashboard shows every service's state, console output, structured logs,
+        traces and metrics, and can stop, start and restart a service. Once every service is healthy
+        the Kafka bootstrap address and the dashboard's login URL are printed. Ctrl+C (or SIGTERM)
+        stops everything within a few seconds; the data is kept. With -c Release the services run
+        their Release build.
 
         Options:
           --data-dir <path>        Where the controller and brokers keep their data, one sub-folder
@@ -50,16 +66,25 @@ public static class AppHostCommandLine
                                    (e.g. http://127.0.0.1:4317). Default: $OTEL_EXPORTER_OTLP_ENDPOINT, else none.
           --broker-config <k>=<v>  Cluster-wide broker config, e.g. --broker-config num.partitions=3. Repeatable.
           --environment <name>     ASPNETCORE_ENVIRONMENT/DOTNET_ENVIRONMENT of the services. Default: Development.
-          --health-timeout <s>     Seconds each service may take to become healthy. Default: 90.
-          --no-restart             Leave a crashed service down. By default a service whose process
-                                   ends without being asked to (crash, kill -9, non-zero exit) is
-                                   started again on the same ports and data after a backoff of {{Format(restart.BackoffMin)}},
-                                   doubling to {{Format(restart.BackoffMax)}} (back to {{Format(restart.BackoffMin)}} once it stayed healthy for {{Format(restart.BackoffResetAfterHealthy)}});
-                                   after {{restart.RestartLimitCount}} restarts within {{Format(restart.RestartLimitWindow)}} the AppHost gives up on it and
-                                   says so. Ctrl+C never causes a restart.
+          --health-timeout <s>     Seconds the whole cluster may take to become healthy before the
+                                   AppHost reports which service is not (with its last output). Default: 90.
+          --dynamic-ports          Free ports for every endpoint and for the dashboard instead of the
+                                   fixed layout above (several clusters on one machine, tests).
+          --no-dashboard           Do not run the Aspire dashboard. The services then export no
+                                   telemetry unless --otlp-endpoint is given.
+          --dashboard-port <port>  The dashboard's http port on 127.0.0.1. Default: {{DefaultDashboardPort}}.
+          --dashboard-otlp-port <port>
+                                   Where the dashboard receives the services' OTLP telemetry (gRPC) on
+                                   127.0.0.1. Default: {{DefaultDashboardOtlpPort}}.
           -h, --help               Show this help.
 
-        Clients connect to the gateways: bootstrap servers 127.0.0.1:<kafka-port> (127.0.0.1:9092 by default).
+        A second "--" ends these options; what follows goes to Aspire's configuration, e.g.
+          dotnet run --project AppHost -- --brokers 1 -- --Logging:LogLevel:Default=Debug
+
+        The dashboard listens on plain http on 127.0.0.1 (no development certificate is needed); its
+        login URL carries a one-time token. A service that crashes stays down until you start it
+        again from the dashboard (its Start command). Clients connect to the gateways: bootstrap
+        servers 127.0.0.1:<kafka-port> (127.0.0.1:9092 by default).
         """;
 
     /// <summary>Parses <paramref name="args"/>. Returns null and sets <paramref name="error"/> on bad input.</summary>
@@ -72,11 +97,18 @@ public static class AppHostCommandLine
         var basePort = PortLayout.DefaultBasePort;
         var kafkaPort = PortLayout.DefaultKafkaPort;
         var overrides = new Dictionary<(string, string), int>();
+        var dynamicPorts = false;
+        int? dashboardPort = null, dashboardOtlpPort = null;
         error = null;
 
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
+            if (arg == "--")
+            {
+                result.AspireArgs.AddRange(args.Skip(i + 1));
+                break;
+            }
             string name = arg, inlineValue = "";
             var hasInline = false;
             var eq = arg.IndexOf('=', StringComparison.Ordinal);
@@ -105,9 +137,23 @@ public static class AppHostCommandLine
                     if (hasInline) return Fail($"{name} takes no value.", out error);
                     result.Clean = true;
                     break;
-                case "--no-restart":
+                case "--no-dashboard":
                     if (hasInline) return Fail($"{name} takes no value.", out error);
-                    result.Cluster.RestartCrashed = false;
+                    result.Dashboard = false;
+                    break;
+                case "--dynamic-ports":
+                    if (hasInline) return Fail($"{name} takes no value.", out error);
+                    dynamicPorts = true;
+                    break;
+                case "--dashboard-port":
+                    if (!TryInt(Value(), 1, 65535, out var dashboardPortValue))
+                        return Fail("--dashboard-port needs a port 1..65535.", out error);
+                    dashboardPort = dashboardPortValue;
+                    break;
+                case "--dashboard-otlp-port":
+                    if (!TryInt(Value(), 1, 65535, out var dashboardOtlpPortValue))
+                        return Fail("--dashboard-otlp-port needs a port 1..65535.", out error);
+                    dashboardOtlpPort = dashboardOtlpPortValue;
                     break;
                 case "--data-dir":
                     var dir = Value();
@@ -167,7 +213,15 @@ public static class AppHostCommandLine
             }
         }
 
-        result.Cluster.Ports = PortLayout.Fixed(basePort, kafkaPort, overrides);
+        if (dynamicPorts && (basePort != PortLayout.DefaultBasePort || kafkaPort != PortLayout.DefaultKafkaPort))
+            return Fail("--dynamic-ports cannot be combined with --base-port or --kafka-port (use --port to pin one endpoint).", out error);
+        result.Cluster.Ports = dynamicPorts
+            ? PortLayout.Dynamic(overrides)
+            : PortLayout.Fixed(basePort, kafkaPort, overrides);
+        result.DashboardPort = dashboardPort ?? (dynamicPorts ? null : DefaultDashboardPort);
+        result.DashboardOtlpPort = dashboardOtlpPort ?? (dynamicPorts ? null : DefaultDashboardOtlpPort);
+        if (result.DashboardPort is { } dp && result.DashboardPort == result.DashboardOtlpPort)
+            return Fail($"The dashboard's http and OTLP ports must differ (both {dp}).", out error);
         return result;
     }
 

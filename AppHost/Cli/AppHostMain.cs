@@ -1,9 +1,17 @@
-using System.Runtime.InteropServices;
+using System.Reflection;
+using Aspire.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using StreamPlatform.AppHost.Hosting;
 using StreamPlatform.AppHost.Orchestration;
 
 namespace StreamPlatform.AppHost.Cli;
 
-/// <summary>The `dotnet run --project AppHost` entry point: parse, start health-gated, wait for Ctrl+C, stop.</summary>
+/// <summary>
+/// The `dotnet run --project AppHost` entry point: parse the options, build the Aspire application
+/// from the cluster's model, run it until Ctrl+C / SIGTERM (Aspire stops every service then).
+/// Aspire.Hosting.Testing runs this same entry point (DistributedApplicationTestingBuilder), so
+/// tests start exactly the cluster a user starts.
+/// </summary>
 public static class AppHostMain
 {
     public const int ExitOk = 0;
@@ -12,26 +20,11 @@ public static class AppHostMain
 
     public static async Task<int> RunAsync(string[] args)
     {
-        ServiceBinaries binaries;
-        try
-        {
-            binaries = ServiceBinaries.FromBuild();
-        }
-        catch (InvalidOperationException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return ExitFailed;
-        }
-        var defaultDataDir = Path.Combine(binaries.RepoRoot, ".data");
+        var defaultDataDir = Path.Combine(RepoRoot(), ".data");
         var parsed = AppHostCommandLine.Parse(args, defaultDataDir, out var error,
             Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"));
         if (parsed is null)
-        {
-            Console.Error.WriteLine($"error: {error}");
-            Console.Error.WriteLine();
-            Console.Error.WriteLine(AppHostCommandLine.Usage(defaultDataDir));
-            return ExitUsage;
-        }
+            return Usage($"error: {error}", defaultDataDir);
         if (parsed.ShowHelp)
         {
             Console.WriteLine(AppHostCommandLine.Usage(defaultDataDir));
@@ -42,98 +35,88 @@ public static class AppHostMain
         try
         {
             topology = ClusterTopology.Create(parsed.Cluster);
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            Console.Error.WriteLine();
-            Console.Error.WriteLine(AppHostCommandLine.Usage(defaultDataDir));
-            return ExitUsage;
-        }
-
-        using var stopping = new CancellationTokenSource();
-        var signalCount = 0;
-        void OnStopSignal(PosixSignalContext context)
-        {
-            // First signal: orderly stop (gateways, brokers, controller). Second: kill everything now.
-            context.Cancel = true;
-            if (Interlocked.Increment(ref signalCount) == 1)
-            {
-                Console.WriteLine("[apphost] stop requested (press Ctrl+C again to kill every service at once)");
-                stopping.Cancel();
-            }
-            else
-            {
-                Console.WriteLine("[apphost] killing all services");
-                ProcessControl.KillAllChildren();
-                Environment.Exit(130);
-            }
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStopSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStopSignal);
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnStopSignal);
-
-        try
-        {
             if (parsed.Clean)
             {
                 DataDirectory.Clean(parsed.Cluster.DataDir);
-                Console.WriteLine($"[apphost] cleaned {Path.GetFullPath(parsed.Cluster.DataDir)}");
+                Console.WriteLine($"Cleaned {Path.GetFullPath(parsed.Cluster.DataDir)}");
             }
-
-            await using var orchestrator = new ClusterOrchestrator(topology, new OrchestratorOptions
-            {
-                Binaries = binaries,
-                HealthTimeout = parsed.HealthTimeout,
-            });
-            try
-            {
-                await orchestrator.StartAsync(stopping.Token);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return ExitOk;
-            }
-
-            PrintBanner(orchestrator);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, stopping.Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            await orchestrator.StopAsync();
-            return ExitOk;
+        }
+        catch (ArgumentException e)
+        {
+            return Usage($"error: {e.Message}", defaultDataDir);
         }
         catch (OrchestrationException e)
         {
-            Console.Error.WriteLine($"[apphost] error: {e.Message}");
+            Console.Error.WriteLine($"error: {e.Message}");
             return ExitFailed;
+        }
+
+        // The lock keeps a second AppHost (or a test) off the same data while this one runs.
+        using var data = AcquireData(parsed.Cluster.DataDir);
+        if (data is null)
+            return ExitFailed;
+
+        var app = Build(parsed, topology);
+        await app.RunAsync();
+        return ExitOk;
+    }
+
+    private static DistributedApplication Build(AppHostArguments parsed, ClusterTopology topology)
+    {
+        var options = new DistributedApplicationOptions
+        {
+            Args = [.. parsed.AspireArgs],
+            DisableDashboard = !parsed.Dashboard,
+            // Plain http on 127.0.0.1: a fresh machine has no development certificate.
+            AllowUnsecuredTransport = true,
+            DashboardApplicationName = "StreamPlatform",
+        };
+        var builder = DistributedApplication.CreateBuilder(options);
+
+        // Aspire.Hosting.Testing turns the dashboard off while the builder is created: read the
+        // effective value back rather than trusting the command line.
+        string? dashboardLoginUrl = null;
+        if (!options.DisableDashboard)
+        {
+            var free = PortAllocation.FindFreePorts(2);
+            var url = $"http://127.0.0.1:{parsed.DashboardPort ?? free[0]}";
+            builder.Configuration["ASPNETCORE_URLS"] = url;
+            builder.Configuration["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = $"http://127.0.0.1:{parsed.DashboardOtlpPort ?? free[1]}";
+            builder.Configuration["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
+            var token = builder.Configuration["AppHost:BrowserToken"];
+            dashboardLoginUrl = string.IsNullOrEmpty(token) ? url : $"{url}/login?t={token}";
+        }
+
+        builder.AddStreamPlatform(topology, new ClusterTelemetry(!options.DisableDashboard, parsed.Cluster.OtlpEndpoint));
+        builder.Services.AddSingleton(new ClusterReadinessOptions(topology, parsed.HealthTimeout, dashboardLoginUrl, Console.Out, Console.Error));
+        builder.Services.AddHostedService<ClusterReadiness>();
+        return builder.Build();
+    }
+
+    private static DataDirectory? AcquireData(string path)
+    {
+        try
+        {
+            return DataDirectory.Acquire(path);
+        }
+        catch (OrchestrationException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return null;
         }
     }
 
-    private static void PrintBanner(ClusterOrchestrator orchestrator)
+    private static int Usage(string message, string defaultDataDir)
     {
-        var lines = new List<string>
-        {
-            "",
-            "StreamPlatform is running.",
-            $"  Kafka bootstrap servers: {orchestrator.BootstrapServers}",
-            $"    e.g. kcat -b {orchestrator.BootstrapServers} -L",
-            $"  Data directory: {orchestrator.DataDir}",
-            "  Services:",
-        };
-        foreach (var s in orchestrator.Services)
-        {
-            var kafka = s.KafkaAddress is { } k ? $"  kafka {k}" : "";
-            lines.Add($"    {s.Name,-11} pid {s.ProcessId,-7} http {s.HttpEndpoint}  grpc {s.GrpcEndpoint}{kafka}");
-        }
-        lines.Add(orchestrator.RestartCrashed
-            ? "  A service that crashes is restarted after a backoff (--no-restart leaves it down)."
-            : "  A service that crashes stays down (--no-restart).");
-        lines.Add($"  Stop: press Ctrl+C (or kill -TERM {Environment.ProcessId}); the data directory is kept (--clean wipes it).");
-        lines.Add("");
-        Console.WriteLine(string.Join(Environment.NewLine, lines));
+        Console.Error.WriteLine(message);
+        Console.Error.WriteLine();
+        Console.Error.WriteLine(AppHostCommandLine.Usage(defaultDataDir));
+        return ExitUsage;
     }
+
+    /// <summary>The repository root AppHost.csproj recorded at build time (the default data directory is under it).</summary>
+    private static string RepoRoot() =>
+        typeof(AppHostMain).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "StreamPlatform.RepoRoot")?.Value
+        ?? AppContext.BaseDirectory;
 }

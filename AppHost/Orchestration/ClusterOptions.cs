@@ -105,7 +105,7 @@ public sealed class PortLayout
 
     private PortLayout(bool dynamic, int basePort, int kafkaPort, IReadOnlyDictionary<(string, string), int> overrides)
     {
-        Dynamic = dynamic;
+        IsDynamic = dynamic;
         BasePort = basePort;
         KafkaPort = kafkaPort;
         Overrides = overrides;
@@ -113,13 +113,16 @@ public sealed class PortLayout
 
     public static PortLayout Default { get; } = Fixed();
 
-    public static PortLayout DynamicPorts { get; } = new(true, 0, 0, new Dictionary<(string, string), int>());
+    public static PortLayout DynamicPorts { get; } = Dynamic();
+
+    public static PortLayout Dynamic(IReadOnlyDictionary<(string Resource, string Endpoint), int>? overrides = null) =>
+        new(true, 0, 0, overrides ?? new Dictionary<(string, string), int>());
 
     public static PortLayout Fixed(int basePort = DefaultBasePort, int kafkaPort = DefaultKafkaPort,
         IReadOnlyDictionary<(string Resource, string Endpoint), int>? overrides = null) =>
         new(false, basePort, kafkaPort, overrides ?? new Dictionary<(string, string), int>());
 
-    public bool Dynamic { get; }
+    public bool IsDynamic { get; }
 
     public int BasePort { get; }
 

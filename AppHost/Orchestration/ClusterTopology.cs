@@ -8,7 +8,8 @@ namespace StreamPlatform.AppHost.Orchestration;
 /// </summary>
 public sealed class ClusterTopology
 {
-    public const string ControllerName = "controller";
+    /// <summary>The controller's resource name. Services find it as "controller" (see <see cref="ServiceResource.DiscoveryName"/>).</summary>
+    public const string ControllerName = "controller-1";
 
     private ClusterTopology(ClusterOptions options, IReadOnlyList<ServiceResource> resources)
     {
@@ -55,7 +56,7 @@ public sealed class ClusterTopology
 
         var layout = options.Ports;
         var endpointCount = 2 + 2 * options.Brokers + 3 * options.Gateways;
-        var dynamicPorts = layout.Dynamic ? new Queue<int>(PortAllocation.FindFreePorts(endpointCount)) : null;
+        var dynamicPorts = layout.IsDynamic ? new Queue<int>(PortAllocation.FindFreePorts(endpointCount)) : null;
 
         int Port(string resource, ServiceKind kind, int index, string endpoint)
         {

@@ -55,8 +55,15 @@ public sealed class ServiceResource
         HasData = hasData;
     }
 
-    /// <summary>Resource name: "controller", "broker-1", "gateway-1". Also the log prefix.</summary>
+    /// <summary>Resource name: "controller-1", "broker-1", "gateway-1": the Aspire resource and the log prefix.</summary>
     public string Name { get; }
+
+    /// <summary>
+    /// The name other services look this one up by (services__{DiscoveryName}__{endpoint}__N):
+    /// "controller" for the controller, whose quorum members are found under one name, else
+    /// <see cref="Name"/>.
+    /// </summary>
+    public string DiscoveryName => Kind == ServiceKind.Controller ? "controller" : Name;
 
     public ServiceKind Kind { get; }
 

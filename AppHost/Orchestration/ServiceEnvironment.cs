@@ -48,7 +48,7 @@ public static class ServiceEnvironment
         {
             var target = topology[reference.Resource];
             var endpoint = target.GetEndpoint(reference.Endpoint);
-            env[$"services__{target.Name}__{endpoint.Name}__0"] =
+            env[$"services__{target.DiscoveryName}__{endpoint.Name}__0"] =
                 $"{endpoint.Scheme}://{hosting.AdvertisedHost(target)}:{endpoint.Port}";
         }
 

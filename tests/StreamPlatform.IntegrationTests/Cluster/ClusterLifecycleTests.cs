@@ -86,8 +86,8 @@ public sealed class ClusterLifecycleTests(ITestOutputHelper output)
             o.Brokers = 1;
             o.Ports = PortLayout.Fixed(basePort: 0, kafkaPort: 0, new Dictionary<(string, string), int>
             {
-                [("controller", "http")] = free[0],
-                [("controller", "grpc")] = free[1],
+                [("controller-1", "http")] = free[0],
+                [("controller-1", "grpc")] = free[1],
                 [("broker-1", "http")] = port,
                 [("broker-1", "grpc")] = free[2],
                 [("gateway-1", "kafka")] = free[3],
@@ -108,7 +108,7 @@ public sealed class ClusterLifecycleTests(ITestOutputHelper output)
         var error = await Assert.ThrowsAsync<OrchestrationException>(() => TestCluster.StartAsync(o =>
         {
             o.Brokers = 1;
-            o.WithEnvironment("controller", "Kestrel__Endpoints__http__Url", "not a url");
+            o.WithEnvironment("controller-1", "Kestrel__Endpoints__http__Url", "not a url");
         }));
         output.WriteLine(error.Message);
         Assert.Contains("controller exited with code", error.Message);

@@ -27,7 +27,7 @@ public sealed class SharedClusterTests : IDisposable
     public async Task EveryServiceAnswersHealthAndAlive()
     {
         var services = _fixture.Orchestrator.Services;
-        Assert.Equal(["controller", "broker-1", "broker-2", "broker-3", "gateway-1"], services.Select(s => s.Name));
+        Assert.Equal(["controller-1", "broker-1", "broker-2", "broker-3", "gateway-1"], services.Select(s => s.Name));
         foreach (var service in services)
         {
             Assert.Equal(ServiceState.Running, service.State);

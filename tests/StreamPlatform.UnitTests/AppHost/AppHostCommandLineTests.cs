@@ -30,8 +30,10 @@ public sealed class AppHostCommandLineTests
         Assert.Equal(3, a.Cluster.Brokers);
         Assert.Equal(1, a.Cluster.Gateways);
         Assert.Null(a.Cluster.OtlpEndpoint);
-        // Like systemd or Kubernetes, the AppHost restarts a crashed service unless told not to.
-        Assert.True(a.Cluster.RestartCrashed);
+        Assert.True(a.Dashboard);
+        Assert.Equal(18888, a.DashboardPort);
+        Assert.Equal(18889, a.DashboardOtlpPort);
+        Assert.Empty(a.AspireArgs);
         var t = ClusterTopology.Create(a.Cluster);
         Assert.Equal("127.0.0.1:9092", t.BootstrapServers);
         Assert.Equal(7010, t.Controller.GetEndpoint("http").Port);
@@ -42,9 +44,14 @@ public sealed class AppHostCommandLineTests
     {
         var a = Parse("--data-dir", "/tmp/x", "--clean", "--brokers=5", "--gateways", "2", "--kafka-port", "19092",
             "--base-port=18000", "--port", "broker-2.grpc=18999", "--otlp-endpoint", "http://127.0.0.1:4317",
-            "--broker-config", "num.partitions=3", "--environment", "Staging", "--health-timeout", "30", "--no-restart");
+            "--broker-config", "num.partitions=3", "--environment", "Staging", "--health-timeout", "30", "--no-dashboard",
+            "--dashboard-port", "19999", "--dashboard-otlp-port=19998", "--", "--Logging:LogLevel:Default=Debug", "--brokers");
         Assert.True(a.Clean);
-        Assert.False(a.Cluster.RestartCrashed);
+        Assert.False(a.Dashboard);
+        Assert.Equal(19999, a.DashboardPort);
+        Assert.Equal(19998, a.DashboardOtlpPort);
+        // Everything after "--" is Aspire's, even what looks like our own option.
+        Assert.Equal(["--Logging:LogLevel:Default=Debug", "--brokers"], a.AspireArgs);
         Assert.Equal("/tmp/x", a.Cluster.DataDir);
         Assert.Equal(5, a.Cluster.Brokers);
         Assert.Equal(2, a.Cluster.Gateways);
@@ -56,6 +63,18 @@ public sealed class AppHostCommandLineTests
         Assert.Equal(18999, t["broker-2"].GetEndpoint("grpc").Port);
         Assert.Equal(18110, t["broker-1"].GetEndpoint("http").Port);
         Assert.Equal("127.0.0.1:19092,127.0.0.1:19093", t.BootstrapServers);
+    }
+
+    [Fact]
+    public void DynamicPortsPickFreePortsForTheClusterAndTheDashboard()
+    {
+        var a = Parse("--dynamic-ports", "--port", "gateway-1.kafka=19092");
+        Assert.True(a.Cluster.Ports.IsDynamic);
+        Assert.Null(a.DashboardPort);
+        Assert.Null(a.DashboardOtlpPort);
+        var t = ClusterTopology.Create(a.Cluster);
+        Assert.Equal("127.0.0.1:19092", t.BootstrapServers);
+        Assert.NotEqual(7010, t.Controller.GetEndpoint("http").Port);
     }
 
     [Fact]
@@ -84,7 +103,13 @@ public sealed class AppHostCommandLineTests
     [InlineData("--broker-config needs", "--broker-config", "num.partitions")]
     [InlineData("--data-dir needs", "--data-dir")]
     [InlineData("--clean takes no value", "--clean=yes")]
-    [InlineData("--no-restart takes no value", "--no-restart=false")]
+    [InlineData("--no-dashboard takes no value", "--no-dashboard=false")]
+    [InlineData("--dynamic-ports takes no value", "--dynamic-ports=1")]
+    [InlineData("--dashboard-port needs", "--dashboard-port", "0")]
+    [InlineData("--dashboard-otlp-port needs", "--dashboard-otlp-port")]
+    [InlineData("must differ", "--dashboard-port", "20000", "--dashboard-otlp-port", "20000")]
+    [InlineData("cannot be combined", "--dynamic-ports", "--base-port", "8000")]
+    [InlineData("Unknown option", "--no-restart")]
     [InlineData("--health-timeout needs", "--health-timeout", "-1")]
     public void BadArgumentsAreReported(string expected, params string[] args) =>
         Assert.Contains(expected, ParseError(args));
@@ -94,13 +119,10 @@ public sealed class AppHostCommandLineTests
     {
         var usage = AppHostCommandLine.Usage(DefaultDataDir);
         foreach (var option in new[] { "--data-dir", "--clean", "--brokers", "--gateways", "--kafka-port", "--base-port",
-                     "--port", "--otlp-endpoint", "--broker-config", "--environment", "--health-timeout", "--no-restart", "--help" })
+                     "--port", "--otlp-endpoint", "--broker-config", "--environment", "--health-timeout", "--dynamic-ports",
+                     "--no-dashboard", "--dashboard-port", "--dashboard-otlp-port", "--help" })
             Assert.Contains(option, usage);
         Assert.Contains(DefaultDataDir, usage);
-        // The restart policy the help describes is the one the orchestrator uses.
-        var restart = new RestartPolicy();
-        Assert.Contains($"backoff of {RestartPolicy.Format(restart.BackoffMin)}", usage);
-        Assert.Contains($"doubling to {RestartPolicy.Format(restart.BackoffMax)}", usage);
-        Assert.Contains($"after {restart.RestartLimitCount} restarts within {RestartPolicy.Format(restart.RestartLimitWindow)}", usage);
+        Assert.Contains("18888", usage);
     }
 }

@@ -17,9 +17,9 @@ public sealed class ClusterTopologyTests
     public void DefaultLayoutIsOneControllerThreeBrokersOneGatewayOnTheDocumentedPorts()
     {
         var t = Default();
-        Assert.Equal(["controller", "broker-1", "broker-2", "broker-3", "gateway-1"], t.Resources.Select(r => r.Name));
-        Assert.Equal(7010, Port(t, "controller", "http"));
-        Assert.Equal(7011, Port(t, "controller", "grpc"));
+        Assert.Equal(["controller-1", "broker-1", "broker-2", "broker-3", "gateway-1"], t.Resources.Select(r => r.Name));
+        Assert.Equal(7010, Port(t, "controller-1", "http"));
+        Assert.Equal(7011, Port(t, "controller-1", "grpc"));
         Assert.Equal(7110, Port(t, "broker-1", "http"));
         Assert.Equal(7111, Port(t, "broker-1", "grpc"));
         Assert.Equal(7130, Port(t, "broker-3", "http"));
@@ -38,7 +38,7 @@ public sealed class ClusterTopologyTests
             o.Gateways = 2;
             o.Ports = PortLayout.Fixed(18000, 18092);
         });
-        Assert.Equal(18010, Port(t, "controller", "http"));
+        Assert.Equal(18010, Port(t, "controller-1", "http"));
         Assert.Equal(18121, Port(t, "broker-2", "grpc"));
         Assert.Equal(18210, Port(t, "gateway-2", "http"));
         Assert.Equal(18211, Port(t, "gateway-2", "grpc"));
@@ -66,7 +66,7 @@ public sealed class ClusterTopologyTests
     {
         var t = Default();
         Assert.Empty(t.Controller.References);
-        Assert.All(t.Brokers.Concat(t.Gateways), r => Assert.Equal(new ResourceReference("controller", "grpc"), Assert.Single(r.References)));
+        Assert.All(t.Brokers.Concat(t.Gateways), r => Assert.Equal(new ResourceReference("controller-1", "grpc"), Assert.Single(r.References)));
         Assert.True(t.Controller.HasData);
         Assert.All(t.Brokers, b => Assert.True(b.HasData));
         Assert.All(t.Gateways, g => Assert.False(g.HasData));

@@ -28,12 +28,12 @@ public sealed class ServiceEnvironmentTests
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["DOTNET_ENVIRONMENT"] = "Development",
             ["OTEL_SERVICE_NAME"] = "controller",
-            ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=controller",
+            ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=controller-1",
             ["Kestrel__Endpoints__http__Url"] = "http://127.0.0.1:7010",
             ["Kestrel__Endpoints__grpc__Url"] = "http://127.0.0.1:7011",
             ["Kestrel__Endpoints__grpc__Protocols"] = "Http2",
             ["Controller__NodeId"] = "1",
-            ["Controller__DataDir"] = "/data/sp/controller",
+            ["Controller__DataDir"] = "/data/sp/controller-1",
             ["Controller__ClusterId"] = "c1",
             ["Controller__BrokerConfigs__num.partitions"] = "3",
             // Kafka's default 3 for three brokers (see the next test).
@@ -149,7 +149,8 @@ public sealed class ServiceEnvironmentTests
         var k8s = new HostingContext("0.0.0.0", r => r.Name, _ => "/var/lib/streamplatform");
         var env = ServiceEnvironment.Build(t, t["broker-1"], k8s);
         Assert.Equal("http://0.0.0.0:7110", env["Kestrel__Endpoints__http__Url"]);
-        Assert.Equal("http://controller:7011", env["services__controller__grpc__0"]);
+        // The controller resource is controller-1; services find it under the discovery name "controller".
+        Assert.Equal("http://controller-1:7011", env["services__controller__grpc__0"]);
         Assert.Equal("http://broker-1:7111", env["Broker__AdvertisedGrpcEndpoint"]);
         Assert.Equal("/var/lib/streamplatform", env["Broker__DataDir"]);
     }

@@ -74,11 +74,3 @@ public sealed class ServiceBinaries
         throw new OrchestrationException("Cannot find the dotnet host (set DOTNET_HOST_PATH or put dotnet on PATH).");
     }
 }
-
-/// <summary>A failure to start, check or stop the cluster, with a message meant for the user.</summary>
-public sealed class OrchestrationException : Exception
-{
-    public OrchestrationException(string message) : base(message) { }
-
-    public OrchestrationException(string message, Exception inner) : base(message, inner) { }
-}
