@@ -111,7 +111,7 @@ public sealed class ClusterLifecycleTests(ITestOutputHelper output)
             o.WithEnvironment("controller-1", "Kestrel__Endpoints__http__Url", "not a url");
         }));
         output.WriteLine(error.Message);
-        Assert.Contains("controller exited with code", error.Message);
+        Assert.Contains("controller-1 exited with code", error.Message);
         Assert.Contains("Last lines of controller's output", error.Message);
         Assert.Equal(before, ProcessControl.LiveChildIds.Count);
     }
