@@ -70,7 +70,7 @@ public sealed partial class KubernetesManifestRunTests(ITestOutputHelper output)
         {
             Assert.Equal(1, deployment.Spec.Replicas);
             pods.Add(new Pod($"{deployment.Metadata.Name}-0", $"{block}.{pods.Count + 1}", deployment.Spec.Template.Spec.Containers.Single(),
-                deployment.Spec.Template.Metadata.Labels, [], null));
+                new Dictionary<string, string>(deployment.Spec.Template.Metadata.Labels), [], null));
         }
 
         // Cluster DNS: stateful pods by their stable names, ClusterIP Services by the pod they select.
@@ -155,7 +155,8 @@ public sealed partial class KubernetesManifestRunTests(ITestOutputHelper output)
                 ProcessControl.KillNow(process);
             foreach (var (_, process, _) in processes)
             {
-                await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token).ConfigureAwait(false);
+                using var exitWait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await process.WaitForExitAsync(exitWait.Token);
                 process.Dispose();
             }
             try
