@@ -20,6 +20,10 @@ public static class AppHostMain
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // `publish --kubernetes <dir>` writes manifests instead of running the cluster.
+        if (args.Length > 0 && args[0] == Kubernetes.KubernetesPublishCommand.Verb)
+            return Kubernetes.KubernetesPublishCommand.Run(args[1..], Console.Out, Console.Error);
+
         var defaultDataDir = Path.Combine(RepoRoot(), ".data");
         var parsed = AppHostCommandLine.Parse(args, defaultDataDir, out var error,
             Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"));
