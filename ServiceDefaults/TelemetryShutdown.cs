@@ -17,7 +17,7 @@ namespace StreamPlatform.ServiceDefaults;
 internal sealed class TelemetryShutdown(IServiceProvider services) : IHostedLifecycleService
 {
     /// <summary>How long a stopping service waits for its last traces, metrics and logs to be exported.</summary>
-    public const int FlushBudgetMs = 1_000;
+    public const int FlushBudgetMs = 500;
 
     public Task StoppedAsync(CancellationToken cancellationToken)
     {
