@@ -47,6 +47,10 @@ public static class AspireCluster
                     name: endpoint.Name,
                     isProxied: false,
                     protocol: ProtocolType.Tcp);
+                // The address the service binds (ServiceEnvironment's listen host), so the URLs
+                // Aspire shows and hands out are the ones clients and the gateway's advertised
+                // address use, not "localhost" (which may resolve to ::1 first).
+                project.WithEndpoint(endpoint.Name, e => e.TargetHost = hosting.ListenHost, createIfNotExists: false);
             }
 
             var environment = ServiceEnvironment.Build(topology, resource, hosting);

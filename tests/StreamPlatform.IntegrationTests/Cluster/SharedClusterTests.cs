@@ -8,14 +8,14 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 
 /// <summary>The shared cluster: health of every service, and single-service restart and kill.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class SharedClusterTests : IDisposable
+public sealed class SharedClusterTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
 
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly IDisposable _attach;
 
-    public SharedClusterTests(ClusterFixture fixture, ITestOutputHelper output)
+    public SharedClusterTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _attach = fixture.Cluster.AttachOutput(output);

@@ -14,7 +14,7 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 /// kill does not; with the supervisor off (the test harness's default) a crashed service stays down.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class SupervisorTests(ClusterFixture fixture, ITestOutputHelper output)
+public sealed class SupervisorTests(HarnessClusterFixture fixture, ITestOutputHelper output) : IClassFixture<HarnessClusterFixture>
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
 

@@ -1,35 +1,33 @@
 using Xunit.Abstractions;
 using Xunit.Sdk;
-using StreamPlatform.AppHost.Orchestration;
 
 namespace StreamPlatform.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// One cluster shared by every test class in <see cref="ClusterCollection"/>: 1 controller,
-/// 3 brokers, 1 gateway on dynamic ports with a temp data dir. Tests that stop or kill a
-/// service must leave it running again (restart it) for the classes after them.
+/// 3 brokers, 1 gateway, started through the AppHost with Aspire.Hosting.Testing
+/// (<see cref="AppHostCluster"/>) on free ports with a temp data dir. Classes that kill, stop or
+/// restart services start their own cluster on the process harness (<see cref="HarnessClusterFixture"/>).
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     private readonly IMessageSink _diagnostics;
-    private TestCluster? _cluster;
+    private AppHostCluster? _cluster;
 
     public ClusterFixture(IMessageSink diagnostics)
     {
         _diagnostics = diagnostics;
     }
 
-    public TestCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster has not started.");
-
-    public ClusterOrchestrator Orchestrator => Cluster.Orchestrator;
+    public AppHostCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster has not started.");
 
     public string BootstrapServers => Cluster.BootstrapServers;
 
     public async Task InitializeAsync()
     {
-        _cluster = await TestCluster.StartAsync();
+        _cluster = await AppHostCluster.StartAsync();
         _diagnostics.OnMessage(new DiagnosticMessage(
-            $"Shared test cluster started: bootstrap {BootstrapServers}, data {Cluster.DataDir}"));
+            $"Shared test cluster started through the AppHost (Aspire): bootstrap {BootstrapServers}, data {Cluster.DataDir}"));
     }
 
     public async Task DisposeAsync()

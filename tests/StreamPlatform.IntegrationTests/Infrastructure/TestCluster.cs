@@ -10,13 +10,12 @@ namespace StreamPlatform.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class TestCluster : IAsyncDisposable
 {
-    private readonly object _attachGate = new();
-    private ITestOutputHelper? _attached;
+    private readonly CapturedOutput _output;
 
-    private TestCluster(ClusterOrchestrator orchestrator, MemoryOutputSink output, bool ownsDataDir)
+    private TestCluster(ClusterOrchestrator orchestrator, CapturedOutput output, bool ownsDataDir)
     {
         Orchestrator = orchestrator;
-        Output = output;
+        _output = output;
         KeepDataDir = !ownsDataDir;
     }
 
@@ -29,7 +28,7 @@ public sealed class TestCluster : IAsyncDisposable
     public string DataDir => Orchestrator.DataDir;
 
     /// <summary>Everything the services and the orchestrator printed.</summary>
-    public MemoryOutputSink Output { get; }
+    public MemoryOutputSink Output => _output.Memory;
 
     /// <summary>When true, dispose leaves the data folder (to start another cluster on it).</summary>
     public bool KeepDataDir { get; set; }
@@ -49,28 +48,19 @@ public sealed class TestCluster : IAsyncDisposable
         var ownsDataDir = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
         var options = new ClusterOptions { DataDir = dataDir, Ports = PortLayout.DynamicPorts, RestartCrashed = false };
-        // Consumer groups on a 2-core machine: 6 offsets partitions instead of Kafka's 50 (fewer
-        // logs to open), and a short first-rebalance delay instead of 3 s so tests do not idle.
-        options.BrokerConfigs["offsets.topic.num.partitions"] = "6";
-        options.BrokerConfigs["group.initial.rebalance.delay.ms"] = "300";
-        options.BrokerConfigs["group.consumer.heartbeat.interval.ms"] = "500";
-        // Transactions likewise: 6 __transaction_state partitions instead of 50, and transactions
-        // open past their transaction.timeout.ms looked for every second instead of every 10 s.
-        options.BrokerConfigs["transaction.state.log.num.partitions"] = "6";
-        options.BrokerConfigs["transaction.abort.timed.out.transaction.cleanup.interval.ms"] = "1000";
+        foreach (var (name, value) in TestClusterSettings.BrokerConfigs)
+            options.BrokerConfigs[name] = value;
         configure?.Invoke(options);
-        var memory = new MemoryOutputSink();
-        TestCluster? cluster = null;
-        var sink = new CompositeOutputSink(memory, new DelegateOutputSink(line => cluster?.Forward(line)));
+        var captured = new CapturedOutput();
         var orchestratorOptions = new OrchestratorOptions
         {
-            Output = sink,
+            Output = captured,
             HealthTimeout = TimeSpan.FromSeconds(60),
             StopGracePeriod = TimeSpan.FromSeconds(10),
         };
         configureOrchestrator?.Invoke(orchestratorOptions);
         var orchestrator = new ClusterOrchestrator(ClusterTopology.Create(options), orchestratorOptions);
-        cluster = new TestCluster(orchestrator, memory, ownsDataDir);
+        var cluster = new TestCluster(orchestrator, captured, ownsDataDir);
         try
         {
             await orchestrator.StartAsync(cancellationToken);
@@ -84,25 +74,15 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     /// <summary>Copies output to <paramref name="output"/> until the returned handle is disposed (end of the test).</summary>
-    public IDisposable AttachOutput(ITestOutputHelper output)
-    {
-        lock (_attachGate)
-            _attached = output;
-        return new Detach(this, output);
-    }
+    public IDisposable AttachOutput(ITestOutputHelper output) => _output.Attach(output);
 
     /// <summary>Writes everything captured so far (e.g. when a test fails).</summary>
-    public void WriteCapturedOutput(ITestOutputHelper output)
-    {
-        foreach (var line in Output.Lines())
-            output.WriteLine(line.ToString());
-    }
+    public void WriteCapturedOutput(ITestOutputHelper output) => _output.WriteTo(output);
 
     public async ValueTask DisposeAsync()
     {
         await Orchestrator.DisposeAsync();
-        lock (_attachGate)
-            _attached = null;
+        _output.Detach();
         if (!KeepDataDir)
         {
             try
@@ -115,34 +95,6 @@ public sealed class TestCluster : IAsyncDisposable
             catch (IOException)
             {
                 // Best effort: a temp folder left behind is harmless.
-            }
-        }
-    }
-
-    private void Forward(OutputLine line)
-    {
-        lock (_attachGate)
-        {
-            try
-            {
-                _attached?.WriteLine(line.ToString());
-            }
-            catch (InvalidOperationException)
-            {
-                // The test that attached has finished; xunit no longer accepts its output.
-                _attached = null;
-            }
-        }
-    }
-
-    private sealed class Detach(TestCluster cluster, ITestOutputHelper output) : IDisposable
-    {
-        public void Dispose()
-        {
-            lock (cluster._attachGate)
-            {
-                if (ReferenceEquals(cluster._attached, output))
-                    cluster._attached = null;
             }
         }
     }

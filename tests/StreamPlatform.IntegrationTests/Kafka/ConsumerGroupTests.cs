@@ -7,16 +7,16 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 
 /// <summary>Consumer groups and committed offsets with Confluent.Kafka (librdkafka), kafka-python and kcat.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ConsumerGroupTests : IDisposable
+public sealed class ConsumerGroupTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
     private const int Partitions = 6;
     private const string Python = "/usr/bin/python3";
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(60);
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
 
-    public ConsumerGroupTests(ClusterFixture fixture, ITestOutputHelper output)
+    public ConsumerGroupTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _output = output;

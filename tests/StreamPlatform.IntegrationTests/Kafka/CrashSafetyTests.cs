@@ -7,13 +7,13 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 
 /// <summary>kill -9 of a broker in the middle of heavy produce loses no acknowledged record.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class CrashSafetyTests : IDisposable
+public sealed class CrashSafetyTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
 
-    public CrashSafetyTests(ClusterFixture fixture, ITestOutputHelper output)
+    public CrashSafetyTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _output = output;

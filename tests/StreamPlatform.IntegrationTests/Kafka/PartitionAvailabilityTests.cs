@@ -14,13 +14,13 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 /// CreateTopics answers, and a broker restart affects only that broker's partitions.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class PartitionAvailabilityTests : IDisposable
+public sealed class PartitionAvailabilityTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
 
-    public PartitionAvailabilityTests(ClusterFixture fixture, ITestOutputHelper output)
+    public PartitionAvailabilityTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _output = output;

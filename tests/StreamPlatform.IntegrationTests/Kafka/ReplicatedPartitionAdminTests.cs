@@ -16,12 +16,12 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 /// gateway's Metadata names gateways).
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ReplicatedPartitionAdminTests : IDisposable
+public sealed class ReplicatedPartitionAdminTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly IDisposable _attach;
 
-    public ReplicatedPartitionAdminTests(ClusterFixture fixture, ITestOutputHelper output)
+    public ReplicatedPartitionAdminTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _attach = fixture.Cluster.AttachOutput(output);

@@ -16,13 +16,13 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 /// the restarted broker catches up and rejoins the ISR.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ReplicationTests : IDisposable
+public sealed class ReplicationTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
 
-    public ReplicationTests(ClusterFixture fixture, ITestOutputHelper output)
+    public ReplicationTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _output = output;

@@ -7,12 +7,12 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 
 /// <summary>Everything acknowledged survives a full stop and start of the cluster on the same data.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class RestartTests : IDisposable
+public sealed class RestartTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
-    private readonly ClusterFixture _fixture;
+    private readonly HarnessClusterFixture _fixture;
     private readonly IDisposable _attach;
 
-    public RestartTests(ClusterFixture fixture, ITestOutputHelper output)
+    public RestartTests(HarnessClusterFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
         _attach = fixture.Cluster.AttachOutput(output);
