@@ -77,6 +77,24 @@ public static class ServiceDefaultsExtensions
                 .AddHttpClientInstrumentation());
             otel.UseOtlpExporter();
         }
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            // A stop must not wait on a collector that is gone: exports give up after
+            // OtlpExportTimeoutMsDefault (the exporter's own default is 10 s) unless
+            // OTEL_EXPORTER_OTLP_TIMEOUT says otherwise, the HttpClients the exporter takes from
+            // the factory do not get the standard resilience handler (its retries and 30 s total
+            // timeout), and the last flush is bounded (TelemetryShutdown).
+            if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_TIMEOUT"]))
+                builder.Configuration.AddInMemoryCollection([new("OTEL_EXPORTER_OTLP_TIMEOUT",
+                    StreamPlatform.ServiceDefaults.Telemetry.OtlpExportTimeoutMsDefault.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+            // RemoveAllResilienceHandlers is marked for evaluation (EXTEXP0001); it is the
+            // documented way to exempt one named client from ConfigureHttpClientDefaults.
+#pragma warning disable EXTEXP0001
+            foreach (var exporterClient in StreamPlatform.ServiceDefaults.Telemetry.OtlpExporterHttpClientNames)
+                builder.Services.AddHttpClient(exporterClient).RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+        }
+        builder.Services.AddHostedService<StreamPlatform.ServiceDefaults.TelemetryShutdown>();
         return builder;
     }
 

@@ -615,4 +615,22 @@ public sealed partial class GroupCoordinator
         }
         return expiredCount;
     }
+
+    /// <summary>
+    /// Every committed offset of the groups coordinated here (group, topic, partition, offset),
+    /// copied under each loaded shard's lock: what the consumer lag gauge compares with the logs.
+    /// </summary>
+    public List<(string GroupId, string Topic, int Partition, long Offset)> CommittedOffsetsSnapshot()
+    {
+        var snapshot = new List<(string, string, int, long)>();
+        foreach (var shard in _shards.Values)
+        {
+            if (!shard.Loaded) continue;
+            lock (shard.Gate)
+                foreach (var (groupId, group) in shard.Groups)
+                    foreach (var ((topic, partition), offset) in group.Offsets)
+                        snapshot.Add((groupId, topic, partition, offset.Offset));
+        }
+        return snapshot;
+    }
 }

@@ -14,7 +14,7 @@ public static class GroupServiceExtensions
         {
             var watcher = sp.GetRequiredService<MetadataWatcher>();
             var config = sp.GetRequiredService<GroupConfigSource>();
-            return new GroupCoordinator(sp.GetRequiredService<TimeProvider>(), () => config.Current,
+            var coordinator = new GroupCoordinator(sp.GetRequiredService<TimeProvider>(), () => config.Current,
                 sp.GetRequiredService<ILogger<GroupCoordinator>>(),
                 (topic, partition) => watcher.Current.TryGetPartition(topic, partition, out _, out _))
             {
@@ -25,6 +25,8 @@ public static class GroupServiceExtensions
                 // Resolved at each TxnOffsetCommit (the transaction coordinator may be registered after us, or not at all).
                 TransactionVerifier = () => sp.GetService<ITransactionVerifier>(),
             };
+            sp.GetService<StreamPlatform.Broker.Services.BrokerMetrics>()?.ObserveGroups(coordinator, sp.GetRequiredService<StreamPlatform.Broker.Replication.ReplicaManager>());
+            return coordinator;
         });
         // Markers written to __consumer_offsets decide the pending transactional offsets.
         services.AddSingleton<ITransactionMarkerObserver>(sp => sp.GetRequiredService<GroupCoordinator>());

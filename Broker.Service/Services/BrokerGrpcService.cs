@@ -117,6 +117,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         _metrics.ProduceRequests.Add(1);
         if (InvalidAcks(request) is { } refused) return refused;
         var staged = new StagedProduce(request, _time, cancellationToken);
+        var span = BrokerTracing.StartAppend(request, headerContextAllowed: true);
         if (request.Partitions.Count == 1)
             await ProducePartitionAsync(staged, 0, cancellationToken).ConfigureAwait(false);
         else
@@ -125,6 +126,7 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
             // gives up does not leave an arbitrary subset unwritten.
             await Task.WhenAll(Enumerable.Range(0, request.Partitions.Count)
                 .Select(i => Task.Run(() => ProducePartitionAsync(staged, i, cancellationToken).AsTask(), CancellationToken.None))).ConfigureAwait(false);
+        EndAppendSpan(staged, span);
         return await staged.CompleteAsync().ConfigureAwait(false);
     }
 
@@ -220,8 +222,19 @@ public sealed class BrokerGrpcService : BrokerService.BrokerServiceBase
         _metrics.ProduceRequests.Add(1);
         if (InvalidAcks(request) is { } refused) return StagedProduce.Answered(refused);
         var staged = new StagedProduce(request, _time, cancellationToken);
+        // Not the stream call's own span: a request without a traceparent gets none.
+        var span = BrokerTracing.StartAppend(request, headerContextAllowed: false);
         for (var i = 0; i < request.Partitions.Count; i++) await ProducePartitionAsync(staged, i, cancellationToken).ConfigureAwait(false);
+        EndAppendSpan(staged, span);
         return staged;
+    }
+
+    /// <summary>Ends the append span; an acks=-1 request still waiting for its followers gets its replicate span.</summary>
+    private static void EndAppendSpan(StagedProduce staged, System.Diagnostics.Activity? span)
+    {
+        if (span is null) return;
+        BrokerTracing.AppendDone(span, staged.Results);
+        if (!staged.Committed) staged.ReplicateSpan = BrokerTracing.StartReplicate(span);
     }
 
     private static ProduceResponse? InvalidAcks(ProduceRequest request)

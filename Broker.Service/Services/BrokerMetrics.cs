@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using StreamPlatform.Broker.Groups;
 using StreamPlatform.Broker.Replication;
 using StreamPlatform.Broker.Storage;
 
@@ -37,6 +38,10 @@ public sealed class BrokerMetrics : IDisposable
     /// </summary>
     public void ObserveReplication(ReplicaManager replicas)
     {
+        _meter.CreateObservableGauge("broker.partitions", () => replicas.Partitions.Count(p => p.Role != ReplicaRole.None),
+            "{partition}", "Partition replicas hosted here, led or followed (Kafka's PartitionCount).");
+        _meter.CreateObservableGauge("broker.partitions.leader", () => replicas.Partitions.Count(p => p.Role == ReplicaRole.Leader),
+            "{partition}", "Partitions led here (Kafka's LeaderCount).");
         _meter.CreateObservableGauge("broker.partitions.under_replicated", () => replicas.Summarize().UnderReplicated,
             "{partition}", "Partitions led here whose ISR lacks some of their replicas.");
         _meter.CreateObservableGauge("broker.partitions.under_min_isr", () => replicas.Summarize().UnderMinIsr,
@@ -52,6 +57,30 @@ public sealed class BrokerMetrics : IDisposable
         _meter.CreateObservableGauge("broker.follower.lag_ms", () => replicas.Summarize().Partitions.SelectMany(p => p.Followers.Select(f => new Measurement<long>(f.LagMs,
             new KeyValuePair<string, object?>("topic", p.Topic), new KeyValuePair<string, object?>("partition", p.Partition), new KeyValuePair<string, object?>("follower", f.BrokerId)))),
             "ms", "Time since a follower was last caught up with the leader.");
+    }
+
+    /// <summary>
+    /// Consumer lag of the groups coordinated here (Kafka's kafka-consumer-groups LAG): the
+    /// partition's high watermark minus the group's committed offset, per group, topic and
+    /// partition. Only partitions this broker holds a replica of are reported (a follower's high
+    /// watermark trails the leader's by at most one fetch); others are left out rather than
+    /// guessed. Called once by the group coordinator's registration.
+    /// </summary>
+    public void ObserveGroups(GroupCoordinator groups, ReplicaManager replicas)
+    {
+        _meter.CreateObservableGauge("broker.consumer_group.lag", () => ConsumerLag(groups, replicas),
+            "{message}", "Records of a partition after the consumer group's committed offset (high watermark - committed offset).");
+    }
+
+    private static IEnumerable<Measurement<long>> ConsumerLag(GroupCoordinator groups, ReplicaManager replicas)
+    {
+        foreach (var (groupId, topic, partition, offset) in groups.CommittedOffsetsSnapshot())
+        {
+            if (offset < 0 || !replicas.TryGetPartition(new TopicPartition(topic, partition), out var replica)) continue;
+            yield return new Measurement<long>(Math.Max(0, replica.HighWatermark - offset),
+                new KeyValuePair<string, object?>("messaging.consumer.group.name", groupId),
+                new KeyValuePair<string, object?>("topic", topic), new KeyValuePair<string, object?>("partition", partition));
+        }
     }
 
     public Counter<long> BytesIn { get; }

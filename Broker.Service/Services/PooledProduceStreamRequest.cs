@@ -75,6 +75,7 @@ public sealed class PooledProduceStreamRequest : IDisposable
                 case 3 when wire == 2: Request.TransactionalId = ReadString(ref reader); break;
                 case 4 when wire == 2: Request.Partitions.Add(ParsePartition(ReadLengthDelimited(ref reader))); break;
                 case 5 when wire == 0: Request.ApiVersion = (int)ReadVarint(ref reader); break;
+                case 6 when wire == 2: Request.Traceparent = ReadString(ref reader); break;
                 default: Skip(ref reader, wire); break;
             }
         }

@@ -39,6 +39,12 @@ internal sealed class StagedProduce
     public static StagedProduce Answered(ProduceResponse response) => new(response);
 
     public ProduceRequest Request { get; }
+
+    /// <summary>The partitions' results so far (null: not reached yet), for the request's spans.</summary>
+    public IEnumerable<PartitionProduceResult?> Results => _results;
+
+    /// <summary>The "Produce replicate" span, ended with the answer (see <see cref="BrokerTracing"/>).</summary>
+    public System.Diagnostics.Activity? ReplicateSpan { get; set; }
     /// <summary>Fires at timeout_ms (acks=-1 only).</summary>
     public CancellationToken CommitTimeout => _timeout?.Token ?? CancellationToken.None;
 
@@ -83,6 +89,8 @@ internal sealed class StagedProduce
             }
             response.Results.Add(result);
         }
+        BrokerTracing.ReplicateDone(ReplicateSpan, response.Results);
+        ReplicateSpan = null;
         _callerGone.Dispose();
         _timeout?.Dispose();
         _answered = response;

@@ -449,6 +449,8 @@ public sealed class KafkaConnection
         short responseHeaderVersion, byte[] frame, int frameLength, long started)
     {
         Interlocked.Increment(ref _handlersRunning);
+        // The request's span is Activity.Current while the handler runs: the broker calls it makes carry its context.
+        using var activity = GatewayTracing.StartRequest(handler.Key, request, context.ApiVersion, context.ClientId, context.ConnectionId);
         try
         {
             IKafkaResponse? response;
@@ -466,6 +468,7 @@ public sealed class KafkaConnection
             }
             catch (Exception ex)
             {
+                GatewayTracing.Failed(activity, ex);
                 // A bug or an unexpected failure: answer like Kafka, every partition UNKNOWN_SERVER_ERROR.
                 _logger.LogError(ex, "Connection {ConnectionId}: {Api} v{Version} failed", _connectionId, handler.Key, context.ApiVersion);
                 // An acks=0 producer reads no response: an unexpected one would be taken as the
@@ -476,6 +479,7 @@ public sealed class KafkaConnection
                 if (response is null) return Outgoing.CloseConnection;
             }
             _metrics.RequestCompleted(handler.Key.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            GatewayTracing.Completed(activity, response);
             if (response is null) return null;
             try
             {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Grpc.Core;
 using StreamPlatform.ServiceDefaults;
@@ -89,6 +90,9 @@ public sealed class BrokerProduceStream : IDisposable
     /// </summary>
     public async ValueTask<Pending> EnqueueAsync(ProduceRequest request, long deadlineMs)
     {
+        // One stream carries many requests: the caller's trace context (the Kafka request's span)
+        // rides in the message. Activity.Id is the W3C traceparent value; nothing when not traced.
+        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } traced) request.Traceparent = traced.Id;
         // gRPC's serializer would refuse it (ResourceExhausted) in the writer, which fails the
         // stream and with it every request of every connection written on it, and the client,
         // told NOT_LEADER_OR_FOLLOWER, would send it again. Refused here, it fails alone.
@@ -266,7 +270,19 @@ public sealed class BrokerProduceStream : IDisposable
     {
         var session = new Session { BackingOff = delayMs > 0 };
         SessionsStarted++;
-        _ = RunAsync(session, delayMs);
+        // The stream outlives the request that happens to open it: started outside that request's
+        // span, or the gRPC call (and the broker's server span for it) would join its trace and
+        // last as long as the stream.
+        var current = Activity.Current;
+        Activity.Current = null;
+        try
+        {
+            _ = RunAsync(session, delayMs);
+        }
+        finally
+        {
+            Activity.Current = current;
+        }
         return session;
     }
 

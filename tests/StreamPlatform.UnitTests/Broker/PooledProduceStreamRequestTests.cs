@@ -28,6 +28,8 @@ public sealed class PooledProduceStreamRequestTests
             TimeoutMs = 30_000,
             TransactionalId = "tx-ü",
             ApiVersion = 11,
+            // The gateway's span context (W3C): the broker's append span is its child.
+            Traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             Partitions =
             {
                 new PartitionProduce { Topic = "orders-é", Partition = 0, Records = ByteString.Empty },
