@@ -8,7 +8,7 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 
 /// <summary>The AppHost command line: help and bad arguments (a whole run: <see cref="AppHostRunTests"/>).</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class AppHostCliTests(ITestOutputHelper output)
+public sealed class AppHostCliTests
 {
     private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(120);
 
