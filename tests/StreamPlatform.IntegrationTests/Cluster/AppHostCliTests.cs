@@ -41,7 +41,9 @@ public sealed class AppHostCliTests
 
     private static async Task<Process> StartCliAsync(IEnumerable<string> args, Action<string> onStdout, Action<string>? onStderr = null)
     {
-        var appHostDll = Path.Combine(AppContext.BaseDirectory, "StreamPlatform.AppHost.dll");
+        // The AppHost's own build output (its runtime config and dependencies), not the copy in this test's folder.
+        var binaries = ServiceBinaries.FromBuild();
+        var appHostDll = Path.Combine(binaries.RepoRoot, "AppHost", "bin", binaries.Configuration, binaries.TargetFramework, "StreamPlatform.AppHost.dll");
         var info = new ProcessStartInfo(ServiceBinaries.FindDotnetHost())
         {
             UseShellExecute = false,

@@ -112,7 +112,7 @@ public sealed class ClusterLifecycleTests(ITestOutputHelper output)
         }));
         output.WriteLine(error.Message);
         Assert.Contains("controller-1 exited with code", error.Message);
-        Assert.Contains("Last lines of controller's output", error.Message);
+        Assert.Contains("Last lines of controller-1's output", error.Message);
         Assert.Equal(before, ProcessControl.LiveChildIds.Count);
     }
 }
