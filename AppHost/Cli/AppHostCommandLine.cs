@@ -187,16 +187,15 @@ public static class AppHostCommandLine
                     break;
                 case "--otlp-endpoint":
                     var otlp = Value();
-                    if (otlp is null || !Uri.TryCreate(otlp, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+                    if (!IsHttpUrl(otlp))
                         return Fail("--otlp-endpoint needs an http(s) URL, e.g. http://127.0.0.1:4317.", out error);
                     result.Cluster.OtlpEndpoint = otlp;
                     break;
                 case "--broker-config":
                     var kv = Value();
-                    var sep = kv?.IndexOf('=', StringComparison.Ordinal) ?? -1;
-                    if (kv is null || sep <= 0)
+                    if (!TryBrokerConfig(kv, out var configName, out var configValue))
                         return Fail($"--broker-config needs <name>=<value>, e.g. num.partitions=3; got '{kv}'.", out error);
-                    result.Cluster.BrokerConfigs[kv[..sep]] = kv[(sep + 1)..];
+                    result.Cluster.BrokerConfigs[configName] = configValue;
                     break;
                 case "--environment":
                     var envName = Value();
@@ -223,6 +222,19 @@ public static class AppHostCommandLine
         if (result.DashboardPort is { } dp && result.DashboardPort == result.DashboardOtlpPort)
             return Fail($"The dashboard's http and OTLP ports must differ (both {dp}).", out error);
         return result;
+    }
+
+    /// <summary>An absolute http or https URL (--otlp-endpoint here and in `publish`).</summary>
+    public static bool IsHttpUrl(string? text) =>
+        text is not null && Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == "http" || uri.Scheme == "https");
+
+    /// <summary>A "name=value" broker config (--broker-config here and in `publish`).</summary>
+    public static bool TryBrokerConfig(string? text, out string name, out string value)
+    {
+        var sep = text?.IndexOf('=', StringComparison.Ordinal) ?? -1;
+        name = sep > 0 ? text![..sep] : "";
+        value = sep > 0 ? text![(sep + 1)..] : "";
+        return sep > 0;
     }
 
     private static AppHostArguments? Fail(string message, out string? error)

@@ -1,3 +1,4 @@
+using StreamPlatform.AppHost.Cli;
 using System.Globalization;
 using StreamPlatform.AppHost.Orchestration;
 
@@ -147,16 +148,15 @@ public static class KubernetesPublishCommand
                         options.Cluster.OtlpEndpoint = null;
                         break;
                     }
-                    if (otlp is null || !Uri.TryCreate(otlp, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+                    if (!AppHostCommandLine.IsHttpUrl(otlp))
                         return Fail("--otlp-endpoint needs an http(s) URL, e.g. http://otel-collector.observability:4317, or none.", out error);
                     options.Cluster.OtlpEndpoint = otlp;
                     break;
                 case "--broker-config":
                     var kv = Value();
-                    var sep = kv?.IndexOf('=', StringComparison.Ordinal) ?? -1;
-                    if (kv is null || sep <= 0)
+                    if (!AppHostCommandLine.TryBrokerConfig(kv, out var configName, out var configValue))
                         return Fail($"--broker-config needs <name>=<value>, e.g. num.partitions=3; got '{kv}'.", out error);
-                    options.Cluster.BrokerConfigs[kv[..sep]] = kv[(sep + 1)..];
+                    options.Cluster.BrokerConfigs[configName] = configValue;
                     break;
                 case "--environment":
                     var environment = Value();
