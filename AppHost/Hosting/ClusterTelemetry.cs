@@ -14,6 +14,17 @@ public sealed record ClusterTelemetry(bool DashboardEnabled, string? OtlpEndpoin
     /// </summary>
     public const int OtlpExportTimeoutMs = 1000;
 
+    /// <summary>
+    /// How often metrics, spans and logs are exported to the dashboard. The OpenTelemetry SDK's
+    /// defaults (60 s for metrics, 5 s for spans) are for a collector; a dashboard someone is
+    /// looking at should move within a second or so (Aspire's own development setting). Applied only
+    /// when the dashboard is the destination and only where the variable is not already set.
+    /// </summary>
+    public const int DashboardExportIntervalMs = 1000;
+
+    private static readonly string[] DashboardIntervalVariables =
+        ["OTEL_METRIC_EXPORT_INTERVAL", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BLRP_SCHEDULE_DELAY"];
+
     public void Apply(IDictionary<string, object> environment)
     {
         ArgumentNullException.ThrowIfNull(environment);
@@ -29,6 +40,12 @@ public sealed record ClusterTelemetry(bool DashboardEnabled, string? OtlpEndpoin
             foreach (var name in environment.Keys.Where(k => k.StartsWith("OTEL_EXPORTER_OTLP_", StringComparison.Ordinal)).ToList())
                 environment.Remove(name);
             return;
+        }
+        else
+        {
+            var interval = DashboardExportIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var name in DashboardIntervalVariables)
+                environment.TryAdd(name, interval);
         }
         environment["OTEL_EXPORTER_OTLP_TIMEOUT"] = OtlpExportTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }

@@ -10,7 +10,7 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 /// The Aspire dashboard in a real browser (Debian's chromium driven by Microsoft.Playwright) against
 /// `dotnet run --project AppHost`: the login URL the AppHost prints lets the browser in, every
 /// resource shows Running, and a Confluent.Kafka produce shows up as one trace with spans from the
-/// gateway and from a broker. On failure the page's text and a screenshot are kept.
+/// gateway and from a broker, and the services' own meters are listed under Metrics. On failure the page's text and a screenshot are kept.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class DashboardBrowserTests(ITestOutputHelper output)
@@ -47,6 +47,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             var dashboard = new Uri(loginUrl).GetLeftPart(UriPartial.Authority);
             output.WriteLine($"bootstrap {bootstrap}, dashboard {loginUrl}");
 
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             // The login URL sets the auth cookie and lands on the resources page.
             await page.GotoAsync(loginUrl);
             foreach (var name in Resources)
@@ -55,6 +56,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
                 await Assertions.Expect(row.First).ToContainTextAsync("Running");
             }
 
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: every resource Running");
             var topic = KafkaHelpers.UniqueTopic("dashboard-trace");
             using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap }).Build())
             {
@@ -80,6 +82,16 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             await Assertions.Expect(append).ToContainTextAsync(new Regex("broker-[1-3]"));
             var request = page.GetByRole(AriaRole.Row).Filter(new LocatorFilterOptions { HasText = "kafka Produce" }).First;
             await Assertions.Expect(request).ToContainTextAsync("gateway-1");
+
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: the produce trace spans gateway-1 and a broker");
+
+            // The project's own meters are listed under Metrics for their resource.
+            await page.GotoAsync($"{dashboard}/metrics/resource/gateway-1");
+            await Assertions.Expect(page.GetByText("gateway.requests").First).ToBeVisibleAsync();
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: gateway meters listed");
+            await page.GotoAsync($"{dashboard}/metrics/resource/broker-1");
+            await Assertions.Expect(page.GetByText("broker.partitions.under_replicated").First).ToBeVisibleAsync();
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: gateway and broker meters listed");
         }
         catch
         {
