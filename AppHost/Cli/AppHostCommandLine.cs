@@ -50,7 +50,7 @@ public static class AppHostCommandLine
 
         Options:
           --data-dir <path>        Where the controller and brokers keep their data, one sub-folder
-                                   each (controller/, broker-1/, ...). Default: {{defaultDataDir}}
+                                   each (controller-1/, broker-1/, ...). Default: {{defaultDataDir}}
           --clean                  Delete the data directory's contents before starting (only a
                                    folder the AppHost created; it carries a .streamplatform-data marker).
           --brokers <n>            Number of brokers, 1..{{ClusterOptions.BrokerCountMax}}. Default: 3.
