@@ -14,8 +14,9 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 /// <summary>
 /// README's first command as a user runs it: `dotnet run --project AppHost` (here with
 /// --no-build, free ports and a temp data directory so it is parallel-safe), under DCP with the
-/// Aspire dashboard; kcat and Confluent.Kafka against the printed bootstrap address; Ctrl+C to the
-/// process group (what a terminal sends) stops every process quickly and keeps the data.
+/// Aspire dashboard; kcat and Confluent.Kafka against the printed bootstrap address; a broker killed
+/// with kill -9 comes back; Ctrl+C to the process group (what a terminal sends) stops every process
+/// quickly and keeps the data.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed partial class AppHostRunTests(ITestOutputHelper output)
@@ -29,14 +30,17 @@ public sealed partial class AppHostRunTests(ITestOutputHelper output)
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
 
     [Fact]
-    public async Task DotnetRunStartsTheClusterWithTheDashboardServesKafkaAndStopsEverythingOnCtrlC()
+    public async Task DotnetRunStartsTheClusterWithTheDashboardServesKafkaRestartsAKilledBrokerAndStopsEverythingOnCtrlC()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", "apphost-run-" + Guid.NewGuid().ToString("N"));
         var log = new StringBuilder();
         var bootstrapSeen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var dashboardSeen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var brokerBack = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnLine(string line)
         {
+            if (line.Contains(CrashRestarter.LogPrefix + "broker-1 is healthy again (restart 1)", StringComparison.Ordinal))
+                brokerBack.TrySetResult();
             lock (log)
                 log.AppendLine(line);
             if (line.StartsWith(ClusterReadiness.BootstrapLinePrefix, StringComparison.Ordinal))
@@ -73,6 +77,19 @@ public sealed partial class AppHostRunTests(ITestOutputHelper output)
                 Assert.True(response.IsSuccessStatusCode, $"dashboard answered {(int)response.StatusCode}");
 
             await ProduceAndConsumeWithConfluentAsync(bootstrap);
+
+            // kill -9 of the broker's own process (not DCP's `dotnet run` around it): the AppHost
+            // starts it again after the backoff, on the same ports and data.
+            var broker = servicePids.Single(pid => IsServiceItself(pid, "Broker.Service"));
+            Kill(broker);
+            first = await Task.WhenAny(brokerBack.Task, exited, Task.Delay(StartTimeout));
+            Assert.True(first == brokerBack.Task, "the AppHost did not restart broker-1:\n" + Snapshot(log));
+            Assert.Contains(CrashRestarter.LogPrefix + "broker-1 exited with code", Snapshot(log));
+            var restarted = ServiceProcesses(dataDir, bootstrap);
+            Assert.DoesNotContain(broker, restarted);
+            Assert.Single(restarted, pid => IsServiceItself(pid, "Broker.Service"));
+            servicePids = servicePids.Union(restarted).ToList();
+
             await ProduceAndConsumeWithKcatAsync(bootstrap);
 
             // Ctrl+C in a terminal: SIGINT to the whole foreground process group.
@@ -190,6 +207,20 @@ public sealed partial class AppHostRunTests(ITestOutputHelper output)
                 found.Add(pid);
         }
         return found;
+    }
+
+    /// <summary>True for the service's own process (its executable is the apphost of <paramref name="project"/>), not `dotnet run`.</summary>
+    private static bool IsServiceItself(int pid, string project)
+    {
+        try
+        {
+            var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+            return args.Length > 0 && (Path.GetFileName(args[0]) == project || args.Any(a => Path.GetFileName(a) == project + ".dll"));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private static bool IsAlive(int pid)
