@@ -36,6 +36,9 @@ public static class AppHostCommandLine
 
     public const int DefaultDashboardOtlpPort = 18889;
 
+    /// <summary>The crash-restart policy the help describes (the defaults the AppHost runs with).</summary>
+    private static readonly RestartPolicy Restart = new();
+
     public static string Usage(string defaultDataDir) => $$"""
         Usage: dotnet run --project AppHost [-c Release] [-- options] [-- aspire-settings]
 
@@ -50,7 +53,7 @@ public static class AppHostCommandLine
 
         Options:
           --data-dir <path>        Where the controller and brokers keep their data, one sub-folder
-                                   each (controller/, broker-1/, ...). Default: {{defaultDataDir}}
+                                   each (controller-1/, broker-1/, ...). Default: {{defaultDataDir}}
           --clean                  Delete the data directory's contents before starting (only a
                                    folder the AppHost created; it carries a .streamplatform-data marker).
           --brokers <n>            Number of brokers, 1..{{ClusterOptions.BrokerCountMax}}. Default: 3.
@@ -76,15 +79,21 @@ public static class AppHostCommandLine
           --dashboard-otlp-port <port>
                                    Where the dashboard receives the services' OTLP telemetry (gRPC) on
                                    127.0.0.1. Default: {{DefaultDashboardOtlpPort}}.
+          --no-restart             Leave a crashed service down. By default a service whose process
+                                   ends without being asked to (crash, kill -9, non-zero exit) is
+                                   started again on the same ports and data after a backoff of {{RestartPolicy.Format(Restart.BackoffMin)}},
+                                   doubling to {{RestartPolicy.Format(Restart.BackoffMax)}} (back to {{RestartPolicy.Format(Restart.BackoffMin)}} once it stayed healthy for {{RestartPolicy.Format(Restart.BackoffResetAfterHealthy)}});
+                                   after {{Restart.RestartLimitCount}} restarts within {{RestartPolicy.Format(Restart.RestartLimitWindow)}} it stays down. A service
+                                   stopped on purpose (the dashboard's Stop, Ctrl+C) is never restarted.
+                                   The dashboard's Start, Stop and Restart commands work either way.
           -h, --help               Show this help.
 
         A second "--" ends these options; what follows goes to Aspire's configuration, e.g.
           dotnet run --project AppHost -- --brokers 1 -- --Logging:LogLevel:Default=Debug
 
         The dashboard listens on plain http on 127.0.0.1 (no development certificate is needed); its
-        login URL carries a one-time token. A service that crashes stays down until you start it
-        again from the dashboard (its Start command). Clients connect to the gateways: bootstrap
-        servers 127.0.0.1:<kafka-port> (127.0.0.1:9092 by default).
+        login URL carries a one-time token. Clients connect to the gateways: bootstrap servers
+        127.0.0.1:<kafka-port> (127.0.0.1:9092 by default).
         """;
 
     /// <summary>Parses <paramref name="args"/>. Returns null and sets <paramref name="error"/> on bad input.</summary>
@@ -140,6 +149,10 @@ public static class AppHostCommandLine
                 case "--no-dashboard":
                     if (hasInline) return Fail($"{name} takes no value.", out error);
                     result.Dashboard = false;
+                    break;
+                case "--no-restart":
+                    if (hasInline) return Fail($"{name} takes no value.", out error);
+                    result.Cluster.RestartCrashed = false;
                     break;
                 case "--dynamic-ports":
                     if (hasInline) return Fail($"{name} takes no value.", out error);

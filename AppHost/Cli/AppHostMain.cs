@@ -1,6 +1,7 @@
 using System.Reflection;
 using Aspire.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using StreamPlatform.AppHost.Hosting;
 using StreamPlatform.AppHost.Orchestration;
 
@@ -94,6 +95,12 @@ public static class AppHostMain
         builder.AddStreamPlatform(topology, new ClusterTelemetry(!options.DisableDashboard, parsed.Cluster.OtlpEndpoint));
         builder.Services.AddSingleton(new ClusterReadinessOptions(topology, parsed.HealthTimeout, dashboardLoginUrl, Console.Out, Console.Error));
         builder.Services.AddHostedService<ClusterReadiness>();
+        if (parsed.Cluster.RestartCrashed)
+        {
+            builder.Services.TryAddSingleton(TimeProvider.System);
+            builder.Services.AddSingleton(new CrashRestarterOptions(topology, new RestartPolicy(), Console.Out));
+            builder.Services.AddHostedService<CrashRestarter>();
+        }
         return builder.Build();
     }
 

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Diagnostics;
 using Confluent.Kafka;
+using StreamPlatform.AppHost.Hosting;
 using StreamPlatform.IntegrationTests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -8,8 +10,9 @@ namespace StreamPlatform.IntegrationTests.Cluster;
 /// <summary>
 /// README's first command for real: `dotnet run --project AppHost` (free ports, a temp data
 /// directory) brings the cluster up under Aspire's DCP with the dashboard, prints the bootstrap
-/// address and the dashboard's login URL; kcat and Confluent.Kafka work against it; Ctrl+C (SIGINT
-/// to the process group, as a terminal sends it) stops every process within seconds and keeps the data.
+/// address and the dashboard's login URL; kcat and Confluent.Kafka work against it; a broker killed
+/// with kill -9 is started again; Ctrl+C (SIGINT to the process group, as a terminal sends it) stops
+/// every process within seconds and keeps the data.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class AppHostRunTests(ITestOutputHelper output)
@@ -81,6 +84,61 @@ public sealed class AppHostRunTests(ITestOutputHelper output)
             Assert.True(Directory.Exists(Path.Combine(dataDir, "controller-1")));
             Assert.True(Directory.Exists(Path.Combine(dataDir, "broker-1")));
             Assert.NotEmpty(Directory.EnumerateDirectories(dataDir, $"{topic}-0", SearchOption.AllDirectories));
+        }
+        catch
+        {
+            output.WriteLine(apphost.Output);
+            throw;
+        }
+        finally
+        {
+            await apphost.DisposeAsync();
+            try
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ABrokerKilledWithKill9IsStartedAgainOnItsData()
+    {
+        // One broker, so the topic's only replica lives on the killed broker: what is read back after
+        // the restart can only come from its data directory.
+        var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
+        var apphost = AppHostProcess.Start(dataDir, "--dynamic-ports", "--no-dashboard", "--brokers", "1");
+        try
+        {
+            var bootstrap = await apphost.BootstrapServers.WaitAsync(TimeSpan.FromSeconds(150));
+            var topic = KafkaHelpers.UniqueTopic("apphost-restart");
+            using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap, Acks = Acks.All }).Build())
+            {
+                for (var i = 0; i < 5; i++)
+                    await producer.ProduceAsync(topic, new Message<Null, string> { Value = $"before-{i}" });
+            }
+
+            var broker = Assert.Single(apphost.ServiceProcesses("Broker.Service"));
+            Process.GetProcessById(broker).Kill();
+            Assert.True(await apphost.WaitForOutputAsync(CrashRestarter.LogPrefix + "broker-1 exited with code", TimeSpan.FromSeconds(30)),
+                "the AppHost did not report broker-1's exit");
+            Assert.True(await apphost.WaitForOutputAsync(CrashRestarter.LogPrefix + "broker-1 is healthy again (restart 1)", TimeSpan.FromSeconds(90)),
+                "the AppHost did not restart broker-1");
+            var restarted = Assert.Single(apphost.ServiceProcesses("Broker.Service"));
+            Assert.NotEqual(broker, restarted);
+
+            using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap, Acks = Acks.All }).Build())
+                await producer.ProduceAsync(topic, new Message<Null, string> { Value = "after" });
+            var consumed = await ExternalProcess.RunAsync("kcat", ["-b", bootstrap, "-t", topic, "-C", "-o", "beginning", "-e", "-q"]);
+            Assert.True(consumed.ExitCode == 0, consumed.ToString());
+            Assert.Equal(
+                Enumerable.Range(0, 5).Select(i => $"before-{i}").Append("after"),
+                consumed.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         }
         catch
         {

@@ -2,6 +2,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using StreamPlatform.AppHost.Orchestration;
 using Xunit.Abstractions;
 
@@ -60,6 +61,9 @@ public sealed class AppHostCluster : IAsyncDisposable
             args.AddRange(["--broker-config", $"{name}={value}"]);
 
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([.. args], cancellationToken);
+        // Every /health probe before a service listens logs an error with a stack trace; startup
+        // failures are reported by ClusterReadiness with the service's own output instead.
+        builder.Services.AddLogging(logging => logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical));
         var app = await builder.BuildAsync(cancellationToken);
         var cluster = new AppHostCluster(builder, app, dataDir);
         try

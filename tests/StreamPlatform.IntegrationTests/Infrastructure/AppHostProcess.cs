@@ -99,6 +99,44 @@ public sealed class AppHostProcess : IAsyncDisposable
             _dashboard.TrySetResult(line[StreamPlatform.AppHost.Hosting.ClusterReadiness.DashboardLinePrefix.Length..].Trim());
     }
 
+    /// <summary>Waits until a line of output contains <paramref name="text"/>; false after <paramref name="timeout"/> or when the AppHost ends.</summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (_lines)
+            {
+                if (_lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
+                    return true;
+            }
+            if (_process.HasExited)
+                return false;
+            await Task.Delay(200);
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The process of a service itself (its executable or dll is <paramref name="project"/>), not the
+    /// `dotnet run` DCP starts around it; empty when none runs.
+    /// </summary>
+    public IReadOnlyList<int> ServiceProcesses(string project) =>
+        ProcessesOfThisRun().Where(pid => IsServiceItself(pid, project)).ToList();
+
+    private static bool IsServiceItself(int pid, string project)
+    {
+        try
+        {
+            var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+            return args.Length > 0 && (Path.GetFileName(args[0]) == project || args.Any(a => Path.GetFileName(a) == project + ".dll"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sends <paramref name="signal"/> (e.g. "INT") to the whole process group, as a terminal's Ctrl+C does.</summary>
     public async Task SignalGroupAsync(string signal)
     {

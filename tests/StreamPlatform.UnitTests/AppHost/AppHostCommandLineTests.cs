@@ -31,6 +31,7 @@ public sealed class AppHostCommandLineTests
         Assert.Equal(1, a.Cluster.Gateways);
         Assert.Null(a.Cluster.OtlpEndpoint);
         Assert.True(a.Dashboard);
+        Assert.True(a.Cluster.RestartCrashed);
         Assert.Equal(18888, a.DashboardPort);
         Assert.Equal(18889, a.DashboardOtlpPort);
         Assert.Empty(a.AspireArgs);
@@ -44,10 +45,11 @@ public sealed class AppHostCommandLineTests
     {
         var a = Parse("--data-dir", "/tmp/x", "--clean", "--brokers=5", "--gateways", "2", "--kafka-port", "19092",
             "--base-port=18000", "--port", "broker-2.grpc=18999", "--otlp-endpoint", "http://127.0.0.1:4317",
-            "--broker-config", "num.partitions=3", "--environment", "Staging", "--health-timeout", "30", "--no-dashboard",
+            "--broker-config", "num.partitions=3", "--environment", "Staging", "--health-timeout", "30", "--no-dashboard", "--no-restart",
             "--dashboard-port", "19999", "--dashboard-otlp-port=19998", "--", "--Logging:LogLevel:Default=Debug", "--brokers");
         Assert.True(a.Clean);
         Assert.False(a.Dashboard);
+        Assert.False(a.Cluster.RestartCrashed);
         Assert.Equal(19999, a.DashboardPort);
         Assert.Equal(19998, a.DashboardOtlpPort);
         // Everything after "--" is Aspire's, even what looks like our own option.
@@ -109,7 +111,7 @@ public sealed class AppHostCommandLineTests
     [InlineData("--dashboard-otlp-port needs", "--dashboard-otlp-port")]
     [InlineData("must differ", "--dashboard-port", "20000", "--dashboard-otlp-port", "20000")]
     [InlineData("cannot be combined", "--dynamic-ports", "--base-port", "8000")]
-    [InlineData("Unknown option", "--no-restart")]
+    [InlineData("takes no value", "--no-restart=yes")]
     [InlineData("--health-timeout needs", "--health-timeout", "-1")]
     public void BadArgumentsAreReported(string expected, params string[] args) =>
         Assert.Contains(expected, ParseError(args));
@@ -120,7 +122,7 @@ public sealed class AppHostCommandLineTests
         var usage = AppHostCommandLine.Usage(DefaultDataDir);
         foreach (var option in new[] { "--data-dir", "--clean", "--brokers", "--gateways", "--kafka-port", "--base-port",
                      "--port", "--otlp-endpoint", "--broker-config", "--environment", "--health-timeout", "--dynamic-ports",
-                     "--no-dashboard", "--dashboard-port", "--dashboard-otlp-port", "--help" })
+                     "--no-dashboard", "--dashboard-port", "--dashboard-otlp-port", "--no-restart", "--help" })
             Assert.Contains(option, usage);
         Assert.Contains(DefaultDataDir, usage);
         Assert.Contains("18888", usage);
