@@ -21,7 +21,9 @@ public sealed class StampDeserializer : IDeserializer<Stamp>
 /// just before each Produce call (librdkafka copies the value at once, so one buffer is reused);
 /// the consumer subtracts it from its own clock: end-to-end latency on one clock.
 /// </summary>
-public sealed class KafkaScenarios(PerfOptions options)
+/// <param name="clientSettings">librdkafka settings this target needs (e.g. the reference Kafka's
+/// protocol fallback), applied to every producer and consumer before the user's own.</param>
+public sealed class KafkaScenarios(PerfOptions options, IReadOnlyDictionary<string, string>? clientSettings = null)
 {
     /// <summary>A consumer that makes no progress this long is declared stuck.</summary>
     private static readonly TimeSpan ConsumerStallTimeout = TimeSpan.FromSeconds(60);
@@ -30,6 +32,8 @@ public sealed class KafkaScenarios(PerfOptions options)
 
     /// <summary>librdkafka statistics every second, for the producer latency breakdown.</summary>
     private const int StatisticsIntervalMs = 1000;
+
+    private static readonly Dictionary<string, string> EmptySettings = [];
 
     public static string NewTopicName(string scenario) => $"bench-{scenario}-{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -71,6 +75,8 @@ public sealed class KafkaScenarios(PerfOptions options)
             MessageTimeoutMs = 120_000,
             SocketNagleDisable = true,
         };
+        foreach (var (k, v) in clientSettings ?? EmptySettings)
+            config.Set(k, v);
         foreach (var (k, v) in options.ProducerConfig)
             config.Set(k, v);
         return config;
@@ -88,6 +94,8 @@ public sealed class KafkaScenarios(PerfOptions options)
             EnablePartitionEof = false,
             SocketNagleDisable = true,
         };
+        foreach (var (k, v) in clientSettings ?? EmptySettings)
+            config.Set(k, v);
         foreach (var (k, v) in options.ConsumerConfig)
             config.Set(k, v);
         return config;

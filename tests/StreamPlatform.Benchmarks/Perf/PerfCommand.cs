@@ -26,6 +26,8 @@ public static class PerfCommand
             return 0;
         }
         options.CommandLine = "perf " + string.Join(' ', args);
+        if (options.AgainstKafka)
+            return await KafkaComparison.RunAsync(options);
 
         var specs = ScenarioCatalog.Resolve(options);
         var needsCluster = specs.Any(s => !s.IsCeiling);
@@ -123,7 +125,7 @@ public static class PerfCommand
         return failed ? 1 : 0;
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
+    internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -178,7 +180,7 @@ public static class PerfCommand
         }
     }
 
-    private static string Describe(RunResult r)
+    internal static string Describe(RunResult r)
     {
         var text = $"{r.RecordsPerSec:N0} rec/s, {r.MBPerSec:F1} MB/s over {r.Seconds:F1} s";
         if (r.ConsumerMBPerSec is { } c)
@@ -213,7 +215,7 @@ public static class PerfCommand
         return present.Length == 0 ? null : MedianOf(present);
     }
 
-    private static MedianFigures? Median(List<RunResult> runs)
+    internal static MedianFigures? Median(List<RunResult> runs)
     {
         if (runs.Count == 0) return null;
         return new MedianFigures

@@ -12,6 +12,9 @@ public sealed class PerfOptions
     public const double DurationSecondsMax = 3600;
 
     public IReadOnlyList<string> Scenarios { get; private set; } = ScenarioCatalog.DefaultNames;
+
+    /// <summary>Whether --scenarios was given (the side-by-side mode has its own default list).</summary>
+    public bool ScenariosGiven { get; private set; }
     public int? RecordBytes { get; private set; }
     public long? Records { get; private set; }
     public double DurationSeconds { get; private set; } = 15;
@@ -32,6 +35,31 @@ public sealed class PerfOptions
     public Dictionary<string, string> ProducerConfig { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, string> ConsumerConfig { get; } = new(StringComparer.Ordinal);
     public bool HelpRequested { get; private set; }
+
+    /// <summary>--against-kafka: every scenario against the reference Apache Kafka and our cluster, alternating.</summary>
+    public bool AgainstKafka { get; private set; }
+
+    /// <summary>The script that starts the reference Kafka (see <see cref="ReferenceKafka"/>).</summary>
+    public string? ReferenceKafkaScript { get; private set; }
+
+    /// <summary>Partition counts of the side-by-side mode; each scenario runs once per count.</summary>
+    public IReadOnlyList<int> PartitionCounts { get; private set; } = [1, 6];
+
+    /// <summary>A copy of these options with other scenarios.</summary>
+    public PerfOptions WithScenarios(IReadOnlyList<string> scenarios)
+    {
+        var copy = (PerfOptions)MemberwiseClone();
+        copy.Scenarios = scenarios;
+        return copy;
+    }
+
+    /// <summary>A copy of these options with another partition count (the side-by-side mode runs several).</summary>
+    public PerfOptions WithPartitions(int partitions)
+    {
+        var copy = (PerfOptions)MemberwiseClone();
+        copy.Partitions = partitions;
+        return copy;
+    }
 
     public const string Help = """
         StreamPlatform perf: Confluent.Kafka producer + consumer benchmarks with the machine's own ceilings.
@@ -98,6 +126,23 @@ public sealed class PerfOptions
           --cluster-log           copy the started cluster's output to stderr
           -h, --help              this text
 
+        Side by side with Apache Kafka (issue 15):
+          --against-kafka         run each scenario against the reference Apache Kafka (0.9.0.1, one
+                                  broker, started here with --reference-kafka-start and stopped at the
+                                  end) and against our cluster, alternating which goes first, --runs
+                                  times each; prints the medians of both and the ratio us/Kafka per
+                                  figure (JSON: "comparisons"). Scenarios limited to acks=0/1, RF 1, no
+                                  idempotence (what Kafka 0.9 has): default produce-100b, produce-1k,
+                                  produce-1k-alone, consume-from-start. Ceilings are not run.
+                                  librdkafka talks to Kafka 0.9 with api.version.request=false and
+                                  broker.version.fallback=0.9.0.1.
+          --partition-counts LIST partition counts of --against-kafka, comma-separated (default 1,6)
+          --reference-kafka-start PATH
+                                  the script that starts the reference Kafka (default:
+                                  $REFERENCE_KAFKA_START, else ../shared/tools/reference-kafka-start.sh
+                                  next to the repository); its stop script is the same path with
+                                  -stop for -start
+
         Output: a progress line every second on stderr, a table of every figure with its ratio to
         the ceilings on stderr at the end, and the JSON summary on stdout (or --json FILE).
         MB/s counts record value bytes (10^6 bytes per MB), as Kafka's perf tools do.
@@ -124,6 +169,7 @@ public sealed class PerfOptions
                     break;
                 case "--scenarios":
                     o.Scenarios = ScenarioCatalog.ParseNames(Value());
+                    o.ScenariosGiven = true;
                     break;
                 case "--record-size":
                     o.RecordBytes = (int)ParseBytes(arg, Value(), RecordBytesMin, RecordBytesMax);
@@ -188,11 +234,28 @@ public sealed class PerfOptions
                 case "--cluster-log":
                     o.ShowClusterLog = true;
                     break;
+                case "--against-kafka":
+                    o.AgainstKafka = true;
+                    break;
+                case "--partition-counts":
+                    o.PartitionCounts = ParsePartitionCounts(arg, Value());
+                    break;
+                case "--reference-kafka-start":
+                    o.ReferenceKafkaScript = Value();
+                    break;
                 default:
                     throw new PerfOptionsException($"Unknown option '{arg}' (see --help).");
             }
         }
         return o;
+    }
+
+    private static int[] ParsePartitionCounts(string arg, string value)
+    {
+        var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length is 0 or > 8)
+            throw new PerfOptionsException($"{arg} takes 1 to 8 comma-separated counts, got '{value}'.");
+        return parts.Select(p => (int)ParseLong(arg, p, 1, PartitionsMax)).Distinct().ToArray();
     }
 
     /// <summary>The original command line, for the JSON summary and docs.</summary>

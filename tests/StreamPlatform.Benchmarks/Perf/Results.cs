@@ -147,4 +147,26 @@ public sealed class PerfSummary
     public long? RecordsPerRun { get; init; }
     public double WarmupSeconds { get; init; }
     public List<ScenarioResult> Scenarios { get; } = [];
+    /// <summary>--against-kafka: each scenario and partition count against the reference Kafka and us.</summary>
+    public List<Comparison>? Comparisons { get; set; }
+}
+
+/// <summary>One scenario at one partition count, run against the reference Kafka and against us.</summary>
+public sealed class Comparison
+{
+    public required string Scenario { get; init; }
+    public int Partitions { get; init; }
+    public required ScenarioResult Kafka { get; init; }
+    public required ScenarioResult Us { get; init; }
+    /// <summary>Our median over Kafka's, per figure (throughput: above 1 is better; latency: below 1 is better).</summary>
+    public ComparisonRatios? Ratios { get; set; }
+}
+
+public sealed class ComparisonRatios
+{
+    public double? MBPerSec { get; set; }
+    public double? RecordsPerSec { get; set; }
+    public double? ConsumerMBPerSec { get; set; }
+    public double? P50Ms { get; set; }
+    public double? P99Ms { get; set; }
 }
