@@ -251,7 +251,7 @@ public static class KafkaComparison
             var consumer = c.Kafka.Kind == nameof(ScenarioKind.ProduceConsume);
             sb.AppendLine($"| {c.Scenario} | {c.Partitions} | {F(k?.MBPerSec, "F1")} | {F(u?.MBPerSec, "F1")} | **{F(c.Ratios?.MBPerSec, "F2")}x** | " +
                           $"{(consumer ? F(k?.ConsumerMBPerSec, "F1") : "-")} | {(consumer ? F(u?.ConsumerMBPerSec, "F1") : "-")} | " +
-                          $"{(consumer ? F(c.Ratios?.ConsumerMBPerSec, "F2") + "x" : "-")} | {F(k?.P50Ms, "F1")} | {F(u?.P50Ms, "F1")} | " +
+                          $"{(consumer && c.Ratios?.ConsumerMBPerSec is { } cr ? F(cr, "F2") + "x" : "-")} | {F(k?.P50Ms, "F1")} | {F(u?.P50Ms, "F1")} | " +
                           $"{F(k?.P99Ms, "F1")} | {F(u?.P99Ms, "F1")} |");
         }
         return sb.ToString();
