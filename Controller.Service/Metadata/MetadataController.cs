@@ -230,6 +230,20 @@ public sealed partial class MetadataController : IDisposable
                 return response;
             }
 
+            // Another process claiming a live broker's id (Kafka's DUPLICATE_BROKER_REGISTRATION):
+            // refused while the registered one's session lasts, so a second broker cannot take over
+            // a live one's partitions. A broker restarted after a crash (new incarnation) gets in
+            // once the old session has expired and been fenced; a clean stop fences at once. An
+            // unknown incarnation (a registration restored from a snapshot, which does not keep
+            // it) cannot be told apart and is not held against anyone.
+            if (existing is { Fenced: false } && existing.IncarnationId.Length > 0 && existing.IncarnationId != request.IncarnationId
+                && _brokerDeadlines.TryGetValue(request.BrokerId, out var liveUntil) && liveUntil > _time.GetUtcNow())
+            {
+                return Fail(response, ErrorCodes.DuplicateBrokerRegistration,
+                    $"Broker id {request.BrokerId} is registered by another live process (at {existing.GrpcEndpoint}). " +
+                    $"A restarted broker is accepted once that session expires (Controller:BrokerSessionTimeoutMs, {_options.BrokerSessionTimeoutMs} ms, without a heartbeat).");
+            }
+
             var stage = new MetadataStage(_state);
             // The epoch this record produces: above every earlier broker epoch, and unique.
             var brokerEpoch = _state.Epoch + 1;

@@ -56,6 +56,18 @@ internal sealed class ControllerHarness : IDisposable
         return response.BrokerEpoch;
     }
 
+    /// <summary>
+    /// A clean restart of a broker: the controlled-shutdown heartbeat (which fences it at once),
+    /// then a registration as a new process (new incarnation). Returns the new broker epoch.
+    /// </summary>
+    public long RestartBroker(int id, string incarnation = "")
+    {
+        var current = Controller.State.Brokers[id];
+        var stop = Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = id, BrokerEpoch = current.BrokerEpoch, WantShutdown = true });
+        Assert.True(stop.Fenced);
+        return RegisterBroker(id, incarnation);
+    }
+
     public CreateTopicResult CreateTopic(string name, int partitions, int replicationFactor, IDictionary<string, string>? configs = null)
     {
         var topic = new CreatableTopic { Name = name, NumPartitions = partitions, ReplicationFactor = replicationFactor };

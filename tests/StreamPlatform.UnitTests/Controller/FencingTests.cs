@@ -175,40 +175,68 @@ public class FencingTests
         var leader = p0.Leader;
         var follower = p0.Replicas.Single(b => b != leader);
         Assert.Equal(0, h.AlterIsr("t", 0, [leader]).ErrorCode);
-        // The leader dies; the follower keeps heartbeating and even re-registers (a restart).
+        // The leader dies; the follower keeps heartbeating and even restarts.
         h.LetSessionsExpire(leader);
-        h.RegisterBroker(follower);
+        h.RestartBroker(follower);
         Assert.Equal(-1, h.Controller.State.Topics["t"].Partitions[0].Leader);
         h.RegisterBroker(leader);
         Assert.Equal(leader, h.Controller.State.Topics["t"].Partitions[0].Leader);
     }
 
     [Fact]
-    public void A_restart_within_the_session_keeps_its_leaderships_with_a_new_epoch_and_leaves_the_isrs_it_follows_in()
+    public void A_second_process_claiming_a_live_broker_id_is_refused_until_the_old_session_expires()
+    {
+        using var h = new ControllerHarness(o => o.BrokerSessionTimeoutMs = 6000);
+        var e1 = h.RegisterBroker(1, "inc-a");
+        h.RegisterBroker(2);
+        Assert.Equal(0, h.CreateTopic("t", 2, 2).ErrorCode);
+        var epoch = h.Controller.State.Epoch;
+        var before = h.Controller.State.Topics["t"].Partitions;
+
+        // Kafka's DUPLICATE_BROKER_REGISTRATION: nothing recorded, the live broker keeps its epoch and partitions.
+        var claim = new RegisterBrokerRequest { BrokerId = 1, GrpcEndpoint = "http://127.0.0.1:17999", IncarnationId = "inc-b" };
+        var refused = h.Controller.RegisterBroker(claim);
+        Assert.Equal(ErrorCodes.DuplicateBrokerRegistration, refused.ErrorCode);
+        Assert.Contains("BrokerSessionTimeoutMs", refused.ErrorMessage);
+        Assert.Equal(epoch, h.Controller.State.Epoch);
+        Assert.Equal((e1, "inc-a", false), (h.Controller.State.Brokers[1].BrokerEpoch, h.Controller.State.Brokers[1].IncarnationId, h.Controller.State.Brokers[1].Fenced));
+        Assert.Equal(before, h.Controller.State.Topics["t"].Partitions);
+        Assert.False(h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1 }).Fenced);
+
+        // Still refused one millisecond before the session (renewed by that heartbeat) runs out.
+        h.Time.Advance(TimeSpan.FromMilliseconds(5999));
+        Assert.Equal(ErrorCodes.DuplicateBrokerRegistration, h.Controller.RegisterBroker(claim).ErrorCode);
+
+        // The first process went silent (kill -9): once its session expired, the new one gets in.
+        h.LetSessionsExpire(1);
+        var accepted = h.Controller.RegisterBroker(claim);
+        Assert.Equal(0, accepted.ErrorCode);
+        Assert.True(accepted.BrokerEpoch > e1);
+        Assert.Equal(("inc-b", false), (h.Controller.State.Brokers[1].IncarnationId, h.Controller.State.Brokers[1].Fenced));
+        var stale = h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1 });
+        Assert.Equal(ErrorCodes.StaleBrokerEpoch, stale.ErrorCode);
+    }
+
+    [Fact]
+    public void A_cleanly_stopped_broker_is_replaced_at_once_by_a_new_process_that_rejoins_the_isrs_once_caught_up()
     {
         using var h = new ControllerHarness();
         h.RegisterBroker(1, "inc-a");
         h.RegisterBroker(2);
         Assert.Equal(0, h.CreateTopic("t", 2, 2).ErrorCode);
         var before = h.Controller.State.Topics["t"].Partitions;
-        h.RegisterBroker(1, "inc-b");
-        var after = h.Controller.State.Topics["t"].Partitions;
-        foreach (var p in after)
+        var e1b = h.RestartBroker(1, "inc-b");
+        Assert.Equal(("inc-b", e1b, false), (h.Controller.State.Brokers[1].IncarnationId, h.Controller.State.Brokers[1].BrokerEpoch, h.Controller.State.Brokers[1].Fenced));
+        foreach (var p in h.Controller.State.Topics["t"].Partitions)
         {
             var b = before[p.Partition];
-            if (b.Leader == 1)
-            {
-                Assert.Equal((1, b.LeaderEpoch + 1), (p.Leader, p.LeaderEpoch));
-                Assert.Equal(b.Isr.ToArray(), p.Isr.ToArray());
-            }
-            else
-            {
-                // Its log restarted: the leader re-adds it once it has caught up.
-                Assert.Equal((b.Leader, b.LeaderEpoch, b.PartitionEpoch + 1), (p.Leader, p.LeaderEpoch, p.PartitionEpoch));
-                Assert.Equal([b.Leader], p.Isr.ToArray());
-                Assert.Equal(0, h.AlterIsr("t", p.Partition, [b.Leader, 1]).ErrorCode);
-                Assert.Equal([b.Leader, 1], h.Controller.State.Topics["t"].Partitions[p.Partition].Isr.ToArray());
-            }
+            // Broker 2 leads everything: what 1 led moved to 2 at the controlled shutdown (epoch + 1),
+            // and the new process does not take leaderships back by registering.
+            Assert.Equal((2, b.Leader == 1 ? b.LeaderEpoch + 1 : b.LeaderEpoch), (p.Leader, p.LeaderEpoch));
+            // Its log restarted: the leader re-adds it once it has caught up.
+            Assert.Equal([2], p.Isr.ToArray());
+            Assert.Equal(0, h.AlterIsr("t", p.Partition, [2, 1]).ErrorCode);
+            Assert.Equal([2, 1], h.Controller.State.Topics["t"].Partitions[p.Partition].Isr.ToArray());
         }
     }
 
@@ -268,7 +296,7 @@ public class FencingTests
         var e = h.RegisterBroker(1, "inc-a");
         Assert.Equal(e, h.RegisterBroker(1, "inc-a"));
         var epochBefore = h.Controller.State.Epoch;
-        var e2 = h.RegisterBroker(1, "inc-b");
+        var e2 = h.RestartBroker(1, "inc-b");
         Assert.True(e2 > e);
         Assert.True(h.Controller.State.Epoch > epochBefore);
         var bad = h.Controller.RegisterBroker(new RegisterBrokerRequest { BrokerId = 2, GrpcEndpoint = "" });

@@ -56,7 +56,7 @@ public class LeaderReadinessTests
         var e1 = h.RegisterBroker(1, "first");
         h.Controller.BrokerHeartbeat(new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = e1, MetadataEpoch = h.Controller.State.Epoch });
         Assert.Equal(h.Controller.State.Epoch, h.Controller.Applied.Of(1));
-        h.RegisterBroker(1, "second");
+        h.RestartBroker(1, "second");
         Assert.Equal(0, h.Controller.Applied.Of(1));
         // Without waiting (wait_for_leaders_ms 0) the answer comes at commit and says whether the leaders were ready.
         var response = await h.Controller.CreateTopicsAsync(Request("now", 1, 0), CancellationToken.None);

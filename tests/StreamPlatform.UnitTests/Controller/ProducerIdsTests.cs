@@ -36,8 +36,8 @@ public class ProducerIdsTests
         Assert.Equal(ErrorCodes.StaleBrokerEpoch, Allocate(h, 9, e1).ErrorCode);
         Assert.Equal(epochBefore, h.Controller.State.Epoch);
         Assert.Equal(0, h.Controller.State.NextProducerId);
-        // A re-registered broker (new epoch) is refused with its old epoch.
-        var e1b = h.RegisterBroker(1);
+        // A restarted broker (new epoch) is refused with its old epoch.
+        var e1b = h.RestartBroker(1);
         Assert.Equal(ErrorCodes.StaleBrokerEpoch, Allocate(h, 1, e1).ErrorCode);
         Assert.Equal(0, Allocate(h, 1, e1b).ErrorCode);
     }
