@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using StreamPlatform.AppHost.Orchestration;
 
 namespace StreamPlatform.Benchmarks.Perf;
@@ -124,21 +123,7 @@ public static class KafkaComparison
         summary.FinishedAt = DateTimeOffset.UtcNow;
         Console.Error.WriteLine();
         Console.Error.Write(Table(summary));
-        if (options.MarkdownFile is { } markdown)
-        {
-            await File.WriteAllTextAsync(markdown, Markdown(summary));
-            Console.Error.WriteLine($"perf: Markdown table written to {markdown}");
-        }
-        var json = JsonSerializer.Serialize(summary, PerfCommand.JsonOptions);
-        if (options.JsonFile is { } file)
-        {
-            await File.WriteAllTextAsync(file, json + Environment.NewLine);
-            Console.Error.WriteLine($"perf: JSON summary written to {file}");
-        }
-        else
-        {
-            Console.WriteLine(json);
-        }
+        await PerfCommand.WriteOutputsAsync(summary, options, Markdown);
         return failed ? 1 : 0;
     }
 

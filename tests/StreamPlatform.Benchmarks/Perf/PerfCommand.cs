@@ -107,10 +107,17 @@ public static class PerfCommand
         AddRatios(summary);
         summary.FinishedAt = DateTimeOffset.UtcNow;
         PrintTable(summary);
-        if (options.MarkdownFile is { } markdown)
+        await WriteOutputsAsync(summary, options, Markdown);
+        return failed ? 1 : 0;
+    }
+
+    /// <summary>The Markdown table to --markdown when given, and the JSON summary to --json or stdout.</summary>
+    internal static async Task WriteOutputsAsync(PerfSummary summary, PerfOptions options, Func<PerfSummary, string> markdown)
+    {
+        if (options.MarkdownFile is { } markdownFile)
         {
-            await File.WriteAllTextAsync(markdown, Markdown(summary));
-            Console.Error.WriteLine($"perf: Markdown table written to {markdown}");
+            await File.WriteAllTextAsync(markdownFile, markdown(summary));
+            Console.Error.WriteLine($"perf: Markdown table written to {markdownFile}");
         }
         var json = JsonSerializer.Serialize(summary, JsonOptions);
         if (options.JsonFile is { } file)
@@ -122,10 +129,9 @@ public static class PerfCommand
         {
             Console.WriteLine(json);
         }
-        return failed ? 1 : 0;
     }
 
-    internal static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

@@ -31,8 +31,7 @@ public sealed class AppHostRunTests(ITestOutputHelper output)
     [Fact]
     public async Task DotnetRunStartsTheClusterWithTheDashboardAndCtrlCStopsEverything()
     {
-        var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
-        var apphost = AppHostProcess.Start(dataDir, "--dynamic-ports");
+        await using var apphost = AppHostProcess.StartInTempDataDir("--dynamic-ports");
         try
         {
             var bootstrap = await apphost.BootstrapServers.WaitAsync(TimeSpan.FromSeconds(150));
@@ -81,28 +80,14 @@ public sealed class AppHostRunTests(ITestOutputHelper output)
             Assert.True(left.Count == 0, $"still running {StopTimeout} after Ctrl+C: {string.Join(", ", left)}");
 
             // The data is kept: the controller's and every broker's folder, with the topic's log.
-            Assert.True(Directory.Exists(Path.Combine(dataDir, "controller-1")));
-            Assert.True(Directory.Exists(Path.Combine(dataDir, "broker-1")));
-            Assert.NotEmpty(Directory.EnumerateDirectories(dataDir, $"{topic}-0", SearchOption.AllDirectories));
+            Assert.True(Directory.Exists(Path.Combine(apphost.DataDir, "controller-1")));
+            Assert.True(Directory.Exists(Path.Combine(apphost.DataDir, "broker-1")));
+            Assert.NotEmpty(Directory.EnumerateDirectories(apphost.DataDir, $"{topic}-0", SearchOption.AllDirectories));
         }
         catch
         {
             output.WriteLine(apphost.Output);
             throw;
-        }
-        finally
-        {
-            await apphost.DisposeAsync();
-            try
-            {
-                Directory.Delete(dataDir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
     }
 
@@ -111,8 +96,7 @@ public sealed class AppHostRunTests(ITestOutputHelper output)
     {
         // One broker, so the topic's only replica lives on the killed broker: what is read back after
         // the restart can only come from its data directory.
-        var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
-        var apphost = AppHostProcess.Start(dataDir, "--dynamic-ports", "--no-dashboard", "--brokers", "1");
+        await using var apphost = AppHostProcess.StartInTempDataDir("--dynamic-ports", "--no-dashboard", "--brokers", "1");
         try
         {
             var bootstrap = await apphost.BootstrapServers.WaitAsync(TimeSpan.FromSeconds(150));
@@ -145,28 +129,13 @@ public sealed class AppHostRunTests(ITestOutputHelper output)
             output.WriteLine(apphost.Output);
             throw;
         }
-        finally
-        {
-            await apphost.DisposeAsync();
-            try
-            {
-                Directory.Delete(dataDir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
     }
 
     [Fact]
     public async Task ServicesDieWithAnAppHostThatIsKilledWithoutCleanup()
     {
         // kill -9 runs no exit handler: DCP watches the AppHost's process and stops what it started.
-        var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
-        var apphost = AppHostProcess.Start(dataDir, "--dynamic-ports", "--no-dashboard", "--brokers", "1");
+        await using var apphost = AppHostProcess.StartInTempDataDir("--dynamic-ports", "--no-dashboard", "--brokers", "1");
         try
         {
             await apphost.BootstrapServers.WaitAsync(TimeSpan.FromSeconds(150));
@@ -189,20 +158,6 @@ public sealed class AppHostRunTests(ITestOutputHelper output)
         {
             output.WriteLine(apphost.Output);
             throw;
-        }
-        finally
-        {
-            await apphost.DisposeAsync();
-            try
-            {
-                Directory.Delete(dataDir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
     }
 }

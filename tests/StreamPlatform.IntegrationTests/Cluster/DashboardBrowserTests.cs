@@ -38,8 +38,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         page.SetDefaultTimeout((float)UiTimeout.TotalMilliseconds);
         Assertions.SetDefaultExpectTimeout((float)UiTimeout.TotalMilliseconds);
 
-        var dataDir = Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N"));
-        var apphost = AppHostProcess.Start(dataDir, "--dynamic-ports");
+        await using var apphost = AppHostProcess.StartInTempDataDir("--dynamic-ports");
         try
         {
             var bootstrap = await apphost.BootstrapServers.WaitAsync(TimeSpan.FromSeconds(150));
@@ -98,20 +97,6 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             await KeepEvidenceAsync(page);
             output.WriteLine(apphost.Output);
             throw;
-        }
-        finally
-        {
-            await apphost.DisposeAsync();
-            try
-            {
-                Directory.Delete(dataDir, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
     }
 

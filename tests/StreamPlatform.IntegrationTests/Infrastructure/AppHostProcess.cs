@@ -8,7 +8,8 @@ namespace StreamPlatform.IntegrationTests.Infrastructure;
 /// `dotnet run --project AppHost` as a user runs it, in its own process group (setsid) so a test
 /// can send it the SIGINT a terminal's Ctrl+C sends. Reads the bootstrap address and dashboard URL
 /// the AppHost prints once the cluster is healthy. Dispose kills whatever is left (the group, and
-/// every process that carries this run's unique data directory or Kafka port in its environment).
+/// every process that carries this run's unique data directory or Kafka port in its environment)
+/// and deletes the data directory.
 /// </summary>
 public sealed class AppHostProcess : IAsyncDisposable
 {
@@ -39,7 +40,11 @@ public sealed class AppHostProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static AppHostProcess Start(string dataDir, params string[] options)
+    /// <summary>Starts the AppHost on a new data directory under the temp folder, which <see cref="DisposeAsync"/> deletes.</summary>
+    public static AppHostProcess StartInTempDataDir(params string[] options) =>
+        Start(Path.Combine(Path.GetTempPath(), "streamplatform-tests", Guid.NewGuid().ToString("N")), options);
+
+    private static AppHostProcess Start(string dataDir, string[] options)
     {
         var binaries = ServiceBinaries.FromBuild();
         var start = new ProcessStartInfo("setsid")
@@ -213,5 +218,13 @@ public sealed class AppHostProcess : IAsyncDisposable
             }
         }
         _process.Dispose();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Already gone, or a file still held: the temp folder is cleaned eventually.
+        }
     }
 }
