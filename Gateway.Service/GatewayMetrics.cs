@@ -16,11 +16,14 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _bytesIn;
     private readonly Counter<long> _bytesOut;
     private readonly Counter<long> _rejectedConnections;
+    private readonly Counter<long> _readAhead;
     private readonly RequestMemoryBudget? _requestBudget;
     private int _openConnections;
     private long _requestsTotal;
     private int _mutedConnections;
     private long _queuedResponseBytes;
+    private long _readAheadsStarted;
+    private long _readAheadsUsed;
 
     /// <param name="requestBudget">The gateway's request budget, reported as gateway.request.bytes.held (none in some tests).</param>
     public GatewayMetrics(RequestMemoryBudget? requestBudget = null)
@@ -33,6 +36,9 @@ public sealed class GatewayMetrics : IDisposable
         _bytesIn = _meter.CreateCounter<long>("gateway.bytes.in", "By", "Request bytes read from clients.");
         _bytesOut = _meter.CreateCounter<long>("gateway.bytes.out", "By", "Response bytes written to clients.");
         _rejectedConnections = _meter.CreateCounter<long>("gateway.connections.closed_on_error", "{connection}", "Connections refused or closed by the gateway, by reason (protocol violation, limit, timeout).");
+        _readAhead = _meter.CreateCounter<long>("gateway.fetch.read_ahead", "{fetch}",
+            "Broker fetches started ahead of a consumer's next Fetch (Routing/FetchReadAhead.cs), by outcome: started; used (it answered that Fetch); " +
+            "refetched (taken, but with too little data or an error, so the broker was asked again). Started minus the other two were unused: the next Fetch asked something else, or none came.");
         _meter.CreateObservableGauge("gateway.connections.muted", () => MutedConnections, "{connection}",
             "Connections not reading requests: waiting for request budget or for the client to take its responses.");
         _meter.CreateObservableGauge("gateway.response.bytes.queued", () => QueuedResponseBytes, "By",
@@ -61,6 +67,22 @@ public sealed class GatewayMetrics : IDisposable
         var tag = new KeyValuePair<string, object?>("kafka.api", api);
         _requests.Add(1, tag);
         _latencyMs.Record(elapsedMs, tag);
+    }
+
+    public long ReadAheadsStarted => Interlocked.Read(ref _readAheadsStarted);
+    public long ReadAheadsUsed => Interlocked.Read(ref _readAheadsUsed);
+
+    /// <summary>A read-ahead fetch was started, or taken by the next Fetch: <paramref name="used"/> when it answered it, else refetched.</summary>
+    public void ReadAheadStarted()
+    {
+        Interlocked.Increment(ref _readAheadsStarted);
+        _readAhead.Add(1, new KeyValuePair<string, object?>("outcome", "started"));
+    }
+
+    public void ReadAheadTaken(bool used)
+    {
+        if (used) Interlocked.Increment(ref _readAheadsUsed);
+        _readAhead.Add(1, new KeyValuePair<string, object?>("outcome", used ? "used" : "refetched"));
     }
 
     public void BytesIn(long bytes) => _bytesIn.Add(bytes);

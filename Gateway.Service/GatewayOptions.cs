@@ -81,6 +81,15 @@ public sealed class GatewayOptions
     /// <summary>Added to a client's own timeout (produce timeout_ms, fetch max_wait_ms) for the gRPC deadline.</summary>
     public int BrokerCallMarginMs { get; set; } = 5_000;
 
+    /// <summary>
+    /// Bytes the gateway may hold in read-ahead fetches, over all connections
+    /// (Routing/FetchReadAhead.cs): the next fetch of a consumer that is catching up is asked of
+    /// the brokers while its current answer is written. Each read-ahead reserves its request's
+    /// max_bytes (capped by the sum of its partitions' max bytes, 1 MiB each by default in the
+    /// clients); one that does not fit is not started. 0 turns read-ahead off.
+    /// </summary>
+    public long FetchReadAheadBytesMax { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>Deadline of calls to the controller (CreateTopics uses the client's timeout when larger).</summary>
     public int ControllerCallTimeoutMs { get; set; } = 10_000;
 

@@ -6,6 +6,7 @@ using StreamPlatform.Protos.Grpc;
 using StreamPlatform.Protos.Grpc.Clients;
 using StreamPlatform.Protos.Kafka;
 using StreamPlatform.Protos.Kafka.Messages;
+using StreamPlatform.Protos.Records;
 using Brk = StreamPlatform.Protos.Grpc.Broker;
 using FetchFanOut = StreamPlatform.Gateway.Routing.LeaderFanOut<StreamPlatform.Protos.Grpc.Broker.FetchRequest, StreamPlatform.Protos.Kafka.Messages.FetchResponse.PartitionData>;
 
@@ -44,10 +45,13 @@ public sealed class FetchApi(
     IOptions<GatewayOptions> options,
     TimeProvider time,
     ILogger<FetchApi> logger,
-    AppendSignals? signals = null) : ApiHandler<FetchRequest>
+    AppendSignals? signals = null,
+    GatewayMetrics? metrics = null) : ApiHandler<FetchRequest>
 {
     /// <summary>Upper bound on a client's max_wait_ms, so a long poll cannot hold resources for hours.</summary>
     public const int MaxWaitMsLimit = 60_000;
+
+    private readonly FetchReadAheadBudget _readAheadBudget = new(options.Value.FetchReadAheadBytesMax);
 
     public override ApiKey Key => ApiKey.Fetch;
     public override bool ResponseMayBeLarge => true;
@@ -106,10 +110,75 @@ public sealed class FetchApi(
 
         if (fanOut.Batches.Count > 0)
             await FetchAllAsync(fanOut.Batches.ToList(), request.MinBytes, maxWaitMs, context, cancellationToken).ConfigureAwait(false);
+        else
+            context.ReadAhead?.AbandonAll();
         await RetryMovedAsync(request, routed, maxWaitMs - (long)time.GetElapsedTime(started).TotalMilliseconds, context, cancellationToken).ConfigureAwait(false);
 
         EnforceMaxBytes(response, request.MaxBytes);
+        // Only when the routing still holds: after a leader change the next fetch goes elsewhere.
+        if (ReferenceEquals(admin.Watcher.Current, metadata))
+            StartReadAhead(fanOut.Batches, routed, request.IsolationLevel == ReadCommitted, context, cancellationToken);
         return response;
+    }
+
+    /// <summary>
+    /// Starts, per broker of this fetch, the fetch the client will send next (see
+    /// <see cref="FetchReadAhead"/>) when the answer left data behind on that broker: some
+    /// partition's next offset is below its high watermark (last stable offset for
+    /// read_committed). A consumer at the end of its partitions gets none, so a caught-up consumer
+    /// costs the brokers no extra call. Not started when the gateway-wide budget is spent.
+    /// </summary>
+    private void StartReadAhead(IReadOnlyCollection<FetchFanOut.Batch> groups,
+        List<LeaderMoveRetry.Candidate<(FetchResponse.PartitionData Data, Brk.PartitionFetch Forward)>> routed,
+        bool readCommitted, RequestContext context, CancellationToken cancellationToken)
+    {
+        if (context.ReadAhead is not { } readAhead || groups.Count == 0 || cancellationToken.IsCancellationRequested) return;
+        Dictionary<Brk.PartitionFetch, FetchResponse.PartitionData>? slots = null;
+        BrokerCaller? caller = null;
+        foreach (var group in groups)
+        {
+            if (slots is null)
+            {
+                // By reference: the broker requests hold these very PartitionFetch objects.
+                slots = new Dictionary<Brk.PartitionFetch, FetchResponse.PartitionData>(routed.Count, ReferenceEqualityComparer.Instance);
+                foreach (var c in routed) slots[c.Slot.Forward] = c.Slot.Data;
+            }
+            if (NextRequest(group.Request, slots, readCommitted) is not { } next) continue;
+            long partitionBytes = 0;
+            foreach (var p in next.Partitions) partitionBytes += Math.Max(p.PartitionMaxBytes, 0);
+            var reservedBytes = Math.Min(Math.Max(next.MaxBytes, 0), partitionBytes);
+            if (!_readAheadBudget.TryReserve(reservedBytes)) continue;
+            caller ??= new BrokerCaller(brokers, time, logger, "Fetch");
+            var call = Start(caller, group, next, 0, cancellationToken);
+            readAhead.Put(group.Broker.GrpcEndpoint, new FetchReadAhead.Entry(next, call.Call, call.Answer, reservedBytes, _readAheadBudget));
+            metrics?.ReadAheadStarted();
+        }
+    }
+
+    /// <summary>
+    /// The broker request the client will send next after this answer, or null when there is no
+    /// data left to read ahead (or a partition failed, or its records cannot be walked): each
+    /// partition from the offset after the whole batches it got (where it was when it got none),
+    /// everything else as asked, max_wait 0.
+    /// </summary>
+    internal static Brk.FetchRequest? NextRequest(Brk.FetchRequest asked, IReadOnlyDictionary<Brk.PartitionFetch, FetchResponse.PartitionData> slots, bool readCommitted)
+    {
+        var next = asked.Clone();
+        next.MaxWaitMs = 0;
+        var behind = false;
+        for (var i = 0; i < asked.Partitions.Count; i++)
+        {
+            if (!slots.TryGetValue(asked.Partitions[i], out var data) || data.ErrorCode != 0) return null;
+            var offset = asked.Partitions[i].FetchOffset;
+            if (data.Records is { Length: > 0 } records)
+            {
+                if (RecordBatchHeader.NextOffsetAfter(records.Span) is not { } after) return null;
+                offset = after;
+            }
+            next.Partitions[i].FetchOffset = offset;
+            behind |= offset < (readCommitted ? data.LastStableOffset : data.HighWatermark);
+        }
+        return behind ? next : null;
     }
 
     /// <summary>
@@ -155,6 +224,9 @@ public sealed class FetchApi(
     /// <summary>One broker call in flight: its share of the request and the answer (null: failed).</summary>
     private sealed record Pending(FetchFanOut.Batch Group, AsyncUnaryCall<BrokerFetchResponse>? Call, Task<BrokerFetchResponse?> Answer)
     {
+        /// <summary>Started by the previous fetch (<see cref="FetchReadAhead"/>): used only when it brought enough data without error.</summary>
+        public bool ReadAhead { get; init; }
+
         /// <summary>
         /// Drops the call: disposing cancels it (RST_STREAM; the broker's long poll ends) without
         /// the cost of a cancelled token (grpc-dotnet then builds an exception with a formatted
@@ -163,8 +235,7 @@ public sealed class FetchApi(
         public void Abandon()
         {
             Call?.Dispose();
-            Answer.ContinueWith(static t => t.Result?.Dispose(), CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            BrokerFetchResponse.DisposeWhenAnswered(Answer);
         }
     }
 
@@ -195,11 +266,29 @@ public sealed class FetchApi(
         {
             var round = new Pending[groups.Count];
             for (var i = 0; i < groups.Count; i++)
-                round[i] = Start(caller, groups[i], groups[i].Request, 0, cancellationToken);
+            {
+                round[i] = context.ReadAhead?.Take(groups[i].Broker.GrpcEndpoint, groups[i].Request) is { } ahead
+                    ? new Pending(groups[i], ahead.Call, ahead.Answer) { ReadAhead = true }
+                    : Start(caller, groups[i], groups[i].Request, 0, cancellationToken);
+            }
+            context.ReadAhead?.AbandonAll();
             var anyError = false;
             for (var i = 0; i < groups.Count; i++)
             {
                 var answer = await round[i].Answer.ConfigureAwait(false);
+                // A read-ahead answer is older than this request's interest in append notices, so
+                // it stands in for round 1 only when no wait follows: data, at least min_bytes, no
+                // error. Otherwise the broker is asked now, as without read-ahead.
+                if (round[i].ReadAhead)
+                {
+                    var sufficient = Sufficient(answer, minBytes);
+                    metrics?.ReadAheadTaken(sufficient);
+                    if (!sufficient)
+                    {
+                        answer?.Dispose();
+                        answer = await Start(caller, groups[i], groups[i].Request, 0, cancellationToken).Answer.ConfigureAwait(false);
+                    }
+                }
                 answers[i] = answer;
                 alive[i] = answer is not null;
                 (bytesOf[i], var error) = Apply(groups[i], answer);
@@ -342,6 +431,19 @@ public sealed class FetchApi(
         // Cancelled: a long poll this handler dropped, or the client went away; not a fault.
         if (response.Exception?.InnerException is RpcException { StatusCode: not StatusCode.Cancelled } ex) caller.LogFailure(broker, ex);
         return null;
+    }
+
+    /// <summary>Whether a read-ahead answer can be used as it is: answered, no partition failed, records of at least max(min_bytes, 1) bytes.</summary>
+    private static bool Sufficient(BrokerFetchResponse? answer, int minBytes)
+    {
+        if (answer is null) return false;
+        long bytes = 0;
+        foreach (var r in answer.Results)
+        {
+            if (r.ErrorCode != 0) return false;
+            bytes += r.Records.Length;
+        }
+        return bytes >= Math.Max(minBytes, 1);
     }
 
     /// <summary>

@@ -9,6 +9,9 @@ public sealed record RequestContext(short ApiVersion, int CorrelationId, string?
     /// <summary>The client's address as Kafka shows it ("/127.0.0.1", see <see cref="Kafka.ClientAddress"/>); "" when unknown.</summary>
     public string ClientHost { get; init; } = "";
 
+    /// <summary>The connection's read-ahead fetches (Fetch uses them); null where a request has no connection (tests).</summary>
+    public Routing.FetchReadAhead? ReadAhead { get; init; }
+
     /// <summary>Completed by <see cref="Dispatched"/> or when the handler returns; set by the connection for <see cref="IApiHandler.OrderedAtDispatch"/> handlers.</summary>
     internal TaskCompletionSource? DispatchedSignal { get; init; }
 

@@ -69,6 +69,9 @@ public sealed class KafkaConnection
     // Entries queued and entries the writer is done with (ResponseMayBeLarge requests wait on it).
     private readonly ResponseWriteProgress _progress = new();
 
+    // Fetches asked of the brokers ahead of this client's next Fetch; dropped with the connection.
+    private readonly Routing.FetchReadAhead _readAhead = new();
+
     public KafkaConnection(IDuplexPipe transport, ApiRegistry registry, GatewayOptions options, GatewayMetrics metrics,
         ILogger logger, string connectionId, RequestMemoryBudget? budget = null, TimeProvider? time = null, bool authenticated = true, string clientHost = "")
     {
@@ -130,6 +133,7 @@ public sealed class KafkaConnection
         finally
         {
             await _readTimer.DisposeAsync().ConfigureAwait(false);
+            _readAhead.Dispose();
             if (_frameReserved > 0)
             {
                 _budget.Release(_frameReserved);
@@ -398,7 +402,7 @@ public sealed class KafkaConnection
             var resends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId)
             {
-                DispatchedSignal = signal, ClientHost = _clientHost, ResendsDispatchedSignal = resends, PreviousResendsDispatched = _resendsTail,
+                DispatchedSignal = signal, ClientHost = _clientHost, ReadAhead = _readAhead, ResendsDispatchedSignal = resends, PreviousResendsDispatched = _resendsTail,
             };
             task = RunAfterAsync(_sequentialTail, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = signal.Task;
@@ -407,19 +411,19 @@ public sealed class KafkaConnection
         }
         else if (handler.Sequential)
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost, ReadAhead = _readAhead };
             task = RunAfterAsync(_sequentialDone, handler, request, context, responseHeaderVersion, rented, length, started);
             _sequentialTail = task;
             _sequentialDone = task;
         }
         else if (handler.ResponseMayBeLarge && _progress.Queued > 0)
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost, ReadAhead = _readAhead };
             task = RunWhenWrittenAsync(_progress.WhenWritten(_progress.Queued), handler, request, context, responseHeaderVersion, rented, length, started);
         }
         else
         {
-            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost };
+            var context = new RequestContext(apiVersion, correlationId, header.ClientId, _connectionId) { ClientHost = _clientHost, ReadAhead = _readAhead };
             task = RunAsync(handler, request, context, responseHeaderVersion, rented, length, started);
         }
         return task;

@@ -152,6 +152,14 @@ public sealed class BrokerFetchResponse : IDisposable
         return new BrokerAbortedTransaction(producerId, firstOffset);
     }
 
+    /// <summary>
+    /// For an answer nobody will use (a dropped call): it goes back to the pool when it arrives,
+    /// without awaiting it and without an exception for a failed call.
+    /// </summary>
+    public static void DisposeWhenAnswered(Task<BrokerFetchResponse?> answer)
+        => answer.ContinueWith(static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
     /// <summary>Returns the buffer: every <see cref="BrokerFetchResult.Records"/> is invalid afterwards.</summary>
     public void Dispose()
     {

@@ -95,6 +95,29 @@ public readonly ref struct RecordBatchHeader
         return true;
     }
 
+    /// <summary>
+    /// The offset after the last whole magic-2 batch in <paramref name="batches"/> (what a consumer
+    /// that took them fetches next), walking the batches by their declared lengths; null when there
+    /// is no whole batch, a length is impossible, or a batch is not magic 2. A torn tail (a batch
+    /// cut by a size limit) is ignored, as consumers ignore it.
+    /// </summary>
+    public static long? NextOffsetAfter(ReadOnlySpan<byte> batches)
+    {
+        long? next = null;
+        var position = 0;
+        while (batches.Length - position >= Size)
+        {
+            var batch = batches[position..];
+            var batchLength = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLengthOffset..]);
+            // A batch is at least its header; the length is checked before it moves the position.
+            if (batchLength < Size - LogOverhead || batch[MagicOffset] != CurrentMagic) return null;
+            if (batchLength > batch.Length - LogOverhead) break; // torn tail
+            next = BinaryPrimitives.ReadInt64BigEndian(batch) + BinaryPrimitives.ReadInt32BigEndian(batch[LastOffsetDeltaOffset..]) + 1;
+            position += batchLength + LogOverhead;
+        }
+        return next;
+    }
+
     /// <summary>CRC-32C over attributes..end of batch, as Kafka computes it.</summary>
     public static uint ComputeCrc(ReadOnlySpan<byte> batch) => Crc32C.Compute(batch[AttributesOffset..]);
 
