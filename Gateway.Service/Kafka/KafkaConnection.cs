@@ -104,15 +104,6 @@ public sealed class KafkaConnection
 
     private int FrameBytesMax => _authenticated ? _options.MaxFrameBytes : Math.Min(_options.MaxFrameBytes, _options.MaxUnauthenticatedFrameBytes);
 
-    /// <summary>A serialized response (pooled buffer), or an instruction to close.</summary>
-    internal sealed class Outgoing(byte[]? buffer, int length, bool close)
-    {
-        public byte[]? Buffer { get; } = buffer;
-        public int Length { get; } = length;
-        public bool Close { get; } = close;
-        public static readonly Outgoing CloseConnection = new(null, 0, true);
-    }
-
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -357,7 +348,9 @@ public sealed class KafkaConnection
                 // Kafka answers an ApiVersions it cannot parse with UNSUPPORTED_VERSION and its
                 // list in a v0 response (header v0), so the client can retry at a known version.
                 var response = _registry.BuildApiVersionsResponse(ErrorCode.UnsupportedVersion);
-                return Task.FromResult<Outgoing?>(Serialize(correlationId, 0, response, 0));
+                var outgoing = Outgoing.For(correlationId, 0, response, 0);
+                AddUnsent(outgoing.Length);
+                return Task.FromResult<Outgoing?>(outgoing);
             }
             _logger.LogWarning("Connection {ConnectionId}: unsupported api {ApiKey} v{ApiVersion}; closing", _connectionId, apiKey, apiVersion);
             return null;
@@ -455,6 +448,7 @@ public sealed class KafkaConnection
         Interlocked.Increment(ref _handlersRunning);
         // The request's span is Activity.Current while the handler runs: the broker calls it makes carry its context.
         using var activity = GatewayTracing.StartRequest(handler.Key, request, context.ApiVersion, context.ClientId, context.ConnectionId);
+        var handedOver = false;
         try
         {
             IKafkaResponse? response;
@@ -487,15 +481,19 @@ public sealed class KafkaConnection
             if (response is null) return null;
             try
             {
-                var outgoing = Serialize(context.CorrelationId, responseHeaderVersion, response, context.ApiVersion);
+                // Serialized by the writer, straight into the transport: the response's pooled
+                // resources are the writer's to release from here on.
+                var outgoing = Outgoing.For(context.CorrelationId, responseHeaderVersion, response, context.ApiVersion, context);
+                handedOver = true;
                 AddUnsent(outgoing.Length);
                 return outgoing;
             }
             catch (Exception ex)
             {
-                // A response we cannot encode is a bug; the client cannot be answered in order any more.
+                // A response we cannot size is a bug; the client cannot be answered in order any more.
                 _logger.LogError(ex, "Connection {ConnectionId}: encoding the {Api} v{Version} response failed; closing",
                     _connectionId, handler.Key, context.ApiVersion);
+                handedOver = false;
                 return Outgoing.CloseConnection;
             }
         }
@@ -505,8 +503,8 @@ public sealed class KafkaConnection
             // A handler that returned (or failed) without signalling releases the next request too.
             context.Dispatched();
             context.ResendsDispatched();
-            // Serialize copied everything the response referenced: its pooled resources can go.
-            context.DisposeResponseResources();
+            // No response to write (or none that can be): its pooled resources can go now.
+            if (!handedOver) context.DisposeResponseResources();
             ReturnFrame(frame, frameLength);
         }
     }
@@ -516,21 +514,6 @@ public sealed class KafkaConnection
     {
         ArrayPool<byte>.Shared.Return(rented);
         _budget.Release(length);
-    }
-
-    /// <summary>Size prefix + response header (v0: correlation id; v1: + empty tagged fields) + body.</summary>
-    internal static Outgoing Serialize(int correlationId, short headerVersion, IKafkaResponse response, short version)
-    {
-        var bodySize = response.ComputeSize(version);
-        var headerSize = headerVersion >= 1 ? 5 : 4;
-        var total = FrameReader.SizePrefixBytes + headerSize + bodySize;
-        var buffer = ArrayPool<byte>.Shared.Rent(total);
-        BinaryPrimitives.WriteInt32BigEndian(buffer, headerSize + bodySize);
-        BinaryPrimitives.WriteInt32BigEndian(buffer.AsSpan(4), correlationId);
-        if (headerVersion >= 1) buffer[8] = 0; // no tagged fields
-        var writer = new KafkaWriter(buffer.AsSpan(FrameReader.SizePrefixBytes + headerSize, bodySize));
-        response.Write(ref writer, version);
-        return new Outgoing(buffer, total, false);
     }
 
     private async Task WriteLoopAsync(CancellationTokenSource stop)
@@ -544,11 +527,22 @@ public sealed class KafkaConnection
                 try
                 {
                     if (outgoing is { Close: true }) break;
-                    if (outgoing?.Buffer is { } buffer)
+                    if (outgoing is not null)
                     {
+                        try
+                        {
+                            outgoing.WriteTo(output.GetSpan(outgoing.Length));
+                        }
+                        catch (Exception ex)
+                        {
+                            // A response we cannot encode is a bug; the client cannot be answered in order any more.
+                            _logger.LogError(ex, "Connection {ConnectionId}: encoding a response failed; closing", _connectionId);
+                            break;
+                        }
+                        output.Advance(outgoing.Length);
                         // Completes once the transport has taken the bytes below its buffer limit:
                         // while the client does not read, this waits and the response stays unsent.
-                        var flush = await output.WriteAsync(buffer.AsMemory(0, outgoing.Length)).ConfigureAwait(false);
+                        var flush = await output.FlushAsync().ConfigureAwait(false);
                         if (flush.IsCompleted || flush.IsCanceled) break;
                         _metrics.BytesOut(outgoing.Length);
                         Volatile.Write(ref _lastActivity, _time.GetTimestamp());
@@ -556,9 +550,9 @@ public sealed class KafkaConnection
                 }
                 finally
                 {
-                    if (outgoing?.Buffer is { } b)
+                    if (outgoing is { Close: false })
                     {
-                        ArrayPool<byte>.Shared.Return(b);
+                        outgoing.Release();
                         AddUnsent(-outgoing.Length);
                     }
                     _slots.Release();
@@ -585,9 +579,9 @@ public sealed class KafkaConnection
             {
                 try
                 {
-                    if (await left.ConfigureAwait(false) is { Buffer: { } b } dropped)
+                    if (await left.ConfigureAwait(false) is { Close: false } dropped)
                     {
-                        ArrayPool<byte>.Shared.Return(b);
+                        dropped.Release();
                         AddUnsent(-dropped.Length);
                     }
                 }
