@@ -227,12 +227,19 @@ public sealed class PartitionAvailabilityTests : IDisposable, IClassFixture<Harn
             var gapMs = times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(long.MaxValue).Max();
             _output.WriteLine($"partition {p} (broker {p + 1}): {times.Count} appends, largest gap {gapMs} ms");
             Assert.True(times.Count > 0 && times[^1] > healthyMs, $"partition {p} stopped taking writes");
-            Assert.True(gapMs < 1_000, $"partition {p} (broker {p + 1}) stalled {gapMs} ms while broker 3 restarted");
+            // What this catches is a request held up by broker 3's share: that lasts until the
+            // broker's session expires or the request times out (seconds to 30 s). The largest
+            // gaps seen on an idle 2-core machine are 150-850 ms (a produce stream noticing the
+            // broker went away); 2 s leaves room for a loaded machine without hiding a real stall.
+            Assert.True(gapMs < StallMsMax, $"partition {p} (broker {p + 1}) stalled {gapMs} ms while broker 3 restarted");
         }
         var firstAfter = seen.Where(s => s.Partition == 2 && s.AtMs > healthyMs).Select(s => s.AtMs).DefaultIfEmpty(long.MaxValue).Min();
         _output.WriteLine($"partition 2 (broker 3) took writes again {firstAfter - healthyMs} ms after broker 3 reported healthy");
-        Assert.True(firstAfter - healthyMs <= 1_500, $"broker 3's partition took writes only {firstAfter - healthyMs} ms after it reported healthy");
+        Assert.True(firstAfter - healthyMs <= StallMsMax, $"broker 3's partition took writes only {firstAfter - healthyMs} ms after it reported healthy");
     }
+
+    /// <summary>The longest pause in a healthy partition's writes (and in a restarted broker's after it reports healthy) that is not a stall.</summary>
+    private const long StallMsMax = 2_000;
 
     private static byte[] Batch(string value)
     {
