@@ -39,6 +39,11 @@ namespace StreamPlatform.Gateway.Apis;
 // A partition answered NOT_LEADER_OR_FOLLOWER (leader moved, broker unreachable, no leader when
 // routed) is fetched once more on its new leader when the metadata shows one within what is
 // left of max_wait (LeaderMoveRetry), so a leader change costs the consumer no error.
+// Read-ahead (Routing/FetchReadAhead.cs): when an answer leaves data behind on a broker, the
+// client's next fetch from that broker is asked for at once, while this answer is written; the
+// next Fetch uses it in place of round 1 when it asks exactly that and it brought at least
+// min_bytes without error (it predates that Fetch's interest in append notices, so it never
+// stands in for a wait).
 public sealed class FetchApi(
     TopicAdmin admin,
     BrokerClientPool brokers,

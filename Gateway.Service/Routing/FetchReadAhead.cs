@@ -11,8 +11,8 @@ namespace StreamPlatform.Gateway.Routing;
 /// broker exactly the predicted request, the answer already in hand or in flight is used instead
 /// of a new call, so a consumer catching up on one partition no longer waits a whole gateway to
 /// broker round trip per fetch. Any other request (different offsets, partitions, epochs, sizes,
-/// isolation level, or another broker leading) abandons the entry: the prediction is exact or
-/// unused, never adjusted. At most one entry per broker; the bytes are reserved from the
+/// isolation level, or another broker leading; the partitions' order does not count) abandons
+/// the entry: the prediction is exact or unused, never adjusted. At most one entry per broker; the bytes are reserved from the
 /// gateway-wide <see cref="FetchReadAheadBudget"/>. Disposed with the connection.
 /// </summary>
 public sealed class FetchReadAhead : IDisposable
@@ -81,13 +81,33 @@ public sealed class FetchReadAhead : IDisposable
         Entry? entry;
         lock (_lock) _byBroker.Remove(brokerEndpoint, out entry);
         if (entry is null) return null;
-        if (!entry.Request.Equals(request))
+        if (!Predicted(entry.Request, request))
         {
             entry.Abandon();
             return null;
         }
         entry.Release();
         return entry;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="request"/> asks what <paramref name="predicted"/> asked: the same
+    /// fields and the same partitions (each with the same offset, max bytes and leader epoch), in
+    /// any order. Clients rotate the order of a fetch's partitions from one request to the next
+    /// (librdkafka does, for fairness), and an answer's partitions are matched by name anyway.
+    /// </summary>
+    internal static bool Predicted(Brk.FetchRequest predicted, Brk.FetchRequest request)
+    {
+        if (predicted.MaxWaitMs != request.MaxWaitMs || predicted.MinBytes != request.MinBytes || predicted.MaxBytes != request.MaxBytes
+            || predicted.IsolationLevel != request.IsolationLevel || predicted.ReplicaId != request.ReplicaId
+            || predicted.Partitions.Count != request.Partitions.Count)
+            return false;
+        if (predicted.Equals(request)) return true; // the same order: the common case
+        // Value equality: generated messages compare and hash by their fields.
+        // A partition listed twice in either would make equal sets of different requests.
+        var asked = new HashSet<Brk.PartitionFetch>(request.Partitions);
+        var expected = new HashSet<Brk.PartitionFetch>(predicted.Partitions);
+        return asked.Count == request.Partitions.Count && expected.Count == predicted.Partitions.Count && asked.SetEquals(expected);
     }
 
     /// <summary>Abandons every entry not taken: called once a Fetch has taken what matched.</summary>

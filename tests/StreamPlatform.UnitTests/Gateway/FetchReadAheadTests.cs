@@ -102,6 +102,40 @@ public sealed class FetchReadAheadTests
         Assert.Equal(7, pool.Rented);
     }
 
+    [Fact]
+    public void A_prediction_matches_the_same_partitions_in_any_order_and_nothing_else()
+    {
+        static Brk.FetchRequest Two(bool rotated, long offset1 = 7)
+        {
+            var r = Request(5);
+            r.Partitions.Add(new Brk.PartitionFetch { Topic = "t", Partition = 1, FetchOffset = offset1, PartitionMaxBytes = 65536, CurrentLeaderEpoch = 3 });
+            if (rotated)
+            {
+                var first = r.Partitions[0];
+                r.Partitions.RemoveAt(0);
+                r.Partitions.Add(first);
+            }
+            return r;
+        }
+        Assert.True(FetchReadAhead.Predicted(Two(false), Two(false)));
+        // librdkafka rotates a fetch's partitions from one request to the next.
+        Assert.True(FetchReadAhead.Predicted(Two(false), Two(true)));
+        Assert.False(FetchReadAhead.Predicted(Two(false), Two(true, offset1: 8)));
+        var fewer = Two(false);
+        fewer.Partitions.RemoveAt(1);
+        Assert.False(FetchReadAhead.Predicted(Two(false), fewer));
+        var twice = Two(false);
+        twice.Partitions[1] = twice.Partitions[0].Clone();
+        Assert.False(FetchReadAhead.Predicted(Two(false), twice));
+        Assert.False(FetchReadAhead.Predicted(twice, Two(false)));
+        foreach (var change in new Action<Brk.FetchRequest>[] { r => r.MinBytes = 2, r => r.MaxBytes = 7, r => r.IsolationLevel = 1, r => r.MaxWaitMs = 100, r => r.ReplicaId = 2 })
+        {
+            var other = Two(true);
+            change(other);
+            Assert.False(FetchReadAhead.Predicted(Two(false), other));
+        }
+    }
+
     private static FetchResponse.PartitionData Slot(byte[]? records, long highWatermark, long lastStable, short error = 0)
         => new() { ErrorCode = error, HighWatermark = highWatermark, LastStableOffset = lastStable, Records = records };
 
