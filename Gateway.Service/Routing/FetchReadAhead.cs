@@ -5,14 +5,15 @@ namespace StreamPlatform.Gateway.Routing;
 
 /// <summary>
 /// One connection's read-ahead: after answering a Fetch whose partitions have more data than
-/// it carried (a consumer catching up), the gateway asks each broker at once for what the
+/// it carried (a consumer catching up), the gateway asks the broker at once for what the
 /// client will ask next (every partition from the offset after the records it got), while it
-/// writes the answer and the client reads it and sends its next Fetch. When that Fetch asks a
-/// broker exactly the predicted request, the answer already in hand or in flight is used instead
+/// writes the answer and the client reads it and sends its next Fetch. When that Fetch asks the
+/// broker what was predicted, the answer already in hand or in flight is used instead
 /// of a new call, so a consumer catching up on one partition no longer waits a whole gateway to
 /// broker round trip per fetch. Any other request (different offsets, partitions, epochs, sizes,
-/// isolation level, or another broker leading; the partitions' order does not count) abandons
-/// the entry: the prediction is exact or unused, never adjusted. At most one entry per broker; the bytes are reserved from the
+/// isolation level, a partition not predicted, or another broker leading; the partitions' order
+/// does not count, and partitions predicted but not asked are ignored) abandons the entry: the
+/// prediction is used as it is or not at all. At most one entry per broker; the bytes are reserved from the
 /// gateway-wide <see cref="FetchReadAheadBudget"/>. Disposed with the connection.
 /// </summary>
 public sealed class FetchReadAhead : IDisposable
@@ -91,23 +92,24 @@ public sealed class FetchReadAhead : IDisposable
     }
 
     /// <summary>
-    /// Whether <paramref name="request"/> asks what <paramref name="predicted"/> asked: the same
-    /// fields and the same partitions (each with the same offset, max bytes and leader epoch), in
-    /// any order. Clients rotate the order of a fetch's partitions from one request to the next
-    /// (librdkafka does, for fairness), and an answer's partitions are matched by name anyway.
+    /// Whether <paramref name="predicted"/>'s answer serves <paramref name="request"/>: the same
+    /// fields, and every partition asked was predicted with the same offset, max bytes and leader
+    /// epoch, in any order. Clients rotate the order of a fetch's partitions from one request to
+    /// the next (librdkafka does, for fairness) and leave out partitions whose local queue is full
+    /// for a while; the answer's partitions are matched by name, and those not asked are ignored.
     /// </summary>
     internal static bool Predicted(Brk.FetchRequest predicted, Brk.FetchRequest request)
     {
         if (predicted.MaxWaitMs != request.MaxWaitMs || predicted.MinBytes != request.MinBytes || predicted.MaxBytes != request.MaxBytes
             || predicted.IsolationLevel != request.IsolationLevel || predicted.ReplicaId != request.ReplicaId
-            || predicted.Partitions.Count != request.Partitions.Count)
+            || request.Partitions.Count == 0 || request.Partitions.Count > predicted.Partitions.Count)
             return false;
-        if (predicted.Equals(request)) return true; // the same order: the common case
-        // Value equality: generated messages compare and hash by their fields.
-        // A partition listed twice in either would make equal sets of different requests.
-        var asked = new HashSet<Brk.PartitionFetch>(request.Partitions);
+        if (predicted.Equals(request)) return true; // the same partitions in the same order: the common case
+        // Value equality: generated messages compare and hash by their fields. A partition asked
+        // twice could otherwise match a prediction that has it once.
         var expected = new HashSet<Brk.PartitionFetch>(predicted.Partitions);
-        return asked.Count == request.Partitions.Count && expected.Count == predicted.Partitions.Count && asked.SetEquals(expected);
+        var asked = new HashSet<Brk.PartitionFetch>(request.Partitions);
+        return asked.Count == request.Partitions.Count && asked.IsSubsetOf(expected);
     }
 
     /// <summary>Abandons every entry not taken: called once a Fetch has taken what matched.</summary>

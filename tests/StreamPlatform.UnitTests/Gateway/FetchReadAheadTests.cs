@@ -103,7 +103,7 @@ public sealed class FetchReadAheadTests
     }
 
     [Fact]
-    public void A_prediction_matches_the_same_partitions_in_any_order_and_nothing_else()
+    public void A_prediction_serves_the_same_partitions_or_some_of_them_in_any_order_and_nothing_else()
     {
         static Brk.FetchRequest Two(bool rotated, long offset1 = 7)
         {
@@ -121,9 +121,14 @@ public sealed class FetchReadAheadTests
         // librdkafka rotates a fetch's partitions from one request to the next.
         Assert.True(FetchReadAhead.Predicted(Two(false), Two(true)));
         Assert.False(FetchReadAhead.Predicted(Two(false), Two(true, offset1: 8)));
-        var fewer = Two(false);
-        fewer.Partitions.RemoveAt(1);
-        Assert.False(FetchReadAhead.Predicted(Two(false), fewer));
+        // A partition left out this time (its queue at the client is full): the rest is served.
+        var fewer = Two(true);
+        fewer.Partitions.RemoveAt(0);
+        Assert.True(FetchReadAhead.Predicted(Two(false), fewer));
+        Assert.False(FetchReadAhead.Predicted(fewer, Two(false)));
+        var none = Two(false);
+        none.Partitions.Clear();
+        Assert.False(FetchReadAhead.Predicted(Two(false), none));
         var twice = Two(false);
         twice.Partitions[1] = twice.Partitions[0].Clone();
         Assert.False(FetchReadAhead.Predicted(Two(false), twice));
