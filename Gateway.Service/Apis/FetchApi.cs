@@ -42,8 +42,8 @@ namespace StreamPlatform.Gateway.Apis;
 // Read-ahead (Routing/FetchReadAhead.cs): when the answer of a fetch served by one broker leaves
 // data behind, the client's next fetch is asked of that broker at once, while this answer is
 // written; the next Fetch uses it in place of round 1 when it asks what was predicted and it
-// brought at least min_bytes without error (it predates that Fetch's interest in append notices, so it never
-// stands in for a wait).
+// brought at least min_bytes without error (it predates that Fetch's interest in append
+// notices, so it never stands in for a wait).
 public sealed class FetchApi(
     TopicAdmin admin,
     BrokerClientPool brokers,

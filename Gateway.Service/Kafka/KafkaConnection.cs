@@ -493,7 +493,6 @@ public sealed class KafkaConnection
                 // A response we cannot size is a bug; the client cannot be answered in order any more.
                 _logger.LogError(ex, "Connection {ConnectionId}: encoding the {Api} v{Version} response failed; closing",
                     _connectionId, handler.Key, context.ApiVersion);
-                handedOver = false;
                 return Outgoing.CloseConnection;
             }
         }

@@ -63,14 +63,6 @@ internal sealed class Outgoing
         _response.Write(ref writer, _version);
     }
 
-    /// <summary>The frame as a new array (tests, and callers that need the bytes themselves).</summary>
-    public byte[] ToArray()
-    {
-        var bytes = new byte[Length];
-        WriteTo(bytes);
-        return bytes;
-    }
-
     /// <summary>Disposes what the response referenced (once): after it was written, or when it never will be.</summary>
     public void Release() => Interlocked.Exchange(ref _context, null)?.DisposeResponseResources();
 }

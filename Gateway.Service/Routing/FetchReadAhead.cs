@@ -13,8 +13,8 @@ namespace StreamPlatform.Gateway.Routing;
 /// broker round trip per fetch. Any other request (different offsets, partitions, epochs, sizes,
 /// isolation level, a partition not predicted, or another broker leading; the partitions' order
 /// does not count, and partitions predicted but not asked are ignored) abandons the entry: the
-/// prediction is used as it is or not at all. At most one entry per broker; the bytes are reserved from the
-/// gateway-wide <see cref="FetchReadAheadBudget"/>. Disposed with the connection.
+/// prediction is used as it is or not at all. At most one entry per broker; the bytes are
+/// reserved from the gateway-wide <see cref="FetchReadAheadBudget"/>. Disposed with the connection.
 /// </summary>
 public sealed class FetchReadAhead : IDisposable
 {
