@@ -41,6 +41,24 @@ public static class ExternalProcess
         return new Result(process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>Debian's Python 3, whose packages are the kafka-python and confluent_kafka clients (.ci/run installs them).</summary>
+    public const string Python = "/usr/bin/python3";
+
+    /// <summary>Runs <paramref name="script"/> with <see cref="Python"/> from a temporary file, deleted afterwards.</summary>
+    public static async Task<Result> RunPythonAsync(string script, IEnumerable<string> arguments, TimeSpan? timeout = null)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"sp-{Guid.NewGuid():N}.py");
+        await File.WriteAllTextAsync(path, script);
+        try
+        {
+            return await RunAsync(Python, [path, .. arguments], timeout: timeout);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>Absolute path of a program, or a failure telling what to install (.ci/run installs these).</summary>
     public static string FindOnPath(string program)
     {

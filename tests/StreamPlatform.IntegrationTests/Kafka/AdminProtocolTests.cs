@@ -16,7 +16,6 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 [Collection(ClusterCollection.Name)]
 public sealed class AdminProtocolTests : IDisposable
 {
-    private const string Python = "/usr/bin/python3";
     private readonly ClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
@@ -261,17 +260,8 @@ public sealed class AdminProtocolTests : IDisposable
 
     private async Task<ExternalProcess.Result> RunPythonAsync(string script, params string[] args)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"sp-python-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, script);
-        try
-        {
-            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, .. args], timeout: TimeSpan.FromSeconds(120));
-            _output.WriteLine(run.ToString());
-            return run;
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(script, [Bootstrap, .. args], timeout: TimeSpan.FromSeconds(120));
+        _output.WriteLine(run.ToString());
+        return run;
     }
 }

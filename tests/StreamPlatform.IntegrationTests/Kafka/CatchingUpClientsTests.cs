@@ -12,7 +12,6 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 [Collection(ClusterCollection.Name)]
 public sealed class CatchingUpClientsTests : IDisposable
 {
-    private const string Python = "/usr/bin/python3";
     // 16 MB: sixteen 1 MiB fetches (both clients' default max bytes per partition).
     private const int Records = 16_000;
     private const int ValueBytes = 1_000;
@@ -82,17 +81,8 @@ public sealed class CatchingUpClientsTests : IDisposable
                     break
             consumer.close()
             """;
-        var path = Path.Combine(Path.GetTempPath(), $"sp-catchup-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, script);
-        try
-        {
-            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic, Records.ToString()], timeout: TimeSpan.FromSeconds(120));
-            Assert.True(run.ExitCode == 0, run.StandardError);
-            AssertEveryRecordInOrder(run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(script, [Bootstrap, topic, Records.ToString()], timeout: TimeSpan.FromSeconds(120));
+        Assert.True(run.ExitCode == 0, run.StandardError);
+        AssertEveryRecordInOrder(run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 }

@@ -10,7 +10,6 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 public sealed class ConsumerGroupTests : IDisposable, IClassFixture<HarnessClusterFixture>
 {
     private const int Partitions = 6;
-    private const string Python = "/usr/bin/python3";
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(60);
     private readonly HarnessClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
@@ -354,19 +353,10 @@ public sealed class ConsumerGroupTests : IDisposable, IClassFixture<HarnessClust
             assert len(set(seen)) == 90, 'read %d distinct of 90' % len(set(seen))
             print('FIRST', len(seen), assigned, committed)
             """;
-        var path = Path.Combine(Path.GetTempPath(), $"sp-pygroup-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, script);
-        try
-        {
-            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic, group], timeout: TimeSpan.FromSeconds(120));
-            _output.WriteLine(run.ToString());
-            Assert.True(run.ExitCode == 0, run.ToString());
-            Assert.Contains("FIRST 90 6 90", run.StandardOutput);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(script, [Bootstrap, topic, group], timeout: TimeSpan.FromSeconds(120));
+        _output.WriteLine(run.ToString());
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("FIRST 90 6 90", run.StandardOutput);
         using var admin = KafkaHelpers.Admin(Bootstrap);
         var committed = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, null)]);
         Assert.Equal(90, committed[0].Partitions.Where(p => p.Topic == topic).Sum(p => p.Offset.Value));

@@ -15,7 +15,6 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 [Collection(ClusterCollection.Name)]
 public sealed class InternalTopicsTests : IDisposable
 {
-    private const string Python = "/usr/bin/python3";
     private const string OffsetsTopic = "__consumer_offsets";
     private readonly ClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
@@ -194,17 +193,7 @@ public sealed class InternalTopicsTests : IDisposable
     {
         var (topic, confluentGroup) = await CommitWithConfluentAsync(6);
         var pythonGroup = KafkaHelpers.UniqueTopic("pyg");
-        var path = Path.Combine(Path.GetTempPath(), $"sp-offsets-decode-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, DecodeScript);
-        ExternalProcess.Result run;
-        try
-        {
-            run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic, pythonGroup, confluentGroup], timeout: TimeSpan.FromSeconds(120));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(DecodeScript, [Bootstrap, topic, pythonGroup, confluentGroup], timeout: TimeSpan.FromSeconds(120));
         _output.WriteLine(run.ToString());
         Assert.True(run.ExitCode == 0, run.ToString());
         var records = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();

@@ -7,7 +7,6 @@ namespace StreamPlatform.IntegrationTests.Kafka;
 [Collection(ClusterCollection.Name)]
 public sealed class OtherClientsTests : IDisposable
 {
-    private const string Python = "/usr/bin/python3";
     private readonly ClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
@@ -78,19 +77,10 @@ public sealed class OtherClientsTests : IDisposable
             assert all(seen[b'k%d' % i] == b'v%d' % i for i in range(200)), 'values differ'
             print('OK', len(offsets), len(seen))
             """;
-        var path = Path.Combine(Path.GetTempPath(), $"sp-python-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, script);
-        try
-        {
-            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic], timeout: TimeSpan.FromSeconds(120));
-            _output.WriteLine(run.ToString());
-            Assert.True(run.ExitCode == 0, run.ToString());
-            Assert.Contains("OK 200 200", run.StandardOutput);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(script, [Bootstrap, topic], timeout: TimeSpan.FromSeconds(120));
+        _output.WriteLine(run.ToString());
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("OK 200 200", run.StandardOutput);
 
         // The topic was created by the first produce, with the cluster's default partition count.
         using var admin = KafkaHelpers.Admin(Bootstrap);
@@ -119,20 +109,11 @@ public sealed class OtherClientsTests : IDisposable
             consumer.close()
             admin.close()
             """;
-        var path = Path.Combine(Path.GetTempPath(), $"sp-python-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, script);
-        try
-        {
-            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic, group], timeout: TimeSpan.FromSeconds(120));
-            _output.WriteLine(run.ToString());
-            Assert.True(run.ExitCode == 0, run.ToString());
-            // Kafka reports the peer as Java's InetAddress.toString(): "/" and the address.
-            var member = Assert.Single(run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("MEMBER "));
-            Assert.Equal("MEMBER Stable py-describer /127.0.0.1", member.Trim());
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(script, [Bootstrap, topic, group], timeout: TimeSpan.FromSeconds(120));
+        _output.WriteLine(run.ToString());
+        Assert.True(run.ExitCode == 0, run.ToString());
+        // Kafka reports the peer as Java's InetAddress.toString(): "/" and the address.
+        var member = Assert.Single(run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("MEMBER "));
+        Assert.Equal("MEMBER Stable py-describer /127.0.0.1", member.Trim());
     }
 }

@@ -10,7 +10,6 @@ namespace StreamPlatform.IntegrationTests.Transactions;
 [Collection(ClusterCollection.Name)]
 public sealed class ExactlyOnceClientsTests : IDisposable
 {
-    private const string Python = "/usr/bin/python3";
     private readonly ClusterFixture _fixture;
     private readonly ITestOutputHelper _output;
     private readonly IDisposable _attach;
@@ -101,18 +100,9 @@ public sealed class ExactlyOnceClientsTests : IDisposable
             assert sorted(uncommitted) == sorted(['%s-%d' % (x, i) for x in ('c1', 'ab', 'c2') for i in range(10)]), uncommitted
             print('OK', len(committed), len(uncommitted))
             """;
-        var path = Path.Combine(Path.GetTempPath(), $"sp-python-txn-{Guid.NewGuid():N}.py");
-        await File.WriteAllTextAsync(path, script);
-        try
-        {
-            var run = await ExternalProcess.RunAsync(Python, [path, Bootstrap, topic], timeout: TimeSpan.FromSeconds(120));
-            _output.WriteLine(run.ToString());
-            Assert.True(run.ExitCode == 0, run.ToString());
-            Assert.Contains("OK 20 30", run.StandardOutput);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var run = await ExternalProcess.RunPythonAsync(script, [Bootstrap, topic], timeout: TimeSpan.FromSeconds(120));
+        _output.WriteLine(run.ToString());
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("OK 20 30", run.StandardOutput);
     }
 }
